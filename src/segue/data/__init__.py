@@ -1,0 +1,1 @@
+"""Data module: readers, validation, sessions, vocabulary, splits and torch datasets."""
