@@ -9,8 +9,22 @@ import numpy as np
 # The edges follow listening habits rather than a formula: within a track, one track, a few
 # tracks, a session break, a day, a week, a month.
 GAP_EDGES_SECONDS = np.array(
-    [10, 30, 60, 180, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 86400, 3 * 86400, 7 * 86400,
-     30 * 86400],
+    [
+        10,
+        30,
+        60,
+        180,
+        300,
+        600,
+        1800,
+        3600,
+        3 * 3600,
+        6 * 3600,
+        86400,
+        3 * 86400,
+        7 * 86400,
+        30 * 86400,
+    ],
     dtype=np.float64,
 )
 N_GAP_BUCKETS = len(GAP_EDGES_SECONDS) + 3  # padding, first, len(edges) intervals, beyond

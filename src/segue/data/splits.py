@@ -1,0 +1,235 @@
+"""Leakage-free splits into train / validation / test folds, with their prediction points.
+
+Every split labels each event with a fold and marks **prediction points**: events whose track a
+model must predict from everything the listener did before. A model trains on ``train`` events
+only; the history of a prediction point is every earlier event of the same user (any fold), so
+nothing after a point is ever visible to it. Skipped plays are never prediction points.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from segue.columns import TEST, TRAIN, VALIDATION, Columns
+from segue.data.errors import DataError
+from segue.data.event_log import EventLog
+from segue.data.report import Report
+
+IS_POINT = "is_point"
+
+
+@dataclass
+class Split:
+    """Events in user / time order with a ``fold`` column and an ``is_point`` flag.
+
+    Args:
+        events: All kept events, sorted by user then time, with ``fold`` in
+            {train, validation, test} and ``is_point`` True at prediction points.
+        protocol: Name of the protocol that produced the split.
+        report: Rows kept and dropped by the split, and point counts.
+    """
+
+    events: pd.DataFrame
+    protocol: str
+    report: Report
+
+    @property
+    def train(self) -> pd.DataFrame:
+        return self.events[self.events[Columns.FOLD] == TRAIN]
+
+    def points(self, fold: str) -> pd.DataFrame:
+        """The prediction points of ``fold``; the index is their row in :attr:`events`."""
+        if fold not in (VALIDATION, TEST):
+            raise ValueError(f"fold must be {VALIDATION!r} or {TEST!r}, got {fold!r}")
+        mask = (self.events[Columns.FOLD] == fold) & self.events[IS_POINT]
+        return self.events[mask.to_numpy()]
+
+
+def _events_of(log: EventLog | pd.DataFrame) -> pd.DataFrame:
+    events = log.events if isinstance(log, EventLog) else log
+    if len(events) == 0:
+        raise DataError("cannot split an empty event log")
+    for column in (Columns.USER, Columns.TRACK, Columns.TIMESTAMP):
+        if column not in events:
+            raise DataError(f"a split needs column {column!r}", column=column)
+    events = events.sort_values([Columns.USER, Columns.TIMESTAMP], kind="stable")
+    events = events.reset_index(drop=True)
+    if Columns.IS_SKIP not in events:
+        events[Columns.IS_SKIP] = False
+    return events
+
+
+def _finish(events: pd.DataFrame, protocol: str, report: Report) -> Split:
+    report.rows_kept = len(events)
+    for fold in (TRAIN, VALIDATION, TEST):
+        in_fold = events[Columns.FOLD] == fold
+        report.stats[f"{fold} events"] = int(in_fold.sum())
+        if fold != TRAIN:
+            report.stats[f"{fold} points"] = int((in_fold & events[IS_POINT]).sum())
+    _count_unknown(events, report)
+    return Split(events, protocol, report.check())
+
+
+def _count_unknown(events: pd.DataFrame, report: Report) -> None:
+    """Count points whose user or target never occurs in train: they stay, as misses."""
+    train = events[events[Columns.FOLD] == TRAIN]
+    train_tracks = set(train[Columns.TRACK].unique())
+    train_users = set(train[Columns.USER].unique())
+    for fold in (VALIDATION, TEST):
+        points = events[(events[Columns.FOLD] == fold) & events[IS_POINT]]
+        report.stats[f"{fold} points with target unseen in train"] = int(
+            (~points[Columns.TRACK].isin(train_tracks)).sum()
+        )
+        report.stats[f"{fold} points of users unseen in train"] = int(
+            (~points[Columns.USER].isin(train_users)).sum()
+        )
+
+
+def leave_last_out(log: EventLog | pd.DataFrame, min_points: int = 3) -> Split:
+    """Per user: the last non-skipped event is the test point, the one before it validation.
+
+    Events from the validation point up to the test point form the validation fold, events from
+    the test point on the test fold, so skips after a point never leak into training. Users with
+    fewer than ``min_points`` non-skipped events stay wholly in train (no point; counted).
+
+    >>> df = pd.DataFrame({"user_id": ["u"] * 4, "track_id": list("abcd"),
+    ...     "timestamp": pd.to_datetime([1, 2, 3, 4], unit="s", utc=True)})
+    >>> split = leave_last_out(df)
+    >>> split.events["fold"].tolist(), split.points("test")["track_id"].tolist()
+    (['train', 'train', 'validation', 'test'], ['d'])
+    """
+    events = _events_of(log)
+    report = Report("split leave-last-out", rows_in=len(events), rows_kept=0)
+    users = pd.factorize(events[Columns.USER])[0]
+    playable = ~events[Columns.IS_SKIP].to_numpy(dtype=bool)
+    # Rank of each non-skipped event counted from the user's end: 0 = last.
+    from_end = _reverse_rank(users, playable)
+    n_playable = np.bincount(users, weights=playable, minlength=users.max() + 1)[users]
+    eligible = n_playable >= min_points
+    test_point = playable & (from_end == 0) & eligible
+    val_point = playable & (from_end == 1) & eligible
+    fold = np.full(len(events), TRAIN, dtype=object)
+    after_val = _after_mark(users, val_point)
+    after_test = _after_mark(users, test_point)
+    fold[after_val] = VALIDATION
+    fold[after_test] = TEST
+    events[Columns.FOLD] = fold
+    events[IS_POINT] = test_point | val_point
+    report.stats["users without points (too few events)"] = int(
+        pd.Series(users[~eligible]).nunique()
+    )
+    return _finish(events, "leave-last-out", report)
+
+
+def _reverse_rank(groups: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """For masked rows, how many masked rows of the same group come after it."""
+    counts = np.bincount(groups, weights=mask, minlength=groups.max() + 1)
+    before = _cumcount_masked(groups, mask)
+    return (counts[groups] - 1 - before).astype(np.int64)
+
+
+def _cumcount_masked(groups: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Number of masked rows of the same group strictly before each row (groups contiguous)."""
+    running = np.cumsum(mask) - mask
+    group_start = np.r_[0, np.flatnonzero(groups[1:] != groups[:-1]) + 1]
+    first_of_group = np.repeat(running[group_start], np.diff(np.r_[group_start, len(groups)]))
+    return running - first_of_group
+
+
+def _after_mark(groups: np.ndarray, mark: np.ndarray) -> np.ndarray:
+    """True at and after the first marked row of each group (groups contiguous)."""
+    seen = np.cumsum(mark)
+    group_start = np.r_[0, np.flatnonzero(groups[1:] != groups[:-1]) + 1]
+    before_group = np.repeat(
+        seen[group_start] - mark[group_start], np.diff(np.r_[group_start, len(groups)])
+    )
+    return (seen - before_group) > 0
+
+
+def _utc(moment: str | pd.Timestamp) -> pd.Timestamp:
+    stamp = pd.Timestamp(moment)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _session_ids(events: pd.DataFrame) -> np.ndarray:
+    if Columns.SESSION not in events:
+        raise DataError(
+            "this split needs sessions: run segue.build_sessions first", column=Columns.SESSION
+        )
+    return events[Columns.SESSION].to_numpy()
+
+
+def _session_points(events: pd.DataFrame, in_fold: np.ndarray, first_track: bool) -> np.ndarray:
+    """Points of the sessions in a fold: every non-skipped event (from position 1 unless
+    ``first_track``: a session's first track has no in-session context)."""
+    playable = ~events[Columns.IS_SKIP].to_numpy(dtype=bool)
+    has_prefix = events[Columns.POSITION].to_numpy() >= (0 if first_track else 1)
+    return in_fold & playable & has_prefix
+
+
+def global_temporal(
+    log: EventLog | pd.DataFrame,
+    test_start: str | pd.Timestamp | None = None,
+    *,
+    test_days: float = 2.0,
+    validation_days: float = 2.0,
+    gap_days: float = 0.0,
+    predict_first_track: bool = False,
+) -> Split:
+    """One cut in time for everyone: sessions starting after ``test_start`` are test.
+
+    Sessions starting in the ``validation_days`` before ``test_start`` are validation; earlier
+    sessions train. With ``gap_days``, sessions starting within that time before the validation
+    window are dropped (counted), leaving a gap between what is learned and what is tested.
+    ``test_start`` defaults to ``test_days`` before the last event. Points are every next track of
+    the validation / test sessions, predicted from the user's earlier events plus the session
+    prefix; points whose target track or user is absent from train are kept and counted.
+
+    Needs sessions (:func:`segue.build_sessions`): a session belongs wholly to one fold.
+    """
+    events = _events_of(log)
+    report = Report("split global-temporal", rows_in=len(events), rows_kept=0)
+    sessions = _session_ids(events)
+    times = events[Columns.TIMESTAMP]
+    start = times.groupby(sessions).transform("min")
+    cut = _utc(test_start) if test_start is not None else times.max() - pd.Timedelta(days=test_days)
+    val_cut = cut - pd.Timedelta(days=validation_days)
+    gap_cut = val_cut - pd.Timedelta(days=gap_days)
+    in_gap = ((start >= gap_cut) & (start < val_cut)).to_numpy()
+    report.drop("session in the gap before validation", int(in_gap.sum()))
+    fold = np.where(start >= cut, TEST, np.where(start >= val_cut, VALIDATION, TRAIN))
+    events = events.assign(**{Columns.FOLD: fold})[~in_gap].reset_index(drop=True)
+    not_train = (events[Columns.FOLD] != TRAIN).to_numpy()
+    events[IS_POINT] = _session_points(events, not_train, predict_first_track)
+    report.stats.update(test_start=str(cut), validation_start=str(val_cut))
+    return _finish(events, "global-temporal", report)
+
+
+def held_out_sessions(
+    log: EventLog | pd.DataFrame, *, min_train_sessions: int = 1, predict_first_track: bool = False
+) -> Split:
+    """Per user: the last session is test, the one before validation, the rest train.
+
+    Users with fewer than ``min_train_sessions + 2`` sessions stay wholly in train (counted).
+    """
+    events = _events_of(log)
+    report = Report("split held-out-sessions", rows_in=len(events), rows_kept=0)
+    sessions = _session_ids(events)
+    users = pd.factorize(events[Columns.USER])[0]
+    starts = np.r_[True, (sessions[1:] != sessions[:-1]) | (users[1:] != users[:-1])]
+    # Sessions counted from the user's last (0); read at each session's first row.
+    rank_at_start = _reverse_rank(users, starts)
+    start_row = np.maximum.accumulate(np.where(starts, np.arange(len(starts)), 0))
+    session_rank = rank_at_start[start_row]
+    n_sessions = np.bincount(users, weights=starts, minlength=users.max() + 1)[users]
+    eligible = n_sessions >= min_train_sessions + 2
+    fold = np.full(len(events), TRAIN, dtype=object)
+    fold[eligible & (session_rank == 1)] = VALIDATION
+    fold[eligible & (session_rank == 0)] = TEST
+    events[Columns.FOLD] = fold
+    events[IS_POINT] = _session_points(events, fold != TRAIN, predict_first_track)
+    report.stats["users without held-out sessions"] = int(pd.Series(users[~eligible]).nunique())
+    return _finish(events, "held-out-sessions", report)
