@@ -174,6 +174,7 @@ class PredictionSequences(Dataset):
     ) -> None:
         self.encoded, self.max_len, self.side = encoded, max_len, side
         self.targets = np.asarray(targets, dtype=np.int64)
+        self.rows = np.asarray(point_rows, dtype=np.int64)
         self.ends = encoded.rank_of_row[point_rows]
         self.history_starts = encoded.group_start_of_row[point_rows]
         self.starts = np.maximum(self.history_starts, self.ends - max_len)
