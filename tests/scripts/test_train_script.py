@@ -1,0 +1,28 @@
+"""The train script end to end on the shrunk real configs (slow tier)."""
+
+import json
+
+import pytest
+
+from segue.training.checkpoint import load_checkpoint
+from tests.scripts.conftest import compose_config, load_script
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "extra",
+    [[], ["model=bert4rec", "loss=sampled_softmax"], ["loss=gbce", "model=sasrec"], ["loss=bce"]],
+)
+def test_train_end_to_end_on_tiny_config(extra, tmp_path, tiny_overrides, capsys):
+    train = load_script("train")
+    cfg = compose_config([*tiny_overrides, *extra, "model.d_model=16"], tmp_path)
+    summary = train.train(cfg)
+    out = capsys.readouterr().out
+    assert "test (full-catalogue ranking)" in out and "recommended next:" in out
+    assert summary["test"]["points"] > 0
+    saved = json.loads((tmp_path / "test_metrics.json").read_text())
+    assert saved["test"] == summary["test"]
+    checkpoint = load_checkpoint(tmp_path / "best.pt")
+    assert "test_ndcg@10" in checkpoint.metrics
+    assert "debug" not in checkpoint.config or "d_model: 16" in checkpoint.config
+    assert any(r["stage"] == "sessions" for r in checkpoint.reports)

@@ -1,0 +1,110 @@
+import json
+
+import pytest
+import torch
+
+from segue.data.pipeline import SessionOptions, prepare_data
+from segue.data.synthetic import generate_listening_log
+from segue.evaluation.scoring import rank_points
+from segue.evaluation.summary import metric_summary
+from segue.models import sasrec
+from segue.training.checkpoint import load_checkpoint
+from segue.training.losses import loss_for
+from segue.training.trainer import TrainerConfig, fit
+
+
+@pytest.fixture(scope="module")
+def data():
+    log = generate_listening_log(n_users=40, n_events=2000, seed=1)
+    return prepare_data(
+        log,
+        sessions=SessionOptions(),
+        split="leave_last_out",
+        max_len=16,
+    )
+
+
+def _run(data, out_dir, epochs=2, validate=None, resume=False):
+    model = sasrec(data.vocab.n_tracks, d_model=16, n_layers=1, max_len=16, seed=3)
+
+    def default_validate(m):
+        return metric_summary(rank_points(m, data.validation), ks=[10])
+
+    config = TrainerConfig(
+        epochs=epochs,
+        batch_size=8,
+        out_dir=str(out_dir),
+        progress=False,
+        warmup_steps=3,
+        resume=resume,
+        seed=5,
+    )
+    loss = loss_for("softmax", n_tracks=data.vocab.n_tracks)
+    return model, fit(
+        model, data.train, loss, validate or default_validate, config, vocab=data.vocab
+    )
+
+
+def test_resume_from_last_checkpoint_equals_uninterrupted_training(data, tmp_path):
+    full_model, _ = _run(data, tmp_path / "full")
+
+    calls = {"n": 0}
+
+    def crash_on_second_validation(m):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return metric_summary(rank_points(m, data.validation), ks=[10])
+
+    with pytest.raises(KeyboardInterrupt):
+        _run(data, tmp_path / "resumed", validate=crash_on_second_validation)
+    assert load_checkpoint(tmp_path / "resumed" / "last.pt").training_state["epoch"] == 1
+    resumed_model, result = _run(data, tmp_path / "resumed", resume=True)
+    assert result.epochs_run == 2
+    for name, value in full_model.state_dict().items():
+        assert torch.equal(value, resumed_model.state_dict()[name]), name
+
+
+def test_checkpoints_hold_everything_to_rebuild_the_model(data, tmp_path):
+    model, result = _run(data, tmp_path)
+    best = load_checkpoint(result.best_path)
+    assert best.vocab.track_ids == data.vocab.track_ids
+    assert best.model_config == model.config
+    assert "ndcg@10" in best.metrics and best.training_state == {}
+    rebuilt = best.build_model()
+    batch = data.test.batch(torch.arange(4).numpy())
+    assert torch.isfinite(rebuilt.score(rebuilt.last_hidden(batch))[:, 1:]).all()
+    # No temporary files are left behind by the atomic writes.
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix in (".pt", ".tmp")) == [
+        "best.pt",
+        "last.pt",
+    ]
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert (tmp_path / "metrics.csv").read_text().startswith("epoch,train_loss")
+
+
+def test_early_stopping_after_patience_without_improvement(data, tmp_path):
+    def flat(m):
+        return {"ndcg@10": 0.5}
+
+    model = sasrec(data.vocab.n_tracks, d_model=8, n_layers=1, max_len=16)
+    config = TrainerConfig(
+        epochs=10, patience=2, batch_size=16, out_dir=str(tmp_path), progress=False
+    )
+    result = fit(
+        model,
+        data.train,
+        loss_for("softmax", n_tracks=data.vocab.n_tracks),
+        flat,
+        config,
+        vocab=data.vocab,
+    )
+    assert result.epochs_run == 3 and result.best_epoch == 1
+
+
+def test_training_improves_validation_ranking(data, tmp_path):
+    model = sasrec(data.vocab.n_tracks, d_model=16, n_layers=1, max_len=16, seed=0)
+    before = metric_summary(rank_points(model, data.validation), ks=[10])["ndcg@10"]
+    _, result = _run(data, tmp_path, epochs=6)
+    assert result.best_metrics["ndcg@10"] > before
