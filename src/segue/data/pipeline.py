@@ -79,12 +79,20 @@ class PreparedData:
     encoded: EncodedEvents
     reports: list[Report] = field(default_factory=list)
 
-    def training_sequences(self) -> list[np.ndarray]:
-        """Train-fold sequences as index arrays (per user or session), for the baselines."""
-        enc = self.train.encoded
-        starts = np.unique(enc.group_start)
-        bounds = np.r_[starts, len(enc)]
-        return [enc.tracks[a:b] for a, b in itertools.pairwise(bounds)]
+    def training_sequences(self, by: str = "user") -> list[np.ndarray]:
+        """Train-fold plays as index arrays, one per user or per session, for the baselines.
+
+        Skipped plays and tracks outside the vocabulary are left out: baselines learn from what
+        listeners chose to hear, as the transformer's targets do.
+        """
+        train = self.split.train
+        column = Columns.USER if by == "user" else Columns.SESSION
+        tracks = self.vocab.encode(train[Columns.TRACK].to_numpy())
+        keep = (tracks > 0) & ~train[Columns.IS_SKIP].to_numpy(dtype=bool)
+        groups = pd.factorize(train[column])[0][keep]
+        tracks = tracks[keep]
+        bounds = np.r_[0, np.flatnonzero(np.diff(groups)) + 1, len(groups)]
+        return [tracks[a:b] for a, b in itertools.pairwise(bounds) if b > a]
 
     def points(self, fold: str) -> PredictionSequences:
         return self.validation if fold == VALIDATION else self.test

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from segue.baselines.protocol import Recommender
 from segue.data.sequences import PredictionSequences
-from segue.evaluation.ranking import target_ranks
+from segue.evaluation.ranking import target_ranks, top_k
 from segue.models.transformer import TrackTransformer
 from segue.training.masking import append_mask_token
 
@@ -33,6 +34,14 @@ def score_points(scorer: Scorer, points: PredictionSequences, indices: np.ndarra
     return torch.from_numpy(np.asarray(scorer.score(histories), dtype=np.float32))
 
 
+@dataclass
+class RankedPoints:
+    """Ranks of the targets, (N,), and the top-k list at each point, (N, k) (k may be 0)."""
+
+    ranks: np.ndarray
+    top_k: np.ndarray
+
+
 def rank_points(
     scorer: Scorer,
     points: PredictionSequences,
@@ -41,10 +50,23 @@ def rank_points(
     batch_size: int = 256,
 ) -> np.ndarray:
     """Full-catalogue rank of every point's target (see :func:`target_ranks`), (N,)."""
+    return rank_and_list(scorer, points, exclude_seen=exclude_seen, batch_size=batch_size).ranks
+
+
+def rank_and_list(
+    scorer: Scorer,
+    points: PredictionSequences,
+    *,
+    k: int = 0,
+    exclude_seen: bool = False,
+    batch_size: int = 256,
+) -> RankedPoints:
+    """Ranks of the targets and, when ``k`` > 0, the top-k recommended at every point."""
+    was_training = isinstance(scorer, TrackTransformer) and scorer.training
     if isinstance(scorer, TrackTransformer):
-        was_training = scorer.training
         scorer.eval()
     ranks = np.empty(len(points), dtype=np.int64)
+    lists = np.zeros((len(points), k), dtype=np.int64)
     for start in range(0, len(points), batch_size):
         idx = np.arange(start, min(start + batch_size, len(points)))
         scores = score_points(scorer, points, idx)
@@ -52,6 +74,8 @@ def rank_points(
             [points.full_history(int(i)) for i in idx] if exclude_seen else None
         )
         ranks[idx] = target_ranks(scores, points.targets[idx], exclude)
-    if isinstance(scorer, TrackTransformer) and was_training:
+        if k:
+            lists[idx] = top_k(scores, min(k, scores.shape[1] - 1), exclude).indices
+    if was_training:
         scorer.train()
-    return ranks
+    return RankedPoints(ranks, lists)

@@ -1,0 +1,98 @@
+import numpy as np
+import pytest
+import torch
+
+from segue.baselines.most_popular import MostPopular
+from segue.baselines.transitions import Transitions
+from segue.data.pipeline import SessionOptions, prepare_data
+from segue.data.synthetic import generate_listening_log
+from segue.evaluation.evaluate import evaluate
+from segue.evaluation.ranking import MISS
+from segue.models import bert4rec, sasrec
+from segue.training.checkpoint import Checkpoint, save_checkpoint
+from segue.training.masking import append_mask_token
+
+
+@pytest.fixture(scope="module")
+def data():
+    log = generate_listening_log(n_users=30, n_events=1500, seed=2)
+    return prepare_data(
+        log,
+        sessions=SessionOptions(),
+        split="global_temporal",
+        split_options={"test_days": 3, "validation_days": 3},
+        max_len=12,
+    )
+
+
+def _loop_reference_ranks(model, data, exclude_seen):
+    """Rank each point alone with plain Python: score, optionally drop seen, count above."""
+    points, ranks = data.test, []
+    for i in range(len(points)):
+        target = int(points.targets[i])
+        if target == 0:
+            ranks.append(MISS)
+            continue
+        batch = points.batch(np.array([i]))
+        if model.config.objective == "masked":
+            batch = append_mask_token(batch, model.config.mask_token, model.config.max_len)
+        with torch.no_grad():
+            scores = model.score(model.last_hidden(batch))[0].tolist()
+        seen = set(points.full_history(i).tolist()) if exclude_seen else set()
+        target_score = scores[target]
+        above = sum(
+            1
+            for j in range(1, len(scores))
+            if j != target and j not in seen and scores[j] >= target_score
+        )
+        ranks.append(1 + above)
+    return np.array(ranks)
+
+
+@pytest.mark.parametrize("exclude_seen", [False, True])
+@pytest.mark.parametrize("build", [sasrec, bert4rec])
+def test_evaluate_equals_a_slow_loop_reference(data, exclude_seen, build):
+    model = build(data.vocab.n_tracks, d_model=16, n_layers=1, max_len=12).eval()
+    result = evaluate({"m": model}, data, ks=(5, 10), exclude_seen=exclude_seen, batch_size=7)
+    assert np.array_equal(
+        result.points["rank"].to_numpy(), _loop_reference_ranks(model, data, exclude_seen)
+    )
+
+
+def test_tidy_table_and_summary_for_several_models(data, tmp_path):
+    model = sasrec(data.vocab.n_tracks, d_model=16, n_layers=1, max_len=12)
+    path = save_checkpoint(
+        Checkpoint(model.config, model.state_dict(), data.vocab), tmp_path / "m.pt"
+    )
+    pop = MostPopular().fit(data.training_sequences(), data.vocab.n_tracks)
+    trans = Transitions().fit(data.training_sequences(), data.vocab.n_tracks)
+    result = evaluate({"ckpt": path, "pop": pop, "trans": trans}, data, ks=(10, 20))
+    n = len(data.test)
+    assert len(result.points) == 3 * n
+    assert list(result.summary["model"]) == ["ckpt", "pop", "trans"]
+    unknown = int((data.test.targets == 0).sum())
+    assert (result.summary["unknown_targets"] == unknown).all()
+    # Unknown targets are misses, never silently removed.
+    assert (result.points.loc[~result.points.target_known, "rank"] == MISS).all()
+    assert result.summary["points"].tolist() == [n] * 3
+    for column in (
+        "coverage@10",
+        "artist_diversity@10",
+        "mean_log_popularity@10",
+        "repeat_share@10",
+    ):
+        assert result.summary[column].between(0, 100).all()
+    assert result.top_k["pop"].shape == (n, 20)
+    # MostPop recommends the same list everywhere.
+    assert (result.top_k["pop"] == result.top_k["pop"][0]).all()
+    assert "| model |" in result.to_markdown(["model", "ndcg@10"])
+
+
+def test_checkpoint_with_another_vocabulary_is_refused(data, tmp_path):
+    from segue.data.vocab import TrackVocab
+
+    other = TrackVocab(track_ids=["x", "y"], counts=[1, 1])
+    model = sasrec(2, d_model=8, n_layers=1, max_len=12)
+    path = save_checkpoint(Checkpoint(model.config, model.state_dict(), other), tmp_path / "o.pt")
+    with pytest.raises(ValueError, match="vocabulary"):
+        evaluate(path, data)
