@@ -1,0 +1,43 @@
+"""Records of a JSON export: a JSON array of objects, or one object per line (JSON lines)."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+from segue.data.errors import DataError
+from segue.data.readers.sources import SourceFile
+
+
+def read_records(file: SourceFile) -> list[dict[str, Any]]:
+    """All objects of a JSON array file or a JSON-lines file, in file order.
+
+    Exports that use these (Spotify, ListenBrainz) are small enough to parse in Python.
+    """
+    source = file.readable()
+    raw = source.getvalue() if isinstance(source, io.BytesIO) else source.read_bytes()
+    text = raw.decode("utf-8-sig")
+    if not text.strip():
+        raise DataError("empty file", file=file.name)
+    if text.lstrip().startswith("["):
+        try:
+            records = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise DataError(f"not valid JSON ({error})", file=file.name) from error
+    else:
+        records = _lines(text, file.name)
+    bad = next((i for i, r in enumerate(records) if not isinstance(r, dict)), None)
+    if bad is not None:
+        raise DataError("expected a JSON object", file=file.name, row=bad)
+    return records
+
+
+def _lines(text: str, name: str) -> list[Any]:
+    records = []
+    for row, line in enumerate(line for line in text.splitlines() if line.strip()):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            raise DataError(f"not valid JSON ({error})", file=name, row=row) from error
+    return records
