@@ -76,6 +76,6 @@ def rank_and_list(
         ranks[idx] = target_ranks(scores, points.targets[idx], exclude)
         if k:
             lists[idx] = top_k(scores, min(k, scores.shape[1] - 1), exclude).indices
-    if was_training:
+    if was_training and isinstance(scorer, TrackTransformer):
         scorer.train()
     return RankedPoints(ranks, lists)

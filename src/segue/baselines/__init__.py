@@ -1,0 +1,17 @@
+"""Non-neural baselines, all with ``fit(sequences, n_tracks)`` and ``score(histories)``."""
+
+from segue.baselines.item_cooccurrence import ItemCooccurrence
+from segue.baselines.most_popular import MostPopular
+from segue.baselines.personal_popularity import PersonalPopularity
+from segue.baselines.protocol import Recommender
+from segue.baselines.session_knn import SessionKNN
+from segue.baselines.transitions import Transitions
+
+__all__ = [
+    "ItemCooccurrence",
+    "MostPopular",
+    "PersonalPopularity",
+    "Recommender",
+    "SessionKNN",
+    "Transitions",
+]

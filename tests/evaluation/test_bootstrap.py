@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+
+from segue.evaluation.bootstrap import BootstrapResult, paired_bootstrap
+
+
+def test_identical_models_have_no_difference() -> None:
+    a = np.random.default_rng(0).random(500)
+    result = paired_bootstrap(a, a.copy())
+    assert result == BootstrapResult(mean_diff=0.0, low=0.0, high=0.0, p_value=1.0)
+
+
+def test_same_distribution_is_not_significant() -> None:
+    rng = np.random.default_rng(1)
+    a, b = rng.binomial(1, 0.3, 2000).astype(float), rng.binomial(1, 0.3, 2000).astype(float)
+    result = paired_bootstrap(a, b, n_resamples=2000, seed=3)
+    assert result.low < 0.0 < result.high
+    assert result.p_value > 0.05
+
+
+def test_known_shift_is_found() -> None:
+    rng = np.random.default_rng(2)
+    b = rng.normal(0.0, 1.0, 4000)
+    a = b + rng.normal(0.1, 0.5, 4000)  # paired differences ~ N(0.1, 0.5^2)
+    result = paired_bootstrap(a, b, n_resamples=2000)
+    diff = a - b
+    assert result.mean_diff == pytest.approx(diff.mean())
+    half_width = 1.96 * diff.std() / np.sqrt(len(diff))  # the normal-theory interval
+    assert result.low == pytest.approx(diff.mean() - half_width, abs=0.1 * half_width)
+    assert result.high == pytest.approx(diff.mean() + half_width, abs=0.1 * half_width)
+    assert result.low > 0.0
+    assert result.p_value == pytest.approx(1 / 2001)  # no resample reaches 0
+
+
+def test_deterministic_for_a_seed_and_a_sign_flip() -> None:
+    rng = np.random.default_rng(4)
+    a, b = rng.random(300), rng.random(300)
+    first, second = paired_bootstrap(a, b, seed=7), paired_bootstrap(a, b, seed=7)
+    assert first == second
+    flipped = paired_bootstrap(b, a, seed=7)
+    assert flipped.mean_diff == pytest.approx(-first.mean_diff)
+    assert flipped.low == pytest.approx(-first.high)
+    assert flipped.p_value == pytest.approx(first.p_value)
+
+
+def test_many_resamples_are_chunked() -> None:
+    a = np.random.default_rng(5).random(50_000)
+    result = paired_bootstrap(a, a - 0.01, n_resamples=200)
+    assert result.mean_diff == pytest.approx(0.01)
+    assert result.low == pytest.approx(0.01) and result.high == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [(np.zeros(3), np.zeros(4)), (np.zeros(0), np.zeros(0)), (np.array([np.nan]), np.zeros(1))],
+)
+def test_bad_inputs_raise(a: np.ndarray, b: np.ndarray) -> None:
+    with pytest.raises(ValueError):
+        paired_bootstrap(a, b)
