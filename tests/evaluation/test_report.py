@@ -1,7 +1,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-
 from matplotlib.figure import Figure
 
 from segue.evaluation.breakdown import BUCKETINGS
