@@ -101,6 +101,15 @@ def _user_codes(events: pd.DataFrame) -> np.ndarray:
 
 
 def _sorted(events: pd.DataFrame) -> pd.DataFrame:
+    """Events sorted by user, then time; a log that is already sorted (as readers return it)
+    is passed through without the cost of a sort."""
+    users = events[Columns.USER]
+    if users.is_monotonic_increasing:
+        times = events[Columns.TIMESTAMP].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        codes = pd.factorize(users, sort=False)[0]
+        same_user = codes[1:] == codes[:-1]
+        if not (same_user & (times[1:] < times[:-1])).any():
+            return events.reset_index(drop=True)
     # Stable sort: events with the same timestamp keep their file order.
     return events.sort_values([Columns.USER, Columns.TIMESTAMP], kind="stable").reset_index(
         drop=True
