@@ -28,6 +28,7 @@ from segue.evaluation.scoring import rank_points, score_points
 from segue.evaluation.summary import metric_summary
 from segue.models.transformer import TrackTransformer
 from segue.training.checkpoint import load_checkpoint, save_checkpoint
+from segue.training.distributed import is_main_process
 from segue.training.losses import TrackLoss
 from segue.training.trainer import TrainerConfig, fit
 
@@ -117,6 +118,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         run_config=OmegaConf.to_yaml(cfg, resolve=True),
     )
     assert result.best_path is not None
+    if not is_main_process():  # under torchrun, process 0 alone evaluates and reports
+        return {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run}
     best = load_checkpoint(result.best_path)
     best_model = best.build_model()
     ranks = rank_points(

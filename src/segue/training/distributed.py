@@ -56,3 +56,8 @@ def broadcast_int(value: int, device: torch.device) -> int:
 def barrier() -> None:
     if dist.is_initialized():
         dist.barrier()
+
+
+def is_main_process() -> bool:
+    """True in a single process and in process 0 under torchrun."""
+    return not dist.is_initialized() or dist.get_rank() == 0

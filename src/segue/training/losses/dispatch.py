@@ -1,0 +1,110 @@
+"""Pick a loss by its config name; the callable samples its own negatives.
+
+The training loop stays the same whatever the loss::
+
+    loss_fn = loss_for("gbce", n_tracks=vocab.n_tracks, n_negatives=256)
+    loss = loss_fn(hidden[has_target], model.catalogue_embeddings(), targets[has_target])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from segue.training.losses.binary import bce_one_negative, gbce
+from segue.training.losses.full_softmax import full_softmax_ce
+from segue.training.losses.sampled_softmax import sampled_softmax
+from segue.training.losses.samplers import (
+    NegativeSample,
+    in_batch_negatives,
+    popularity_negatives,
+    uniform_negatives,
+)
+
+LOSSES = ("softmax", "sampled_softmax", "gbce", "bce")
+SAMPLERS = ("uniform", "popularity", "in_batch")
+
+
+@dataclass
+class TrackLoss:
+    """A configured loss: ``loss(hidden (N, D), item_emb (V, D), targets (N,)) -> scalar``.
+
+    Args:
+        name: One of "softmax", "sampled_softmax", "gbce", "bce".
+        n_tracks: Catalogue size.
+        n_negatives: K for the sampled losses ("bce" always uses one per row).
+        sampler: "uniform", "popularity" or "in_batch" (the batch's distinct targets, so
+            ``n_negatives`` is ignored; sampled_softmax only). gbce's calibration assumes
+            uniform negatives.
+        counts: Per-track training counts, (V,), for the popularity sampler.
+        shared_negatives: One set of K negatives for the whole batch, scored with one matrix
+            product, instead of K per row, which gathers an (N, K, D) tensor.
+        gbce_t: gBCE calibration strength.
+        chunk_size: Catalogue chunk of the full softmax; None picks one automatically.
+        generator: Random generator of the samplers.
+    """
+
+    name: str
+    n_tracks: int
+    n_negatives: int = 256
+    sampler: str = "uniform"
+    counts: torch.Tensor | None = None
+    shared_negatives: bool = True
+    gbce_t: float = 0.75
+    chunk_size: int | None = None
+    generator: torch.Generator | None = None
+
+    def __post_init__(self) -> None:
+        if self.name not in LOSSES:
+            raise ValueError(f"unknown loss {self.name!r}; choose from {LOSSES}")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler {self.sampler!r}; choose from {SAMPLERS}")
+        if self.sampler == "popularity" and self.counts is None:
+            raise ValueError("the popularity sampler needs counts")
+        if self.name == "gbce" and self.sampler != "uniform":
+            raise ValueError("gbce's calibration assumes uniform negatives")
+        if self.name == "bce" and self.sampler == "in_batch":
+            raise ValueError("bce draws one negative per row; use uniform or popularity")
+
+    def sample(self, targets: torch.Tensor, n_negatives: int, per_row: bool) -> NegativeSample:
+        """Draw negatives for a batch of targets (N,)."""
+        n_rows = len(targets) if per_row else None
+        if self.sampler == "in_batch":
+            return in_batch_negatives(targets, self.n_tracks)
+        if self.sampler == "popularity":
+            assert self.counts is not None
+            return popularity_negatives(
+                self.counts.to(targets.device), n_negatives, n_rows, generator=self.generator
+            )
+        return uniform_negatives(
+            self.n_tracks, n_negatives, n_rows, generator=self.generator, device=targets.device
+        )
+
+    def __call__(
+        self, hidden: torch.Tensor, item_emb: torch.Tensor, targets: torch.Tensor
+    ) -> torch.Tensor:
+        if self.name == "softmax":
+            return full_softmax_ce(hidden, item_emb, targets, self.chunk_size)
+        if self.name == "bce":
+            sample = self.sample(targets, 1, per_row=True)
+            return bce_one_negative(hidden, item_emb, targets, sample.items)
+        sample = self.sample(targets, self.n_negatives, per_row=not self.shared_negatives)
+        if self.name == "gbce":
+            return gbce(hidden, item_emb, targets, sample.items, self.n_tracks, self.gbce_t)
+        return sampled_softmax(hidden, item_emb, targets, sample.items, sample.log_q)
+
+
+def loss_for(name: str, n_tracks: int, **params: Any) -> TrackLoss:
+    """Build the loss a config names, e.g. ``loss_for("gbce", n_tracks, n_negatives=256)``.
+
+    Args:
+        name: One of "softmax", "sampled_softmax", "gbce", "bce".
+        n_tracks: Catalogue size.
+        **params: Other :class:`TrackLoss` fields.
+
+    >>> loss_for("gbce", 100, n_negatives=16).n_negatives
+    16
+    """
+    return TrackLoss(name, n_tracks, **params)
