@@ -61,7 +61,9 @@ def fitted_baselines(cfg: DictConfig, data: PreparedData) -> dict[str, Any]:
     for name, spec in cfg.baselines.items():
         baseline = instantiate(spec)
         # Session-based methods learn from sessions; the others from whole listening histories.
-        sequences = by_session if name in ("session_knn", "item_cooccurrence") else by_user
+        sequences = (
+            by_session if name in ("session_knn", "item_cooccurrence", "transitions") else by_user
+        )
         fitted[str(name)] = baseline.fit(sequences, data.vocab.n_tracks)
     return fitted
 
@@ -72,6 +74,8 @@ def significance(result: Evaluation, reference: str) -> list[dict[str, Any]]:
         name: point_ndcg(group["rank"].to_numpy(), 10)
         for name, group in result.points.groupby("model", sort=False)
     }
+    if reference not in per_model:
+        raise ValueError(f"compare_to={reference!r} is not among the models {list(per_model)}")
     rows = []
     for name, values in per_model.items():
         if name == reference:

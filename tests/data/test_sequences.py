@@ -42,11 +42,12 @@ def test_causal_windows_left_padded_and_skips_never_targets():
     batch = ds.batch(np.arange(len(ds)))
     tracks = [vocab.decode(row[row > 0]).tolist() for row in batch.tracks.numpy()]
     assert tracks == [["a", "b", "c"], ["a"]]
-    assert batch.tracks[0, 0] == 0  # left padding
+    assert batch.tracks.shape == (2, 3)  # trimmed to the longest window
+    assert batch.tracks[1, 0] == 0  # left padding
     targets = batch.targets.numpy()
     assert vocab.decode(targets[0][targets[0] > 0]).tolist() == ["b", "d"]  # c is a skip
     assert (targets[batch.tracks == 0] == 0).all()
-    assert batch.artists is not None and batch.event_types.shape == (2, 4)
+    assert batch.artists is not None and batch.event_types.shape == (2, 3)
 
 
 def test_long_histories_tile_into_windows_so_every_event_is_a_target_once():
@@ -57,6 +58,12 @@ def test_long_histories_tile_into_windows_so_every_event_is_a_target_once():
     targets = ds.batch(np.arange(len(ds))).targets.numpy()
     predicted = sorted(vocab.decode(targets[targets > 0]).tolist(), key=int)
     assert predicted == [str(i) for i in range(1, 10)]
+
+
+def test_batches_trimmed_to_their_longest_window_only():
+    _, _, enc = _encoded()
+    ds = TrainingSequences(enc, max_len=2)
+    assert ds.batch(np.arange(len(ds))).tracks.shape[1] == 2
 
 
 def test_collate_equals_vectorised_batch():

@@ -2,8 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
-from segue.evaluation.breakdown import BUCKETINGS
+from segue.evaluation.breakdown import BUCKETINGS, UNSEEN, breakdown
 from segue.evaluation.evaluate import Evaluation
 from segue.evaluation.ranking import MISS
 from segue.evaluation.report import (
@@ -11,6 +12,7 @@ from segue.evaluation.report import (
     plot_breakdown,
     report_figures,
     save_report,
+    wide,
 )
 
 
@@ -40,7 +42,9 @@ def test_an_ordered_breakdown_draws_one_line_per_model(points):
     assert ndcg_ax.get_xlabel() == "events the listener played before the point"
     assert [line.get_label() for line in ndcg_ax.get_lines()] == ["a", "b"]
     # Model a's NDCG per bucket 0, 1–2, 3–9, 30–99: ranks 1 | 3 | 11, MISS | 2.
-    np.testing.assert_allclose(ndcg_ax.get_lines()[0].get_ydata(), [1.0, 0.5, 0.0, 1 / np.log2(3)])
+    np.testing.assert_allclose(
+        np.asarray(ndcg_ax.get_lines()[0].get_ydata(), dtype=float), [1.0, 0.5, 0.0, 1 / np.log2(3)]
+    )
     ticks = [t.get_text() for t in ndcg_ax.get_xticklabels()]
     assert ticks == ["0\n(n=1)", "1–2\n(n=1)", "3–9\n(n=2)", "30–99\n(n=1)"]
     assert [t.get_text() for t in figure.legends[0].get_texts()] == ["a", "b"]
@@ -51,7 +55,9 @@ def test_a_yes_no_breakdown_draws_grouped_bars(points):
     ndcg_ax, hr_ax = figure.axes
     assert hr_ax.get_title() == "HR@5 by repeat vs new target"
     assert len(ndcg_ax.patches) == 4  # 2 models x 2 buckets
-    heights = [p.get_height() for p in hr_ax.patches]  # model a's bars, then b's
+    heights = [
+        p.get_height() for p in hr_ax.patches if isinstance(p, Rectangle)
+    ]  # model a's bars, then b's
     np.testing.assert_allclose(heights, [1 / 3, 1.0, 2 / 3, 0.5])
     ticks = [t.get_text() for t in hr_ax.get_xticklabels()]
     assert ticks == ["new track\n(n=3)", "repeat\n(n=2)"]
@@ -82,7 +88,16 @@ def test_save_report_writes_pngs_and_a_markdown_index(points, tmp_path):
     assert text.startswith("# Offline evaluation report")
     assert "| model | ndcg@10 |" in text
     assert "![history length](history_length.png)" in text
-    assert "| a | after a skip | 0.5655 | 1.0000 | 2 |" in text
+    assert "| bucket | points | a | b |" in text
+    assert "| after a skip | 2 | 0.5655 | 0.5000 |" in text  # NDCG@10 by skip context
+
+
+def test_wide_puts_models_side_by_side_in_bucket_order(points):
+    table = wide(breakdown(points, "target_popularity"), "hr@10")
+    assert list(table.columns) == ["bucket", "points", "a", "b"]
+    assert table["bucket"].tolist() == [UNSEEN, "1–2", "10–29", "300–999"]
+    assert table["points"].tolist() == [1, 2, 1, 1]
+    np.testing.assert_allclose(table["b"], [0.0, 0.5, 1.0, 1.0])
 
 
 def test_markdown_table_formats_floats_only():

@@ -41,16 +41,22 @@ def gather_windows(
 ) -> SequenceBatch:
     """Left-padded windows ``encoded[start:end]`` as a batch of shape (B, length).
 
+    The batch is as long as its longest window (at most ``length``): padding columns that every
+    row would have cost attention and feed-forward work for nothing, and positions count from
+    each row's first real event, so trimming them changes no output.
+
     Args:
         encoded: Encoded events.
         starts: First row of each window, (B,).
         ends: One past the last row of each window, (B,); ``end - start <= length``.
-        length: T, the padded length.
+        length: The longest T a batch may have.
         side: Side inputs to include.
         targets_from: ``"next"`` puts at each position the following row's track (causal
             training; the window's rows ``[start+1, end+1)`` must exist), ``"self"`` the row's
             own track (masked training). Skipped plays are never targets (0).
     """
+    longest = int((ends - starts).max()) if len(ends) else 1
+    length = max(1, min(length, longest))
     offsets = np.arange(length, dtype=np.int64)[None, :]
     idx = ends[:, None].astype(np.int64) - length + offsets  # (B, T)
     valid = idx >= starts[:, None]
@@ -130,8 +136,12 @@ class TrainingSequences(Dataset):
     def __getitem__(self, i: int) -> tuple[int, int]:
         return int(self.starts[i]), int(self.ends[i])
 
+    def lengths(self) -> np.ndarray:
+        """Input length of every example, (N,)."""
+        return self.ends - self.starts
+
     def batch(self, indices: np.ndarray) -> SequenceBatch:
-        """The examples at ``indices`` as one left-padded batch, (B, max_len)."""
+        """The examples at ``indices`` as one left-padded batch, (B, <= max_len)."""
         return gather_windows(
             self.encoded,
             self.starts[indices],

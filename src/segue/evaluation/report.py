@@ -110,17 +110,32 @@ def save_report(evaluation: Evaluation, out_dir: str | Path, k: int = 10) -> Pat
     ]
     for by, figure in report_figures(evaluation.points, k).items():
         figure.savefig(out / f"{by}.png", dpi=100)
-        sections += [
-            "",
-            f"## By {TITLES[by]}",
-            "",
-            f"![{TITLES[by]}]({by}.png)",
-            "",
-            markdown_table(breakdown(evaluation.points, by, k)),
-        ]
+        table = breakdown(evaluation.points, by, k)
+        sections += ["", f"## By {TITLES[by]}", "", f"![{TITLES[by]}]({by}.png)"]
+        for metric, label in ((f"ndcg@{k}", f"NDCG@{k}"), (f"hr@{k}", f"HR@{k}")):
+            sections += ["", f"{label}:", "", markdown_table(wide(table, metric))]
     index = out / "index.md"
     index.write_text("\n".join(sections) + "\n", encoding="utf-8")
     return index
+
+
+def wide(table: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """One row per bucket, its point count, then one column of ``metric`` per model.
+
+    Args:
+        table: A :func:`segue.evaluation.breakdown.breakdown` table.
+        metric: One of its metric columns, e.g. ``"ndcg@10"``.
+
+    Returns:
+        Columns ``bucket``, ``points`` (of the first model) and the models in table order.
+    """
+    models = list(table["model"].drop_duplicates())
+    values = table.pivot(index="bucket", columns="model", values=metric)[models]
+    first = table[table["model"] == models[0]].set_index("bucket")["count"]
+    out = values.rename_axis(columns=None).reset_index()
+    out.insert(1, "points", out["bucket"].map(first).fillna(0).astype(int).to_numpy())
+    out["bucket"] = out["bucket"].astype(str)
+    return out
 
 
 def markdown_table(table: pd.DataFrame) -> str:
@@ -165,10 +180,8 @@ def _draw_bars(ax: Axes, table: pd.DataFrame, metric: str) -> None:
     models = list(table["model"].drop_duplicates())
     width = 0.8 / len(models)
     for i, (model, rows) in enumerate(table.groupby("model", sort=False)):
-        x = (
-            np.array([position[str(b)] for b in rows["bucket"]])
-            + (i - (len(models) - 1) / 2) * width
-        )
+        offset = (i - (len(models) - 1) / 2) * width  # centres each group on its tick
+        x = np.array([position[str(b)] for b in rows["bucket"]]) + offset
         ax.bar(x, rows[metric].to_numpy(), width=width, label=str(model))
 
 
