@@ -83,3 +83,25 @@ def test_prediction_histories_are_strictly_before_the_point():
     assert [vocab.decode(r[r > 0]).tolist() for r in batch.tracks.numpy()] == [["b", "c"], ["a"]]
     assert vocab.decode(ds.full_history(0)).tolist() == ["a", "b", "c"]
     assert ds.targets.tolist() == vocab.encode(["d", "c"]).tolist()
+
+
+def test_shuffle_ties_reorders_only_within_same_user_same_second():
+    log = make_log([("u", "a", 0), ("u", "b", 5), ("u", "c", 5), ("u", "d", 5), ("u", "e", 9),
+                    ("v", "f", 5), ("v", "g", 5)])
+    events = build_sessions(log).events
+    vocab, _ = TrackVocab.build(events)
+    enc = encode_events(events, vocab)
+    assert enc.tie_group.tolist() == [0, 1, 1, 1, 2, 3, 3]
+    ds = TrainingSequences(enc, max_len=10)
+    seen = set()
+    for seed in range(30):
+        ds.shuffle_ties(seed)
+        order = vocab.decode(ds.encoded.tracks).tolist()
+        assert order[0] == "a" and order[4] == "e"
+        assert sorted(order[1:4]) == ["b", "c", "d"] and sorted(order[5:]) == ["f", "g"]
+        seen.add(tuple(order))
+    assert len(seen) > 3  # orders really change
+    ds.shuffle_ties(0)
+    first = ds.encoded.tracks.copy()
+    ds.shuffle_ties(0)
+    assert np.array_equal(first, ds.encoded.tracks)  # seeded

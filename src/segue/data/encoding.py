@@ -31,6 +31,8 @@ class EncodedEvents:
             or the session when encoded per session, (M,).
         rank_of_row: For each of the N original rows, how many kept rows come before it, (N,).
         group_start_of_row: For each original row, ``group_start`` in kept-row units, (N,).
+        tie_group: Id of the run of same-user, same-timestamp kept rows a row belongs to,
+            non-decreasing, (M,). Rows of one run have no true order among them.
     """
 
     tracks: np.ndarray
@@ -41,6 +43,7 @@ class EncodedEvents:
     group_start: np.ndarray
     rank_of_row: np.ndarray
     group_start_of_row: np.ndarray
+    tie_group: np.ndarray
 
     def __len__(self) -> int:
         return len(self.tracks)
@@ -95,6 +98,8 @@ def encode_events(events: pd.DataFrame, vocab: TrackVocab, by: str = "user") -> 
         if Columns.IS_SKIP in events
         else np.zeros(len(events), dtype=bool)
     )
+    kept_times, kept_users = times[known], np.cumsum(new_user)[known]
+    new_tie = np.r_[True, (kept_times[1:] != kept_times[:-1]) | (np.diff(kept_users) != 0)]
     return EncodedEvents(
         tracks=tracks_all[known],
         artists=vocab.artist_index(tracks_all[known]),
@@ -104,4 +109,5 @@ def encode_events(events: pd.DataFrame, vocab: TrackVocab, by: str = "user") -> 
         group_start=group_start_of_row[known],
         rank_of_row=rank_of_row.astype(np.int64),
         group_start_of_row=group_start_of_row.astype(np.int64),
+        tie_group=np.cumsum(new_tie) - 1,
     )

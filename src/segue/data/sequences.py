@@ -8,7 +8,7 @@ use with a ``torch.utils.data.DataLoader``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -117,6 +117,7 @@ class TrainingSequences(Dataset):
         side: SideInputs = SideInputs(),
     ) -> None:
         self.encoded, self.max_len, self.causal, self.side = encoded, max_len, causal, side
+        self._original = encoded
         window = max_len + 1 if causal else max_len
         self.starts, self.ends = training_windows(encoded.group_start, window, max_len)
         if causal:
@@ -135,6 +136,25 @@ class TrainingSequences(Dataset):
 
     def __getitem__(self, i: int) -> tuple[int, int]:
         return int(self.starts[i]), int(self.ends[i])
+
+    def shuffle_ties(self, seed: int) -> None:
+        """Reorder events that share a user and a timestamp, at random (training only).
+
+        Logs such as MovieLens stamp a whole sitting with one second, so the file order inside
+        it is arbitrary; a fresh order each epoch teaches the model that any of those events
+        may come next instead of memorising one order. Logs without ties are unchanged.
+        Time gaps stay with their positions, events' own features move with them.
+        """
+        base = self._original
+        keys = np.random.default_rng(seed).random(len(base))
+        order = np.lexsort((keys, base.tie_group))
+        self.encoded = replace(
+            base,
+            tracks=base.tracks[order],
+            artists=base.artists[order],
+            event_types=base.event_types[order],
+            is_skip=base.is_skip[order],
+        )
 
     def lengths(self) -> np.ndarray:
         """Input length of every example, (N,)."""

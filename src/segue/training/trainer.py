@@ -62,6 +62,8 @@ class TrainerConfig:
         progress: Show tqdm progress bars.
         max_steps_per_epoch: Cap on steps per epoch (quick smoke runs); None means all.
         bucket_by_length: Batch windows of similar length together (less padding to compute).
+        shuffle_ties: Each epoch, shuffle training events that share a user and a timestamp
+            (see :meth:`TrainingSequences.shuffle_ties`).
     """
 
     epochs: int = 50
@@ -85,6 +87,7 @@ class TrainerConfig:
     progress: bool = True
     max_steps_per_epoch: int | None = None
     bucket_by_length: bool = True
+    shuffle_ties: bool = False
 
 
 @dataclass
@@ -181,6 +184,8 @@ class _Loop:
             )
         batch = batch.to(self.device)
         assert batch.targets is not None
+        if not bool((batch.targets > 0).any()):
+            return 0.0, 0  # nothing to predict (possible after shuffling ties); no update
         autocast = self.device.type == "cuda" and self.config.bf16
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=autocast):
             hidden = self.trained(batch)  # (B, T, D)
@@ -200,6 +205,8 @@ class _Loop:
 
     def _train_epoch(self) -> dict[str, float]:
         self.trained.train()
+        if self.config.shuffle_ties:
+            self.data.shuffle_ties(int(torch.randint(2**31 - 1, (1,), generator=self.generator)))
         batches = self._batches()
         bar = tqdm(
             batches,
