@@ -1,5 +1,6 @@
 """segue: next-track music recommendation, from listening logs to ranked playlists."""
 
+from segue.api import Recommender, SessionState, UnknownTracksError
 from segue.columns import Columns, EventTypes
 from segue.data.errors import DataError
 from segue.data.event_log import EventLog
@@ -19,11 +20,14 @@ __all__ = [
     "EventLog",
     "EventTypes",
     "PreparedData",
+    "Recommender",
     "Report",
     "SessionOptions",
+    "SessionState",
     "SkipRule",
     "Split",
     "TrackVocab",
+    "UnknownTracksError",
     "__version__",
     "build_sessions",
     "generate_listening_log",

@@ -1,0 +1,233 @@
+"""A listener's history, as given to the API, turned into the model's per-position inputs.
+
+A history is either a list of external track ids (oldest first), or an event DataFrame with a
+``track_id`` column and optionally ``timestamp``, ``is_skip`` / ``skipped`` / ``ms_played`` and
+``event_type``. Side inputs are derived as in training (:mod:`segue.data.encoding`):
+
+* event type: the source ``event_type`` (missing = play), and ``skip`` for a play that is a
+  skip: ``is_skip`` when given, else the default :class:`segue.data.sessions.SkipRule`
+  (``skipped`` flag, or under 30 s of ``ms_played``);
+* gap bucket: seconds since the previous event (unknown tracks included, as in training); the
+  first event gets bucket 1 ("no earlier event"). Without timestamps, events are assumed to
+  follow each other back to back, :data:`ASSUMED_GAP_SECONDS` apart;
+* artist: looked up from the track when the batch is built.
+
+Events whose track is not in the vocabulary cannot be model inputs: they are dropped and their
+ids reported, or raise, as ``on_unknown`` says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import torch
+
+from segue.api.catalogue import Catalogue
+from segue.columns import Columns, EventTypes
+from segue.data.batch import SequenceBatch
+from segue.data.features import gap_buckets
+from segue.data.sequences import SideInputs
+from segue.data.sessions import SkipRule, skip_mask
+from segue.models.config import ModelConfig
+from segue.training.masking import append_mask_token
+
+History = Sequence[object] | pd.DataFrame | None
+"""Track ids oldest first, or an event table; None or empty means no history (cold start)."""
+
+OnUnknown = Literal["ignore", "raise"]
+
+ASSUMED_GAP_SECONDS = 180.0
+"""Gap assumed between events without timestamps: one typical track, back-to-back listening."""
+
+PLAY = EventTypes.index(EventTypes.PLAY)
+SKIP = EventTypes.index(EventTypes.SKIP)
+
+
+class UnknownTracksError(KeyError):
+    """Raised with ``on_unknown="raise"`` when a history holds ids not in the vocabulary."""
+
+
+@dataclass
+class EncodedHistory:
+    """The known events of one history, oldest first.
+
+    Args:
+        tracks: Track indices, (n,) int64.
+        event_types: :class:`EventTypes` indices, (n,) int64.
+        gap_buckets: Time-gap buckets, (n,) int64.
+        unknown_ids: Ids dropped because the vocabulary does not know them.
+        last_timestamp: Seconds since the epoch of the last event (known or not), or None.
+    """
+
+    tracks: np.ndarray
+    event_types: np.ndarray
+    gap_buckets: np.ndarray
+    unknown_ids: list[str] = field(default_factory=list)
+    last_timestamp: float | None = None
+
+    def __len__(self) -> int:
+        return len(self.tracks)
+
+    def tail(self, n: int) -> EncodedHistory:
+        """The last ``n`` events (all of them when there are fewer)."""
+        start = max(0, len(self) - n)
+        return EncodedHistory(
+            self.tracks[start:],
+            self.event_types[start:],
+            self.gap_buckets[start:],
+            self.unknown_ids,
+            self.last_timestamp,
+        )
+
+
+def empty_history() -> EncodedHistory:
+    """A history with no event."""
+    none = np.zeros(0, dtype=np.int64)
+    return EncodedHistory(none, none, none)
+
+
+def encode_history(
+    history: History, catalogue: Catalogue, on_unknown: OnUnknown = "ignore"
+) -> EncodedHistory:
+    """The model inputs of ``history``; see the module docstring for the rules.
+
+    Raises:
+        UnknownTracksError: If ``on_unknown="raise"`` and an id is not in the vocabulary.
+        ValueError: If ``on_unknown`` is neither value, or an event table has no ``track_id``.
+        TypeError: If ``history`` is a single string.
+    """
+    if on_unknown not in ("ignore", "raise"):
+        raise ValueError(f"on_unknown must be 'ignore' or 'raise', got {on_unknown!r}")
+    if history is None:
+        return empty_history()
+    if isinstance(history, str | bytes):
+        raise TypeError("a history is a list of track ids (or an event table), not one id")
+    if isinstance(history, pd.DataFrame):
+        encoded = _encode_events(history, catalogue)
+    else:
+        tracks, unknown = catalogue.lookup(history)
+        n = len(tracks)
+        encoded = EncodedHistory(
+            tracks=tracks,
+            event_types=np.full(n, PLAY, dtype=np.int64),
+            gap_buckets=_assumed_gaps(n),
+            unknown_ids=unknown,
+        )
+    if encoded.unknown_ids and on_unknown == "raise":
+        shown = ", ".join(encoded.unknown_ids[:5])
+        raise UnknownTracksError(f"{len(encoded.unknown_ids)} unknown track ids: {shown}")
+    return encoded
+
+
+def _assumed_gaps(n: int) -> np.ndarray:
+    gaps = np.full(n, ASSUMED_GAP_SECONDS)
+    gaps[:1] = np.nan  # the first event has no earlier one
+    return gap_buckets(gaps)
+
+
+def _encode_events(events: pd.DataFrame, catalogue: Catalogue) -> EncodedHistory:
+    if Columns.TRACK not in events:
+        raise ValueError(f"an event table needs a {Columns.TRACK!r} column")
+    times = _seconds(events[Columns.TIMESTAMP]) if Columns.TIMESTAMP in events else None
+    if times is not None:
+        order = np.argsort(times, kind="stable")  # keep the given order among equal times
+        events, times = events.iloc[order], times[order]
+    ids = events[Columns.TRACK].to_numpy(dtype=object)
+    tracks_all = np.fromiter(
+        (catalogue.index.get(t if isinstance(t, str) else str(t), 0) for t in ids),
+        dtype=np.int64,
+        count=len(ids),
+    )
+    known = tracks_all > 0
+    if times is None:
+        gaps = _assumed_gaps(len(events))
+    else:
+        gaps = gap_buckets(np.r_[np.nan, np.diff(times)])  # gaps over every event, as in training
+    return EncodedHistory(
+        tracks=tracks_all[known],
+        event_types=_event_types(events)[known],
+        gap_buckets=gaps[known],
+        unknown_ids=[str(t) for t in ids[~known]],
+        last_timestamp=float(times[-1]) if times is not None and len(times) else None,
+    )
+
+
+def _event_types(events: pd.DataFrame) -> np.ndarray:
+    """Event-type index per row: the source type, or skip for a play that is a skip."""
+    n = len(events)
+    if Columns.EVENT_TYPE in events:
+        kinds = events[Columns.EVENT_TYPE].to_numpy(dtype=object)
+        types = np.array([PLAY if pd.isna(k) else EventTypes.index(str(k)) for k in kinds])
+    else:
+        types = np.full(n, PLAY)
+    if Columns.IS_SKIP in events:
+        is_skip = events[Columns.IS_SKIP].fillna(False).to_numpy(dtype=bool)
+    else:
+        is_skip = skip_mask(events, SkipRule())
+    return np.where(is_skip, SKIP, types).astype(np.int64)
+
+
+def _seconds(values: pd.Series) -> np.ndarray:
+    """Seconds since the epoch, float64: numbers are taken as seconds, anything else parsed."""
+    if pd.api.types.is_numeric_dtype(values):
+        return values.to_numpy(dtype=np.float64)
+    stamps = pd.to_datetime(values, utc=True)
+    return stamps.to_numpy(dtype="datetime64[ns]").astype(np.int64) / 1e9
+
+
+def timestamp_seconds(timestamp: object) -> float | None:
+    """One timestamp (datetime, string, or seconds since the epoch) in seconds, or None."""
+    if timestamp is None:
+        return None
+    if isinstance(timestamp, int | float | np.number):
+        return float(timestamp)
+    return pd.Timestamp(timestamp).timestamp()  # type: ignore[arg-type]
+
+
+def side_inputs(config: ModelConfig) -> SideInputs:
+    """The side inputs the model reads, from its config."""
+    return SideInputs(
+        artists=config.n_artists > 0,
+        event_types=config.use_event_types,
+        gap_buckets=config.use_gap_buckets,
+    )
+
+
+def history_batch(
+    histories: Sequence[EncodedHistory], catalogue: Catalogue, config: ModelConfig
+) -> SequenceBatch:
+    """The histories as one left-padded batch of their last events, ready for the model.
+
+    A causal model reads the last ``max_len`` events; a masked model the last ``max_len - 1``
+    and a [MASK] token after them. The batch is as wide as the longest (cut) history, so a
+    single short request pays for its own length only.
+
+    Returns:
+        A batch of (B, T) tensors on the CPU, T <= max_len.
+    """
+    masked = config.objective == "masked"
+    keep = config.max_len - 1 if masked else config.max_len
+    cut = [h.tail(keep) for h in histories]
+    width = max((len(h) for h in cut), default=0)
+    side = side_inputs(config)
+    columns = {"tracks": np.zeros((len(cut), width), dtype=np.int64)}
+    if side.event_types:
+        columns["event_types"] = np.zeros_like(columns["tracks"])
+    if side.gap_buckets:
+        columns["gap_buckets"] = np.zeros_like(columns["tracks"])
+    for row, h in enumerate(cut):
+        start = width - len(h)
+        columns["tracks"][row, start:] = h.tracks
+        if side.event_types:
+            columns["event_types"][row, start:] = h.event_types
+        if side.gap_buckets:
+            columns["gap_buckets"][row, start:] = h.gap_buckets
+    tensors = {name: torch.from_numpy(values) for name, values in columns.items()}
+    if side.artists:
+        tensors["artists"] = torch.from_numpy(catalogue.artist_of_track[columns["tracks"]])
+    batch = SequenceBatch(**tensors)
+    return append_mask_token(batch, config.mask_token) if masked else batch

@@ -1,0 +1,218 @@
+"""A live listening session: add events one at a time and re-rank after each.
+
+For a causal model the state keeps the keys and values of every encoded position (a
+:class:`segue.models.transformer.KVCache`), so one new event costs one incremental step of the
+model (one token through each layer, attending to the cache) instead of re-encoding the history.
+
+Cache policy when the history outgrows the model: positions are learned up to ``max_len``, so
+the cache can hold at most ``max_len`` events. When a new event would be the ``max_len + 1``-th
+in the cache, the state re-encodes only the last ``keep`` events (``max_len // 2`` by default)
+and goes on incrementally from there. Re-encoding ``keep`` events once every
+``max_len - keep + 1`` events costs about one extra token per event amortised, but after the
+first rebuild the model reads between ``keep`` and ``max_len`` recent events, where
+:meth:`Recommender.recommend` on the whole history would read exactly the last ``max_len``.
+``keep=max_len`` gives exactly that (a full re-encode on every event once the history is full).
+
+Masked-objective models (BERT4Rec) attend in both directions, so an earlier position's keys
+change when an event is appended and no cache is possible: their states re-encode the last
+``max_len - 1`` events and a [MASK] at every recommendation.
+
+A state is owned by one listener: it is not safe to call ``add`` on one state from several
+threads at once. Different states, and the recommender that made them, may be used from any
+number of threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from segue.api.catalogue import Catalogue
+from segue.api.constraints import resolve_filters
+from segue.api.history import (
+    ASSUMED_GAP_SECONDS,
+    PLAY,
+    SKIP,
+    EncodedHistory,
+    History,
+    OnUnknown,
+    UnknownTracksError,
+    encode_history,
+    history_batch,
+    timestamp_seconds,
+)
+from segue.api.ranking import catalogue_scores, last_hidden, rank
+from segue.api.results import COLD_START, UNKNOWN_IDS, recommendations_frame
+from segue.columns import EventTypes
+from segue.data.features import gap_buckets
+from segue.models.transformer import KVCache, TrackTransformer
+
+
+class SessionState:
+    """One listener's session; made by :meth:`segue.Recommender.session`.
+
+    Args:
+        model: The model, in eval mode.
+        catalogue: Its catalogue.
+        history: Events before the session goes live (ids or an event table), or None.
+        on_unknown: "ignore" drops unknown ids and lists them in :attr:`unknown_ids`; "raise"
+            raises :class:`UnknownTracksError` (in ``add`` too).
+        keep: Events re-encoded when the cache is full; 1..max_len, default ``max_len // 2``.
+    """
+
+    def __init__(
+        self,
+        model: TrackTransformer,
+        catalogue: Catalogue,
+        history: History = None,
+        on_unknown: OnUnknown = "ignore",
+        keep: int | None = None,
+    ) -> None:
+        self._model, self._on_unknown = model, on_unknown
+        self.catalogue = catalogue
+        self._max_len = model.config.max_len
+        self.incremental = model.config.objective == "causal"
+        self.keep = max(1, self._max_len // 2) if keep is None else keep
+        if not 1 <= self.keep <= self._max_len:
+            raise ValueError(f"keep must be in 1..{self._max_len}, got {keep}")
+        encoded = encode_history(history, catalogue, on_unknown)
+        self._tracks: list[int] = encoded.tracks.tolist()
+        self._event_types: list[int] = encoded.event_types.tolist()
+        self._gaps: list[int] = encoded.gap_buckets.tolist()
+        self.unknown_ids: list[str] = list(encoded.unknown_ids)
+        self._seen_any = bool(len(encoded) or encoded.unknown_ids)
+        self._last_time = encoded.last_timestamp
+        self._start = max(0, len(self._tracks) - self._max_len)  # first cached event
+        self._cache: KVCache | None = None
+        self._hidden: torch.Tensor | None = None  # (1, D) after the last cached event
+        if self.incremental and self._tracks:
+            self._rebuild(self._start)
+
+    # ----------------------------------------------------------------------------------------
+    # Reading
+
+    @property
+    def n_events(self) -> int:
+        """Known events in the session so far."""
+        return len(self._tracks)
+
+    @property
+    def played(self) -> np.ndarray:
+        """Track indices of every known event, oldest first, (n_events,) int64."""
+        return np.asarray(self._tracks, dtype=np.int64)
+
+    @property
+    def context(self) -> list[str]:
+        """Ids of the events the next recommendation reads (the cached window), oldest first."""
+        start = self._start if self.incremental else max(0, self.n_events - self._max_len + 1)
+        return self.catalogue.track_ids[self._tracks[start:]].tolist()
+
+    def scores(self) -> torch.Tensor:
+        """Scores of every track after the session so far, (V,); popularity when cold.
+
+        An inference-mode tensor: clone it before modifying it outside ``torch.inference_mode``.
+        """
+        with torch.inference_mode():
+            hidden = self._current_hidden()
+            return catalogue_scores(self.catalogue, hidden, np.array([hidden is None]))[0]
+
+    def recommend(
+        self,
+        k: int = 10,
+        exclude_played: bool = True,
+        allow: Iterable[object] | None = None,
+        block: Iterable[object] | None = None,
+        max_per_artist: int | None = None,
+    ) -> pd.DataFrame:
+        """The next k tracks; same arguments and table as :meth:`segue.Recommender.recommend`."""
+        filters = resolve_filters(self.catalogue, allow, block, max_per_artist)
+        with torch.inference_mode():
+            hidden = self._current_hidden()
+            cold = np.array([hidden is None])
+            excluded = [self.played] if exclude_played else None
+            ranked = rank(self.catalogue, hidden, cold, excluded, filters, k)
+        frame = recommendations_frame(self.catalogue, ranked)
+        frame.attrs = {UNKNOWN_IDS: list(self.unknown_ids), COLD_START: bool(cold[0])}
+        return frame
+
+    # ----------------------------------------------------------------------------------------
+    # Writing
+
+    def add(
+        self,
+        track_id: object,
+        skipped: bool = False,
+        timestamp: object = None,
+        event_type: str | None = None,
+    ) -> None:
+        """Append one event and, for a causal model, encode it (one incremental step).
+
+        Args:
+            track_id: External id; unknown ids are dropped and listed (or raise).
+            skipped: Whether the listener skipped this play.
+            timestamp: When it happened (datetime, string, or seconds since the epoch); None
+                assumes it followed the previous event back to back.
+            event_type: An :class:`segue.columns.EventTypes` name; None means a play.
+        """
+        seconds = timestamp_seconds(timestamp)
+        if not self._seen_any:
+            gap = np.nan
+        elif seconds is None or self._last_time is None:
+            gap = ASSUMED_GAP_SECONDS
+        else:
+            gap = seconds - self._last_time
+        self._seen_any, self._last_time = True, seconds
+        key = track_id if isinstance(track_id, str) else str(track_id)
+        index = self.catalogue.index.get(key)
+        if index is None:
+            if self._on_unknown == "raise":
+                raise UnknownTracksError(f"unknown track id: {key}")
+            self.unknown_ids.append(key)
+            return
+        kind = PLAY if event_type is None else EventTypes.index(event_type)
+        self._tracks.append(index)
+        self._event_types.append(SKIP if skipped and kind == PLAY else kind)
+        self._gaps.append(int(gap_buckets(np.array([gap]))[0]))
+        if not self.incremental:
+            return
+        if self.n_events - self._start > self._max_len:
+            self._rebuild(self.n_events - self.keep)
+        else:
+            self._step()
+
+    # ----------------------------------------------------------------------------------------
+    # Encoding
+
+    def _window(self, start: int) -> EncodedHistory:
+        return EncodedHistory(
+            np.asarray(self._tracks[start:], dtype=np.int64),
+            np.asarray(self._event_types[start:], dtype=np.int64),
+            np.asarray(self._gaps[start:], dtype=np.int64),
+        )
+
+    def _encode(self, start: int, cache: KVCache | None) -> None:
+        batch = history_batch([self._window(start)], self.catalogue, self._model.config)
+        with torch.inference_mode():
+            hidden, self._cache = self._model.forward_incremental(
+                batch.to(self.catalogue.device), cache
+            )
+        self._hidden = hidden[:, -1]  # (1, D)
+
+    def _rebuild(self, start: int) -> None:
+        """Re-encode the events from ``start`` on, dropping the cache."""
+        self._start = start
+        self._encode(start, None)
+
+    def _step(self) -> None:
+        """Encode the last event on top of the cache: one token through each layer."""
+        self._encode(self.n_events - 1, self._cache)
+
+    def _current_hidden(self) -> torch.Tensor | None:
+        if not self._tracks:
+            return None
+        if self.incremental:
+            return self._hidden
+        return last_hidden(self._model, self.catalogue, [self._window(0)])

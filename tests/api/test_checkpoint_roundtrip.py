@@ -1,0 +1,27 @@
+"""Train with the real script on the debug config, then load the checkpoint and recommend."""
+
+from __future__ import annotations
+
+from segue.api import COLD_START, Recommender
+from segue.training.checkpoint import load_checkpoint
+from tests.scripts.conftest import compose_config, load_script
+
+
+def test_load_then_recommend_from_a_trained_checkpoint(tmp_path) -> None:
+    train = load_script("train")
+    cfg = compose_config(["debug=default", "trainer.progress=false"], tmp_path)
+    path = train.train(cfg)["checkpoint"]
+    rec = Recommender.load(path, num_threads=None)
+    vocab = load_checkpoint(path).vocab
+    history = vocab.track_ids[:5]
+    out = rec.recommend(history, k=10)
+    assert len(out) == 10 and not set(out["track_id"]) & set(history)
+    assert not out.attrs[COLD_START]
+    assert set(out["track_id"]) <= set(vocab.track_ids)
+    batch = rec.recommend_batch([history, []], k=10)
+    assert batch[batch["query"] == 0]["track_id"].tolist() == out["track_id"].tolist()
+    state = rec.session(history[:4])
+    state.add(history[4])
+    assert state.recommend(10)["track_id"].tolist() == out["track_id"].tolist()
+    assert len(rec.continue_playlist(history, n=5)) == 5
+    assert len(rec.similar_tracks(history[0], k=3)) == 3

@@ -1,0 +1,83 @@
+"""Histories (id lists and event tables) into model inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from segue.api.history import (
+    PLAY,
+    SKIP,
+    UnknownTracksError,
+    encode_history,
+    history_batch,
+)
+from segue.data.features import gap_buckets
+from tests.api.conftest import MAX_LEN, ids, tiny_recommender
+
+
+@pytest.fixture(scope="module")
+def catalogue():
+    return tiny_recommender().catalogue
+
+
+def test_id_list_drops_and_reports_unknown_ids(catalogue) -> None:
+    encoded = encode_history(["t3", "nope", "t5", 7], catalogue)
+    assert encoded.tracks.tolist() == [4, 6]
+    assert encoded.unknown_ids == ["nope", "7"]
+    assert encoded.event_types.tolist() == [PLAY, PLAY]
+    assert encoded.gap_buckets[0] == 1  # no earlier event
+
+
+def test_unknown_ids_raise_on_request(catalogue) -> None:
+    with pytest.raises(UnknownTracksError, match="nope"):
+        encode_history(["t3", "nope"], catalogue, on_unknown="raise")
+    with pytest.raises(ValueError, match="on_unknown"):
+        encode_history(["t3"], catalogue, on_unknown="skip")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="not one id"):
+        encode_history("t3", catalogue)
+
+
+def test_event_table_gives_skips_event_types_and_gaps(catalogue) -> None:
+    events = pd.DataFrame(
+        {
+            "track_id": ["t2", "t1", "zz", "t3", "t4"],
+            "timestamp": pd.to_datetime([100, 0, 130, 400, 4000], unit="s", utc=True),
+            "skipped": [True, False, False, None, False],
+            "event_type": ["play", "play", "play", "like", None],
+        }
+    )
+    encoded = encode_history(events, catalogue)
+    # Sorted by time; the unknown track is dropped but still counts for the gaps.
+    assert encoded.tracks.tolist() == [2, 3, 4, 5]
+    assert encoded.unknown_ids == ["zz"]
+    assert encoded.event_types.tolist() == [PLAY, SKIP, 3, PLAY]
+    expected = gap_buckets(np.array([np.nan, 100, 270, 3600]))
+    assert encoded.gap_buckets.tolist() == expected.tolist()
+    assert encoded.last_timestamp == 4000.0
+
+
+def test_is_skip_column_wins_and_ms_played_applies_the_default_rule(catalogue) -> None:
+    flagged = pd.DataFrame({"track_id": ["t1", "t2"], "is_skip": [False, True]})
+    assert encode_history(flagged, catalogue).event_types.tolist() == [PLAY, SKIP]
+    short = pd.DataFrame({"track_id": ["t1", "t2"], "ms_played": [5_000, 200_000]})
+    assert encode_history(short, catalogue).event_types.tolist() == [SKIP, PLAY]
+
+
+def test_batch_is_left_padded_and_keeps_the_last_max_len_events() -> None:
+    rec = tiny_recommender("side")
+    long = encode_history(ids(*range(12)), rec.catalogue)
+    short = encode_history(ids(5), rec.catalogue)
+    batch = history_batch([long, short], rec.catalogue, rec.model.config)
+    assert batch.tracks.tolist() == [list(range(5, 13)), [0] * 7 + [6]]
+    assert batch.artists is not None and batch.artists[1].tolist() == [0] * 7 + [1]
+    assert batch.event_types is not None and batch.gap_buckets is not None
+
+
+def test_masked_model_batch_ends_with_a_mask_token() -> None:
+    rec = tiny_recommender("bert4rec")
+    encoded = encode_history(ids(*range(12)), rec.catalogue)
+    tracks = history_batch([encoded], rec.catalogue, rec.model.config).tracks
+    assert tracks.shape == (1, MAX_LEN)
+    assert tracks[0].tolist() == [*range(6, 13), rec.model.config.mask_token]
