@@ -26,3 +26,30 @@ def test_train_end_to_end_on_tiny_config(extra, tmp_path, tiny_overrides, capsys
     assert "test_ndcg@10" in checkpoint.metrics
     assert "debug" not in checkpoint.config or "d_model: 16" in checkpoint.config
     assert any(r["stage"] == "sessions" for r in checkpoint.reports)
+
+
+@pytest.mark.slow
+def test_same_script_runs_under_torchrun_ddp(tmp_path):
+    """Two CPU processes (gloo): process 0 validates, checkpoints and reports."""
+    import subprocess
+    import sys
+
+    from tests.scripts.conftest import REPO
+
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        str(REPO / "scripts" / "train.py"),
+        "debug=default",
+        "trainer.device=cpu",
+        "trainer.num_threads=1",
+        f"paths.output_dir={tmp_path}",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("test (full-catalogue ranking)") == 1  # rank 0 only
+    summary = json.loads((tmp_path / "test_metrics.json").read_text())
+    assert summary["test"]["points"] > 0
+    assert load_checkpoint(tmp_path / "last.pt").training_state["epoch"] == 2
