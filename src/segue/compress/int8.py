@@ -1,0 +1,199 @@
+"""Post-training int8 weights: one float32 scale per row, symmetric, round to nearest.
+
+What is quantized, and why this way:
+
+* **The track table** (n_tracks + 2, D): it is almost all of the model's bytes at catalogue scale
+  (1M tracks x 64 dims = 256 MB in float32, 64 MB in int8). One scale per row, because rows of
+  popular and rare tracks have very different norms; a per-tensor scale would round rare tracks
+  to zero. The same int8 table serves the input lookups (only the B x T rows gathered are
+  dequantized) and the output scores, which are computed in row chunks, so no float copy of
+  the table is ever held in memory.
+* **Linear layers** of the blocks: one scale per output channel. These are our own int8 tensors
+  rather than ``torch.ao.quantization.quantize_dynamic``: plain int8 tensors save and load with
+  ``torch.load(weights_only=True)`` (packed quantized params do not), export to ONNX, and the
+  ``torch.ao`` quantization API is deprecated in favour of torchao. The weights are dequantized
+  at each call; at d_model = 64 that is a few kB, nothing next to the catalogue.
+* LayerNorms, biases, position and side-input tables stay float32: together they are a few
+  hundred kB and quantizing them only costs accuracy.
+
+Error of an int8 score: each weight moves by at most half a step (``scale / 2``), so for a hidden
+state ``h`` the score of row ``i`` moves by at most ``||h||_1 * scale_i / 2``
+(:meth:`Int8Rows.score_error_bound`).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from segue.models.transformer import TrackTransformer
+
+QMAX = 127
+"""Largest int8 magnitude used; -128 is left out so that the range is symmetric."""
+
+SCORE_CHUNK_ROWS = 16384
+"""Rows of the int8 table dequantized at once when scoring: 16384 x 64 float32 = 4 MB, which
+stays in cache, and the float32 temporary never grows with the catalogue."""
+
+
+@dataclass
+class Int8Rows:
+    """A float matrix as int8 values and a float32 scale per row: ``W ~ values * scales[:, None]``.
+
+    Args:
+        values: Quantized rows, (N, D) int8.
+        scales: Step of each row, ``max|row| / 127``, (N,) float32; 0 rows get scale 0.
+    """
+
+    values: torch.Tensor
+    scales: torch.Tensor
+
+    @classmethod
+    def quantize(cls, weight: torch.Tensor) -> Int8Rows:
+        """Symmetric per-row quantization of ``weight``, (N, D).
+
+        >>> q = Int8Rows.quantize(torch.tensor([[1.0, -0.5], [0.0, 0.0]]))
+        >>> q.values.tolist(), q.scales.tolist()
+        ([[127, -64], [0, 0]], [0.007874015718698502, 0.0])
+        """
+        weight = weight.detach().float()
+        scales = weight.abs().amax(dim=1) / QMAX  # (N,)
+        safe = torch.where(scales > 0, scales, torch.ones_like(scales))  # all-zero rows stay 0
+        values = torch.round(weight / safe[:, None]).clamp(-QMAX, QMAX).to(torch.int8)  # (N, D)
+        return cls(values.contiguous(), scales.contiguous())
+
+    def dequantize(self, rows: torch.Tensor | slice | None = None) -> torch.Tensor:
+        """Float32 rows (all rows when ``rows`` is None), (n, D)."""
+        if rows is None:
+            rows = slice(None)
+        return self.values[rows].float() * self.scales[rows, None]
+
+    def scores(self, hidden: torch.Tensor, chunk_rows: int = SCORE_CHUNK_ROWS) -> torch.Tensor:
+        """``hidden @ dequantize().T`` without a float copy of the table, (B, N).
+
+        Each chunk computes ``(hidden @ values.T) * scales``: the scale factors out of the dot
+        product, so it multiplies B x n scores instead of n x D weights.
+
+        Args:
+            hidden: Query vectors, (B, D) float32.
+            chunk_rows: Rows converted to float at once.
+        """
+        N = self.values.shape[0]
+        out = hidden.new_empty(hidden.shape[0], N)  # (B, N)
+        for start in range(0, N, chunk_rows):
+            stop = min(start + chunk_rows, N)
+            block = self.values[start:stop].float()  # (n, D): the only float copy, one chunk
+            out[:, start:stop] = (hidden @ block.T) * self.scales[start:stop]  # (B, n)
+        return out
+
+    def score_error_bound(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Largest possible ``|float score - int8 score|`` of each row, (B, N).
+
+        Rounding moves each weight by at most ``scale / 2``, hence ``||h||_1 * scale / 2``.
+        """
+        return hidden.abs().sum(dim=1, keepdim=True) * self.scales[None, :] / 2
+
+    @property
+    def nbytes(self) -> int:
+        return self.values.numel() + 4 * self.scales.numel()
+
+
+class Int8Embedding(nn.Module):
+    """Drop-in for ``nn.Embedding`` at inference: looks rows up in an int8 table.
+
+    Args:
+        rows: The quantized table, (N, D).
+    """
+
+    values: torch.Tensor
+    scales: torch.Tensor
+
+    def __init__(self, rows: Int8Rows) -> None:
+        super().__init__()
+        self.register_buffer("values", rows.values)
+        self.register_buffer("scales", rows.scales)
+
+    @property
+    def rows(self) -> Int8Rows:
+        return Int8Rows(self.values, self.scales)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """Dequantized rows of ``ids``, (..., D); only the rows looked up become float."""
+        return self.values[ids].float() * self.scales[ids].unsqueeze(-1)
+
+
+class Int8Linear(nn.Module):
+    """``nn.Linear`` with int8 weights and one scale per output channel.
+
+    Args:
+        weight: Quantized weight, (out, in).
+        bias: Float32 bias, (out,), or None.
+    """
+
+    values: torch.Tensor
+    scales: torch.Tensor
+    bias: torch.Tensor | None
+
+    def __init__(self, weight: Int8Rows, bias: torch.Tensor | None) -> None:
+        super().__init__()
+        self.register_buffer("values", weight.values)
+        self.register_buffer("scales", weight.scales)
+        self.register_buffer("bias", None if bias is None else bias.detach().float().clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = self.values.float() * self.scales[:, None]  # (out, in): kB, not the catalogue
+        return F.linear(x, weight, self.bias)
+
+
+def quantize_model(model: TrackTransformer) -> TrackTransformer:
+    """A copy of ``model`` in eval mode with an int8 track table and int8 Linear layers.
+
+    The copy's ``track_emb`` is an :class:`Int8Embedding`, so score it with
+    :func:`int8_scores`, not ``model.score`` (which reads a float ``track_emb.weight``).
+    """
+    quantized = copy.deepcopy(model).eval()
+    _quantize_linears(quantized)
+    set_track_table(quantized, Int8Embedding(Int8Rows.quantize(model.track_emb.weight)))
+    return quantized
+
+
+def set_track_table(model: TrackTransformer, table: Int8Embedding) -> None:
+    """Replace ``model.track_emb`` (typed ``nn.Embedding``, which this drop-in is not)."""
+    setattr(model, "track_emb", table)  # noqa: B010
+
+
+def _quantize_linears(module: nn.Module) -> None:
+    for name, child in module.named_children():
+        if isinstance(child, nn.Linear):
+            setattr(module, name, Int8Linear(Int8Rows.quantize(child.weight), child.bias))
+        else:
+            _quantize_linears(child)
+
+
+def catalogue_rows(model: TrackTransformer) -> Int8Rows:
+    """The int8 output embeddings of padding and the catalogue, (n_tracks + 1, D), views.
+
+    Raises:
+        TypeError: If ``model`` was not made by :func:`quantize_model`.
+    """
+    table: nn.Module = model.track_emb
+    if not isinstance(table, Int8Embedding):
+        raise TypeError("the model's track table is not int8: call quantize_model first")
+    n = model.config.n_tracks + 1  # drop the [MASK] row, as catalogue_embeddings() does
+    return Int8Rows(table.values[:n], table.scales[:n])
+
+
+def int8_scores(model: TrackTransformer, hidden: torch.Tensor) -> torch.Tensor:
+    """Like ``TrackTransformer.score`` for a quantized model, (B, n_tracks + 1); column 0 is -inf.
+
+    Args:
+        model: A model from :func:`quantize_model`.
+        hidden: Last hidden states, (B, D).
+    """
+    scores = catalogue_rows(model).scores(hidden.float())  # (B, n_tracks + 1)
+    scores[:, 0] = float("-inf")
+    return scores
