@@ -180,3 +180,27 @@ def test_loss_for_rejects_unknown_names() -> None:
         loss_for("hinge", 10)
     with pytest.raises(ValueError, match="uniform"):
         loss_for("gbce", 10, sampler="in_batch")
+
+
+def test_window_masked_softmax_equals_a_per_row_reference():
+    import torch.nn.functional as F
+
+    from segue.training.losses.window_masked import window_masked_softmax_ce
+
+    g = torch.Generator().manual_seed(0)
+    hidden, emb = torch.randn(5, 4, generator=g), torch.randn(9, 4, generator=g)
+    window = torch.tensor([[0, 1, 2, 3], [4, 5, 6, 7]])
+    rows = torch.tensor([0, 0, 0, 1, 1])
+    targets = torch.tensor([2, 3, 8, 5, 7])
+    value = window_masked_softmax_ce(hidden, emb, targets, window, rows)
+    expected = []
+    for n in range(5):
+        others = set(window[rows[n]].tolist()) | {0}
+        keep = [v for v in range(9) if v not in others or v == targets[n]]
+        logits = hidden[n] @ emb[keep].T
+        expected.append(-F.log_softmax(logits, 0)[keep.index(int(targets[n]))])
+    assert torch.allclose(value, torch.stack(expected).mean(), atol=1e-6)
+    # With nothing else in the windows it is the plain full softmax over tracks 1..V-1.
+    lone = window_masked_softmax_ce(hidden[:1], emb, targets[:1], torch.tensor([[0, 2]]), rows[:1])
+    plain = F.cross_entropy((hidden[:1] @ emb.T)[:, 1:], targets[:1] - 1)
+    assert torch.allclose(lone, plain, atol=1e-6)

@@ -28,6 +28,7 @@ from segue.models.transformer import TrackTransformer
 from segue.training import distributed
 from segue.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from segue.training.losses import TrackLoss
+from segue.training.losses.window_masked import window_masked_softmax_ce
 from segue.training.masking import mask_for_bert4rec
 from segue.training.reproducibility import seed_everything
 from segue.training.schedule import warmup_cosine
@@ -64,6 +65,9 @@ class TrainerConfig:
         bucket_by_length: Batch windows of similar length together (less padding to compute).
         shuffle_ties: Each epoch, shuffle training events that share a user and a timestamp
             (see :meth:`TrainingSequences.shuffle_ties`).
+        mask_window_items: Train with a full softmax in which the row's other window items are
+            not negatives (for logs without repeats, evaluated with seen items excluded; see
+            :mod:`segue.training.losses.window_masked`). Replaces the configured loss.
     """
 
     epochs: int = 50
@@ -88,6 +92,7 @@ class TrainerConfig:
     max_steps_per_epoch: int | None = None
     bucket_by_length: bool = True
     shuffle_ties: bool = False
+    mask_window_items: bool = False
 
 
 @dataclass
@@ -190,11 +195,20 @@ class _Loop:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=autocast):
             hidden = self.trained(batch)  # (B, T, D)
             has_target = batch.targets > 0
-            value = self.loss(
-                hidden[has_target].float(),
-                self.model.catalogue_embeddings().float(),
-                batch.targets[has_target],
-            )
+            if self.config.mask_window_items:
+                value = window_masked_softmax_ce(
+                    hidden[has_target].float(),
+                    self.model.catalogue_embeddings().float(),
+                    batch.targets[has_target],
+                    torch.cat([batch.tracks, batch.targets], dim=1),
+                    has_target.nonzero()[:, 0],
+                )
+            else:
+                value = self.loss(
+                    hidden[has_target].float(),
+                    self.model.catalogue_embeddings().float(),
+                    batch.targets[has_target],
+                )
         self.optimizer.zero_grad(set_to_none=True)
         value.backward()
         if self.config.grad_clip:
