@@ -31,14 +31,24 @@ OmegaConf.register_new_resolver("repo_root", lambda: str(REPO), replace=True)
 SUMMARY_COLUMNS = ["model", "ndcg@10", "hr@10", "mrr@20", "coverage@10", "repeat_share@10"]
 
 
+def data_settings(cfg: DictConfig) -> DictConfig:
+    """The data group the first checkpoint was trained with, else the composed one.
+
+    A checkpoint's own settings win so that the vocabulary, the split and ``exclude_seen``
+    match its training run, whatever data group this script was composed with.
+    """
+    if cfg.checkpoints:
+        stored = load_checkpoint(cfg.checkpoints[0]).config
+        if stored:
+            return OmegaConf.create(stored).data
+    return cfg.data
+
+
 def prepare_for(cfg: DictConfig) -> PreparedData:
     """Data as the first checkpoint was trained on it, or as the data group says."""
-    data_cfg, max_len, side, causal = cfg.data, 200, SideInputs(), True
+    data_cfg, max_len, side, causal = data_settings(cfg), 200, SideInputs(), True
     if cfg.checkpoints:
-        checkpoint = load_checkpoint(cfg.checkpoints[0])
-        if checkpoint.config:
-            data_cfg = OmegaConf.create(checkpoint.config).data
-        model = checkpoint.model_config
+        model = load_checkpoint(cfg.checkpoints[0]).model_config
         max_len, causal = model.max_len, model.objective == "causal"
         side = SideInputs(model.n_artists > 0, model.use_event_types, model.use_gap_buckets)
     return prepare_data(
@@ -95,7 +105,8 @@ def significance(result: Evaluation, reference: str) -> list[dict[str, Any]]:
 
 
 def run(cfg: DictConfig) -> Evaluation:
-    data = prepare_for(cfg)
+    data, data_cfg = prepare_for(cfg), data_settings(cfg)
+    exclude_seen = data_cfg.exclude_seen if cfg.exclude_seen is None else cfg.exclude_seen
     models: dict[str, Any] = {Path(p).parent.name + "/" + Path(p).stem: p for p in cfg.checkpoints}
     models.update(fitted_baselines(cfg, data))
     if not models:
@@ -105,13 +116,18 @@ def run(cfg: DictConfig) -> Evaluation:
         data,
         fold=cfg.fold,
         ks=list(cfg.ks),
-        exclude_seen=bool(cfg.exclude_seen),
+        exclude_seen=bool(exclude_seen),
         batch_size=cfg.batch_size,
     )
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary = result.summary.replace({np.nan: None}).to_dict(orient="records")
-    report: dict[str, Any] = {"data": cfg.data.name, "fold": cfg.fold, "summary": summary}
+    report: dict[str, Any] = {
+        "data": data_cfg.name,
+        "fold": cfg.fold,
+        "exclude_seen": bool(exclude_seen),
+        "summary": summary,
+    }
     if cfg.compare_to:
         report["bootstrap"] = significance(result, cfg.compare_to)
     (out / "metrics.json").write_text(json.dumps(report, indent=2))

@@ -86,8 +86,17 @@ def test_prediction_histories_are_strictly_before_the_point():
 
 
 def test_shuffle_ties_reorders_only_within_same_user_same_second():
-    log = make_log([("u", "a", 0), ("u", "b", 5), ("u", "c", 5), ("u", "d", 5), ("u", "e", 9),
-                    ("v", "f", 5), ("v", "g", 5)])
+    log = make_log(
+        [
+            ("u", "a", 0),
+            ("u", "b", 5),
+            ("u", "c", 5),
+            ("u", "d", 5),
+            ("u", "e", 9),
+            ("v", "f", 5),
+            ("v", "g", 5),
+        ]
+    )
     events = build_sessions(log).events
     vocab, _ = TrackVocab.build(events)
     enc = encode_events(events, vocab)
