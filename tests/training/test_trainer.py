@@ -63,6 +63,22 @@ def test_resume_from_last_checkpoint_equals_uninterrupted_training(data, tmp_pat
     assert result.epochs_run == 2
     for name, value in full_model.state_dict().items():
         assert torch.equal(value, resumed_model.state_dict()[name]), name
+    assert _logged_epochs(tmp_path / "resumed") == [1, 2]
+
+
+def _logged_epochs(out_dir):
+    jsonl = [
+        json.loads(line)["epoch"] for line in (out_dir / "metrics.jsonl").read_text().splitlines()
+    ]
+    csv_rows = (out_dir / "metrics.csv").read_text().splitlines()
+    assert csv_rows[0].startswith("epoch,") and len(csv_rows) == len(jsonl) + 1
+    return jsonl
+
+
+def test_a_fresh_run_in_a_used_folder_starts_its_logs_afresh(data, tmp_path):
+    _run(data, tmp_path, epochs=3)
+    _run(data, tmp_path, epochs=2)
+    assert _logged_epochs(tmp_path) == [1, 2]
 
 
 def test_checkpoints_hold_everything_to_rebuild_the_model(data, tmp_path):

@@ -288,14 +288,29 @@ class _Loop:
 
     def _log(self, row: dict[str, Any]) -> None:
         self.history.append(row)
+        self._write_logs([row])
+
+    def _restart_logs(self) -> None:
+        """Start the per-epoch logs from the history this run continues (none when fresh).
+
+        A fresh run in a folder used before must not append to the old run's rows, and a
+        resumed run's logs must hold exactly the epochs its checkpoint knows.
+        """
+        for name in ("metrics.jsonl", "metrics.csv"):
+            (self.out / name).unlink(missing_ok=True)
+        self._write_logs(self.history)
+
+    def _write_logs(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
         with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
+            f.writelines(json.dumps(row) + "\n" for row in rows)
         new_file = not (self.out / "metrics.csv").exists()
         with open(self.out / "metrics.csv", "a", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=list(row))
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
             if new_file:
                 writer.writeheader()
-            writer.writerow(row)
+            writer.writerows(rows)
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -303,6 +318,8 @@ class _Loop:
         self.out.mkdir(parents=True, exist_ok=True)
         if self.config.resume and (self.out / "last.pt").exists():
             self.resume(self.out / "last.pt")
+        if self.rank == 0:
+            self._restart_logs()
         while self.epoch < self.config.epochs and self.stale < self.config.patience:
             row: dict[str, Any] = {"epoch": self.epoch + 1, **self._train_epoch()}
             self.epoch += 1
