@@ -23,7 +23,7 @@ from segue.data.sequences import SideInputs
 from segue.evaluation.bootstrap import paired_bootstrap
 from segue.evaluation.evaluate import Evaluation, evaluate
 from segue.evaluation.ranking_metrics import point_ndcg
-from segue.training.checkpoint import load_checkpoint
+from segue.training.checkpoint import Checkpoint, load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 OmegaConf.register_new_resolver("repo_root", lambda: str(REPO), replace=True)
@@ -31,24 +31,27 @@ OmegaConf.register_new_resolver("repo_root", lambda: str(REPO), replace=True)
 SUMMARY_COLUMNS = ["model", "ndcg@10", "hr@10", "mrr@20", "coverage@10", "repeat_share@10"]
 
 
-def data_settings(cfg: DictConfig) -> DictConfig:
-    """The data group the first checkpoint was trained with, else the composed one.
+def first_checkpoint(cfg: DictConfig) -> Checkpoint | None:
+    """The first checkpoint given, which decides how the data is prepared; None if none."""
+    return load_checkpoint(cfg.checkpoints[0]) if cfg.checkpoints else None
+
+
+def data_settings(cfg: DictConfig, checkpoint: Checkpoint | None) -> DictConfig:
+    """The data group ``checkpoint`` was trained with, else the composed one.
 
     A checkpoint's own settings win so that the vocabulary, the split and ``exclude_seen``
     match its training run, whatever data group this script was composed with.
     """
-    if cfg.checkpoints:
-        stored = load_checkpoint(cfg.checkpoints[0]).config
-        if stored:
-            return OmegaConf.create(stored).data
+    if checkpoint is not None and checkpoint.config:
+        return OmegaConf.create(checkpoint.config).data
     return cfg.data
 
 
-def prepare_for(cfg: DictConfig) -> PreparedData:
-    """Data as the first checkpoint was trained on it, or as the data group says."""
-    data_cfg, max_len, side, causal = data_settings(cfg), 200, SideInputs(), True
-    if cfg.checkpoints:
-        model = load_checkpoint(cfg.checkpoints[0]).model_config
+def prepare_for(data_cfg: DictConfig, checkpoint: Checkpoint | None) -> PreparedData:
+    """Data as ``data_cfg`` says, with the sequence settings of ``checkpoint``'s model."""
+    max_len, side, causal = 200, SideInputs(), True
+    if checkpoint is not None:
+        model = checkpoint.model_config
         max_len, causal = model.max_len, model.objective == "causal"
         side = SideInputs(model.n_artists > 0, model.use_event_types, model.use_gap_buckets)
     return prepare_data(
@@ -105,7 +108,9 @@ def significance(result: Evaluation, reference: str) -> list[dict[str, Any]]:
 
 
 def run(cfg: DictConfig) -> Evaluation:
-    data, data_cfg = prepare_for(cfg), data_settings(cfg)
+    checkpoint = first_checkpoint(cfg)
+    data_cfg = data_settings(cfg, checkpoint)
+    data = prepare_for(data_cfg, checkpoint)
     exclude_seen = data_cfg.exclude_seen if cfg.exclude_seen is None else cfg.exclude_seen
     models: dict[str, Any] = {Path(p).parent.name + "/" + Path(p).stem: p for p in cfg.checkpoints}
     models.update(fitted_baselines(cfg, data))

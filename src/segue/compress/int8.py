@@ -38,6 +38,9 @@ from segue.models.transformer import TrackTransformer
 QMAX = 127
 """Largest int8 magnitude used; -128 is left out so that the range is symmetric."""
 
+INT8_TABLES = ("track_emb", "artist_emb")
+"""The embedding tables stored as per-row int8: the two that grow with the catalogue."""
+
 SCORE_CHUNK_ROWS = 16384
 """Rows of the int8 table dequantized at once when scoring: 16384 x 64 float32 = 4 MB, which
 stays in cache, and the float32 temporary never grows with the catalogue."""
@@ -160,20 +163,16 @@ def quantize_model(model: TrackTransformer) -> TrackTransformer:
     """
     quantized = copy.deepcopy(model).eval()
     _quantize_linears(quantized)
-    set_track_table(quantized, Int8Embedding(Int8Rows.quantize(model.track_emb.weight)))
-    if model.artist_emb is not None:
-        set_artist_table(quantized, Int8Embedding(Int8Rows.quantize(model.artist_emb.weight)))
+    for name in INT8_TABLES:
+        table = getattr(model, name)
+        if table is not None:  # the artist table exists only when the model reads artists
+            setattr(quantized, name, Int8Embedding(Int8Rows.quantize(table.weight)))
     return quantized
 
 
 def set_track_table(model: TrackTransformer, table: Int8Embedding) -> None:
     """Replace ``model.track_emb`` (typed ``nn.Embedding``, which this drop-in is not)."""
     setattr(model, "track_emb", table)  # noqa: B010
-
-
-def set_artist_table(model: TrackTransformer, table: Int8Embedding) -> None:
-    """Replace ``model.artist_emb``, as :func:`set_track_table` does the track table."""
-    setattr(model, "artist_emb", table)  # noqa: B010
 
 
 def _quantize_linears(module: nn.Module) -> None:
