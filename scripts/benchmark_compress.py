@@ -45,6 +45,7 @@ from omegaconf import OmegaConf
 
 from segue.api import Recommender
 from segue.compress import int8_scores, load_int8, save_int8
+from segue.compress.packed_vocab import PackedVocab
 from segue.data.batch import SequenceBatch
 from segue.data.pipeline import prepare_data
 from segue.data.sequences import PredictionSequences, SideInputs
@@ -133,6 +134,12 @@ def accuracy(checkpoint_path: Path, batch_size: int = 256) -> dict[str, Any]:
                 scores = fn(batch)
                 ranks[name].append(target_ranks(scores, points.targets[idx], exclude))
                 lists[name].append(top_k(scores, K, exclude).indices)
+        sizes = {
+            "float": size_on_disk(checkpoint_path),
+            "int8": size_on_disk(Path(tmp) / "model.int8.pt"),
+            "onnx": size_on_disk(Path(tmp) / "onnx"),
+            "onnx_int8": size_on_disk(Path(tmp) / "onnx_int8"),
+        }
     top = {name: np.concatenate(v) for name, v in lists.items()}
     ndcg = {name: float(point_ndcg(np.concatenate(r), K).mean()) for name, r in ranks.items()}
     return {
@@ -145,6 +152,8 @@ def accuracy(checkpoint_path: Path, batch_size: int = 256) -> dict[str, Any]:
             n: float((v == top["float"]).all(1).mean()) for n, v in top.items()
         },
         "top10_overlap": {n: overlap(v, top["float"]) for n, v in top.items()},
+        "disk_mb": {n: b / 1e6 for n, b in sizes.items()},
+        "disk_ratio_vs_float": {n: sizes["float"] / b for n, b in sizes.items()},
     }
 
 
@@ -197,21 +206,19 @@ def request_fn(fmt: str, path: Path, threads: int) -> Callable[[list[str]], obje
         return lambda h: rec.recommend(h, K)
     if fmt == "int8":
         artefact = load_int8(path)
-        index = {t: i + 1 for i, t in enumerate(artefact.vocab.track_ids)}
-        artists = torch.as_tensor(
-            artefact.vocab.artist_index(np.arange(artefact.vocab.n_tracks + 1))
-        )
-        return lambda h: int8_request(artefact.model, index, artists, h)
+        lookup = artefact.lookup
+        artists = torch.as_tensor(lookup.artist_index(np.arange(lookup.n_tracks + 1)))
+        return lambda h: int8_request(artefact.model, lookup, artists, h)
     rec_onnx = OnnxRecommender.load(path, num_threads=threads)
     return lambda h: rec_onnx.recommend(h, K)
 
 
 @torch.inference_mode()
 def int8_request(
-    model: TrackTransformer, index: dict[str, int], artists: torch.Tensor, history: list[str]
+    model: TrackTransformer, lookup: PackedVocab, artists: torch.Tensor, history: list[str]
 ) -> torch.Tensor:
     """Encode, score with the int8 catalogue, exclude the history, top-k (plays, no gaps)."""
-    tracks = torch.tensor([[index[t] for t in history]])  # (1, T)
+    tracks = torch.as_tensor(lookup.encode(history))[None]  # (1, T)
     side = {
         "artists": artists[tracks] if model.config.n_artists else None,
         "event_types": torch.ones_like(tracks) if model.config.use_event_types else None,
@@ -270,20 +277,28 @@ def print_tables(result: dict[str, Any]) -> None:
     if "accuracy" in result:
         acc = result["accuracy"]
         print(f"\naccuracy on {acc['points']} test points of {result['checkpoint']}")
-        print("| format | NDCG@10 | relative loss | same top-10 as float | top-10 overlap |")
-        print("|---|---|---|---|---|")
+        print(
+            "| format | NDCG@10 | relative loss | same top-10 as float | top-10 overlap "
+            "| disk MB | float / format on disk |"
+        )
+        print("|---|---|---|---|---|---|---|")
         for fmt in FORMATS:
             print(
                 f"| {fmt} | {acc['ndcg@10'][fmt]:.4f} | {100 * acc['relative_loss'][fmt]:+.2f}% "
                 f"| {100 * acc['same_top10_as_float'][fmt]:.1f}% "
-                f"| {100 * acc['top10_overlap'][fmt]:.1f}% |"
+                f"| {100 * acc['top10_overlap'][fmt]:.1f}% | {acc['disk_mb'][fmt]:.3f} "
+                f"| {acc['disk_ratio_vs_float'][fmt]:.2f}x |"
             )
     for n_tracks, rows in result.get("scale", {}).items():
         print(f"\n{int(n_tracks):,} tracks, d_model={D_MODEL}, history {HISTORY}, k={K}")
-        print("| format | disk MB | RSS MB | latency ms |\n|---|---|---|---|")
+        print("| format | disk MB | RSS MB | latency ms | float / format: disk, RSS |")
+        print("|---|---|---|---|---|")
+        base = rows["float"]
         for fmt, row in rows.items():
+            disk, rss = base["disk_mb"] / row["disk_mb"], base["rss_mb"] / row["rss_mb"]
             print(
-                f"| {fmt} | {row['disk_mb']:.1f} | {row['rss_mb']:.1f} | {row['latency_ms']:.2f} |"
+                f"| {fmt} | {row['disk_mb']:.1f} | {row['rss_mb']:.1f} | {row['latency_ms']:.2f} "
+                f"| {disk:.2f}x, {rss:.2f}x |"
             )
     print(f"\nthreads {result['threads']}, load average {result['load_average']}")
 

@@ -69,3 +69,20 @@ def test_the_artist_table_is_int8_and_survives_the_round_trip(tmp_path):
         torch.testing.assert_close(int8_scores(loaded, loaded.last_hidden(batch)), expected)
     # the artist rows moved by at most half a step: the hidden state barely changes
     assert (quantized.last_hidden(batch) - float_hidden).abs().max() < 0.05
+
+
+def test_every_embedding_table_is_int8(tmp_path):
+    model = tiny_model(n_artists=4, use_event_types=True, use_gap_buckets=True)
+    loaded = load_int8(save_int8(model, tiny_vocab(), tmp_path / "a.int8.pt")).model
+    for name in ("track_emb", "artist_emb", "event_emb", "gap_emb", "pos_emb"):
+        assert getattr(loaded, name).values.dtype == torch.int8, name
+
+
+def test_a_version_1_artefact_with_a_list_vocabulary_still_loads(tmp_path):
+    path = save_int8(tiny_model(), tiny_vocab(), tmp_path / "v2.int8.pt")
+    payload = torch.load(path, weights_only=True)
+    payload["version"], payload["vocab"] = 1, tiny_vocab().to_dict()
+    torch.save(payload, tmp_path / "v1.int8.pt")
+    loaded = load_int8(tmp_path / "v1.int8.pt")
+    assert loaded.vocab == tiny_vocab()
+    assert loaded.lookup.encode(["t3"]).tolist() == [4]

@@ -1,12 +1,14 @@
 """The int8 artefact: a quantized model, its config and vocabulary in one ``weights_only`` file.
 
 Layout (``torch.save`` of plain containers, like :mod:`segue.training.checkpoint`):
-``{"format": "segue-int8", "version": 1, "model_config": dict, "vocab": dict, "tensors":
-state_dict}`` where the state dict of :func:`segue.compress.int8.quantize_model`'s output holds
-int8 ``values`` with float32 ``scales`` for the track table and Linear layers, and float32 for
-the rest. Loading builds the model's modules for a one-track catalogue and assigns the stored
-tensors, so a float track table is never allocated, not even for a moment; ``mmap=True`` maps
-the file instead of reading it (pages come in as they are touched).
+``{"format": "segue-int8", "version": 2, "model_config": dict, "vocab": {name: uint8 tensor},
+"tensors": state_dict}`` where the vocabulary is packed by
+:func:`segue.compress.packed_vocab.pack_vocab` (version 1 stored it as lists, and still loads)
+and the state dict of :func:`segue.compress.int8.quantize_model`'s output holds int8 ``values``
+with float32 ``scales`` for the embedding tables and Linear layers, and float32 for the rest.
+Loading builds the model's modules for a one-track catalogue and assigns the stored tensors, so
+a float track table is never allocated, not even for a moment; ``mmap=True`` maps the file
+instead of reading it (pages come in as they are touched).
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ from segue.compress.int8 import (
     quantize_model,
     set_track_table,
 )
+from segue.compress.packed_vocab import PackedVocab, pack_vocab
 from segue.data.vocab import TrackVocab
 from segue.models.config import ModelConfig
 from segue.models.transformer import TrackTransformer
 from segue.training.checkpoint import load_checkpoint
 
 FORMAT = "segue-int8"
-VERSION = 1
+VERSION = 2
 
 
 @dataclass
@@ -40,11 +43,16 @@ class Int8Artefact:
 
     Args:
         model: The quantized model (from :func:`quantize_model`), eval mode, on the CPU.
-        vocab: Its track vocabulary.
+        lookup: Its vocabulary as numpy arrays (encode / decode / artist index), for serving.
     """
 
     model: TrackTransformer
-    vocab: TrackVocab
+    lookup: PackedVocab
+
+    @property
+    def vocab(self) -> TrackVocab:
+        """The full vocabulary as a :class:`TrackVocab` (built on each call: Python lists)."""
+        return self.lookup.to_vocab()
 
     @property
     def config(self) -> ModelConfig:
@@ -72,7 +80,7 @@ def save_int8(model: TrackTransformer, vocab: TrackVocab, path: str | Path) -> P
         "format": FORMAT,
         "version": VERSION,
         "model_config": model.config.to_dict(),
-        "vocab": vocab.to_dict(),
+        "vocab": pack_vocab(vocab),
         "tensors": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
     }
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -108,7 +116,10 @@ def load_int8(path: str | Path, mmap: bool = True) -> Int8Artefact:
     rows = Int8Rows(tensors["track_emb.values"], tensors["track_emb.scales"])
     set_track_table(model, Int8Embedding(rows))
     model.load_state_dict(tensors, assign=True)  # assign: use the loaded tensors, no copies
-    return Int8Artefact(model.eval(), TrackVocab.from_dict(payload["vocab"]))
+    vocab = payload["vocab"]
+    if payload["version"] == 1:  # lists, as TrackVocab.to_dict() writes them
+        vocab = pack_vocab(TrackVocab.from_dict(vocab))
+    return Int8Artefact(model.eval(), PackedVocab(vocab))
 
 
 def _skeleton(config: ModelConfig) -> TrackTransformer:

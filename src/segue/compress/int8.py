@@ -16,8 +16,11 @@ What is quantized, and why this way:
 * **The artist table** (n_artists + 1, D), when the model has one, the same way as the track
   table: a catalogue has about one artist for five tracks, so at 30Music's size it is 2.3 MB of
   float32, as much as everything else but the track table together.
-* LayerNorms, biases, position, event-type and time-gap tables stay float32: they do not grow
-  with the catalogue (a few tens of kB) and quantizing them only costs accuracy.
+* The position, event-type and time-gap tables, the same way. They do not grow with the
+  catalogue, but for a small catalogue they are a large part of the file (the 200 x 64 position
+  table is a fifth of the ML-100K int8 artefact), and per-row int8 leaves NDCG@10 unchanged on
+  both public protocols (``scripts/benchmark_compress.py``).
+* LayerNorms and biases stay float32: a few kB, and they scale every activation.
 
 Error of an int8 score: each weight moves by at most half a step (``scale / 2``), so for a hidden
 state ``h`` the score of row ``i`` moves by at most ``||h||_1 * scale_i / 2``
@@ -38,8 +41,8 @@ from segue.models.transformer import TrackTransformer
 QMAX = 127
 """Largest int8 magnitude used; -128 is left out so that the range is symmetric."""
 
-INT8_TABLES = ("track_emb", "artist_emb")
-"""The embedding tables stored as per-row int8: the two that grow with the catalogue."""
+INT8_TABLES = ("track_emb", "artist_emb", "event_emb", "gap_emb", "pos_emb")
+"""The embedding tables stored as per-row int8: all of the model's tables."""
 
 SCORE_CHUNK_ROWS = 16384
 """Rows of the int8 table dequantized at once when scoring: 16384 x 64 float32 = 4 MB, which
@@ -156,7 +159,7 @@ class Int8Linear(nn.Module):
 
 
 def quantize_model(model: TrackTransformer) -> TrackTransformer:
-    """A copy of ``model`` in eval mode with int8 track (and artist) tables and Linear layers.
+    """A copy of ``model`` in eval mode with int8 embedding tables and Linear layers.
 
     The copy's ``track_emb`` is an :class:`Int8Embedding`, so score it with
     :func:`int8_scores`, not ``model.score`` (which reads a float ``track_emb.weight``).
@@ -165,7 +168,7 @@ def quantize_model(model: TrackTransformer) -> TrackTransformer:
     _quantize_linears(quantized)
     for name in INT8_TABLES:
         table = getattr(model, name)
-        if table is not None:  # the artist table exists only when the model reads artists
+        if table is not None:  # side-input tables exist only when the model reads them
             setattr(quantized, name, Int8Embedding(Int8Rows.quantize(table.weight)))
     return quantized
 
