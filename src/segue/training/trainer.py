@@ -26,6 +26,7 @@ from segue.data.vocab import TrackVocab
 from segue.models.param_groups import param_groups
 from segue.models.transformer import TrackTransformer
 from segue.training import distributed
+from segue.training.batching import epoch_batches
 from segue.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from segue.training.losses import TrackLoss
 from segue.training.losses.window_masked import window_masked_softmax_ce
@@ -160,26 +161,11 @@ class _Loop:
     # -- one epoch ---------------------------------------------------------------------------
 
     def _batches(self) -> list[torch.Tensor]:
-        order = torch.randperm(len(self.data), generator=self.generator)
-        size = self.config.batch_size
-        if self.config.bucket_by_length:
-            order = self._bucketed(order, size)
-        batches = list(order.split(size))
-        if self.config.bucket_by_length:
-            shuffle = torch.randperm(len(batches), generator=self.generator).tolist()
-            batches = [batches[i] for i in shuffle]
+        batches = epoch_batches(
+            self.data, self.config.batch_size, self.generator, self.config.bucket_by_length
+        )
         batches = batches[self.rank :: self.world]  # each DDP process takes its own share
         return batches[: self.steps_per_epoch]
-
-    def _bucketed(self, order: torch.Tensor, size: int) -> torch.Tensor:
-        """Within random pools of 50 batches, sort examples by length, so that a batch holds
-        windows of similar length and is trimmed to little padding (2x fewer tokens on
-        MovieLens, same examples per epoch)."""
-        lengths = torch.from_numpy(self.data.lengths())
-        pools = []
-        for pool in order.split(size * 50):
-            pools.append(pool[torch.argsort(lengths[pool], stable=True)])
-        return torch.cat(pools)
 
     def _step(self, indices: torch.Tensor) -> tuple[float, int]:
         batch = self.data.batch(indices.numpy())

@@ -1,0 +1,253 @@
+"""segue's benchmark suite: accuracy, training, inference and scaling, next to the peers.
+
+Run: python benchmarks/run.py suite=full                 (the published table; hours, resumable)
+     python benchmarks/run.py suite=quick                (every part with tiny settings, minutes)
+     python benchmarks/run.py suite=full parts=accuracy,peers protocols=ml100k
+Options (key=value): ``suite`` (full | quick), ``parts`` (comma list of accuracy, peers, speed,
+inference, scaling; default all), ``protocols`` (ml100k, 30music), ``rerun=true`` (train again
+even where a finished run with the same settings exists), ``peer_python=PATH`` (default
+``.venv-peers/bin/python``), ``readme=true`` (replace the README's benchmark section).
+
+Parts:
+
+* **accuracy**: each segue variant of the suite (:mod:`suites`) trained by
+  ``benchmarks/train_worker.py`` (one process per run, for its peak memory), then all variants and
+  every baseline evaluated by ``scripts/evaluate.py`` on the same test points;
+* **peers**: RecTools / RePlay SASRec on the same split (:mod:`protocol_export`,
+  :mod:`peers_run`), scored with segue's metrics; skipped with the reason when not installed;
+* **speed**: segue at the peers' configuration for a few epochs: seconds per epoch and matrix
+  FLOP/s as a share of this machine's fp32 matmul peak, measured in the same run;
+* **inference**: ``scripts/benchmark_inference.py``; **scaling**: :mod:`scaling`.
+
+Results go to ``benchmarks/results/bench_<suite>.{json,md}``; each run folder is under
+``benchmarks/results/runs/bench/`` (not committed). Needs ``../shared/data``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling modules, run as a script
+
+import bench_report
+import pandas as pd
+import peers_run
+from protocol_export import export_protocol, ranks_from_lists
+from quality import COLUMNS, composed, load_script
+from suites import COMMON, PEER_MODEL, SEGUE_AT_PEER_CONFIG, SUITES, Protocol, Suite
+
+from segue.evaluation.summary import metric_summary
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+RUNS = RESULTS / "runs" / "bench"
+PARTS = ("accuracy", "peers", "speed", "inference", "scaling")
+OPTIONS = {"suite", "parts", "protocols", "rerun", "peer_python", "readme"}
+
+
+def parse_options(argv: list[str]) -> dict[str, str]:
+    options = {"suite": "full", "parts": ",".join(PARTS), "rerun": "false", "readme": "false"}
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if not sep or key not in OPTIONS:
+            raise SystemExit(f"unknown option {arg!r}; expected key=value with key in {OPTIONS}")
+        options[key] = value
+    if options["suite"] not in SUITES:
+        raise SystemExit(f"suite must be one of {sorted(SUITES)}, got {options['suite']!r}")
+    unknown = set(options["parts"].split(",")) - set(PARTS)
+    if unknown:
+        raise SystemExit(f"unknown parts {sorted(unknown)}; choose from {PARTS}")
+    return options
+
+
+def trained(out: Path, overrides: list[str], rerun: bool) -> dict[str, Any]:
+    """A finished training run with these overrides: reused from ``out`` or started now."""
+    record = out / "worker.json"
+    if not rerun and record.exists() and json.loads(record.read_text())["overrides"] == overrides:
+        return json.loads(record.read_text())
+    out.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, str(REPO / "benchmarks" / "train_worker.py"), str(out), *overrides]
+    print(f"training: {' '.join(overrides)}", flush=True)
+    with open(out / "worker.log", "w") as log:
+        subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=True, cwd=REPO)
+    return json.loads(record.read_text())
+
+
+def accuracy(name: str, protocol: Protocol, rerun: bool) -> dict[str, Any]:
+    """Train every variant, then evaluate them and the baselines on the same test points."""
+    runs = {}
+    for variant, overrides in protocol.variants.items():
+        runs[variant] = trained(
+            RUNS / name / variant, [f"experiment={name}", *COMMON, *overrides], rerun
+        )
+    checkpoints = ",".join(str(RUNS / name / v / "best.pt") for v in runs)
+    evaluate = load_script("evaluate")
+    result = evaluate.run(
+        composed(
+            "evaluate",
+            [f"checkpoints=[{checkpoints}]", "compare_to=default/best"],
+            RUNS / name / "evaluation",
+        )
+    )
+    rows = result.summary.to_dict(orient="records")
+    for row in rows:  # evaluate names a checkpoint <its folder>/best, here <variant>/best
+        if row["model"].endswith("/best") and row["model"].split("/")[-2] in runs:
+            row["model"] = "segue " + row["model"].split("/")[-2]
+    return {
+        "rows": rows,
+        "runs": runs,
+        "table": result.to_markdown([c for c in COLUMNS if c in result.summary.columns]),
+    }
+
+
+def peers(name: str, protocol: Protocol, suite: Suite, python: Path, rerun: bool) -> dict:
+    """Each available peer trained on the exported split and scored with segue's metrics."""
+    train = load_script("train")
+    cfg = composed("train", [f"experiment={name}", *COMMON], RUNS / name / "export")
+    data = train.load_data(cfg)
+    out: dict[str, Any] = {}
+    for peer, epochs in protocol.peer_epochs.items():
+        reason = peers_run.peer_available(peer, python)
+        if reason:
+            out[peer] = {"skipped": reason}
+            print(f"{peer}: skipped ({reason})")
+            continue
+        spec = {
+            "protocol": name,
+            **PEER_MODEL,
+            "epochs": epochs,
+            "n_negatives": protocol.peer_negatives,
+            "exclude_seen": bool(cfg.data.exclude_seen),
+        }
+        export_dir, peer_dir = RUNS / name / "export", RUNS / name / peer
+        export_protocol(data, spec, export_dir, train_by=cfg.data.train_by)
+        extra = ["--max-points", str(suite.max_points)] if suite.max_points else []
+        done = peer_dir / "fit.json"
+        if rerun or not done.exists() or json.loads(done.read_text()).get("spec") != spec:
+            print(f"{peer}: training {epochs} epochs", flush=True)
+            result = peers_run.run_peer(peer, python, export_dir, peer_dir, extra)
+            result["fit"]["spec"] = spec
+            done.write_text(json.dumps(result["fit"], indent=2))
+        fit = json.loads(done.read_text())
+        recs = pd.read_parquet(peer_dir / "recs.parquet")
+        points = pd.read_parquet(export_dir / "test.parquet")
+        points = points[points["point_id"].isin(recs["point_id"])]
+        ranks = ranks_from_lists(recs, points, data.vocab.n_tracks)
+        out[peer] = {"fit": fit, "metrics": metric_summary(ranks, ks=[10, 20, 50])}
+    return out
+
+
+def speed(
+    name: str, protocol: Protocol, python: Path, rerun: bool, peer_names: list[str]
+) -> dict[str, Any]:
+    """segue and each peer at the peers' configuration, back to back, for a few epochs.
+
+    The seconds-per-epoch ratio is taken from these short runs, one right after the other,
+    rather than from the long accuracy runs, which may have shared the machine with others.
+    """
+    import training_speed
+
+    overrides = [
+        f"data={protocol.data}",
+        *COMMON,
+        *SEGUE_AT_PEER_CONFIG,
+        f"trainer.epochs={protocol.speed_epochs}",
+        f"trainer.patience={protocol.speed_epochs}",
+    ]
+    run = trained(RUNS / name / "peer_config", overrides, rerun)
+    peak = training_speed.matmul_peak(threads=1)
+    flops = training_speed.flops_of_run(RUNS / name / "peer_config", overrides)
+    achieved = flops["flops_per_epoch"] / run["median_seconds_per_epoch"] / 1e9
+    peers: dict[str, Any] = {}
+    for peer in peer_names:
+        reason = peers_run.peer_available(peer, python)
+        if reason:
+            peers[peer] = {"skipped": reason}
+            continue
+        spec = json.loads((RUNS / name / "export" / "spec.json").read_text())
+        spec["epochs"] = protocol.speed_epochs
+        export_dir = RUNS / name / "speed_export"
+        export_dir.mkdir(parents=True, exist_ok=True)
+        for part in ("train.parquet", "validation.parquet", "test.parquet"):
+            target = export_dir / part
+            target.unlink(missing_ok=True)
+            target.symlink_to(RUNS / name / "export" / part)
+        (export_dir / "spec.json").write_text(json.dumps(spec, indent=2))
+        out = RUNS / name / f"speed_{peer}"
+        done = out / "fit.json"
+        if rerun or not done.exists():
+            extra = ["--max-points", "50"]  # the lists are not scored here; training is timed
+            peers_run.run_peer(peer, python, export_dir, out, extra)
+        peers[peer] = json.loads(done.read_text())
+    return {
+        "run": run,
+        "flops": flops,
+        "matmul_peak": peak,
+        "gflops_achieved": achieved,
+        "fraction_of_peak": achieved / peak["gflops"],
+        "peers": peers,
+    }
+
+
+def inference(suite: Suite, rerun: bool) -> dict[str, Any]:
+    out = RUNS / "inference.json"
+    if rerun or not out.exists():
+        command = [sys.executable, str(REPO / "scripts" / "benchmark_inference.py")]
+        subprocess.run([*command, *suite.inference_args, "--json", str(out)], check=True)
+    return json.loads(out.read_text())
+
+
+def scaling(suite: Suite, rerun: bool) -> dict[str, Any]:
+    import scaling as scaling_module
+
+    out = RUNS / ("scaling_quick.json" if suite.scaling_quick else "scaling.json")
+    if rerun or not out.exists():
+        result = scaling_module.scaling(quick=suite.scaling_quick)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2))
+    return json.loads(out.read_text())
+
+
+def main(argv: list[str]) -> None:
+    options = parse_options(argv)
+    suite, rerun = SUITES[options["suite"]], options["rerun"] == "true"
+    parts = options["parts"].split(",")
+    names = options.get("protocols", ",".join(suite.protocols)).split(",")
+    python = Path(options["peer_python"]) if "peer_python" in options else None
+    began = time.perf_counter()
+    report: dict[str, Any] = {"suite": options["suite"], "command": command_line(argv)}
+    report["environment"] = bench_report.environment(python or peers_run.default_python())
+    for name in names:
+        protocol, entry = suite.protocols[name], {}
+        if "accuracy" in parts:
+            entry["accuracy"] = accuracy(name, protocol, rerun)
+        if "peers" in parts:
+            entry["peers"] = peers(
+                name, protocol, suite, python or peers_run.default_python(), rerun
+            )
+        if "speed" in parts:
+            python_ = python or peers_run.default_python()
+            entry["speed"] = speed(name, protocol, python_, rerun, list(protocol.peer_epochs))
+        report[name] = entry
+    if "inference" in parts:
+        report["inference"] = inference(suite, rerun)
+    if "scaling" in parts:
+        report["scaling"] = scaling(suite, rerun)
+    report["wall_seconds"] = round(time.perf_counter() - began, 1)
+    markdown = bench_report.write(report, RESULTS / f"bench_{options['suite']}")
+    print(markdown)
+    if options["readme"] == "true":
+        bench_report.update_readme(REPO / "README.md", markdown)
+
+
+def command_line(argv: list[str]) -> str:
+    return " ".join(["python benchmarks/run.py", *argv])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,107 @@
+"""The benchmark suites: which models, peers and sizes ``benchmarks/run.py`` measures.
+
+``full`` is the published table (hours on 2 CPU cores; every finished part is reused when run
+again). ``quick`` runs every part with tiny epoch counts and sizes, to check the harness end to end
+in minutes; its figures mean nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+COMMON = ["trainer.progress=false", "trainer.num_threads=1"]
+
+# The peers' configuration, from the benchmark issue: SASRec with d=64, 2 blocks, 2 heads,
+# max_len 200, batch 128, lr 1e-3, dropout 0.2, full softmax, one thread.
+PEER_MODEL = {
+    "d_model": 64,
+    "n_blocks": 2,
+    "n_heads": 2,
+    "max_len": 200,
+    "dropout": 0.2,
+    "batch_size": 128,
+    "lr": 0.001,
+    "seed": 0,
+    "threads": 1,
+    "k": 100,
+}
+SEGUE_AT_PEER_CONFIG = [
+    "model=sasrec",
+    "loss=softmax",
+    "model.d_model=64",
+    "model.n_layers=2",
+    "model.n_heads=2",
+    "model.max_len=200",
+    "model.dropout=0.2",
+    "optim.lr=0.001",
+    "trainer.batch_size=128",
+]
+
+
+@dataclass
+class Protocol:
+    """One public protocol: segue's variants (name -> Hydra overrides) and peer epochs."""
+
+    data: str
+    variants: dict[str, list[str]]
+    peer_epochs: dict[str, int]
+    speed_epochs: int = 3
+    # None: full softmax, as the issue's peer configuration. 30Music's peers use a sampled
+    # softmax, as segue's 30Music default does: a full softmax over 49k tracks at batch 128 x 200
+    # positions is a 5 GB logit tensor per step and tens of minutes per epoch on 2 cores.
+    peer_negatives: int | None = None
+
+
+@dataclass
+class Suite:
+    protocols: dict[str, Protocol]
+    scaling_quick: bool = False
+    inference_args: list[str] = field(default_factory=list)
+    max_points: int | None = None
+
+
+FULL = Suite(
+    protocols={
+        "ml100k": Protocol(
+            data="movielens_100k",
+            variants={
+                "default": [],
+                "bert4rec": ["model=bert4rec"],
+                "sampled": ["loss=sampled_softmax"],
+            },
+            peer_epochs={"rectools": 60, "replay": 90},
+        ),
+        "30music": Protocol(
+            data="30music",
+            variants={
+                "default": [],
+                "bert4rec": ["model=bert4rec", "trainer.epochs=60", "trainer.patience=10"],
+                "full_softmax": ["loss=softmax", "trainer.epochs=30", "trainer.patience=10"],
+            },
+            peer_epochs={"rectools": 20, "replay": 20},
+            speed_epochs=1,
+            peer_negatives=4096,
+        ),
+    },
+    inference_args=["--threads", "1"],
+)
+
+QUICK = Suite(
+    protocols={
+        name: Protocol(
+            data=p.data,
+            variants={
+                v: [*o, "trainer.epochs=1", "trainer.patience=1"] for v, o in p.variants.items()
+            },
+            peer_epochs={peer: 1 for peer in p.peer_epochs},
+            speed_epochs=1,
+            peer_negatives=p.peer_negatives,
+        )
+        for name, p in FULL.protocols.items()
+    },
+    scaling_quick=True,
+    inference_args=["--threads", "1", "--tracks", "10000", "--reps", "20"],
+    max_points=300,
+)
+
+SUITES = {"full": FULL, "quick": QUICK}
