@@ -39,7 +39,7 @@ import pandas as pd
 import peers_run
 from protocol_export import export_protocol, ranks_from_lists
 from quality import COLUMNS, composed, load_script
-from suites import COMMON, PEER_MODEL, SEGUE_AT_PEER_CONFIG, SUITES, Protocol, Suite
+from suites import COMMON, PEER_MODEL, SUITES, Protocol, Suite, segue_at_peer_config
 
 from segue.evaluation.summary import metric_summary
 
@@ -153,9 +153,8 @@ def speed(
     import training_speed
 
     overrides = [
-        f"data={protocol.data}",
+        *segue_at_peer_config(protocol),
         *COMMON,
-        *SEGUE_AT_PEER_CONFIG,
         f"trainer.epochs={protocol.speed_epochs}",
         f"trainer.patience={protocol.speed_epochs}",
     ]

@@ -27,7 +27,7 @@ PEER_MODEL = {
 }
 SEGUE_AT_PEER_CONFIG = [
     "model=sasrec",
-    "loss=softmax",
+    "loss=softmax",  # replaced by peer_loss() where the peers use a sampled softmax
     "model.d_model=64",
     "model.n_layers=2",
     "model.n_heads=2",
@@ -50,6 +50,19 @@ class Protocol:
     # softmax, as segue's 30Music default does: a full softmax over 49k tracks at batch 128 x 200
     # positions is a 5 GB logit tensor per step and tens of minutes per epoch on 2 cores.
     peer_negatives: int | None = None
+
+
+def peer_loss(n_negatives: int | None) -> list[str]:
+    """segue's loss overrides matching the peers': full softmax, or sampled with N negatives."""
+    if n_negatives is None:
+        return ["loss=softmax"]
+    return ["loss=sampled_softmax", f"loss.n_negatives={n_negatives}"]
+
+
+def segue_at_peer_config(protocol: Protocol) -> list[str]:
+    """Overrides that train segue as the peers are trained on ``protocol``."""
+    model = [o for o in SEGUE_AT_PEER_CONFIG if not o.startswith("loss=")]
+    return [f"data={protocol.data}", *model, *peer_loss(protocol.peer_negatives)]
 
 
 @dataclass

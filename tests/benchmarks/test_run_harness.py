@@ -213,3 +213,17 @@ def test_every_suite_names_known_protocols_and_parts():
             assert "default" in protocol.variants
             assert set(protocol.peer_epochs) <= set(peers_run.ADAPTERS)
     assert np.isfinite(bench_report.SPEED_TARGET)
+
+
+@pytest.mark.parametrize("name", ["ml100k", "30music"])
+def test_segue_at_the_peer_config_composes_with_the_peers_loss(name, tmp_path):
+    import suites
+
+    protocol = suites.FULL.protocols[name]
+    cfg = run.composed("train", suites.segue_at_peer_config(protocol), tmp_path)
+    assert (cfg.model.d_model, cfg.model.n_layers, cfg.model.n_heads) == (64, 2, 2)
+    assert (cfg.model.max_len, cfg.trainer.batch_size, cfg.optim.lr) == (200, 128, 0.001)
+    if protocol.peer_negatives is None:
+        assert cfg.loss.name == "softmax"
+    else:
+        assert (cfg.loss.name, cfg.loss.n_negatives) == ("sampled_softmax", 4096)
