@@ -67,7 +67,7 @@ def render(report: dict[str, Any]) -> str:
     if "inference" in report:
         lines += inference_section(report["inference"])
     if "scaling" in report:
-        lines += table_section("Scaling (training)", report["scaling"].get("rows", []))
+        lines += scaling_section(report["scaling"])
     lines += targets_section(report)
     return "\n".join(lines) + "\n"
 
@@ -130,6 +130,26 @@ def inference_section(result: dict[str, Any]) -> list[str]:
         for r in result["rows"]
     ]
     return table_section(f"Inference (threads {result['threads']})", rows)
+
+
+def scaling_section(result: dict[str, Any]) -> list[str]:
+    rows = [
+        {
+            "tracks": f"{r['n_tracks']:,}",
+            "max_len": r["max_len"],
+            "s/step": f"{r['seconds_per_step']:.2f}",
+            "s/epoch (extrapolated)": f"{r['seconds_per_epoch']:,.0f}",
+            "sequences/s": f"{r['sequences_per_second']:.1f}",
+            "peak RSS MB": f"{r['peak_rss_mb']:,.0f}",
+        }
+        for r in result.get("rows", [])
+    ]
+    model = ", ".join(f"{k} {v}" for k, v in result["model"].items())
+    title = (
+        f"Scaling (training: SASRec {model}; {result['loss']}; batch {result['batch_size']}, "
+        f"{result['n_sequences']:,} sequences per epoch, {result['threads']} thread)"
+    )
+    return [*table_section(title, rows)[:-1], f"Method: {result['method']}.", ""]
 
 
 def table_section(title: str, rows: list[dict[str, Any]]) -> list[str]:

@@ -20,7 +20,8 @@ Parts:
 * **inference**: ``scripts/benchmark_inference.py``; **scaling**: :mod:`scaling`.
 
 Results go to ``benchmarks/results/bench_<suite>.{json,md}``; each run folder is under
-``benchmarks/results/runs/bench/`` (not committed). Needs ``../shared/data``.
+``benchmarks/results/runs/bench/`` (``bench_quick/`` for the quick suite; not committed).
+Needs ``../shared/data``.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from segue.evaluation.summary import metric_summary
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
-RUNS = RESULTS / "runs" / "bench"
+RUNS = RESULTS / "runs"
 PARTS = ("accuracy", "peers", "speed", "inference", "scaling")
 OPTIONS = {"suite", "parts", "protocols", "rerun", "peer_python", "readme"}
 
@@ -78,20 +79,20 @@ def trained(out: Path, overrides: list[str], rerun: bool) -> dict[str, Any]:
     return json.loads(record.read_text())
 
 
-def accuracy(name: str, protocol: Protocol, rerun: bool) -> dict[str, Any]:
+def accuracy(name: str, protocol: Protocol, folder: Path, rerun: bool) -> dict[str, Any]:
     """Train every variant, then evaluate them and the baselines on the same test points."""
     runs = {}
     for variant, overrides in protocol.variants.items():
         runs[variant] = trained(
-            RUNS / name / variant, [f"experiment={name}", *COMMON, *overrides], rerun
+            folder / variant, [f"experiment={name}", *COMMON, *overrides], rerun
         )
-    checkpoints = ",".join(str(RUNS / name / v / "best.pt") for v in runs)
+    checkpoints = ",".join(str(folder / v / "best.pt") for v in runs)
     evaluate = load_script("evaluate")
     result = evaluate.run(
         composed(
             "evaluate",
             [f"checkpoints=[{checkpoints}]", "compare_to=default/best"],
-            RUNS / name / "evaluation",
+            folder / "evaluation",
         )
     )
     rows = result.summary.to_dict(orient="records")
@@ -105,10 +106,12 @@ def accuracy(name: str, protocol: Protocol, rerun: bool) -> dict[str, Any]:
     }
 
 
-def peers(name: str, protocol: Protocol, suite: Suite, python: Path, rerun: bool) -> dict:
+def peers(
+    name: str, protocol: Protocol, suite: Suite, folder: Path, python: Path, rerun: bool
+) -> dict:
     """Each available peer trained on the exported split and scored with segue's metrics."""
     train = load_script("train")
-    cfg = composed("train", [f"experiment={name}", *COMMON], RUNS / name / "export")
+    cfg = composed("train", [f"experiment={name}", *COMMON], folder / "export")
     data = train.load_data(cfg)
     out: dict[str, Any] = {}
     for peer, epochs in protocol.peer_epochs.items():
@@ -124,7 +127,7 @@ def peers(name: str, protocol: Protocol, suite: Suite, python: Path, rerun: bool
             "n_negatives": protocol.peer_negatives,
             "exclude_seen": bool(cfg.data.exclude_seen),
         }
-        export_dir, peer_dir = RUNS / name / "export", RUNS / name / peer
+        export_dir, peer_dir = folder / "export", folder / peer
         export_protocol(data, spec, export_dir, train_by=cfg.data.train_by)
         extra = ["--max-points", str(suite.max_points)] if suite.max_points else []
         done = peer_dir / "fit.json"
@@ -142,9 +145,7 @@ def peers(name: str, protocol: Protocol, suite: Suite, python: Path, rerun: bool
     return out
 
 
-def speed(
-    name: str, protocol: Protocol, python: Path, rerun: bool, peer_names: list[str]
-) -> dict[str, Any]:
+def speed(protocol: Protocol, folder: Path, python: Path, rerun: bool) -> dict[str, Any]:
     """segue and each peer at the peers' configuration, back to back, for a few epochs.
 
     The seconds-per-epoch ratio is taken from these short runs, one right after the other,
@@ -158,26 +159,26 @@ def speed(
         f"trainer.epochs={protocol.speed_epochs}",
         f"trainer.patience={protocol.speed_epochs}",
     ]
-    run = trained(RUNS / name / "peer_config", overrides, rerun)
+    run = trained(folder / "peer_config", overrides, rerun)
     peak = training_speed.matmul_peak(threads=1)
-    flops = training_speed.flops_of_run(RUNS / name / "peer_config", overrides)
+    flops = training_speed.flops_of_run(folder / "peer_config", overrides)
     achieved = flops["flops_per_epoch"] / run["median_seconds_per_epoch"] / 1e9
     peers: dict[str, Any] = {}
-    for peer in peer_names:
+    for peer in protocol.peer_epochs:
         reason = peers_run.peer_available(peer, python)
         if reason:
             peers[peer] = {"skipped": reason}
             continue
-        spec = json.loads((RUNS / name / "export" / "spec.json").read_text())
+        spec = json.loads((folder / "export" / "spec.json").read_text())
         spec["epochs"] = protocol.speed_epochs
-        export_dir = RUNS / name / "speed_export"
+        export_dir = folder / "speed_export"
         export_dir.mkdir(parents=True, exist_ok=True)
         for part in ("train.parquet", "validation.parquet", "test.parquet"):
             target = export_dir / part
             target.unlink(missing_ok=True)
-            target.symlink_to(RUNS / name / "export" / part)
+            target.symlink_to(folder / "export" / part)
         (export_dir / "spec.json").write_text(json.dumps(spec, indent=2))
-        out = RUNS / name / f"speed_{peer}"
+        out = folder / f"speed_{peer}"
         done = out / "fit.json"
         if rerun or not done.exists():
             extra = ["--max-points", "50"]  # the lists are not scored here; training is timed
@@ -193,18 +194,18 @@ def speed(
     }
 
 
-def inference(suite: Suite, rerun: bool) -> dict[str, Any]:
-    out = RUNS / "inference.json"
+def inference(suite: Suite, root: Path, rerun: bool) -> dict[str, Any]:
+    out = root / "inference.json"
     if rerun or not out.exists():
         command = [sys.executable, str(REPO / "scripts" / "benchmark_inference.py")]
         subprocess.run([*command, *suite.inference_args, "--json", str(out)], check=True)
     return json.loads(out.read_text())
 
 
-def scaling(suite: Suite, rerun: bool) -> dict[str, Any]:
+def scaling(suite: Suite, root: Path, rerun: bool) -> dict[str, Any]:
     import scaling as scaling_module
 
-    out = RUNS / ("scaling_quick.json" if suite.scaling_quick else "scaling.json")
+    out = root / "scaling.json"
     if rerun or not out.exists():
         result = scaling_module.scaling(quick=suite.scaling_quick)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -212,31 +213,33 @@ def scaling(suite: Suite, rerun: bool) -> dict[str, Any]:
     return json.loads(out.read_text())
 
 
+def runs_root(suite: str) -> Path:
+    """Run folders of a suite: ``runs/bench`` for the published one, ``runs/bench_<suite>``."""
+    return RUNS / ("bench" if suite == "full" else f"bench_{suite}")
+
+
 def main(argv: list[str]) -> None:
     options = parse_options(argv)
     suite, rerun = SUITES[options["suite"]], options["rerun"] == "true"
-    parts = options["parts"].split(",")
+    parts, root = options["parts"].split(","), runs_root(options["suite"])
     names = options.get("protocols", ",".join(suite.protocols)).split(",")
-    python = Path(options["peer_python"]) if "peer_python" in options else None
+    python = Path(options.get("peer_python") or peers_run.default_python())
     began = time.perf_counter()
     report: dict[str, Any] = {"suite": options["suite"], "command": command_line(argv)}
-    report["environment"] = bench_report.environment(python or peers_run.default_python())
+    report["environment"] = bench_report.environment(python)
     for name in names:
-        protocol, entry = suite.protocols[name], {}
+        protocol, folder, entry = suite.protocols[name], root / name, {}
         if "accuracy" in parts:
-            entry["accuracy"] = accuracy(name, protocol, rerun)
+            entry["accuracy"] = accuracy(name, protocol, folder, rerun)
         if "peers" in parts:
-            entry["peers"] = peers(
-                name, protocol, suite, python or peers_run.default_python(), rerun
-            )
+            entry["peers"] = peers(name, protocol, suite, folder, python, rerun)
         if "speed" in parts:
-            python_ = python or peers_run.default_python()
-            entry["speed"] = speed(name, protocol, python_, rerun, list(protocol.peer_epochs))
+            entry["speed"] = speed(protocol, folder, python, rerun)
         report[name] = entry
     if "inference" in parts:
-        report["inference"] = inference(suite, rerun)
+        report["inference"] = inference(suite, root, rerun)
     if "scaling" in parts:
-        report["scaling"] = scaling(suite, rerun)
+        report["scaling"] = scaling(suite, root, rerun)
     report["wall_seconds"] = round(time.perf_counter() - began, 1)
     markdown = bench_report.write(report, RESULTS / f"bench_{options['suite']}")
     print(markdown)

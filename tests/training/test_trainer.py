@@ -7,7 +7,7 @@ from segue.data.pipeline import SessionOptions, prepare_data
 from segue.data.synthetic import generate_listening_log
 from segue.evaluation.scoring import rank_points
 from segue.evaluation.summary import metric_summary
-from segue.models import sasrec
+from segue.models import bert4rec, sasrec
 from segue.training.checkpoint import load_checkpoint
 from segue.training.losses import loss_for
 from segue.training.trainer import TrainerConfig, fit
@@ -147,3 +147,16 @@ def test_window_masked_training_runs_and_learns(data, tmp_path):
     )
     assert all(row["train_loss"] == row["train_loss"] for row in result.history)  # no NaN
     assert result.best_metrics["ndcg@10"] > before
+
+
+def test_window_masked_training_works_for_the_masked_objective(tmp_path):
+    # BERT4Rec batches hold the [MASK] token (index n_tracks + 1), which is not an item.
+    log = generate_listening_log(n_users=20, n_events=800, seed=1)
+    data = prepare_data(log, split="leave_last_out", max_len=16, causal=False)
+    model = bert4rec(data.vocab.n_tracks, d_model=16, n_layers=1, max_len=16, seed=0)
+    config = TrainerConfig(
+        epochs=2, batch_size=8, out_dir=str(tmp_path), progress=False, mask_window_items=True
+    )
+    loss = loss_for("softmax", n_tracks=data.vocab.n_tracks)
+    result = fit(model, data.train, loss, lambda m: {"ndcg@10": 0.0}, config, vocab=data.vocab)
+    assert all(row["train_loss"] == row["train_loss"] for row in result.history)  # no NaN

@@ -18,9 +18,12 @@ import torch.nn.functional as F
 def window_items_mask(window_tracks: torch.Tensor, n_items: int) -> torch.Tensor:
     """Which items occur in each row's window, (B, V); column 0 (padding) is always True.
 
-    >>> window_items_mask(torch.tensor([[0, 2, 3]]), 5).int().tolist()
+    Indices >= ``n_items`` are ignored: the [MASK] token of a BERT4Rec batch is not an item.
+
+    >>> window_items_mask(torch.tensor([[0, 2, 3, 6]]), 5).int().tolist()
     [[1, 0, 1, 1, 0]]
     """
+    window_tracks = window_tracks.masked_fill(window_tracks >= n_items, 0)  # (B, T')
     seen = torch.zeros(
         window_tracks.shape[0], n_items, dtype=torch.bool, device=window_tracks.device
     )
