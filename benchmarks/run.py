@@ -113,7 +113,7 @@ def peers(
     train = load_script("train")
     cfg = composed("train", [f"experiment={name}", *COMMON], folder / "export")
     data = train.load_data(cfg)
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {peer: {"skipped": why} for peer, why in protocol.peers_not_run.items()}
     for peer, epochs in protocol.peer_epochs.items():
         reason = peers_run.peer_available(peer, python)
         if reason:
