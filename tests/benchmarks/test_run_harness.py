@@ -147,10 +147,17 @@ def _report() -> dict:
         "median_seconds_per_epoch": 4.0,
         "sequences_per_second": 200.0,
         "peak_rss_mb": 900.0,
+        "train_seconds_to_best": 12.0,
         "summary": {"best_epoch": 3, "epochs_run": 5},
     }
     peer = {
-        "fit": {"seconds_per_epoch": 20.0, "peak_rss_mb": 1500.0, "epochs": 60, "version": "0.19"},
+        "fit": {
+            "seconds_per_epoch": 20.0,
+            "fit_seconds": 1200.0,
+            "peak_rss_mb": 1500.0,
+            "epochs": 60,
+            "version": "0.19",
+        },
         "metrics": {"ndcg@10": 0.1, "hr@10": 0.18, "mrr@20": 0.08},
     }
     return {
@@ -184,9 +191,10 @@ def test_the_report_shows_the_ratios_and_whether_targets_are_met(tmp_path):
     report = _report()
     assert bench_report.best_peer_ratio(report["ml100k"]) == pytest.approx(1.2)
     markdown = bench_report.write(report, tmp_path / "bench")
-    assert "| segue default | 0.1200 | 0.2000 | 0.1000 | 4.00 | 3 / 5 | 900.00 |" in markdown
+    row = "| segue default | 0.1200 | 0.2000 | 0.1000 | 4.00 | 3 / 5 | 12.00 | 900.00 |"
+    assert row in markdown
     assert "RecTools SASRec 0.19 | 0.1000" in markdown
-    assert "RePlay SasRec | skipped: not installed" in markdown
+    assert "RePlay SasRec | not run: not installed" in markdown
     assert "20.00 s/epoch; segue / RecTools SASRec = 0.20" in markdown
     assert "NDCG@10 >= 1.15x best peer | 1.2 (target >= 1.15) | yes |" in markdown
     assert "s/epoch <= 1/3 of rectools | 0.2 (target <= 0.333) | yes |" in markdown
