@@ -82,7 +82,8 @@ FULL = Suite(
             variants={
                 "default": [],
                 "bert4rec": ["model=bert4rec"],
-                "sampled": ["loss=sampled_softmax"],
+                # the experiment's window-masked softmax would replace the sampled loss
+                "sampled": ["loss=sampled_softmax", "trainer.mask_window_items=false"],
             },
             peer_epochs={"rectools": 60, "replay": 90},
         ),
@@ -121,7 +122,7 @@ QUICK = Suite(
         for name, p in FULL.protocols.items()
     },
     scaling_quick=True,
-    inference_args=["--threads", "1", "--tracks", "10000", "--reps", "20"],
+    inference_args=["--threads", "1", "--tracks", "10000", "--repeats", "20"],
     max_points=300,
 )
 

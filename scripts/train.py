@@ -69,6 +69,12 @@ def build_model(cfg: DictConfig, vocab: TrackVocab) -> TrackTransformer:
 
 
 def build_loss(cfg: DictConfig, vocab: TrackVocab) -> TrackLoss:
+    if cfg.trainer.get("mask_window_items") and cfg.loss.name != "softmax":
+        raise ValueError(
+            f"trainer.mask_window_items=true trains with a window-masked full softmax, so "
+            f"loss={cfg.loss.name} would be ignored: set trainer.mask_window_items=false to "
+            "train with it, or loss=softmax"
+        )
     counts = torch.as_tensor(vocab.popularity(), dtype=torch.float32)
     return instantiate(cfg.loss, n_tracks=vocab.n_tracks, counts=counts)
 

@@ -58,3 +58,15 @@ def test_synthetic_default_instantiates_a_log(tmp_path):
 def test_experiment_overlays_compose(experiment, tmp_path):
     cfg = compose_config([f"experiment={experiment}"], tmp_path)
     assert cfg.trainer.epochs >= 1
+
+
+def test_a_loss_that_window_masking_would_replace_is_an_error(tmp_path):
+    train = load_script("train")
+    vocab = train.TrackVocab(track_ids=["a", "b"], counts=[2, 1])
+    cfg = compose_config(["experiment=ml100k", "loss=sampled_softmax"], tmp_path)
+    with pytest.raises(ValueError, match="loss=sampled_softmax would be ignored"):
+        train.build_loss(cfg, vocab)
+    cfg = compose_config(
+        ["experiment=ml100k", "trainer.mask_window_items=false", "loss=bce"], tmp_path
+    )
+    assert train.build_loss(cfg, vocab).name == "bce"
