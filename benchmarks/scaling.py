@@ -18,8 +18,8 @@ Every point trains on the same number of sequences (2,000 by default): a seeded 
 each listener gives one full window and every position has a target. The model scores the
 whole catalogue of the point, including tracks the log never played. Each point runs in fresh
 subprocesses: one writes the encoded log to disk, one trains, so the training process's peak RSS
-(``ru_maxrss``) holds imports, the encoded data, model, optimizer state, activations and
-checkpoint writes, and nothing else.
+(``VmHWM``, see :mod:`memory`) holds imports, the encoded data, model, optimizer state,
+activations and checkpoint writes, and nothing else.
 
 A full epoch at 1M tracks takes hours on one thread, so epochs are extrapolated: the trainer
 runs two "epochs" of ``steps`` batches each (``trainer.max_steps_per_epoch``); the first warms
@@ -34,7 +34,6 @@ import argparse
 import json
 import math
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -45,6 +44,9 @@ from typing import Any
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling modules, run as a script
+from memory import peak_rss_mb
 
 REPO = Path(__file__).resolve().parents[1]
 RSS_TARGET_GB = 8.0  # the target: 1M tracks, full-catalogue loss, within 8 GB peak RSS
@@ -105,10 +107,6 @@ def _training_sequences(path: Path, max_len: int) -> Any:
 # One point, in the training subprocess
 
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
 def train_point(
     data_path: Path, n_tracks: int, max_len: int, batch_size: int, steps: int, threads: int
 ) -> dict[str, Any]:
@@ -153,7 +151,7 @@ def train_point(
         "steps_per_epoch": steps_per_epoch,
         "seconds_per_epoch": timed / steps * steps_per_epoch,
         "sequences_per_second": batch_size * steps / timed,
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
         "threads": threads,
     }
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import resource
 import sys
 import time
 from datetime import date
@@ -24,6 +23,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling modules, run as a script
+from memory import peak_rss_mb
 from quality import composed, load_script
 
 WORKER_FILE = "worker.json"
@@ -63,7 +63,7 @@ def run(out: Path, overrides: list[str]) -> dict[str, Any]:
         "torch": torch.__version__,
         "wall_seconds": round(wall, 1),
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
         "summary": summary,
         **timings(epoch_log(out), int(summary["best_epoch"])),
     }

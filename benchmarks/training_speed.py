@@ -32,7 +32,6 @@ import argparse
 import importlib.util
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -49,6 +48,7 @@ from segue.models.transformer import TrackTransformer
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling modules, run as a script
 from flop_count import mean_flops_per_step, model_flops_per_step
 from matmul_peak import matmul_peak
+from memory import peak_rss_mb
 from suites import SEGUE_AT_PEER_CONFIG
 
 __all__ = ["matmul_peak", "mean_flops_per_step", "model_flops_per_step"]
@@ -90,7 +90,7 @@ def compose_train_config(overrides: Sequence[str], output_dir: Path) -> Any:
 
 def _rss_mb() -> tuple[float, float]:
     """(current, peak) resident set size of this process in MB, from /proc when present."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    peak = peak_rss_mb()
     try:
         status = Path("/proc/self/status").read_text()
         current = next(int(s.split()[1]) for s in status.splitlines() if s.startswith("VmRSS"))
@@ -191,8 +191,8 @@ def measure_training(
     trains with ``scripts/train.py``'s own functions and ``segue.training.fit``, validating after
     each epoch as that script does (validation is not part of the epoch times). Per-epoch times
     are the trainer's ``epoch_seconds``. FLOPs per step are counted afterwards on the epoch's
-    batches (:func:`mean_flops_per_step`). Peak RSS is the worker's ``ru_maxrss`` at the end of
-    training: imports, data preparation and training, nothing of the calling process.
+    batches (:func:`mean_flops_per_step`). Peak RSS is the worker's ``VmHWM`` (:mod:`memory`) at
+    the end of training: imports, data preparation and training, nothing of the calling process.
 
     Args:
         overrides: Hydra overrides of the ``train`` config; the default is the peer config

@@ -422,7 +422,18 @@ def write_outputs(
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process in MiB (Linux reports ru_maxrss in KiB)."""
+    """Peak resident memory of this process in MiB: ``VmHWM``, not ``ru_maxrss``.
+
+    Linux carries ``ru_maxrss`` across ``execve``, so an adapter started by a large parent
+    would report the parent's peak; ``VmHWM`` belongs to this address space alone. (The same
+    function as ``benchmarks/memory.py``, which this venv does not import.)
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
