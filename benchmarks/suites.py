@@ -92,7 +92,7 @@ FULL = Suite(
             variants={
                 "default": [],
                 "bert4rec": ["model=bert4rec", "trainer.epochs=60", "trainer.patience=10"],
-                "full_softmax": ["loss=softmax", "trainer.epochs=30", "trainer.patience=10"],
+                "full_softmax": ["loss=softmax", "trainer.epochs=20", "trainer.patience=10"],
             },
             peer_epochs={"replay": 20},
             speed_epochs=1,
