@@ -142,7 +142,7 @@ def scaling_section(result: dict[str, Any]) -> list[str]:
             "tracks": f"{r['n_tracks']:,}",
             "max_len": r["max_len"],
             "s/step": f"{r['seconds_per_step']:.2f}",
-            "s/epoch (extrapolated)": f"{r['seconds_per_epoch']:,.0f}",
+            "s/epoch (extrapolated)": _cell(float(r["seconds_per_epoch"])),
             "sequences/s": f"{r['sequences_per_second']:.1f}",
             "peak RSS MB": f"{r['peak_rss_mb']:,.0f}",
         }
