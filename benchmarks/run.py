@@ -6,7 +6,8 @@ Run: python benchmarks/run.py suite=full                 (the published table; h
 Options (key=value): ``suite`` (full | quick), ``parts`` (comma list of accuracy, peers, speed,
 inference, scaling; default all), ``protocols`` (ml100k, 30music), ``rerun=true`` (train again
 even where a finished run with the same settings exists), ``peer_python=PATH`` (default
-``.venv-peers/bin/python``), ``readme=true`` (replace the README's benchmark section).
+``.venv-peers/bin/python``), ``readme=true`` (replace the README's benchmark section),
+``render_only=true`` (rewrite the markdown and README from the last JSON, measuring nothing).
 
 Parts:
 
@@ -48,11 +49,12 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 RUNS = RESULTS / "runs"
 PARTS = ("accuracy", "peers", "speed", "inference", "scaling")
-OPTIONS = {"suite", "parts", "protocols", "rerun", "peer_python", "readme"}
+OPTIONS = {"suite", "parts", "protocols", "rerun", "peer_python", "readme", "render_only"}
 
 
 def parse_options(argv: list[str]) -> dict[str, str]:
     options = {"suite": "full", "parts": ",".join(PARTS), "rerun": "false", "readme": "false"}
+    options["render_only"] = "false"
     for arg in argv:
         key, sep, value = arg.partition("=")
         if not sep or key not in OPTIONS:
@@ -220,6 +222,8 @@ def runs_root(suite: str) -> Path:
 
 def main(argv: list[str]) -> None:
     options = parse_options(argv)
+    if options["render_only"] == "true":  # the report and README again, from the last JSON
+        return render_again(RESULTS / f"bench_{options['suite']}", options["readme"] == "true")
     suite, rerun = SUITES[options["suite"]], options["rerun"] == "true"
     parts, root = options["parts"].split(","), runs_root(options["suite"])
     names = options.get("protocols", ",".join(suite.protocols)).split(",")
@@ -244,6 +248,15 @@ def main(argv: list[str]) -> None:
     markdown = bench_report.write(report, RESULTS / f"bench_{options['suite']}")
     print(markdown)
     if options["readme"] == "true":
+        bench_report.update_readme(REPO / "README.md", markdown)
+
+
+def render_again(stem: Path, readme: bool) -> None:
+    """Rewrite ``<stem>.md`` (and the README's section) from ``<stem>.json``, measuring nothing."""
+    markdown = bench_report.render(json.loads(stem.with_suffix(".json").read_text()))
+    stem.with_suffix(".md").write_text(markdown)
+    print(markdown)
+    if readme:
         bench_report.update_readme(REPO / "README.md", markdown)
 
 

@@ -235,3 +235,9 @@ def test_segue_at_the_peer_config_composes_with_the_peers_loss(name, tmp_path):
         assert cfg.loss.name == "softmax"
     else:
         assert (cfg.loss.name, cfg.loss.n_negatives) == ("sampled_softmax", 4096)
+
+
+def test_render_only_rewrites_the_markdown_from_the_json(tmp_path):
+    (tmp_path / "bench.json").write_text(json.dumps({**_report(), "load_average_at_end": [0.2]}))
+    run.render_again(tmp_path / "bench", readme=False)
+    assert "### ml100k" in (tmp_path / "bench.md").read_text()
