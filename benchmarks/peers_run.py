@@ -9,6 +9,7 @@ failure. Install the peers with ``benchmarks/peers/README.md`` (``make bench-pee
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -22,6 +23,7 @@ ADAPTERS = {"rectools": "rectools_sasrec.py", "replay": "replay_sasrec.py"}
 IMPORT_NAMES = {"rectools": "rectools", "replay": "replay"}
 
 
+@functools.cache  # one probe per peer and interpreter: importing a peer takes seconds
 def peer_available(name: str, python: Path) -> str | None:
     """None when ``python`` can import the peer library, else the reason it cannot."""
     if not python.exists():

@@ -116,22 +116,25 @@ def peers(
     cfg = composed("train", [f"experiment={name}", *COMMON], folder / "export")
     data = train.load_data(cfg)
     out: dict[str, Any] = {peer: {"skipped": why} for peer, why in protocol.peers_not_run.items()}
+    base = {
+        "protocol": name,
+        **PEER_MODEL,
+        "n_negatives": protocol.peer_negatives,
+        "exclude_seen": bool(cfg.data.exclude_seen),
+    }
+    export_dir, exported = folder / "export", False
     for peer, epochs in protocol.peer_epochs.items():
         reason = peers_run.peer_available(peer, python)
         if reason:
             out[peer] = {"skipped": reason}
             print(f"{peer}: skipped ({reason})")
             continue
-        spec = {
-            "protocol": name,
-            **PEER_MODEL,
-            "epochs": epochs,
-            "n_negatives": protocol.peer_negatives,
-            "exclude_seen": bool(cfg.data.exclude_seen),
-        }
-        export_dir, peer_dir = folder / "export", folder / peer
-        export_protocol(data, spec, export_dir, train_by=cfg.data.train_by)
-        extra = ["--max-points", str(suite.max_points)] if suite.max_points else []
+        if not exported:  # one export serves every peer; each gets its epochs on the command line
+            export_protocol(data, {**base, "epochs": epochs}, export_dir, cfg.data.train_by)
+            exported = True
+        spec, peer_dir = {**base, "epochs": epochs}, folder / peer
+        extra = ["--epochs", str(epochs)]
+        extra += ["--max-points", str(suite.max_points)] if suite.max_points else []
         done = peer_dir / "fit.json"
         if rerun or not done.exists() or json.loads(done.read_text()).get("spec") != spec:
             print(f"{peer}: training {epochs} epochs", flush=True)
@@ -171,20 +174,12 @@ def speed(protocol: Protocol, folder: Path, python: Path, rerun: bool) -> dict[s
         if reason:
             peers[peer] = {"skipped": reason}
             continue
-        spec = json.loads((folder / "export" / "spec.json").read_text())
-        spec["epochs"] = protocol.speed_epochs
-        export_dir = folder / "speed_export"
-        export_dir.mkdir(parents=True, exist_ok=True)
-        for part in ("train.parquet", "validation.parquet", "test.parquet"):
-            target = export_dir / part
-            target.unlink(missing_ok=True)
-            target.symlink_to(folder / "export" / part)
-        (export_dir / "spec.json").write_text(json.dumps(spec, indent=2))
         out = folder / f"speed_{peer}"
         done = out / "fit.json"
         if rerun or not done.exists():
-            extra = ["--max-points", "50"]  # the lists are not scored here; training is timed
-            peers_run.run_peer(peer, python, export_dir, out, extra)
+            # the peers part's export; the lists are not scored here, training is timed
+            extra = ["--epochs", str(protocol.speed_epochs), "--max-points", "50"]
+            peers_run.run_peer(peer, python, folder / "export", out, extra)
         peers[peer] = json.loads(done.read_text())
     return {
         "run": run,

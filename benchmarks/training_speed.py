@@ -29,7 +29,6 @@ causal mask or not. The machine is shared: load averages are printed with every 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import subprocess
@@ -38,7 +37,6 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import torch
@@ -49,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling modules, run
 from flop_count import mean_flops_per_step, model_flops_per_step
 from matmul_peak import matmul_peak
 from memory import peak_rss_mb
+from quality import composed, load_script
 from suites import SEGUE_AT_PEER_CONFIG
 
 __all__ = ["matmul_peak", "mean_flops_per_step", "model_flops_per_step"]
@@ -61,31 +60,6 @@ PEER_ML100K: tuple[str, ...] = ("data=movielens_100k", *SEGUE_AT_PEER_CONFIG)
 
 # ---------------------------------------------------------------------------------------------
 # Training in a subprocess
-
-
-def _load_train_script() -> ModuleType:
-    """``scripts/train.py`` as a module (it also registers the ``repo_root`` resolver)."""
-    if "train" in sys.modules and hasattr(sys.modules["train"], "load_data"):
-        return sys.modules["train"]
-    spec = importlib.util.spec_from_file_location("train", REPO / "scripts" / "train.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["train"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def compose_train_config(overrides: Sequence[str], output_dir: Path) -> Any:
-    """The ``train`` config of ``configs/`` with Hydra overrides, writing into ``output_dir``."""
-    from hydra import compose, initialize_config_dir
-    from omegaconf import open_dict
-
-    _load_train_script()
-    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=list(overrides))
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(output_dir)
-    return cfg
 
 
 def _rss_mb() -> tuple[float, float]:
@@ -108,11 +82,11 @@ def train_worker(
     from segue.training.trainer import fit
 
     torch.set_num_threads(threads)
-    script = _load_train_script()
+    script = load_script("train")
     fixed = [f"trainer.epochs={epochs}", f"trainer.num_threads={threads}"]
     fixed += ["trainer.progress=false", "trainer.device=cpu"]
     with tempfile.TemporaryDirectory(prefix="segue-speed-") as out:
-        cfg = compose_train_config([*overrides, *fixed], Path(out))
+        cfg = composed("train", [*overrides, *fixed], Path(out))
         data = script.load_data(cfg)
         model = script.build_model(cfg, data.vocab)
         loss = script.build_loss(cfg, data.vocab)
@@ -163,8 +137,8 @@ def flops_of_run(run_dir: Path, overrides: Sequence[str], max_batches: int = 16)
     (FLOPs do not depend on the weights). ``run_dir`` is only the config's output folder;
     nothing is written there.
     """
-    script = _load_train_script()
-    cfg = compose_train_config([*overrides, "trainer.device=cpu"], Path(run_dir))
+    script = load_script("train")
+    cfg = composed("train", [*overrides, "trainer.device=cpu"], Path(run_dir))
     data = script.load_data(cfg)
     settings = script.trainer_config(cfg)
     model = script.build_model(cfg, data.vocab)

@@ -66,6 +66,8 @@ class PackedVocab:
         ids = _decompressed(packed["track_ids.strings"]).split(SEPARATOR.encode())
         self.ids = np.array(ids, dtype=np.bytes_)  # (n,) fixed width: one buffer, no objects
         self._order = np.argsort(self.ids, kind="stable").astype(np.int32)  # (n,)
+        # A sorted copy, though searchsorted(ids, sorter=order) could do without it: the
+        # indirect search is 2.5x slower (0.23 vs 0.09 ms for 200 ids at 1M), on every request.
         self._sorted = self.ids[self._order]
         self._packed = packed
         if "artists.codes" in packed:
