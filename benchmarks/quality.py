@@ -1,13 +1,27 @@
-"""Accuracy on the two public protocols: segue's model against every baseline, same points.
+"""Accuracy on the public protocols: segue's model against every baseline, same points.
 
-Run: python benchmarks/quality.py                          (ML-100K and 30Music)
+Run: python benchmarks/quality.py                          (30Music, ML-100K and synthetic)
+     python benchmarks/quality.py --protocol synthetic --set trainer.num_threads=1
      python benchmarks/quality.py --protocol ml100k --set trainer.epochs=50
 
-For each protocol it trains the experiment's model with ``scripts/train.py`` (the same code as
-``python scripts/train.py experiment=<protocol>``), evaluates the best checkpoint and every
-baseline on the test points with ``scripts/evaluate.py``, and writes
-``benchmarks/results/quality_<protocol>.{md,json}`` with the command, date, machine and versions.
-Needs ``../shared/data`` (or ``$SEGUE_DATA_DIR``).
+For each protocol it
+
+1. trains the experiment's model with ``scripts/train.py`` (the same code as
+   ``python scripts/train.py experiment=<protocol>``), choosing the epoch on validation;
+2. chooses the settings of the tuned baselines (EASE's ``l2``, PureSVD's rank) on validation
+   (:func:`segue.evaluation.selection.choose_on_validation`);
+3. **train-window protocol**: evaluates the best checkpoint and every baseline, fitted on the
+   train fold, on the test points with ``scripts/evaluate.py``;
+4. **refit protocol** (splits with a validation window, see :mod:`segue.training.refit`):
+   retrains the model on train + validation for the chosen number of epochs, with no
+   validation, and evaluates it and every baseline, fitted on train + validation with the
+   settings chosen in 2, on the same test points.
+
+Every evaluation carries the breakdowns by repeat vs new target and by target popularity, and a
+bootstrap that resamples listeners. It writes ``benchmarks/results/quality_<protocol>.{md,json}``
+with the command, date, machine and versions. ML-100K and 30Music need ``../shared/data`` (or
+``$SEGUE_DATA_DIR``); the synthetic protocol is the bundled default (``scripts/train.py`` with no
+experiment).
 """
 
 from __future__ import annotations
@@ -18,6 +32,7 @@ import json
 import platform
 import sys
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from types import ModuleType
@@ -27,10 +42,29 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
+from segue.baselines import EASE, PureSVD, Recommender
+from segue.data.settings import DataSettings, prepare_from_settings
+from segue.evaluation.comparison import MIN_CLUSTERS
+from segue.evaluation.selection import choose_on_validation
+from segue.evaluation.tables import breakdown_sections
+from segue.training.checkpoint import load_checkpoint
+from segue.training.refit import REFIT_SPLITS
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
-PROTOCOLS = {"ml100k": "ml100k", "30music": "30music"}
+PROTOCOLS: dict[str, str | None] = {"ml100k": "ml100k", "30music": "30music", "synthetic": None}
+"""Protocol -> experiment overlay (None: the bundled defaults)."""
+DATA_GROUPS = {"ml100k": "movielens_100k", "30music": "30music", "synthetic": "synthetic"}
+"""Protocol -> its data group (for ``--baselines-only``)."""
+BASELINE_REFERENCE = "transitions"
+"""What the other baselines are compared with when no model is evaluated."""
 COLUMNS = ["model", "ndcg@10", "hr@10", "mrr@20", "coverage@10", "repeat_share@10"]
+
+TUNED: dict[str, tuple[str, list[Any], Callable[[Any], Recommender]]] = {
+    "ease": ("l2", [10.0, 50.0, 200.0, 500.0, 2000.0], lambda v: EASE(l2=v, top_items=10_000)),
+    "pure_svd": ("n_components", [16, 32, 64, 128], lambda v: PureSVD(n_components=v)),
+}
+"""Baselines whose main setting is chosen on validation: name -> (config key, grid, builder)."""
 
 
 def load_script(name: str) -> ModuleType:
@@ -57,59 +91,170 @@ def machine() -> str:
     )
 
 
-def run_protocol(name: str, extra: list[str]) -> dict[str, Any]:
+def tune_baselines(settings: DataSettings) -> dict[str, Any]:
+    """Settings of the :data:`TUNED` baselines chosen on the validation points of the data."""
+    data = prepare_from_settings(settings)
+    sequences = data.training_sequences("user")
+    chosen = {}
+    for name, (key, grid, build) in TUNED.items():
+        choice = choose_on_validation(
+            build,
+            grid,
+            sequences,
+            data.vocab.n_tracks,
+            data.validation,
+            exclude_seen=settings.exclude_seen,
+        )
+        chosen[name] = {"key": key, "value": choice.value, "validation": choice.scores}
+        print(f"{name}: {key}={choice.value} on validation ({choice.scores})", flush=True)
+    return chosen
+
+
+def evaluated(
+    checkpoint: Path | None,
+    tuned: dict[str, Any],
+    out: Path,
+    evaluate: ModuleType,
+    data: list[str] | None = None,
+) -> dict[str, Any]:
+    """``scripts/evaluate.py`` on one checkpoint and every baseline (tuned ones as chosen).
+
+    Without a checkpoint, the baselines alone on the data group overrides ``data``, compared
+    with :data:`BASELINE_REFERENCE`.
+    """
+    if checkpoint is None:
+        reference = BASELINE_REFERENCE
+        overrides = [*(data or []), f"compare_to={reference}"]
+    else:
+        reference = f"{checkpoint.parent.name}/{checkpoint.stem}"
+        overrides = [f"checkpoints=[{checkpoint}]", f"compare_to={reference}"]
+    overrides += [f"baselines.{n}.{t['key']}={t['value']}" for n, t in tuned.items()]
+    result = evaluate.run(composed("evaluate", overrides, out))
+    saved = json.loads((out / "metrics.json").read_text())
+    return {
+        "reference": reference,
+        "table": result.to_markdown([c for c in COLUMNS if c in result.summary.columns]),
+        "summary": result.summary.to_dict(orient="records"),
+        "bootstrap": saved.get("bootstrap", []),
+        "breakdowns": "\n".join(breakdown_sections(result.points, reference=reference)),
+    }
+
+
+def run_protocol(name: str, extra: list[str], refit: bool = True) -> dict[str, Any]:
     train, evaluate = load_script("train"), load_script("evaluate")
     out = RESULTS / "runs" / name
+    experiment = PROTOCOLS[name]
+    overrides = ([f"experiment={experiment}"] if experiment else []) + extra
+    cfg = composed("train", overrides, out)
     began = time.perf_counter()
-    summary = train.train(composed("train", [f"experiment={PROTOCOLS[name]}", *extra], out))
+    summary = train.train(cfg)
     wall = time.perf_counter() - began
-    checkpoint = out / "best.pt"
-    eval_cfg = composed(
-        "evaluate",
-        [f"checkpoints=[{checkpoint}]", f"compare_to={name}/best"],
-        out / "evaluation",
-    )
-    result = evaluate.run(eval_cfg)
-    table = result.to_markdown([c for c in COLUMNS if c in result.summary.columns])
-    return {
+    checkpoint = Path(summary["checkpoint"])
+    tuned = tune_baselines(load_checkpoint(checkpoint).require_data_settings(checkpoint))
+    report: dict[str, Any] = {
         "protocol": name,
         "command": "python benchmarks/quality.py --protocol "
         + name
-        + "".join(f" --set {o}" for o in extra),
+        + "".join(f" --set {o}" for o in extra)
+        + ("" if refit else " --no-refit"),
         "date": str(date.today()),
         "machine": machine(),
         "best_epoch": summary["best_epoch"],
         "epochs_run": summary["epochs_run"],
         "train_seconds": summary["train_seconds"],
+        "validation": summary["validation"],
         "wall_seconds": round(wall, 1),
-        "table": table,
-        "summary": result.summary.to_dict(orient="records"),
-        "bootstrap": json.loads((out / "evaluation" / "metrics.json").read_text()).get(
-            "bootstrap", []
-        ),
+        "tuned_baselines": tuned,
+        "train_window": evaluated(checkpoint, tuned, out / "evaluation", evaluate),
     }
+    if refit and cfg.data.split in REFIT_SPLITS:
+        began = time.perf_counter()
+        refitted = train.refit(cfg, summary["best_epoch"])
+        report["refit"] = {
+            "epochs": refitted["epochs"],
+            "train_seconds": refitted["train_seconds"],
+            "wall_seconds": round(time.perf_counter() - began, 1),
+            **evaluated(Path(refitted["checkpoint"]), tuned, out / "evaluation_refit", evaluate),
+        }
+    elif refit:
+        report["refit_skipped"] = (
+            f"the {cfg.data.split} split has no validation window to refit on "
+            f"(supported: {list(REFIT_SPLITS)})"
+        )
+    return report
+
+
+def run_baselines(name: str, extra: list[str], refit: bool = True) -> dict[str, Any]:
+    """The baselines alone on a protocol's data, both protocols: minutes instead of hours.
+
+    ``extra`` are overrides of the evaluate config (``data.source.n_events=...``).
+    """
+    evaluate = load_script("evaluate")
+    out = RESULTS / "runs" / f"{name}_baselines"
+    data = [f"data={DATA_GROUPS[name]}", *extra]
+    settings = evaluate.group_settings(composed("evaluate", data, out))
+    tuned = tune_baselines(settings)
+    report: dict[str, Any] = {
+        "protocol": f"{name}_baselines",
+        "command": "python benchmarks/quality.py --baselines-only --protocol "
+        + name
+        + "".join(f" --set {o}" for o in extra)
+        + ("" if refit else " --no-refit"),
+        "date": str(date.today()),
+        "machine": machine(),
+        "tuned_baselines": tuned,
+        "train_window": evaluated(None, tuned, out / "evaluation", evaluate, data),
+    }
+    if refit and settings.split in REFIT_SPLITS:
+        no_validation = [*data, "data.split_options.validation_days=0"]
+        report["refit"] = evaluated(None, tuned, out / "evaluation_refit", evaluate, no_validation)
+    elif refit:
+        report["refit_skipped"] = f"the {settings.split} split has no validation window"
+    return report
+
+
+def _protocol_lines(title: str, part: dict[str, Any]) -> list[str]:
+    lines = ["", f"## {title}", "", part["table"], ""]
+    for row in part["bootstrap"]:
+        few = row["clusters"] < MIN_CLUSTERS
+        lines.append(
+            f"- {row['reference']} vs {row['other']}: NDCG@10 difference "
+            f"{row['ndcg@10 diff']:+.4f} (95% CI {row['ci_low']:+.4f} .. {row['ci_high']:+.4f}; "
+            f"{row['clusters']:,} {row['resampled']}s resampled"
+            + (f": fewer than {MIN_CLUSTERS}, the interval is not reliable)" if few else ")")
+        )
+    return [*lines, "", part["breakdowns"].strip()]
 
 
 def write(report: dict[str, Any]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = report["protocol"]
     (RESULTS / f"quality_{name}.json").write_text(json.dumps(report, indent=2, default=str))
+    tuned = ", ".join(f"{n} {t['key']}={t['value']}" for n, t in report["tuned_baselines"].items())
     lines = [
         f"# Quality: {name}",
         "",
         f"- command: `{report['command']}`",
         f"- date: {report['date']}; machine: {report['machine']}",
-        f"- transformer: best epoch {report['best_epoch']} of {report['epochs_run']}, "
-        f"{report['train_seconds']} s training, {report['wall_seconds']} s wall in all",
-        "",
-        report["table"],
-        "",
     ]
-    for row in report["bootstrap"]:
+    if "best_epoch" in report:
         lines.append(
-            f"- {row['reference']} vs {row['other']}: NDCG@10 difference "
-            f"{row['ndcg@10 diff']:+.4f} (95% CI {row['ci_low']:+.4f} .. {row['ci_high']:+.4f})"
+            f"- transformer: best validation epoch {report['best_epoch']} of "
+            f"{report['epochs_run']}, {report['train_seconds']} s training, "
+            f"{report['wall_seconds']} s wall; validation NDCG@10 "
+            f"{report['validation'].get('ndcg@10', float('nan')):.4f}"
         )
+    lines.append(f"- baselines chosen on validation NDCG@10: {tuned}")
+    if "epochs" in report.get("refit", {}):
+        lines.append(
+            f"- refit: {report['refit']['epochs']} epochs on train + validation, "
+            f"{report['refit']['train_seconds']} s training"
+        )
+    if "refit_skipped" in report:
+        lines.append(f"- refit protocol not run: {report['refit_skipped']}")
+    lines += _protocol_lines("Train-window protocol (test)", report["train_window"])
+    if "refit" in report:
+        lines += _protocol_lines("Refit protocol: train + validation (test)", report["refit"])
     (RESULTS / f"quality_{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
@@ -118,9 +263,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--protocol", choices=sorted(PROTOCOLS), action="append")
     parser.add_argument("--set", action="append", default=[], help="a Hydra override")
+    parser.add_argument("--no-refit", action="store_true", help="skip the refit protocol")
+    parser.add_argument(
+        "--baselines-only", action="store_true", help="no model: tune and evaluate the baselines"
+    )
     args = parser.parse_args()
-    for name in args.protocol or sorted(PROTOCOLS, reverse=True):
-        write(run_protocol(name, args.set))
+    run = run_baselines if args.baselines_only else run_protocol
+    for name in args.protocol or sorted(PROTOCOLS):
+        write(run(name, args.set, refit=not args.no_refit))
 
 
 if __name__ == "__main__":

@@ -304,7 +304,7 @@ EVALUATION: list[Cell] = [
             SessionKNN,
             Transitions,
         )
-        from segue.data.sequences import SideInputs
+        from segue.data.settings import prepare_from_settings
         from segue.evaluation.bootstrap import paired_bootstrap
         from segue.evaluation.evaluate import evaluate
         from segue.evaluation.ranking import top_k
@@ -331,35 +331,15 @@ EVALUATION: list[Cell] = [
     code(
         "data",
         """
-        def data_of_checkpoint(checkpoint):
-            \"\"\"The data prepared as the run that wrote ``checkpoint`` did.\"\"\"
-            from hydra.utils import instantiate
-            from omegaconf import OmegaConf
-
-            if not checkpoint.config:
-                raise ValueError("this checkpoint stores no run config: prepare its data yourself")
-            cfg, model = OmegaConf.create(checkpoint.config).data, checkpoint.model_config
-            return segue.prepare_data(
-                instantiate(cfg.source),
-                sessions=instantiate(cfg.sessions),
-                split=cfg.split,
-                split_options=OmegaConf.to_container(cfg.split_options),
-                min_count=cfg.min_count,
-                max_len=model.max_len,
-                train_by=cfg.train_by,
-                causal=model.objective == "causal",
-                side=SideInputs(model.n_artists > 0, model.use_event_types, model.use_gap_buckets),
-            )
-
-
         if CHECKPOINT is None:
             log = segue.generate_listening_log(
                 n_users=N_USERS, n_events=N_EVENTS, n_artists=N_ARTISTS, seed=SEED
             )
             data = segue.prepare_data(log, split="held_out_sessions", max_len=MAX_LEN)
         else:
+            # The data settings stored in the checkpoint: plain data, read by segue's own readers.
             checkpoint = load_checkpoint(CHECKPOINT)
-            data = data_of_checkpoint(checkpoint)
+            data = prepare_from_settings(checkpoint.require_data_settings(CHECKPOINT))
         print(data.summary())
         print(
             f"\\n{data.vocab.n_tracks:,} tracks, {len(data.train):,} training windows, "

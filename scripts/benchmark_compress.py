@@ -40,15 +40,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
 from segue.api import Recommender
 from segue.compress import int8_scores, load_int8, save_int8
 from segue.compress.packed_vocab import PackedVocab
 from segue.data.batch import SequenceBatch
-from segue.data.pipeline import prepare_data
-from segue.data.sequences import PredictionSequences, SideInputs
+from segue.data.sequences import PredictionSequences
+from segue.data.settings import prepare_from_settings
 from segue.data.vocab import TrackVocab
 from segue.evaluation.ranking import target_ranks, top_k
 from segue.evaluation.ranking_metrics import point_ndcg
@@ -57,9 +55,6 @@ from segue.export.runtime import OnnxRecommender
 from segue.models import TrackTransformer, sasrec
 from segue.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from segue.training.masking import append_mask_token
-
-REPO = Path(__file__).resolve().parents[1]
-OmegaConf.register_new_resolver("repo_root", lambda: str(REPO), replace=True)
 
 D_MODEL, N_LAYERS, MAX_LEN, HISTORY, K = 64, 2, 200, 50, 10
 FORMATS = ("float", "int8", "onnx", "onnx_int8")
@@ -70,23 +65,17 @@ ScoreFn = Callable[[SequenceBatch], np.ndarray]
 # Accuracy on a trained checkpoint
 
 
-def test_points(checkpoint: Checkpoint) -> tuple[PredictionSequences, bool]:
-    """The checkpoint's test points, prepared as its training run did; and ``exclude_seen``."""
-    data_cfg, model = OmegaConf.create(checkpoint.config).data, checkpoint.model_config
-    data = prepare_data(
-        instantiate(data_cfg.source),
-        sessions=instantiate(data_cfg.sessions),
-        split=data_cfg.split,
-        split_options=OmegaConf.to_container(data_cfg.split_options),  # type: ignore[arg-type]
-        min_count=data_cfg.min_count,
-        max_len=model.max_len,
-        train_by=data_cfg.train_by,
-        causal=model.objective == "causal",
-        side=SideInputs(model.n_artists > 0, model.use_event_types, model.use_gap_buckets),
-    )
+def test_points(checkpoint: Checkpoint, path: Path) -> tuple[PredictionSequences, bool]:
+    """The checkpoint's test points, prepared as its training run did; and ``exclude_seen``.
+
+    The stored data settings are plain data read through segue's own readers: nothing named
+    in the checkpoint is imported or instantiated.
+    """
+    settings = checkpoint.require_data_settings(path)
+    data = prepare_from_settings(settings)
     if data.vocab.track_ids != checkpoint.vocab.track_ids:
-        raise ValueError("the prepared data's vocabulary differs from the checkpoint's")
-    return data.test, bool(data_cfg.exclude_seen)
+        raise ValueError(f"{path}: the prepared data's vocabulary differs from the checkpoint's")
+    return data.test, settings.exclude_seen
 
 
 def score_fns(checkpoint_path: Path, folder: Path) -> dict[str, ScoreFn]:
@@ -118,7 +107,7 @@ def score_fns(checkpoint_path: Path, folder: Path) -> dict[str, ScoreFn]:
 def accuracy(checkpoint_path: Path, batch_size: int = 256) -> dict[str, Any]:
     """NDCG@10 per format and the share of points with the float model's exact top-10."""
     checkpoint = load_checkpoint(checkpoint_path)
-    points, exclude_seen = test_points(checkpoint)
+    points, exclude_seen = test_points(checkpoint, checkpoint_path)
     config = checkpoint.model_config
     with tempfile.TemporaryDirectory() as tmp:
         fns = score_fns(checkpoint_path, Path(tmp))

@@ -9,6 +9,7 @@ from segue.columns import Columns, EventTypes
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from segue.api import Recommender, SessionState, UnknownTracksError
+    from segue.data.concat import concat_logs
     from segue.data.errors import DataError
     from segue.data.event_log import EventLog
     from segue.data.pipeline import PreparedData, SessionOptions, prepare_data
@@ -20,12 +21,16 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from segue.data.vocab import TrackVocab
     from segue.evaluation.evaluate import evaluate
     from segue.export.onnx_export import export_onnx
+    from segue.export.runtime import BundleError as BundleError  # not in __all__: see _LAZY
+    from segue.training.safe_load import CheckpointError
 
+# The one place the version is written: pyproject.toml reads it at build time (`dynamic`).
 __version__ = "0.1.0"
 
 # Imported on first use (PEP 562): `import segue.export.runtime` (the torch-free ONNX runtime)
 # and `segue.columns` must not pull in torch and pandas through this file.
 _LAZY = {
+    "concat_logs": "segue.data.concat",
     "DataError": "segue.data.errors",
     "EventLog": "segue.data.event_log",
     "PreparedData": "segue.data.pipeline",
@@ -46,9 +51,14 @@ _LAZY = {
     "UnknownTracksError": "segue.api",
     "evaluate": "segue.evaluation.evaluate",
     "export_onnx": "segue.export.onnx_export",
+    "CheckpointError": "segue.training.safe_load",
+    # Needs onnxruntime (extra `onnx`), so it is not in __all__: `from segue import *` must
+    # work without the extra. `segue.BundleError` works where onnxruntime is installed.
+    "BundleError": "segue.export.runtime",
 }
 
 __all__ = [
+    "CheckpointError",
     "Columns",
     "DataError",
     "EventLog",
@@ -64,6 +74,7 @@ __all__ = [
     "UnknownTracksError",
     "__version__",
     "build_sessions",
+    "concat_logs",
     "evaluate",
     "export_onnx",
     "generate_listening_log",

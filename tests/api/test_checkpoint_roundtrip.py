@@ -25,3 +25,17 @@ def test_load_then_recommend_from_a_trained_checkpoint(tmp_path) -> None:
     assert state.recommend(10)["track_id"].tolist() == out["track_id"].tolist()
     assert len(rec.continue_playlist(history, n=5)) == 5
     assert len(rec.similar_tracks(history[0], k=3)) == 3
+
+
+def test_the_checkpoint_stores_the_data_recipe_of_its_run(tmp_path) -> None:
+    """The stored data settings are the run's, as plain data, and rebuild its vocabulary."""
+    from segue.data.settings import DataSettings, prepare_from_settings
+
+    train = load_script("train")
+    cfg = compose_config(["debug=default", "trainer.progress=false"], tmp_path)
+    checkpoint = load_checkpoint(train.train(cfg)["checkpoint"])
+    settings = checkpoint.require_data_settings()
+    assert settings == train.data_settings(cfg)
+    assert DataSettings.from_dict(settings.to_dict()) == settings
+    assert settings.reader == "synthetic" and settings.max_len == cfg.model.max_len
+    assert prepare_from_settings(settings).vocab.track_ids == checkpoint.vocab.track_ids

@@ -35,8 +35,13 @@ def test_unknown_ids_raise_on_request(catalogue) -> None:
         encode_history(["t3", "nope"], catalogue, on_unknown="raise")
     with pytest.raises(ValueError, match="on_unknown"):
         encode_history(["t3"], catalogue, on_unknown="skip")  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="not one id"):
-        encode_history("t3", catalogue)
+    # One string is one id, never its letters.
+    assert (
+        encode_history("t3", catalogue).tracks.tolist()
+        == encode_history(["t3"], catalogue).tracks.tolist()
+    )
+    with pytest.raises(TypeError, match="history must be a collection"):
+        encode_history({"t3": 1}, catalogue)  # type: ignore[arg-type]
 
 
 def test_event_table_gives_skips_event_types_and_gaps(catalogue) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from segue.api import COLD_START, EXHAUSTED, UNKNOWN_IDS, Recommender
+from segue.api import COLD_START, EXHAUSTED, UNKNOWN_IDS, ColdStartWarning, Recommender
 from tests.api.conftest import MAX_LEN, N_TRACKS, ids, tiny_recommender
 
 
@@ -68,7 +68,8 @@ def test_sampling_is_reproducible_with_a_seed(rec: Recommender) -> None:
 
 
 def test_cold_start_playlist_and_bad_arguments(rec: Recommender) -> None:
-    out = rec.continue_playlist(["zz"], n=3)
+    with pytest.warns(ColdStartWarning, match="zz"):
+        out = rec.continue_playlist(["zz"], n=3)
     assert out.attrs[COLD_START] and out.attrs[UNKNOWN_IDS] == ["zz"]
     assert out["track_id"].iloc[0] == "t0"  # the most played track, then the model
     with pytest.raises(ValueError, match="temperature"):

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from segue.api import COLD_START, UNKNOWN_IDS, Recommender, UnknownTracksError
+from segue.api import COLD_START, UNKNOWN_IDS, ColdStartWarning, Recommender, UnknownTracksError
 from segue.data.batch import SequenceBatch
 from segue.training.masking import append_mask_token
 from tests.api.conftest import MAX_LEN, N_TRACKS, ids, tiny_recommender
@@ -77,13 +77,18 @@ def test_unknown_ids_are_reported_or_raise(rec: Recommender) -> None:
 
 @pytest.mark.parametrize("history", [[], ["zz", "yy"], None])
 def test_cold_start_falls_back_to_popularity(rec: Recommender, history) -> None:
-    out = rec.recommend(history, k=3, block=["t0"])
+    with pytest.warns(ColdStartWarning, match="ranked by popularity"):
+        out = rec.recommend(history, k=3, block=["t0"])
     assert out.attrs[COLD_START]
     assert out["track_id"].tolist() == ids(1, 2, 3)  # most played first
-    assert out["score"].tolist() == [99.0, 98.0, 97.0]
+    # Log-probabilities of add-one smoothed popularity: counts 100..61, so the total is
+    # sum(101..62) = 3260, and t1 (99 plays) scores log(100 / 3260).
+    expected = np.log(np.array([100.0, 99.0, 98.0]) / 3260.0)
+    np.testing.assert_allclose(out["score"].to_numpy(), expected, rtol=1e-6)
 
 
 @pytest.mark.parametrize("kind", ["sasrec", "side", "bert4rec"])
+@pytest.mark.filterwarnings("ignore::segue.api.ColdStartWarning")  # cold rows on purpose
 def test_batch_equals_one_by_one(kind: str) -> None:
     rec = tiny_recommender(kind)
     rng = np.random.default_rng(3)
@@ -122,6 +127,7 @@ def test_similar_tracks_is_brute_force_cosine_without_itself(rec: Recommender) -
         rec.similar_tracks("zz")
 
 
+@pytest.mark.filterwarnings("ignore::segue.api.ColdStartWarning")  # cold rows on purpose
 def test_concurrent_calls_equal_sequential_calls(rec: Recommender) -> None:
     rng = np.random.default_rng(5)
     histories = [ids(*rng.integers(0, N_TRACKS, int(rng.integers(0, 20)))) for _ in range(24)]

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from segue.api import COLD_START, UNKNOWN_IDS, UnknownTracksError
+from segue.api import COLD_START, UNKNOWN_IDS, ColdStartWarning, UnknownTracksError
 from segue.api.history import history_batch
 from segue.api.session_state import SessionState
 from tests.api.conftest import MAX_LEN, N_TRACKS, ids, tiny_recommender
@@ -77,7 +77,8 @@ def test_default_policy_rebuilds_from_the_last_half() -> None:
 def test_session_recommend_excludes_the_whole_session_and_reports() -> None:
     rec = tiny_recommender()
     state = rec.session()
-    cold = state.recommend(3)
+    with pytest.warns(ColdStartWarning):
+        cold = state.recommend(3)
     assert cold.attrs[COLD_START] and cold["track_id"].tolist() == ids(0, 1, 2)
     for track in [*ids(*range(12)), "zz"]:
         state.add(track)

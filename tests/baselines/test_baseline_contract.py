@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 
 from segue.baselines import (
+    EASE,
     ItemCooccurrence,
     MostPopular,
     PersonalPopularity,
+    PureSVD,
     Recommender,
     SessionKNN,
     Transitions,
@@ -23,6 +25,9 @@ def make_all() -> list[Recommender]:
         Transitions(),
         SessionKNN(k=3, sample_size=5, window=4),
         ItemCooccurrence(window=2, history_window=3),
+        EASE(l2=5.0),
+        EASE(l2=5.0, top_items=10),
+        PureSVD(n_components=4),
     ]
 
 

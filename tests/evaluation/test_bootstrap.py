@@ -57,3 +57,44 @@ def test_many_resamples_are_chunked() -> None:
 def test_bad_inputs_raise(a: np.ndarray, b: np.ndarray) -> None:
     with pytest.raises(ValueError):
         paired_bootstrap(a, b)
+
+
+def test_one_point_per_cluster_is_the_point_bootstrap() -> None:
+    rng = np.random.default_rng(6)
+    a, b = rng.random(400), rng.random(400)
+    by_point = paired_bootstrap(a, b, seed=1)
+    by_cluster = paired_bootstrap(a, b, seed=1, clusters=np.arange(400)[::-1])
+    assert by_cluster.mean_diff == pytest.approx(by_point.mean_diff)
+    assert by_cluster.low == pytest.approx(by_point.low)
+    assert by_cluster.high == pytest.approx(by_point.high)
+
+
+def test_correlated_points_get_the_cluster_level_interval() -> None:
+    """60 listeners with 40 points each, whose differences share a listener effect: the
+    interval is that of the 60 listener means, much wider than 2,400 independent points."""
+    rng = np.random.default_rng(7)
+    n_users, per_user = 60, 40
+    effect = np.repeat(rng.normal(0.05, 0.3, n_users), per_user)
+    diff = effect + rng.normal(0.0, 0.05, n_users * per_user)
+    users = np.repeat(np.arange(n_users), per_user)
+    b = rng.random(len(diff))
+    clustered = paired_bootstrap(b + diff, b, n_resamples=4000, clusters=users)
+    naive = paired_bootstrap(b + diff, b, n_resamples=4000)
+    user_means = diff.reshape(n_users, per_user).mean(axis=1)
+    half_width = 1.96 * user_means.std() / np.sqrt(n_users)
+    assert clustered.high - clustered.low == pytest.approx(2 * half_width, rel=0.15)
+    assert (clustered.high - clustered.low) > 4 * (naive.high - naive.low)
+
+
+def test_unequal_clusters_resample_the_point_weighted_mean() -> None:
+    # A listener with 3 points at +1 and one with 1 point at 0: observed mean 0.75; resamples
+    # can only be 1 (first twice), 0 (second twice) or 0.75 (both).
+    a, b = np.array([1.0, 1.0, 1.0, 0.0]), np.zeros(4)
+    result = paired_bootstrap(a, b, n_resamples=500, clusters=np.array([7, 7, 7, 9]))
+    assert result.mean_diff == 0.75
+    assert {result.low, result.high} <= {0.0, 0.75, 1.0}
+
+
+def test_clusters_of_another_length_raise() -> None:
+    with pytest.raises(ValueError, match="one id per point"):
+        paired_bootstrap(np.zeros(3), np.zeros(3), clusters=np.zeros(2))

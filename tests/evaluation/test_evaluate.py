@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from segue.baselines.most_popular import MostPopular
+from segue.baselines.personal_popularity import PersonalPopularity
 from segue.baselines.transitions import Transitions
 from segue.data.pipeline import SessionOptions, prepare_data
 from segue.data.synthetic import generate_listening_log
@@ -96,3 +97,20 @@ def test_checkpoint_with_another_vocabulary_is_refused(data, tmp_path):
     path = save_checkpoint(Checkpoint(model.config, model.state_dict(), other), tmp_path / "o.pt")
     with pytest.raises(ValueError, match="vocabulary"):
         evaluate(path, data)
+
+
+def test_discovery_counts_replayed_targets_as_misses(data):
+    """exclude_seen keeps a replayed target in the ranking (against fewer tracks); the
+    discovery setting misses it, since none of its lists can hold an already-played track."""
+    pers = PersonalPopularity().fit(data.training_sequences(), data.vocab.n_tracks)
+    seen = evaluate(pers, data, ks=(10,), exclude_seen=True).points
+    found = evaluate(pers, data, ks=(10,), discovery=True)
+    points = found.points
+    repeat = points["is_repeat"].to_numpy()
+    assert repeat.any() and (~repeat).any()
+    assert (points.loc[repeat, "rank"] == MISS).all()
+    np.testing.assert_array_equal(points.loc[~repeat, "rank"], seen.loc[~repeat, "rank"])
+    assert found.summary.loc[0, "repeat_share@10"] == 0.0
+    assert found.summary.loc[0, "repeat_targets_missed"] == int(repeat.sum())
+    known = points["target_known"].to_numpy()
+    assert found.summary.loc[0, "unknown_targets"] == int((~known).sum())

@@ -42,3 +42,30 @@ def test_param_groups_decay_only_linear_weights() -> None:
     assert any(p is model.track_emb.weight for p in no_decay["params"])
     n_params = sum(1 for _ in model.parameters())
     assert len(decay["params"]) + len(no_decay["params"]) == n_params
+
+
+@pytest.mark.parametrize(
+    ("values", "error", "names"),
+    [
+        ({"n_layers": 0}, ValueError, "n_layers"),
+        ({"n_heads": 0}, ValueError, "n_heads"),
+        ({"d_model": 30, "n_heads": 4}, ValueError, "n_heads"),
+        ({"dropout": 1.0}, ValueError, "dropout"),
+        ({"dropout": -0.1}, ValueError, "dropout"),
+        ({"attn_dropout": float("nan")}, ValueError, "attn_dropout"),
+        ({"max_len": 0}, ValueError, "max_len"),
+        ({"max_len": 1, "objective": "masked"}, ValueError, "max_len"),
+        ({"d_ff": 0}, ValueError, "d_ff"),
+        ({"n_tracks": 0}, ValueError, "n_tracks"),
+        ({"n_artists": -1}, ValueError, "n_artists"),
+        ({"d_model": "64"}, TypeError, "d_model"),
+        ({"n_layers": 2.0}, TypeError, "n_layers"),
+        ({"use_event_types": 1}, TypeError, "use_event_types"),
+        ({"objective": "denoising"}, ValueError, "objective"),
+        ({"rotary_base": 0.5}, ValueError, "rotary_base"),
+    ],
+)
+def test_config_names_the_bad_hyperparameter(values, error, names) -> None:
+    settings = {"n_tracks": 10, **values}
+    with pytest.raises(error, match=names):
+        ModelConfig(**settings)

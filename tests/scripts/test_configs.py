@@ -1,10 +1,10 @@
 """Every config file composes, and what it names instantiates."""
 
 import pytest
-from hydra.utils import instantiate
 
 from segue.data.event_log import EventLog
-from segue.data.pipeline import SessionOptions
+from segue.data.pipeline import SPLITS, SessionOptions
+from segue.data.settings import READERS, DataSettings, read_from_settings
 from tests.conftest import SHARED_DATA
 from tests.scripts.conftest import CONFIGS, compose_config, load_script
 
@@ -39,19 +39,35 @@ def test_data_configs_compose_and_name_a_reader(data, tmp_path):
     if data in ("spotify", "csv"):
         overrides.append(f"data.path={tmp_path / 'export'}")
     cfg = compose_config(overrides, tmp_path)
-    assert isinstance(instantiate(cfg.data.sessions), SessionOptions)
-    assert cfg.data.split in ("leave_last_out", "global_temporal", "held_out_sessions")
-    target = cfg.data.source._target_
-    assert target in ("segue.read_log", "segue.data.synthetic.generate_listening_log")
-    source = str(cfg.data.source.get("source", ""))
+    assert "_target_" not in cfg.data.source and "_target_" not in cfg.data.sessions
+    settings = load_script("train").data_settings(cfg)  # plain data, checked strictly
+    assert isinstance(settings.sessions, SessionOptions)
+    assert settings.reader in READERS and settings.split in SPLITS
+    assert DataSettings.from_dict(settings.to_dict()) == settings
+    source = str(settings.reader_options.get("source", ""))
     if data in ("movielens_100k", "30music"):
         assert source.startswith(str(SHARED_DATA)) or "SEGUE_DATA_DIR" in source or source
 
 
-def test_synthetic_default_instantiates_a_log(tmp_path):
+def test_synthetic_default_reads_a_log(tmp_path):
     cfg = compose_config(["debug=default"], tmp_path)
-    log = instantiate(cfg.data.source)
-    assert isinstance(log, EventLog) and len(log) == cfg.data.source.n_events
+    log = read_from_settings(load_script("train").data_settings(cfg))
+    # debug=default caps the log at data.max_events events, whole listeners only.
+    assert isinstance(log, EventLog) and 0 < len(log) <= cfg.data.max_events
+    assert log.report.stage == "event cap"
+    assert log.report.rows_in == cfg.data.source.n_events
+
+
+@pytest.mark.parametrize("data", GROUPS["data"])
+def test_debug_overlay_combines_with_every_data_group(data, tmp_path):
+    """debug=default touches only keys every data group has, and the result validates."""
+    overrides = [f"data={data}", "debug=default"]
+    if data in ("spotify", "csv"):
+        overrides.append(f"data.path={tmp_path / 'export'}")
+    cfg = compose_config(overrides, tmp_path)
+    run = load_script("train").check_settings(cfg)
+    assert run.data.max_events == cfg.data.max_events and run.data.max_len == cfg.model.max_len
+    assert run.data.name == data and run.trainer.epochs == cfg.trainer.epochs
 
 
 @pytest.mark.parametrize("experiment", GROUPS["experiment"])

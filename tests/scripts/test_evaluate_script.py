@@ -37,3 +37,28 @@ def test_evaluate_reproduces_the_train_scripts_test_metrics(exclude_seen, tmp_pa
     points = pd.read_parquet(eval_dir / "points.parquet")
     assert len(points) == len(summary) * trained["test"]["points"]
     assert (eval_dir / "metrics.md").read_text().startswith("| model |")
+
+
+@pytest.mark.slow
+def test_an_old_checkpoint_is_evaluated_on_data_given_explicitly(tmp_path, tiny_overrides):
+    """A checkpoint without data settings (as segue wrote before them) cannot say how its data
+    was made: the script says so, and evaluates it on the composed data group when told to."""
+    import torch
+
+    from segue.training.checkpoint import CheckpointError
+
+    trained = load_script("train").train(compose_config(tiny_overrides, tmp_path / "train"))
+    values = torch.load(trained["checkpoint"], weights_only=True)
+    values["version"] = 1
+    del values["sha256"], values["data_settings"]
+    old = tmp_path / "old" / "best.pt"
+    old.parent.mkdir()
+    torch.save(values, old)
+    evaluate = load_script("evaluate")
+    # the data group as the debug overlay shrank it for training
+    overrides = [f"checkpoints=[{old}]", "baselines=none", "++data.max_events=10000"]
+    with pytest.raises(CheckpointError, match="data_from_checkpoint=false"):
+        evaluate.run(compose_config(overrides, tmp_path / "e1", name="evaluate"))
+    cfg = compose_config([*overrides, "data_from_checkpoint=false"], tmp_path / "e2", "evaluate")
+    summary = evaluate.run(cfg).summary.set_index("model")
+    assert summary.loc["old/best", "ndcg@10"] == pytest.approx(trained["test"]["ndcg@10"])

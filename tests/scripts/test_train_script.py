@@ -53,3 +53,26 @@ def test_same_script_runs_under_torchrun_ddp(tmp_path):
     summary = json.loads((tmp_path / "test_metrics.json").read_text())
     assert summary["test"]["points"] > 0
     assert load_checkpoint(tmp_path / "last.pt").training_state["epoch"] == 2
+
+
+@pytest.mark.slow
+def test_train_on_a_user_csv_without_artists(tmp_path, tiny_overrides):
+    """``data=csv`` as the README shows it: three columns, epoch seconds, no artist column.
+
+    The model then reads no artist input, and the stored data settings must say the same.
+    """
+    from segue.data.synthetic import generate_listening_log
+
+    events = generate_listening_log(n_users=50, n_events=5000, seed=0).events
+    plays = events[["user_id", "track_id", "timestamp"]].copy()
+    plays["timestamp"] = plays["timestamp"].astype("int64") // 10**9
+    csv = tmp_path / "plays.csv"
+    plays.to_csv(csv, index=False)
+    train = load_script("train")
+    cfg = compose_config([*tiny_overrides, "data=csv", f"data.path={csv}"], tmp_path / "run")
+    summary = train.train(cfg)
+    assert summary["test"]["points"] > 0
+    checkpoint = load_checkpoint(tmp_path / "run" / "best.pt")
+    assert checkpoint.model_config.n_artists == 0
+    assert checkpoint.data_settings is not None
+    assert not checkpoint.data_settings.side.artists

@@ -10,7 +10,7 @@ Example::
 
 from segue.api.history import ASSUMED_GAP_SECONDS, UnknownTracksError
 from segue.api.recommender import Recommender
-from segue.api.results import COLD_START, EXHAUSTED, UNKNOWN_IDS
+from segue.api.results import COLD_START, EXHAUSTED, UNKNOWN_IDS, ColdStartWarning
 from segue.api.session_state import SessionState
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "COLD_START",
     "EXHAUSTED",
     "UNKNOWN_IDS",
+    "ColdStartWarning",
     "Recommender",
     "SessionState",
     "UnknownTracksError",

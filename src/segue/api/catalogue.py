@@ -8,13 +8,17 @@ threads without locks. Indices follow :class:`segue.data.vocab.TrackVocab`: 0 is
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from segue.data.vocab import TrackVocab
 from segue.models.transformer import TrackTransformer
+
+if TYPE_CHECKING:  # segue.retrieval needs FAISS (extra "scale"); the catalogue does not
+    from segue.retrieval.retriever import Retriever
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,9 @@ class Catalogue:
         tracks_by_artist: Track indices grouped by artist (CSR values), (n_tracks,) int64.
         artist_offsets: Where each artist's tracks start in ``tracks_by_artist``,
             (n_artists + 2,) int64.
+        retriever: Approximate retrieval over ``embeddings`` (:mod:`segue.retrieval`), or None:
+            when set and the catalogue is above its exhaustive-is-faster size, ranked lists
+            come from its candidates re-ranked exactly (:func:`segue.api.ranking.rank`).
     """
 
     embeddings: torch.Tensor
@@ -46,6 +53,7 @@ class Catalogue:
     index: dict[str, int]
     tracks_by_artist: np.ndarray
     artist_offsets: np.ndarray
+    retriever: Retriever | None = None
 
     @classmethod
     def build(cls, model: TrackTransformer, vocab: TrackVocab) -> Catalogue:
@@ -76,6 +84,21 @@ class Catalogue:
             tracks_by_artist=by_artist.astype(np.int64),
             artist_offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
         )
+
+    def with_retriever(self, retriever: Retriever | None) -> Catalogue:
+        """This catalogue with ``retriever`` attached (None detaches); arrays are shared.
+
+        Raises:
+            ValueError: If the retriever's index was built for another catalogue size or width.
+        """
+        if retriever is not None:
+            index = retriever.index
+            if (index.n_tracks + 1, index.dim) != tuple(self.embeddings.shape):
+                raise ValueError(
+                    f"the index covers {index.n_tracks} tracks x {index.dim} dims, the "
+                    f"catalogue {self.size - 1} x {self.embeddings.shape[1]}"
+                )
+        return replace(self, retriever=retriever)
 
     @property
     def size(self) -> int:

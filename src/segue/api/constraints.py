@@ -10,16 +10,21 @@ that was not enough, so the result is always exact.
 
 from __future__ import annotations
 
+import numbers
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from segue.api.catalogue import Catalogue
+from segue.checks import check_integer
 
 NEG_INF = float("-inf")
+
+NOT_IDS = (list, tuple, set, frozenset, dict, np.ndarray)
+"""Containers: never one track id inside a collection of ids."""
 
 CANDIDATE_FACTOR = 4
 """With a per-artist cap, the first top-k asks for this many times k candidates."""
@@ -54,23 +59,79 @@ class Ranked:
     scores: np.ndarray
 
 
+def id_list(name: str, ids: object) -> list[object]:
+    """A request's collection of track ids as a list; one string (or number) is one id.
+
+    A string is iterable, but ``block="trackA"`` means the track "trackA", never the tracks
+    "t", "r", "a"...
+
+    >>> id_list("block", "trackA"), id_list("allow", ("a", "b")), id_list("block", 7)
+    (['trackA'], ['a', 'b'], [7])
+    >>> id_list("allow", {"a": 1})
+    Traceback (most recent call last):
+    TypeError: allow must be a collection of track ids (a list, set or array), got a dict
+    """
+    if isinstance(ids, str | bytes | numbers.Number):
+        return [ids.decode() if isinstance(ids, bytes) else ids]
+    if isinstance(ids, Mapping) or not isinstance(ids, Iterable):
+        raise TypeError(
+            f"{name} must be a collection of track ids (a list, set or array), "
+            f"got a {type(ids).__name__}"
+        )
+    items = list(ids)
+    # A list inside the list (a batch given where one history belongs) would be one unknown
+    # id "['a', 'b']": refused instead. One C-level pass over the types, then the culprit.
+    if any(issubclass(kind, NOT_IDS) for kind in set(map(type, items))):
+        i = next(i for i, item in enumerate(items) if isinstance(item, NOT_IDS))
+        raise TypeError(
+            f"{name}[{i}] is a {type(items[i]).__name__}, not a track id"
+            + (" (for many histories use recommend_batch)" if name == "history" else "")
+        )
+    return items
+
+
+def check_request(k: object, exclude_played: object = True) -> int:
+    """Check a ranked request's list length and flag before any work; returns ``k``.
+
+    >>> check_request(10)
+    10
+    >>> check_request(1.5)
+    Traceback (most recent call last):
+    TypeError: k must be an integer >= 1, got 1.5 (float)
+    """
+    if not isinstance(exclude_played, bool | np.bool_):
+        raise TypeError(f"exclude_played must be True or False, got {exclude_played!r}")
+    return check_integer("k", k, minimum=1)
+
+
+def check_cap(name: str, value: object) -> int | None:
+    """A per-artist cap: None (no cap) or an integer >= 1."""
+    return None if value is None else check_integer(name, value, minimum=1)
+
+
 def resolve_filters(
     catalogue: Catalogue,
     allow: Iterable[object] | None = None,
     block: Iterable[object] | None = None,
     max_per_artist: int | None = None,
 ) -> Filters:
-    """Turn external-id lists into masks; ids the vocabulary does not know are ignored."""
-    if max_per_artist is not None and max_per_artist < 1:
-        raise ValueError(f"max_per_artist must be >= 1, got {max_per_artist}")
+    """Turn external-id lists into masks; ids the vocabulary does not know are ignored.
+
+    Raises:
+        TypeError, ValueError: For an id collection that is not one, or a cap below 1.
+    """
+    cap = check_cap("max_per_artist", max_per_artist)
     disallowed = None
     if allow is not None:
+        allowed = catalogue.lookup(id_list("allow", allow))[0]
         disallowed = torch.ones(catalogue.size, dtype=torch.bool, device=catalogue.device)
-        disallowed[torch.as_tensor(catalogue.lookup(allow)[0], device=catalogue.device)] = False
+        disallowed[torch.as_tensor(allowed, device=catalogue.device)] = False
     blocked = None
     if block is not None:
-        blocked = torch.as_tensor(catalogue.lookup(block)[0], device=catalogue.device)
-    return Filters(disallowed, blocked, max_per_artist)
+        blocked = torch.as_tensor(
+            catalogue.lookup(id_list("block", block))[0], device=catalogue.device
+        )
+    return Filters(disallowed, blocked, cap)
 
 
 def mask_scores(
@@ -186,10 +247,9 @@ class PlaylistConstraints:
         window: int | None,
         max_per_artist: int | None,
     ) -> None:
-        if window is not None and window < 0:
-            raise ValueError(f"no_repeat_window must be >= 0 or None, got {window}")
-        if max_per_artist is not None and max_per_artist < 1:
-            raise ValueError(f"max_per_artist must be >= 1, got {max_per_artist}")
+        if window is not None:
+            check_integer("no_repeat_window", window, minimum=0)
+        check_cap("max_per_artist", max_per_artist)
         self.catalogue, self.window, self.cap = catalogue, window, max_per_artist
         # Permanently excluded tracks, (V,): padding, lists, capped artists, and all played
         # tracks when repeats are never allowed.

@@ -18,6 +18,8 @@ ids reported, or raise, as ``on_unknown`` says.
 
 from __future__ import annotations
 
+import datetime
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -27,6 +29,7 @@ import pandas as pd
 import torch
 
 from segue.api.catalogue import Catalogue
+from segue.api.constraints import id_list
 from segue.columns import Columns, EventTypes
 from segue.data.batch import SequenceBatch
 from segue.data.features import gap_buckets
@@ -42,6 +45,14 @@ OnUnknown = Literal["ignore", "raise"]
 
 ASSUMED_GAP_SECONDS = 180.0
 """Gap assumed between events without timestamps: one typical track, back-to-back listening."""
+
+EVENT_TYPES = EventTypes.VOCAB[1:]
+"""Event types the API accepts (padding excluded)."""
+
+MAX_EPOCH_SECONDS = 1e10
+"""Numeric times must be seconds: 1e10 s is the year 2286, while epoch milliseconds are ~1.7e12
+(and microseconds ~1.7e15), so a larger number is a time in a smaller unit, refused rather than
+read as a date centuries ahead (which would put every gap in the largest bucket)."""
 
 PLAY = EventTypes.index(EventTypes.PLAY)
 SKIP = EventTypes.index(EventTypes.SKIP)
@@ -97,19 +108,20 @@ def encode_history(
 
     Raises:
         UnknownTracksError: If ``on_unknown="raise"`` and an id is not in the vocabulary.
-        ValueError: If ``on_unknown`` is neither value, or an event table has no ``track_id``.
-        TypeError: If ``history`` is a single string.
+        ValueError: If ``on_unknown`` is neither value, an event table has no ``track_id``, a
+            timestamp cannot be read or an event type is not one of :data:`EVENT_TYPES`.
+        TypeError: If ``history`` is neither a collection of ids nor an event table.
+
+    A single string (or number) is a history of one id, never a sequence of its characters.
     """
     if on_unknown not in ("ignore", "raise"):
         raise ValueError(f"on_unknown must be 'ignore' or 'raise', got {on_unknown!r}")
     if history is None:
         return empty_history()
-    if isinstance(history, str | bytes):
-        raise TypeError("a history is a list of track ids (or an event table), not one id")
     if isinstance(history, pd.DataFrame):
         encoded = _encode_events(history, catalogue)
     else:
-        tracks, unknown = catalogue.lookup(history)
+        tracks, unknown = catalogue.lookup(id_list("history", history))
         n = len(tracks)
         encoded = EncodedHistory(
             tracks=tracks,
@@ -156,12 +168,32 @@ def _encode_events(events: pd.DataFrame, catalogue: Catalogue) -> EncodedHistory
     )
 
 
+def event_type_index(event_type: object, where: str = "event_type") -> int:
+    """Model index of an event type given to the API; a name outside the vocabulary is an error.
+
+    Training maps unknown source types to ``other``; a caller of the API names the type
+    itself, so a typo ("plya") is refused rather than silently read as ``other``.
+
+    >>> event_type_index("like")
+    3
+    >>> event_type_index("plya")
+    Traceback (most recent call last):
+    ValueError: event_type must be one of ['play', 'skip', 'like', 'dislike', 'other'], got 'plya'
+    """
+    if not isinstance(event_type, str) or event_type not in EVENT_TYPES:
+        raise ValueError(f"{where} must be one of {list(EVENT_TYPES)}, got {event_type!r}")
+    return EventTypes.index(event_type)
+
+
 def _event_types(events: pd.DataFrame) -> np.ndarray:
     """Event-type index per row: the source type, or skip for a play that is a skip."""
     n = len(events)
     if Columns.EVENT_TYPE in events:
         kinds = events[Columns.EVENT_TYPE].to_numpy(dtype=object)
-        types = np.array([PLAY if pd.isna(k) else EventTypes.index(str(k)) for k in kinds])
+        column = f"column {Columns.EVENT_TYPE!r}"
+        types = np.array(
+            [PLAY if _missing(k) else event_type_index(k, column) for k in kinds], dtype=np.int64
+        )
     else:
         types = np.full(n, PLAY)
     if Columns.IS_SKIP in events:
@@ -171,21 +203,77 @@ def _event_types(events: pd.DataFrame) -> np.ndarray:
     return np.where(is_skip, SKIP, types).astype(np.int64)
 
 
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA
+
+
 def _seconds(values: pd.Series) -> np.ndarray:
-    """Seconds since the epoch, float64: numbers are taken as seconds, anything else parsed."""
+    """Seconds since the epoch, float64: numbers are taken as seconds, anything else parsed.
+
+    Raises:
+        ValueError: Naming the ``timestamp`` column and the first value that cannot be read.
+    """
+    where = f"column {Columns.TIMESTAMP!r}"
+    if pd.api.types.is_bool_dtype(values):
+        raise ValueError(f"{where} holds true / false values, not times")
     if pd.api.types.is_numeric_dtype(values):
-        return values.to_numpy(dtype=np.float64)
-    stamps = pd.to_datetime(values, utc=True)
-    return stamps.to_numpy(dtype="datetime64[ns]").astype(np.int64) / 1e9
+        seconds = values.to_numpy(dtype=np.float64)
+        huge = np.flatnonzero(np.abs(seconds) > MAX_EPOCH_SECONDS)
+        if len(huge):
+            raise ValueError(
+                f"{where}, row {huge[0]}: {values.iloc[huge[0]]!r} is not seconds since the "
+                "epoch (after the year 2286): milliseconds? divide by 1000, or pass datetimes"
+            )
+    else:
+        try:
+            stamps = pd.to_datetime(values, utc=True)
+        except (ValueError, TypeError, OverflowError) as error:
+            raise ValueError(f"{where}: cannot read the times ({error})") from None
+        seconds = stamps.to_numpy(dtype="datetime64[ns]").astype(np.int64) / 1e9
+        seconds[stamps.isna().to_numpy()] = np.nan
+    bad = np.flatnonzero(~np.isfinite(seconds))
+    if len(bad):
+        raise ValueError(
+            f"{where}, row {bad[0]}: missing or unreadable time {values.iloc[bad[0]]!r} "
+            "(give every event a time, or leave the column out)"
+        )
+    return seconds
 
 
 def timestamp_seconds(timestamp: object) -> float | None:
-    """One timestamp (datetime, string, or seconds since the epoch) in seconds, or None."""
+    """One timestamp (datetime, string, or seconds since the epoch) in seconds, or None.
+
+    >>> timestamp_seconds("1970-01-01T00:01:00Z"), timestamp_seconds(60)
+    (60.0, 60.0)
+    >>> timestamp_seconds("garbage")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: timestamp must be a datetime, a date string or seconds since the epoch, ...
+    """
     if timestamp is None:
         return None
-    if isinstance(timestamp, int | float | np.number):
-        return float(timestamp)
-    return pd.Timestamp(timestamp).timestamp()  # type: ignore[arg-type]
+    wanted = "timestamp must be a datetime, a date string or seconds since the epoch"
+    if isinstance(timestamp, bool | np.bool_):
+        raise TypeError(f"{wanted}, got {timestamp!r}")
+    if isinstance(timestamp, numbers.Real):
+        seconds = float(timestamp)
+    elif isinstance(timestamp, str | datetime.datetime | datetime.date | np.datetime64):
+        try:
+            stamp = pd.Timestamp(timestamp)
+        except (ValueError, TypeError, OverflowError) as error:
+            raise ValueError(f"{wanted}, got {timestamp!r} ({error})") from None
+        if pd.isna(stamp):
+            raise ValueError(f"{wanted}, got {timestamp!r}")
+        seconds = stamp.timestamp()
+    else:
+        raise TypeError(f"{wanted}, got {type(timestamp).__name__} {timestamp!r}")
+    if not np.isfinite(seconds):
+        raise ValueError(f"{wanted}, got {timestamp!r}")
+    if abs(seconds) > MAX_EPOCH_SECONDS:
+        raise ValueError(
+            f"{wanted}, got {timestamp!r}: after the year 2286 as seconds (milliseconds? "
+            "divide by 1000)"
+        )
+    return seconds
 
 
 def side_inputs(config: ModelConfig) -> SideInputs:

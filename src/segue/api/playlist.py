@@ -14,8 +14,12 @@ import pandas as pd
 import torch
 
 from segue.api.constraints import PlaylistConstraints, resolve_filters
-from segue.api.results import COLD_START, EXHAUSTED, UNKNOWN_IDS, playlist_frame
+from segue.api.results import COLD_START, EXHAUSTED, UNKNOWN_IDS, playlist_frame, warn_cold_start
 from segue.api.session_state import SessionState
+from segue.checks import check_integer, check_number
+
+MAX_SEED = 2**64 - 1
+"""The largest seed ``torch.Generator.manual_seed`` takes."""
 
 
 def continue_playlist(
@@ -36,10 +40,33 @@ def continue_playlist(
     Returns:
         ``position, track_id, score[, artist, track_name]``, positions 1..n after the seeds.
     """
-    if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
-    if temperature is not None and temperature <= 0:
-        raise ValueError(f"temperature must be > 0 or None (greedy), got {temperature}")
+    if not isinstance(state, SessionState):
+        raise TypeError(
+            f"state must be a SessionState (Recommender.session()), got {type(state).__name__}"
+        )
+    n = check_integer("n", n, minimum=0)
+    if temperature is not None:
+        temperature = check_number("temperature", temperature, low=0.0, low_open=True)
+    if seed is not None:
+        seed = check_integer("seed", seed, minimum=0)  # a plain int: numpy ints fail in torch
+        if seed > MAX_SEED:
+            raise ValueError(f"seed must be an integer in 0..2**64 - 1, got {seed}")
+    with state.lock:  # the whole playlist is one step of a shared session
+        return _generate(
+            state, n, no_repeat_window, max_per_artist, allow, block, temperature, seed
+        )
+
+
+def _generate(
+    state: SessionState,
+    n: int,
+    no_repeat_window: int | None,
+    max_per_artist: int | None,
+    allow: Iterable[object] | None,
+    block: Iterable[object] | None,
+    temperature: float | None,
+    seed: int | None,
+) -> pd.DataFrame:
     catalogue = state.catalogue
     filters = resolve_filters(catalogue, allow, block)
     guard = PlaylistConstraints(catalogue, filters, state.played, no_repeat_window, max_per_artist)
@@ -63,6 +90,8 @@ def continue_playlist(
             guard.push(pick)
             if len(picks) < n:  # the last pick needs no encoding
                 state.add(catalogue.track_ids[pick])
+    if cold:
+        warn_cold_start(state.unknown_ids, stacklevel=5)
     frame = playlist_frame(catalogue, picks, scores)
     frame.attrs = {
         UNKNOWN_IDS: list(state.unknown_ids),

@@ -47,11 +47,35 @@ def catalogue_scores(
         cold: True for rows without history, which get popularity scores, (B,).
     """
     if hidden is None:
-        return catalogue.popularity.expand(len(cold), -1).clone()  # (B, V)
+        return popularity_logits(catalogue.popularity).expand(len(cold), -1).clone()  # (B, V)
     scores = catalogue.score(hidden)  # (B, V)
     if cold.any():
-        scores[torch.as_tensor(cold, device=scores.device)] = catalogue.popularity
+        scores[torch.as_tensor(cold, device=scores.device)] = popularity_logits(
+            catalogue.popularity
+        ).to(scores.dtype)
     return scores
+
+
+def popularity_logits(counts: torch.Tensor) -> torch.Tensor:
+    """Cold-start scores: log-probabilities of the tracks under smoothed popularity, (V,).
+
+    The model's scores are logits (``softmax`` of a row is its next-track distribution), so the
+    fallback is one too: ``log((count + 1) / (total + n_tracks))``. A cold-start row then reads
+    on the model's scale, mixes with model rows in a batch, and ``continue_playlist``'s
+    ``softmax(score / temperature)`` samples popular tracks in proportion to their plays instead
+    of always the top one (raw counts of 99 and 98 at temperature 1 differ by a factor e). Add-one
+    smoothing keeps tracks with no recorded play rankable. Padding (index 0) stays -inf.
+
+    Args:
+        counts: Play counts, (V,); entry 0 is padding (its value is ignored).
+
+    >>> popularity_logits(torch.tensor([float("-inf"), 2.0, 0.0])).exp().tolist()
+    [0.0, 0.75, 0.25]
+    """
+    plays = counts[1:].double().clamp_min(0.0) + 1.0  # (V - 1,)
+    logits = torch.full_like(counts, float("-inf"), dtype=torch.float32)
+    logits[1:] = (plays.log() - plays.sum().log()).float()
+    return logits
 
 
 def rank(
@@ -64,6 +88,9 @@ def rank(
 ) -> Ranked:
     """The k best eligible tracks of each row.
 
+    Goes through the catalogue's approximate-retrieval index when one is attached and the
+    catalogue is large enough for it to be faster (:mod:`segue.retrieval`); exhaustive otherwise.
+
     Args:
         catalogue: The catalogue.
         hidden: Last hidden states, (B, D), or None when every row is cold.
@@ -75,6 +102,22 @@ def rank(
     Returns:
         (B, k) indices and scores, best first; index 0 / -inf pad rows with fewer eligible tracks.
     """
+    retriever = catalogue.retriever
+    if retriever is not None and retriever.active(catalogue):
+        return retriever.rank(catalogue, hidden, cold, excluded, filters, k)
+    return exhaustive_rank(catalogue, hidden, cold, excluded, filters, k)
+
+
+def exhaustive_rank(
+    catalogue: Catalogue,
+    hidden: torch.Tensor | None,
+    cold: np.ndarray,
+    excluded: Sequence[np.ndarray] | None,
+    filters: Filters,
+    k: int,
+) -> Ranked:
+    """:func:`rank` by scoring every track: the exact reference, and the fallback of
+    :class:`segue.retrieval.Retriever` for rows its candidates could not fill."""
     n_rows = len(cold)
     step = max(1, MAX_SCORE_ELEMENTS // catalogue.size)
     parts = []

@@ -12,6 +12,7 @@ it at once. A :class:`SessionState` belongs to one listener (see its module).
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import pandas as pd
 import torch
 
 from segue.api.catalogue import Catalogue
-from segue.api.constraints import Filters, Ranked, resolve_filters, top_k
+from segue.api.constraints import Filters, Ranked, check_request, resolve_filters, top_k
 from segue.api.history import (
     EncodedHistory,
     History,
@@ -31,11 +32,39 @@ from segue.api.history import (
 )
 from segue.api.playlist import continue_playlist
 from segue.api.ranking import last_hidden, rank
-from segue.api.results import COLD_START, UNKNOWN_IDS, recommendations_frame
+from segue.api.results import COLD_START, UNKNOWN_IDS, recommendations_frame, warn_cold_start
 from segue.api.session_state import SessionState
+from segue.checks import check_integer
 from segue.data.vocab import TrackVocab
 from segue.models.transformer import TrackTransformer
 from segue.training.checkpoint import load_checkpoint
+from segue.training.safe_load import CheckpointError, artefact_format
+from segue.training.trainer import resolve_device
+
+INT8_FORMAT = "segue-int8"
+"""The ``format`` key of the int8 artefact (:data:`segue.compress.artefact.FORMAT`)."""
+
+
+def _int8_model(path: str | Path) -> tuple[TrackTransformer, TrackVocab]:
+    """The int8 artefact's model with its track table dequantized (see :meth:`Recommender.load`).
+
+    The table's rows are exactly what the artefact's own lookups and scores use
+    (``values * scales``), so the encoder sees the same inputs as
+    :func:`segue.compress.int8.int8_scores`' model, and the catalogue the same rows.
+    """
+    from torch import nn
+
+    from segue.compress.artefact import load_int8
+    from segue.compress.int8 import Int8Embedding
+
+    artefact = load_int8(path, mmap=False)
+    model = artefact.model
+    int8_table: nn.Module = model.track_emb  # an Int8Embedding, (n_tracks + 2, D)
+    if not isinstance(int8_table, Int8Embedding):  # load_int8 always builds one
+        raise TypeError(f"{path}: the int8 artefact's track table is not int8")
+    table = nn.Embedding.from_pretrained(int8_table.rows.dequantize(), freeze=True, padding_idx=0)
+    model.track_emb = table
+    return model.eval(), artefact.vocab
 
 
 class Recommender:
@@ -47,26 +76,105 @@ class Recommender:
     """
 
     def __init__(self, model: TrackTransformer, vocab: TrackVocab) -> None:
+        if not isinstance(model, TrackTransformer):
+            raise TypeError(f"model must be a TrackTransformer, got {type(model).__name__}")
+        if not isinstance(vocab, TrackVocab):
+            raise TypeError(f"vocab must be a TrackVocab, got {type(vocab).__name__}")
+        if len(vocab) != model.config.n_tracks:  # else a recommended index has no id
+            raise ValueError(
+                f"vocab has {len(vocab)} tracks but the model's catalogue "
+                f"{model.config.n_tracks} (model.config.n_tracks)"
+            )
+        for name, weight in model.state_dict().items():  # NaN scores would empty every list
+            if weight.is_floating_point() and not bool(torch.isfinite(weight).all()):
+                raise ValueError(f"model weight {name!r} holds NaN or infinite values")
         self.model = model.eval()
         self.vocab = vocab
         self.catalogue = Catalogue.build(model, vocab)
 
     @classmethod
     def load(
-        cls, path: str | Path, device: str | torch.device = "cpu", num_threads: int | None = None
+        cls,
+        path: str | Path,
+        device: str | torch.device = "cpu",
+        num_threads: int | None = None,
+        index: str | Path | None = None,
     ) -> Recommender:
-        """Load a checkpoint written by training (``best.pt``).
+        """Load a checkpoint written by training (``best.pt``) or an int8 artefact.
+
+        The int8 artefact (``best.int8.pt``, from ``segue export``) is recognised by its
+        ``format`` key. Its encoder stays int8; its track table is dequantized once into the
+        float catalogue every request is scored against, so scores differ from the float
+        checkpoint's by at most the int8 bound (``||h||_1 * scale / 2`` per track, see
+        :meth:`segue.compress.int8.Int8Rows.score_error_bound`), and the table takes float
+        memory while serving (4x its size in the file).
 
         Args:
-            path: The checkpoint file.
-            device: Where the model runs.
+            path: The checkpoint or int8 artefact file.
+            device: Where the model runs: "cpu", "cuda", "cuda:1", "mps" or "auto" (CUDA when
+                present).
             num_threads: If given, ``torch.set_num_threads(num_threads)``: note that this sets
                 torch's intra-op thread pool for the whole process.
+            index: A retrieval index saved by :meth:`build_index` (``best.faiss``), checked
+                against the model's embeddings and then used for ranking; see :meth:`use_index`.
         """
         if num_threads is not None:
-            torch.set_num_threads(num_threads)
-        checkpoint = load_checkpoint(path, map_location=device)
-        return cls(checkpoint.build_model(device), checkpoint.vocab)
+            torch.set_num_threads(check_integer("num_threads", num_threads, minimum=1))
+        if not isinstance(device, torch.device):
+            device = resolve_device(device)  # "cuda" without CUDA: a ValueError saying so
+        try:
+            checkpoint = load_checkpoint(path, map_location=device)
+        except CheckpointError:
+            if artefact_format(path) != INT8_FORMAT:  # the checkpoint's error says what is wrong
+                raise
+            model, vocab = _int8_model(path)
+            recommender = cls(model.to(device), vocab)
+        else:
+            recommender = cls(checkpoint.build_model(device), checkpoint.vocab)
+        if index is not None:
+            recommender.use_index(index)
+        return recommender
+
+    def build_index(
+        self, kind: str = "ivf_flat", path: str | Path | None = None, **params: Any
+    ) -> Any:
+        """Build an approximate-retrieval index over the tracks and rank through it.
+
+        Needs FAISS (extra ``scale``). See :mod:`segue.retrieval` for the kinds ("flat",
+        "ivf_flat", "ivf_pq", "hnsw") and how every constraint stays exact.
+
+        Args:
+            kind: Index kind.
+            path: Save it there (``best.faiss`` next to ``best.pt``) for :meth:`load`.
+            **params: Overrides of the sized :class:`segue.retrieval.IndexParams`.
+
+        Returns:
+            The :class:`segue.retrieval.TrackIndex`.
+        """
+        from segue.retrieval.attach import build_catalogue_index
+        from segue.retrieval.params import default_params
+
+        n, dim = self.catalogue.size - 1, int(self.catalogue.embeddings.shape[1])
+        sized = default_params(n, dim, kind, **params)
+        index = build_catalogue_index(self.catalogue, params=sized, path=path)
+        self.use_index(index)
+        return index
+
+    def use_index(self, index: Any, exhaustive_below: int | None = None) -> None:
+        """Rank through ``index`` (a ``TrackIndex`` or the path of a saved one); None stops.
+
+        Catalogues below ``exhaustive_below`` tracks (default: the measured crossover,
+        :data:`segue.retrieval.EXHAUSTIVE_BELOW`) are still scored exhaustively. Sessions
+        already opened keep the catalogue they started with.
+
+        Raises:
+            segue.retrieval.IndexMismatchError: If a saved index was built for other
+                embeddings than this model's.
+        """
+        from segue.retrieval import EXHAUSTIVE_BELOW, attach
+
+        below = EXHAUSTIVE_BELOW if exhaustive_below is None else exhaustive_below
+        self.catalogue = attach.attach_index(self.catalogue, index, below)
 
     # ----------------------------------------------------------------------------------------
     # Ranked lists
@@ -99,12 +207,22 @@ class Recommender:
         Returns:
             ``track_id, score, rank[, artist, track_name]``, best first; ``attrs`` holds
             ``unknown_ids`` (list) and ``cold_start`` (bool), see :mod:`segue.api.results`.
+
+        Raises:
+            TypeError, ValueError: For a bad argument (``k=1.5``, ``allow={...}``...), naming it.
+            UnknownTracksError: With ``on_unknown="raise"`` and an id the model does not know.
+
+        Warns:
+            ColdStartWarning: When no history event is known and popularity ranks the list.
         """
+        k = check_request(k, exclude_played)
         encoded = encode_history(history, self.catalogue, on_unknown)
         filters = resolve_filters(self.catalogue, allow, block, max_per_artist)
         frame = recommendations_frame(
             self.catalogue, self._rank([encoded], k, exclude_played, filters)
         )
+        if len(encoded) == 0:
+            warn_cold_start(encoded.unknown_ids)
         frame.attrs = {UNKNOWN_IDS: encoded.unknown_ids, COLD_START: len(encoded) == 0}
         return frame
 
@@ -130,17 +248,27 @@ class Recommender:
             ``unknown_ids`` (dict query -> list, queries with any) and ``cold_start`` (list of
             queries).
         """
+        k = check_request(k, exclude_played)
         if isinstance(histories, Mapping):
             queries, items = list(histories.keys()), list(histories.values())
-        else:
+        elif isinstance(histories, Sequence) and not isinstance(histories, str | bytes):
             queries, items = list(range(len(histories))), list(histories)
+        else:
+            raise TypeError(
+                "histories must be a list of histories or a mapping query -> history, "
+                f"got {type(histories).__name__}"
+            )
         encoded = [encode_history(h, self.catalogue, on_unknown) for h in items]
         filters = resolve_filters(self.catalogue, allow, block, max_per_artist)
         ranked = self._rank(encoded, k, exclude_played, filters)
         frame = recommendations_frame(self.catalogue, ranked, queries)
+        cold = [q for q, e in zip(queries, encoded) if len(e) == 0]
+        if cold:
+            unknown = [u for e in encoded if len(e) == 0 for u in e.unknown_ids]
+            warn_cold_start(unknown, cold)
         frame.attrs = {
             UNKNOWN_IDS: {q: e.unknown_ids for q, e in zip(queries, encoded) if e.unknown_ids},
-            COLD_START: [q for q, e in zip(queries, encoded) if len(e) == 0],
+            COLD_START: cold,
         }
         return frame
 
@@ -163,6 +291,9 @@ class Recommender:
         Raises:
             UnknownTracksError: If ``track_id`` is not in the vocabulary.
         """
+        k = check_request(k)
+        if isinstance(track_id, bool) or not isinstance(track_id, str | numbers.Number):
+            raise TypeError(f"track_id must be one id (a string or a number), got {track_id!r}")
         index = self.catalogue.index.get(str(track_id))
         if index is None:
             raise UnknownTracksError(f"unknown track id: {track_id}")

@@ -8,13 +8,16 @@ under the keys below, always present:
   ``continue_playlist``, ``session``): a list; for ``recommend_batch`` a dict query -> list, for
   the queries that had any.
 * :data:`COLD_START`: whether the list came from popularity because no history event was
-  known: a bool; for ``recommend_batch`` the list of such queries.
+  known: a bool; for ``recommend_batch`` the list of such queries. Such a list is also announced
+  by a :class:`ColdStartWarning`, and its scores are popularity log-probabilities, on the
+  model's logit scale (see :func:`segue.api.ranking.popularity_logits`).
 * :data:`EXHAUSTED` (``continue_playlist`` only): the constraints left no eligible track before
   ``n`` were generated.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -27,6 +30,31 @@ from segue.columns import Columns
 UNKNOWN_IDS = "unknown_ids"
 COLD_START = "cold_start"
 EXHAUSTED = "exhausted"
+
+
+class ColdStartWarning(UserWarning):
+    """A list was ranked by popularity because its history held no known track.
+
+    Silence it with ``warnings.simplefilter("ignore", ColdStartWarning)`` where cold starts are
+    expected (a new listener's first request); ``attrs["cold_start"]`` still marks the list.
+    """
+
+
+def warn_cold_start(
+    unknown_ids: Sequence[str], queries: Sequence[object] | None = None, stacklevel: int = 3
+) -> None:
+    """Warn that popularity stood in for the model, saying why (no history, or unknown ids)."""
+    if queries is not None:
+        what = f"{len(queries)} of the histories (queries {list(queries)[:5]}) hold"
+    else:
+        what = "the history holds"
+    why = f" ({len(unknown_ids)} unknown ids, e.g. {list(unknown_ids)[:3]})" if unknown_ids else ""
+    warnings.warn(
+        f"{what} no track the model knows{why}: ranked by popularity (cold start), "
+        f"marked in attrs[{COLD_START!r}]",
+        ColdStartWarning,
+        stacklevel=stacklevel,
+    )
 
 
 def track_columns(catalogue: Catalogue, indices: np.ndarray) -> dict[str, np.ndarray]:

@@ -17,13 +17,18 @@ Masked-objective models (BERT4Rec) attend in both directions, so an earlier posi
 change when an event is appended and no cache is possible: their states re-encode the last
 ``max_len - 1`` events and a [MASK] at every recommendation.
 
-A state is owned by one listener: it is not safe to call ``add`` on one state from several
-threads at once. Different states, and the recommender that made them, may be used from any
-number of threads.
+Thread safety: every public method of a state holds the state's re-entrant :attr:`lock`, so
+one state may be shared by several threads (a listener's requests served by a thread pool):
+calls run one at a time, each ``recommend`` sees a whole number of ``add`` calls, and the cache
+is never written by two threads at once. To make several calls one atomic step (add, then
+recommend), hold ``state.lock`` around them. Different states, and the recommender that made
+them, run in parallel without waiting for each other.
 """
 
 from __future__ import annotations
 
+import numbers
+import threading
 from collections.abc import Iterable
 
 import numpy as np
@@ -31,7 +36,7 @@ import pandas as pd
 import torch
 
 from segue.api.catalogue import Catalogue
-from segue.api.constraints import resolve_filters
+from segue.api.constraints import check_request, resolve_filters
 from segue.api.history import (
     ASSUMED_GAP_SECONDS,
     PLAY,
@@ -41,12 +46,13 @@ from segue.api.history import (
     OnUnknown,
     UnknownTracksError,
     encode_history,
+    event_type_index,
     history_batch,
     timestamp_seconds,
 )
 from segue.api.ranking import catalogue_scores, last_hidden, rank
-from segue.api.results import COLD_START, UNKNOWN_IDS, recommendations_frame
-from segue.columns import EventTypes
+from segue.api.results import COLD_START, UNKNOWN_IDS, recommendations_frame, warn_cold_start
+from segue.checks import check_integer
 from segue.data.features import gap_buckets
 from segue.models.transformer import KVCache, TrackTransformer
 
@@ -71,10 +77,20 @@ class SessionState:
         on_unknown: OnUnknown = "ignore",
         keep: int | None = None,
     ) -> None:
+        if not isinstance(model, TrackTransformer):
+            raise TypeError(f"model must be a TrackTransformer, got {type(model).__name__}")
+        if not isinstance(catalogue, Catalogue):
+            raise TypeError(
+                f"catalogue must be a Catalogue (use Recommender.session()), got "
+                f"{type(catalogue).__name__}"
+            )
         self._model, self._on_unknown = model, on_unknown
         self.catalogue = catalogue
+        self.lock = threading.RLock()
         self._max_len = model.config.max_len
         self.incremental = model.config.objective == "causal"
+        if keep is not None:
+            check_integer("keep", keep, minimum=1)
         self.keep = max(1, self._max_len // 2) if keep is None else keep
         if not 1 <= self.keep <= self._max_len:
             raise ValueError(f"keep must be in 1..{self._max_len}, got {keep}")
@@ -102,20 +118,22 @@ class SessionState:
     @property
     def played(self) -> np.ndarray:
         """Track indices of every known event, oldest first, (n_events,) int64."""
-        return np.asarray(self._tracks, dtype=np.int64)
+        with self.lock:
+            return np.asarray(self._tracks, dtype=np.int64)
 
     @property
     def context(self) -> list[str]:
         """Ids of the events the next recommendation reads (the cached window), oldest first."""
-        start = self._start if self.incremental else max(0, self.n_events - self._max_len + 1)
-        return self.catalogue.track_ids[self._tracks[start:]].tolist()
+        with self.lock:
+            start = self._start if self.incremental else max(0, self.n_events - self._max_len + 1)
+            return self.catalogue.track_ids[self._tracks[start:]].tolist()
 
     def scores(self) -> torch.Tensor:
         """Scores of every track after the session so far, (V,); popularity when cold.
 
         An inference-mode tensor: clone it before modifying it outside ``torch.inference_mode``.
         """
-        with torch.inference_mode():
+        with self.lock, torch.inference_mode():
             hidden = self._current_hidden()
             return catalogue_scores(self.catalogue, hidden, np.array([hidden is None]))[0]
 
@@ -128,14 +146,18 @@ class SessionState:
         max_per_artist: int | None = None,
     ) -> pd.DataFrame:
         """The next k tracks; same arguments and table as :meth:`segue.Recommender.recommend`."""
+        k = check_request(k, exclude_played)
         filters = resolve_filters(self.catalogue, allow, block, max_per_artist)
-        with torch.inference_mode():
+        with self.lock, torch.inference_mode():
             hidden = self._current_hidden()
             cold = np.array([hidden is None])
             excluded = [self.played] if exclude_played else None
             ranked = rank(self.catalogue, hidden, cold, excluded, filters, k)
+            unknown = list(self.unknown_ids)
+        if cold[0]:
+            warn_cold_start(unknown)
         frame = recommendations_frame(self.catalogue, ranked)
-        frame.attrs = {UNKNOWN_IDS: list(self.unknown_ids), COLD_START: bool(cold[0])}
+        frame.attrs = {UNKNOWN_IDS: unknown, COLD_START: bool(cold[0])}
         return frame
 
     # ----------------------------------------------------------------------------------------
@@ -156,8 +178,26 @@ class SessionState:
             timestamp: When it happened (datetime, string, or seconds since the epoch); None
                 assumes it followed the previous event back to back.
             event_type: An :class:`segue.columns.EventTypes` name; None means a play.
+
+        Raises:
+            TypeError, ValueError: For a bad ``skipped``, ``timestamp`` or ``event_type``,
+                before the state changes.
+            UnknownTracksError: For an unknown id with ``on_unknown="raise"``.
         """
+        if isinstance(track_id, bool) or not isinstance(track_id, str | numbers.Number):
+            raise TypeError(f"track_id must be one id (a string or a number), got {track_id!r}")
+        if not isinstance(skipped, bool | np.bool_):
+            raise TypeError(f"skipped must be True or False, got {skipped!r}")
         seconds = timestamp_seconds(timestamp)
+        kind = PLAY if event_type is None else event_type_index(event_type)
+        with self.lock:
+            self._add(track_id, bool(skipped), seconds, kind)
+
+    def _add(self, track_id: object, skipped: bool, seconds: float | None, kind: int) -> None:
+        key = track_id if isinstance(track_id, str) else str(track_id)
+        index = self.catalogue.index.get(key)
+        if index is None and self._on_unknown == "raise":
+            raise UnknownTracksError(f"unknown track id: {key}")  # the state is unchanged
         if not self._seen_any:
             gap = np.nan
         elif seconds is None or self._last_time is None:
@@ -165,14 +205,9 @@ class SessionState:
         else:
             gap = seconds - self._last_time
         self._seen_any, self._last_time = True, seconds
-        key = track_id if isinstance(track_id, str) else str(track_id)
-        index = self.catalogue.index.get(key)
         if index is None:
-            if self._on_unknown == "raise":
-                raise UnknownTracksError(f"unknown track id: {key}")
-            self.unknown_ids.append(key)
+            self.unknown_ids.append(key)  # still an event: it moved the clock, as in training
             return
-        kind = PLAY if event_type is None else EventTypes.index(event_type)
         self._tracks.append(index)
         self._event_types.append(SKIP if skipped and kind == PLAY else kind)
         self._gaps.append(int(gap_buckets(np.array([gap]))[0]))

@@ -1,20 +1,25 @@
 """The int8 artefact: a quantized model, its config and vocabulary in one ``weights_only`` file.
 
 Layout (``torch.save`` of plain containers, like :mod:`segue.training.checkpoint`):
-``{"format": "segue-int8", "version": 2, "model_config": dict, "vocab": {name: uint8 tensor},
-"tensors": state_dict}`` where the vocabulary is packed by
-:func:`segue.compress.packed_vocab.pack_vocab` (version 1 stored it as lists, and still loads)
-and the state dict of :func:`segue.compress.int8.quantize_model`'s output holds int8 ``values``
-with float32 ``scales`` for the embedding tables and Linear layers, and float32 for the rest.
+``{"format": "segue-int8", "version": 3, "model_config": dict, "vocab": {name: uint8 tensor},
+"tensors": state_dict, "sha256": str}`` where the vocabulary is packed by
+:func:`segue.compress.packed_vocab.pack_vocab` (version 1 stored it as lists, and still loads;
+versions 1 and 2 have no checksum) and the state dict of
+:func:`segue.compress.int8.quantize_model`'s output holds int8 ``values`` with float32
+``scales`` for the embedding tables and Linear layers, and float32 for the rest.
 Loading builds the model's modules for a one-track catalogue and assigns the stored tensors, so
 a float track table is never allocated, not even for a moment; ``mmap=True`` maps the file
 instead of reading it (pages come in as they are touched).
+
+Loading checks the file as :func:`segue.training.checkpoint.load_checkpoint` does, before the
+model is built (:mod:`segue.training.safe_load`): keys and types, the config against the stored
+tensors' shapes and dtypes, the checksum, finite float tensors, and the packed vocabulary's
+sizes (decompressed with a cap, so a small file cannot inflate into gigabytes). Any problem is a
+:class:`~segue.training.safe_load.CheckpointError` naming the file.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -27,14 +32,33 @@ from segue.compress.int8 import (
     quantize_model,
     set_track_table,
 )
-from segue.compress.packed_vocab import PackedVocab, pack_vocab
+from segue.compress.packed_vocab import PackedVocab, check_packed_vocab, pack_vocab
 from segue.data.vocab import TrackVocab
 from segue.models.config import ModelConfig
 from segue.models.transformer import TrackTransformer
+from segue.training.atomic_write import atomic_write
 from segue.training.checkpoint import load_checkpoint
+from segue.training.safe_load import (
+    CheckpointError,
+    check_digest,
+    check_finite,
+    check_header,
+    check_weights,
+    content_digest,
+    file_path,
+    model_config_of,
+    read_payload,
+    stored_sha256,
+    tensor_dict,
+    vocab_of,
+)
 
 FORMAT = "segue-int8"
-VERSION = 2
+VERSION = 3
+
+_V1_KEYS = {"format", "version", "model_config", "vocab", "tensors"}
+KEYS = {1: _V1_KEYS, 2: _V1_KEYS, 3: _V1_KEYS | {"sha256"}}
+"""The keys of each readable version's payload: exactly these, no more."""
 
 
 @dataclass
@@ -74,26 +98,17 @@ def save_int8(model: TrackTransformer, vocab: TrackVocab, path: str | Path) -> P
     table: torch.nn.Module = model.track_emb
     if not isinstance(table, Int8Embedding):
         model = quantize_model(model)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    packed, config = pack_vocab(vocab), model.config.to_dict()
     payload = {
         "format": FORMAT,
         "version": VERSION,
-        "model_config": model.config.to_dict(),
-        "vocab": pack_vocab(vocab),
-        "tensors": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+        "model_config": config,
+        "vocab": packed,
+        "tensors": tensors,
+        "sha256": content_digest(_covered(tensors, packed), {"model_config": config}),
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda f: torch.save(payload, f))
 
 
 def load_int8(path: str | Path, mmap: bool = True) -> Int8Artefact:
@@ -102,24 +117,48 @@ def load_int8(path: str | Path, mmap: bool = True) -> Int8Artefact:
     Args:
         path: The artefact file.
         mmap: Map the file rather than read it into memory.
+
+    Raises:
+        FileNotFoundError: If there is no file at ``path``.
+        CheckpointError: For anything wrong with the file, naming it and the problem.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no int8 artefact at {path}")
-    payload = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a segue int8 artefact")
-    if payload["version"] > VERSION:
-        raise ValueError(f"{path} was written by a newer segue (version {payload['version']})")
-    config, tensors = ModelConfig.from_dict(payload["model_config"]), payload["tensors"]
+    path = file_path(path, "segue int8 artefact")
+    payload = read_payload(path, "segue int8 artefact", mmap=mmap)
+    version = check_header(path, payload, FORMAT, KEYS, "segue int8 artefact")
+    config = model_config_of(path, payload["model_config"])
+    tensors = tensor_dict(path, "tensors", payload["tensors"])
+    check_weights(path, config, tensors, _template)
+    if version == 1:  # lists, as TrackVocab.to_dict() writes them
+        vocab = pack_vocab(vocab_of(path, payload["vocab"], config))
+    else:
+        vocab = tensor_dict(path, "vocab", payload["vocab"])
+        if version >= 3:
+            plain = {"model_config": payload["model_config"]}
+            check_digest(
+                path, stored_sha256(path, payload["sha256"]), _covered(tensors, vocab), plain
+            )
+        try:
+            check_packed_vocab(vocab, config.n_tracks, config.n_artists)
+        except ValueError as error:
+            raise CheckpointError(path, str(error)) from None
+    check_finite(path, tensors)
     model = _skeleton(config)
     rows = Int8Rows(tensors["track_emb.values"], tensors["track_emb.scales"])
     set_track_table(model, Int8Embedding(rows))
     model.load_state_dict(tensors, assign=True)  # assign: use the loaded tensors, no copies
-    vocab = payload["vocab"]
-    if payload["version"] == 1:  # lists, as TrackVocab.to_dict() writes them
-        vocab = pack_vocab(TrackVocab.from_dict(vocab))
     return Int8Artefact(model.eval(), PackedVocab(vocab))
+
+
+def _covered(
+    tensors: dict[str, torch.Tensor], vocab: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """What the checksum covers: the weights and the packed vocabulary."""
+    return {**tensors, **{f"vocab/{k}": v for k, v in vocab.items()}}
+
+
+def _template(config: ModelConfig) -> TrackTransformer:
+    """The quantized model ``config`` describes (built on ``meta`` by the checks: shapes only)."""
+    return quantize_model(TrackTransformer(config))
 
 
 def _skeleton(config: ModelConfig) -> TrackTransformer:

@@ -30,13 +30,19 @@ state ``h`` the score of row ``i`` moves by at most ``||h||_1 * scale_i / 2``
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+import importlib.util
+import weakref
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from segue.models.transformer import TrackTransformer
+
+if TYPE_CHECKING:  # onnxruntime is optional; the kernel module imports it when built
+    from segue.compress.int8_kernel import Int8Kernel
 
 QMAX = 127
 """Largest int8 magnitude used; -128 is left out so that the range is symmetric."""
@@ -56,10 +62,12 @@ class Int8Rows:
     Args:
         values: Quantized rows, (N, D) int8.
         scales: Step of each row, ``max|row| / 127``, (N,) float32; 0 rows get scale 0.
+        kernel: An int8 GEMM over these rows for :meth:`scores`, or None (chunked float).
     """
 
     values: torch.Tensor
     scales: torch.Tensor
+    kernel: Int8Kernel | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def quantize(cls, weight: torch.Tensor) -> Int8Rows:
@@ -84,13 +92,24 @@ class Int8Rows:
     def scores(self, hidden: torch.Tensor, chunk_rows: int = SCORE_CHUNK_ROWS) -> torch.Tensor:
         """``hidden @ dequantize().T`` without a float copy of the table, (B, N).
 
-        Each chunk computes ``(hidden @ values.T) * scales``: the scale factors out of the dot
-        product, so it multiplies B x n scores instead of n x D weights.
+        With a :attr:`kernel` (see :meth:`with_kernel`) the product runs on int8 data in
+        onnxruntime (:mod:`segue.compress.int8_kernel`), within its stated query error bound
+        of the chunked product below; without one, each chunk computes
+        ``(hidden @ values.T) * scales``: the scale factors out of the dot product, so it
+        multiplies B x n scores instead of n x D weights.
 
         Args:
             hidden: Query vectors, (B, D) float32.
-            chunk_rows: Rows converted to float at once.
+            chunk_rows: Rows converted to float at once (chunked path only).
         """
+        if self.kernel is not None and hidden.device.type == "cpu":
+            return self.kernel.scores(hidden)
+        return self.chunked_scores(hidden, chunk_rows)
+
+    def chunked_scores(
+        self, hidden: torch.Tensor, chunk_rows: int = SCORE_CHUNK_ROWS
+    ) -> torch.Tensor:
+        """The reference product: row chunks converted to float32, (B, N)."""
         N = self.values.shape[0]
         out = hidden.new_empty(hidden.shape[0], N)  # (B, N)
         for start in range(0, N, chunk_rows):
@@ -99,12 +118,27 @@ class Int8Rows:
             out[:, start:stop] = (hidden @ block.T) * self.scales[start:stop]  # (B, n)
         return out
 
+    def with_kernel(self, threads: int | None = None) -> Int8Rows:
+        """These rows with an int8 GEMM kernel for :meth:`scores` (needs onnx and onnxruntime,
+        extra "onnx"); unchanged when they are not installed or the rows are not on the CPU."""
+        have = all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime"))
+        if self.values.device.type != "cpu" or not have:
+            return self
+        from segue.compress.int8_kernel import Int8Kernel
+
+        kernel = Int8Kernel(self.values.numpy(), self.scales.numpy(), threads)
+        return Int8Rows(self.values, self.scales, kernel)
+
     def score_error_bound(self, hidden: torch.Tensor) -> torch.Tensor:
         """Largest possible ``|float score - int8 score|`` of each row, (B, N).
 
-        Rounding moves each weight by at most ``scale / 2``, hence ``||h||_1 * scale / 2``.
+        Rounding moves each weight by at most ``scale / 2``, hence ``||h||_1 * scale / 2``;
+        the kernel's query digits add :meth:`Int8Kernel.query_error_bound`.
         """
-        return hidden.abs().sum(dim=1, keepdim=True) * self.scales[None, :] / 2
+        bound = hidden.abs().sum(dim=1, keepdim=True) * self.scales[None, :] / 2
+        if self.kernel is not None:
+            bound = bound + self.kernel.query_error_bound(hidden).to(bound.device)
+        return bound
 
     @property
     def nbytes(self) -> int:
@@ -186,8 +220,17 @@ def _quantize_linears(module: nn.Module) -> None:
             _quantize_linears(child)
 
 
+_KERNEL_ROWS: weakref.WeakKeyDictionary[Int8Embedding, tuple[tuple[int, int], Int8Rows]] = (
+    weakref.WeakKeyDictionary()
+)
+"""Catalogue rows with their int8 GEMM kernel, per track table: built on first use (the kernel
+packs the table once, ~0.3 s at 1M tracks). Outside the module, so copying or saving a model
+never meets an onnxruntime session."""
+
+
 def catalogue_rows(model: TrackTransformer) -> Int8Rows:
-    """The int8 output embeddings of padding and the catalogue, (n_tracks + 1, D), views.
+    """The int8 output embeddings of padding and the catalogue, (n_tracks + 1, D), views, with
+    the int8 GEMM kernel when onnxruntime is installed (:meth:`Int8Rows.with_kernel`).
 
     Raises:
         TypeError: If ``model`` was not made by :func:`quantize_model`.
@@ -196,7 +239,12 @@ def catalogue_rows(model: TrackTransformer) -> Int8Rows:
     if not isinstance(table, Int8Embedding):
         raise TypeError("the model's track table is not int8: call quantize_model first")
     n = model.config.n_tracks + 1  # drop the [MASK] row, as catalogue_embeddings() does
-    return Int8Rows(table.values[:n], table.scales[:n])
+    key = (table.values.data_ptr(), n)  # a reloaded or resized table gets a new kernel
+    cached = _KERNEL_ROWS.get(table)
+    if cached is None or cached[0] != key:
+        cached = (key, Int8Rows(table.values[:n], table.scales[:n]).with_kernel())
+        _KERNEL_ROWS[table] = cached
+    return cached[1]
 
 
 def int8_scores(model: TrackTransformer, hidden: torch.Tensor) -> torch.Tensor:

@@ -46,6 +46,54 @@ def pack_vocab(vocab: TrackVocab) -> dict[str, torch.Tensor]:
     return packed
 
 
+def check_packed_vocab(packed: dict[str, torch.Tensor], n_tracks: int, n_artists: int = 0) -> None:
+    """Check a packed vocabulary read from a file against its model's sizes.
+
+    Every part must be a 1-D uint8 tensor that decompresses (with a size cap, so a few kB
+    cannot inflate into gigabytes) into exactly one entry per track: ``n_tracks`` distinct ids,
+    ``n_tracks`` counts, ``n_tracks`` codes within the column's strings; and no more artists
+    than the model's artist table has rows for (``n_artists``, when it has one).
+
+    Raises:
+        ValueError: Naming the part that is wrong.
+
+    >>> check_packed_vocab(pack_vocab(TrackVocab(["a", "b"], [2, 1])), 3)
+    Traceback (most recent call last):
+    ValueError: vocab: 2 track ids for a model of 3 tracks
+    """
+    allowed = {"counts", "track_ids.strings"} | {
+        f"{c}.{part}" for c in STRING_COLUMNS[1:] for part in ("strings", "codes")
+    }
+    extra, missing = sorted(set(packed) - allowed), {"counts", "track_ids.strings"} - set(packed)
+    if extra or missing:
+        raise ValueError(f"vocab: unexpected parts {extra}, missing {sorted(missing)}")
+    for name, tensor in packed.items():
+        if tensor.dtype != torch.uint8 or tensor.dim() != 1:
+            raise ValueError(f"vocab[{name!r}] must be a 1-D uint8 tensor")
+    # Strings: at most 4 kB per track on average, far above any real id, artist or title.
+    limit = 4096 * (n_tracks + 1)
+    ids = _decompressed(packed["track_ids.strings"], limit, "track_ids").split(SEPARATOR.encode())
+    if len(ids) != n_tracks or len(set(ids)) != len(ids):
+        raise ValueError(f"vocab: {len(ids)} track ids for a model of {n_tracks} tracks")
+    counts = _decompressed(packed["counts"], 8 * n_tracks, "counts")
+    if len(counts) != 8 * n_tracks or (np.frombuffer(counts, dtype=np.int64) < 0).any():
+        raise ValueError(f"vocab: counts must be {n_tracks} int64 values >= 0")
+    for column in STRING_COLUMNS[1:]:
+        if (f"{column}.strings" in packed) != (f"{column}.codes" in packed):
+            raise ValueError(f"vocab: {column} needs both its strings and its codes")
+        if f"{column}.codes" not in packed:
+            continue
+        strings = _decompressed(packed[f"{column}.strings"], limit, column).split(b"\x00")
+        codes = _decompressed(packed[f"{column}.codes"], 4 * n_tracks, column)
+        values = np.frombuffer(codes, dtype=np.int32) if len(codes) == 4 * n_tracks else None
+        if values is None or (values < -1).any() or (values >= len(strings)).any():
+            raise ValueError(f"vocab: {column} codes must be {n_tracks} indices of its strings")
+        if column == "artists" and n_artists and len(strings) > n_artists:
+            raise ValueError(
+                f"vocab: {len(strings)} artists but the model's artist table has {n_artists}"
+            )
+
+
 def unpack_vocab(packed: dict[str, torch.Tensor]) -> TrackVocab:
     """The :class:`TrackVocab` that :func:`pack_vocab` packed (the inverse, exactly)."""
     columns: dict[str, Any] = {c: _strings_column(packed, c) for c in STRING_COLUMNS}
@@ -146,5 +194,16 @@ def _compressed(data: bytes) -> torch.Tensor:
     return torch.frombuffer(bytearray(zlib.compress(data, 6)), dtype=torch.uint8)
 
 
-def _decompressed(tensor: torch.Tensor) -> bytes:
-    return zlib.decompress(tensor.numpy().tobytes())
+def _decompressed(tensor: torch.Tensor, limit: int | None = None, name: str = "") -> bytes:
+    """The bytes of a compressed tensor; a ``ValueError`` if they exceed ``limit`` or are bad."""
+    data = tensor.numpy().tobytes()
+    if limit is None:
+        return zlib.decompress(data)
+    inflate = zlib.decompressobj()
+    try:
+        out = inflate.decompress(data, limit + 1)  # stops after limit + 1 bytes: a bomb stops
+    except zlib.error as error:
+        raise ValueError(f"vocab: {name} is not zlib data ({error})") from None
+    if len(out) > limit or not inflate.eof:
+        raise ValueError(f"vocab: {name} is truncated or inflates beyond {limit} bytes")
+    return out

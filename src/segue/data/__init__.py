@@ -4,6 +4,7 @@ Everything here is also importable from ``segue`` directly (``segue.read_log``..
 """
 
 from segue.data.batch import SequenceBatch
+from segue.data.concat import concat_logs
 from segue.data.errors import DataError
 from segue.data.event_log import EventLog
 from segue.data.pipeline import PreparedData, SessionOptions, prepare_data
@@ -31,6 +32,7 @@ __all__ = [
     "TrackVocab",
     "TrainingSequences",
     "build_sessions",
+    "concat_logs",
     "generate_listening_log",
     "global_temporal",
     "held_out_sessions",

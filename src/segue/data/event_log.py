@@ -13,8 +13,11 @@ from segue.data.report import Report
 class EventLog:
     """Events in canonical columns (see :class:`segue.columns.Columns`) and their reports.
 
-    ``events`` is sorted by user, then timestamp, with ties kept in file order. ``reports`` lists
-    one :class:`Report` per stage applied so far, oldest first.
+    ``events`` is sorted by user, then timestamp, with ties kept in file order; after the
+    canonical columns come the readers' extras (``track_key``, ``source_track_id``, ``source``,
+    MBIDs... see :class:`segue.data.readers.extra_columns.Extra`). ``reports`` lists one
+    :class:`Report` per stage applied so far, oldest first; logs read separately merge with
+    :func:`segue.concat_logs`.
     """
 
     events: pd.DataFrame

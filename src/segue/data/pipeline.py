@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from segue.checks import check_choice, check_field_types, check_integer
 from segue.columns import TEST, VALIDATION, Columns
 from segue.data.encoding import EncodedEvents, encode_events
 from segue.data.errors import DataError
@@ -21,7 +22,13 @@ from segue.data.event_log import EventLog
 from segue.data.report import Report
 from segue.data.sequences import PredictionSequences, SideInputs, TrainingSequences
 from segue.data.sessions import SkipRule, build_sessions
-from segue.data.splits import Split, global_temporal, held_out_sessions, leave_last_out
+from segue.data.splits import (
+    Split,
+    check_split_options,
+    global_temporal,
+    held_out_sessions,
+    leave_last_out,
+)
 from segue.data.vocab import TrackVocab
 
 SPLITS: dict[str, Callable[..., Split]] = {
@@ -31,9 +38,12 @@ SPLITS: dict[str, Callable[..., Split]] = {
 }
 
 
-@dataclass
+@dataclass(frozen=True)
 class SessionOptions:
-    """Arguments of :func:`segue.build_sessions` (see there)."""
+    """Arguments of :func:`segue.build_sessions` (see there); plain values, stored in checkpoints.
+
+    Types are checked here; values (a ``gap`` that does not parse...) by ``build_sessions``.
+    """
 
     gap: str = "30min"
     skip_min_ms: int | None = 30_000
@@ -43,6 +53,9 @@ class SessionOptions:
     max_length: int | None = None
     min_length: int = 1
     source_session_column: str | None = None
+
+    def __post_init__(self) -> None:
+        check_field_types(self)
 
     def apply(self, log: EventLog | pd.DataFrame) -> EventLog:
         return build_sessions(
@@ -126,9 +139,21 @@ def prepare_data(
         causal: Windows for the causal objective (else for the masked one).
         side: Side inputs the batches carry (default: none).
     """
+    # Every setting is checked before the log is touched: sessionising a large log takes a while.
+    if not isinstance(causal, bool):
+        raise TypeError(f"causal must be True or False, got {causal!r}")
+    if side is not None and not isinstance(side, SideInputs):
+        raise TypeError(f"side must be SideInputs or None, got {type(side).__name__}")
     side = side or SideInputs()
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; choose from {sorted(SPLITS)}")
+    check_choice("split", split, sorted(SPLITS))
+    check_integer("min_count", min_count, minimum=1)
+    check_integer("max_len", max_len, minimum=1 if causal else 2)
+    check_choice("train_by", train_by, ["user", "session"])
+    if sessions is not None and not isinstance(sessions, SessionOptions):
+        raise TypeError(f"sessions must be SessionOptions, got {type(sessions).__name__}")
+    if split_options is not None and not isinstance(split_options, dict):
+        raise TypeError(f"split_options must be a dict, got {type(split_options).__name__}")
+    check_split_options(split, split_options)
     reports = list(log.reports) if isinstance(log, EventLog) else []
     sessionised = (sessions or SessionOptions()).apply(log)
     reports.append(sessionised.report)
@@ -142,6 +167,12 @@ def prepare_data(
         )
     vocab, vocab_report = TrackVocab.build(train_events, min_count=min_count)
     reports.append(vocab_report)
+    if vocab.n_tracks == 0:
+        most = int(train_events[Columns.TRACK].value_counts().max())
+        raise DataError(
+            f"min_count={min_count} leaves no track in the vocabulary: the most played track "
+            f"of the training fold has {most} plays"
+        )
     kept_train, filter_report = vocab.filter_events(train_events)
     reports.append(filter_report)
 

@@ -6,11 +6,13 @@ log sessionises in seconds; there is no per-row or per-user Python loop.
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from segue.checks import check_integer, check_number
 from segue.columns import Columns, EventTypes
 from segue.data.errors import DataError
 from segue.data.event_log import EventLog
@@ -32,6 +34,70 @@ class SkipRule:
     min_ms: int | None = DEFAULT_SKIP_MS
     min_fraction: float | None = None
     use_source_flag: bool = True
+
+
+def parse_gap(gap: object, name: str = "gap") -> pd.Timedelta:
+    """A session gap as a positive :class:`pandas.Timedelta`, or an error naming ``name``.
+
+    A gap is a duration with its unit ("30min", "2h", "90s") or a timedelta. A bare number is
+    refused rather than read as nanoseconds, as pandas would.
+
+    >>> parse_gap("30min")
+    Timedelta('0 days 00:30:00')
+    >>> parse_gap(30)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    TypeError: gap must be a duration with a unit ...; for 30 minutes write "30min"
+    >>> parse_gap("-5min")
+    Traceback (most recent call last):
+    ValueError: gap must be a positive duration such as "30min", got '-5min'
+    """
+    example = 'a duration with a unit such as "30min", "2h" or "90s"'
+    if isinstance(gap, datetime.timedelta | np.timedelta64):
+        value = pd.Timedelta(gap)
+    elif isinstance(gap, str):
+        text = gap.strip()
+        if not text or text.lstrip("+-").replace(".", "", 1).isdigit():
+            hint = f'; for {text} minutes write "{text}min"' if text else ""
+            raise ValueError(f"{name} must be {example}, got {gap!r}{hint}")
+        try:
+            value = pd.Timedelta(text)
+        except (ValueError, TypeError, OverflowError) as error:
+            raise ValueError(f"{name} must be {example}, got {gap!r} ({error})") from None
+    else:
+        hint = f'; for {gap} minutes write "{gap}min"' if isinstance(gap, int | float) else ""
+        raise TypeError(f"{name} must be {example}, got {gap!r} ({type(gap).__name__}){hint}")
+    if pd.isna(value) or value <= pd.Timedelta(0):
+        raise ValueError(f'{name} must be a positive duration such as "30min", got {gap!r}')
+    return value
+
+
+def check_session_settings(
+    gap: object = "30min",
+    skip_rule: SkipRule | None = None,
+    max_length: object = None,
+    min_length: object = 1,
+) -> pd.Timedelta:
+    """Check :func:`build_sessions`' settings without any data; returns the parsed gap.
+
+    >>> check_session_settings("2h", SkipRule(min_ms=-1))
+    Traceback (most recent call last):
+    ValueError: skip_min_ms must be a number >= 0, got -1.0
+
+    Raises:
+        ValueError, TypeError: Naming the setting and what is allowed.
+    """
+    value = parse_gap(gap)
+    if skip_rule is not None and not isinstance(skip_rule, SkipRule):
+        raise TypeError(f"skip_rule must be a SkipRule or None, got {type(skip_rule).__name__}")
+    if skip_rule is not None:
+        if skip_rule.min_ms is not None:
+            check_number("skip_min_ms", skip_rule.min_ms, low=0)
+        if skip_rule.min_fraction is not None:
+            check_number("skip_min_fraction", skip_rule.min_fraction, low=0, high=1)
+    if max_length is not None:
+        check_integer("max_length", max_length, minimum=1)
+    check_integer("min_length", min_length, minimum=1)
+    return value
 
 
 def skip_mask(events: pd.DataFrame, rule: SkipRule = SkipRule()) -> np.ndarray:
@@ -134,7 +200,7 @@ def _check_columns(events: pd.DataFrame) -> None:
 
 def build_sessions(
     log: EventLog | pd.DataFrame,
-    gap: str | pd.Timedelta = "30min",
+    gap: str | datetime.timedelta = "30min",
     *,
     skip_rule: SkipRule | None = SkipRule(),
     drop_skips: bool = False,
@@ -148,7 +214,8 @@ def build_sessions(
     Args:
         log: Events in canonical columns (an :class:`EventLog` or its DataFrame).
         gap: Inactivity that ends a session: a new session starts when more than ``gap`` passes
-            between two consecutive events of a user.
+            between two consecutive events of a user. A positive duration with its unit
+            ("30min") or a ``pandas.Timedelta``; see :func:`parse_gap`.
         skip_rule: Which plays count as skips (``None``: no play is a skip). Gaps are measured
             on all events, skips included, since a skip is still listening activity.
         drop_skips: Remove skipped plays (counted) instead of keeping them as skip events.
@@ -165,6 +232,16 @@ def build_sessions(
         time order), ``position`` (0-based within the session) and ``is_skip`` added, and a
         report counting every removed row by reason.
     """
+    gap_ns = int(check_session_settings(gap, skip_rule, max_length, min_length).value)
+    for name, flag in (("drop_skips", drop_skips), ("collapse_repeats", collapse_repeats)):
+        if not isinstance(flag, bool | np.bool_):  # "no" is truthy: never read it as True
+            raise TypeError(f"{name} must be True or False, got {flag!r}")
+    if source_session_column is not None and not isinstance(source_session_column, str):
+        raise TypeError(
+            f"source_session_column must be a column name, got {source_session_column!r}"
+        )
+    if not isinstance(log, EventLog | pd.DataFrame):
+        raise TypeError(f"log must be an EventLog or a DataFrame, got {type(log).__name__}")
     reports = list(log.reports) if isinstance(log, EventLog) else []
     events = log.events if isinstance(log, EventLog) else log
     _check_columns(events)
@@ -173,7 +250,6 @@ def build_sessions(
     events = _sorted(events)
     users = _user_codes(events)
     times = events[Columns.TIMESTAMP].to_numpy(dtype="datetime64[ns]").astype(np.int64)
-    gap_ns = int(pd.Timedelta(gap).value)
     source = None
     if source_session_column is not None:
         if source_session_column not in events:
@@ -223,8 +299,6 @@ def _collapse_repeats(
 
 
 def _cut_long_sessions(starts: np.ndarray, max_length: int, report: Report) -> np.ndarray:
-    if max_length < 1:
-        raise ValueError(f"max_length must be >= 1, got {max_length}")
     cut = positions_within(starts) % max_length == 0
     report.stats["sessions cut at max_length"] = int((cut & ~starts).sum())
     return cut

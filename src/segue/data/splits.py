@@ -8,17 +8,24 @@ nothing after a point is ever visible to it. Skipped plays are never prediction 
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from segue.checks import check_integer, check_number
 from segue.columns import TEST, TRAIN, VALIDATION, Columns
 from segue.data.errors import DataError
 from segue.data.event_log import EventLog
 from segue.data.report import Report
 
 IS_POINT = "is_point"
+
+MAX_DAYS = 36525.0
+"""The longest window of a time split, in days: a century, longer than any listening log."""
 
 
 @dataclass
@@ -49,6 +56,8 @@ class Split:
 
 
 def _events_of(log: EventLog | pd.DataFrame) -> pd.DataFrame:
+    if not isinstance(log, EventLog | pd.DataFrame):
+        raise TypeError(f"log must be an EventLog or a DataFrame, got {type(log).__name__}")
     events = log.events if isinstance(log, EventLog) else log
     if len(events) == 0:
         raise DataError("cannot split an empty event log")
@@ -62,13 +71,25 @@ def _events_of(log: EventLog | pd.DataFrame) -> pd.DataFrame:
     return events
 
 
-def _finish(events: pd.DataFrame, protocol: str, report: Report) -> Split:
+def _finish(events: pd.DataFrame, protocol: str, report: Report, fix: str) -> Split:
+    """Count folds and points; a split without a single test point is an error, not a result.
+
+    Args:
+        fix: What the user can change when no test point is left (said in the error).
+    """
     report.rows_kept = len(events)
     for fold in (TRAIN, VALIDATION, TEST):
         in_fold = events[Columns.FOLD] == fold
         report.stats[f"{fold} events"] = int(in_fold.sum())
         if fold != TRAIN:
             report.stats[f"{fold} points"] = int((in_fold & events[IS_POINT]).sum())
+    if report.stats[f"{TEST} points"] == 0:
+        raise DataError(f"the {protocol} split left no test point ({report.stats}); {fix}")
+    if report.stats[f"{TRAIN} events"] == 0:
+        raise DataError(
+            f"the {protocol} split left no training event ({report.stats}): every session "
+            "falls in validation or test; move the cut later (test_start, validation_days)"
+        )
     _count_unknown(events, report)
     return Split(events, protocol, report.check())
 
@@ -101,6 +122,7 @@ def leave_last_out(log: EventLog | pd.DataFrame, min_points: int = 3) -> Split:
     >>> split.events["fold"].tolist(), split.points("test")["track_id"].tolist()
     (['train', 'train', 'validation', 'test'], ['d'])
     """
+    _check_leave_last_out(min_points)
     events = _events_of(log)
     report = Report("split leave-last-out", rows_in=len(events), rows_kept=0)
     users = pd.factorize(events[Columns.USER])[0]
@@ -121,7 +143,13 @@ def leave_last_out(log: EventLog | pd.DataFrame, min_points: int = 3) -> Split:
     report.stats["users without points (too few events)"] = int(
         pd.Series(users[~eligible]).nunique()
     )
-    return _finish(events, "leave-last-out", report)
+    fix = f"every user has fewer than min_points={min_points} non-skipped events"
+    return _finish(events, "leave-last-out", report, fix)
+
+
+def _check_leave_last_out(min_points: int = 3) -> None:
+    # Two points (validation, test) and at least one earlier event to predict them from.
+    check_integer("min_points", min_points, minimum=3)
 
 
 def _reverse_rank(groups: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -149,8 +177,24 @@ def _after_mark(groups: np.ndarray, mark: np.ndarray) -> np.ndarray:
     return (seen - before_group) > 0
 
 
-def _utc(moment: str | pd.Timestamp) -> pd.Timestamp:
-    stamp = pd.Timestamp(moment)
+def _utc(moment: object, name: str = "test_start") -> pd.Timestamp:
+    """A moment as a UTC timestamp; naive moments are taken as UTC.
+
+    >>> _utc("2024-01-02")
+    Timestamp('2024-01-02 00:00:00+0000', tz='UTC')
+    """
+    if not isinstance(moment, str | pd.Timestamp | np.datetime64) and not hasattr(
+        moment, "isoformat"
+    ):
+        raise TypeError(f"{name} must be a date or a time such as '2024-01-31', got {moment!r}")
+    try:
+        stamp = pd.Timestamp(moment)  # type: ignore[arg-type]
+    except (ValueError, TypeError, OverflowError) as error:
+        raise ValueError(
+            f"{name} must be a date or a time such as '2024-01-31', got {moment!r} ({error})"
+        ) from None
+    if pd.isna(stamp):
+        raise ValueError(f"{name} must be a date or a time such as '2024-01-31', got {moment!r}")
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
@@ -188,14 +232,33 @@ def global_temporal(
     the validation / test sessions, predicted from the user's earlier events plus the session
     prefix; points whose target track or user is absent from train are kept and counted.
 
+    ``validation_days=0`` makes no validation fold (a refit run: train on everything before
+    ``test_start``).
+
     Needs sessions (:func:`segue.build_sessions`): a session belongs wholly to one fold.
+
+    Raises:
+        ValueError, TypeError: For a bad setting, before the log is read.
+        DataError: When ``test_start`` is after the last event or no test point is left.
     """
+    _check_global_temporal(test_start, test_days, validation_days, gap_days, predict_first_track)
     events = _events_of(log)
     report = Report("split global-temporal", rows_in=len(events), rows_kept=0)
     sessions = _session_ids(events)
     times = events[Columns.TIMESTAMP]
+    if not isinstance(times.dtype, pd.DatetimeTZDtype):
+        raise DataError(
+            "a time cut needs timezone-aware datetimes (read the log with segue.read_log)",
+            column=Columns.TIMESTAMP,
+        )
     start = times.groupby(sessions).transform("min")
     cut = _utc(test_start) if test_start is not None else times.max() - pd.Timedelta(days=test_days)
+    if cut > times.max():
+        raise DataError(
+            f"test_start={cut} is after the last event ({times.max()}): no session would be "
+            "tested; choose an earlier test_start, or leave it out to use test_days",
+            column=Columns.TIMESTAMP,
+        )
     val_cut = cut - pd.Timedelta(days=validation_days)
     gap_cut = val_cut - pd.Timedelta(days=gap_days)
     in_gap = ((start >= gap_cut) & (start < val_cut)).to_numpy()
@@ -205,7 +268,30 @@ def global_temporal(
     not_train = (events[Columns.FOLD] != TRAIN).to_numpy()
     events[IS_POINT] = _session_points(events, not_train, predict_first_track)
     report.stats.update(test_start=str(cut), validation_start=str(val_cut))
-    return _finish(events, "global-temporal", report)
+    fix = "no session of two or more events starts after test_start; move it earlier"
+    return _finish(events, "global-temporal", report, fix)
+
+
+def _check_global_temporal(
+    test_start: object = None,
+    test_days: float = 2.0,
+    validation_days: float = 2.0,
+    gap_days: float = 0.0,
+    predict_first_track: bool = False,
+) -> None:
+    # At most MAX_DAYS: a longer window is a typo (seconds?) and overflows pandas' Timedelta.
+    if test_start is not None:
+        _utc(test_start)
+    else:
+        check_number("test_days", test_days, low=0, low_open=True, high=MAX_DAYS)
+    check_number("validation_days", validation_days, low=0, high=MAX_DAYS)  # 0: no validation
+    check_number("gap_days", gap_days, low=0, high=MAX_DAYS)
+    _check_flag("predict_first_track", predict_first_track)
+
+
+def _check_flag(name: str, value: object) -> None:
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be true or false, got {value!r}")
 
 
 def held_out_sessions(
@@ -213,8 +299,10 @@ def held_out_sessions(
 ) -> Split:
     """Per user: the last session is test, the one before validation, the rest train.
 
-    Users with fewer than ``min_train_sessions + 2`` sessions stay wholly in train (counted).
+    Users with fewer than ``min_train_sessions + 2`` sessions stay wholly in train (counted); a
+    log in which no user has that many is an error, since it would leave nothing to test.
     """
+    _check_held_out_sessions(min_train_sessions, predict_first_track)
     events = _events_of(log)
     report = Report("split held-out-sessions", rows_in=len(events), rows_kept=0)
     sessions = _session_ids(events)
@@ -232,4 +320,44 @@ def held_out_sessions(
     events[Columns.FOLD] = fold
     events[IS_POINT] = _session_points(events, fold != TRAIN, predict_first_track)
     report.stats["users without held-out sessions"] = int(pd.Series(users[~eligible]).nunique())
-    return _finish(events, "held-out-sessions", report)
+    fix = (
+        f"a user needs min_train_sessions + 2 = {min_train_sessions + 2} sessions; lower "
+        "min_train_sessions, shorten the session gap, or use the global_temporal split"
+    )
+    return _finish(events, "held-out-sessions", report, fix)
+
+
+def _check_held_out_sessions(
+    min_train_sessions: int = 1, predict_first_track: bool = False
+) -> None:
+    check_integer("min_train_sessions", min_train_sessions, minimum=0)
+    _check_flag("predict_first_track", predict_first_track)
+
+
+_OPTION_CHECKS: dict[str, tuple[Callable[..., Split], Callable[..., None]]] = {
+    "leave_last_out": (leave_last_out, _check_leave_last_out),
+    "global_temporal": (global_temporal, _check_global_temporal),
+    "held_out_sessions": (held_out_sessions, _check_held_out_sessions),
+}
+
+
+def check_split_options(split: str, options: Mapping[str, Any] | None = None) -> None:
+    """Check a split's name and options without any data, as a script does before reading.
+
+    >>> check_split_options("global_temporal", {"test_days": 2, "validation_days": 0})
+    >>> check_split_options("global_temporal", {"test_day": 2})
+    Traceback (most recent call last):
+    ValueError: unknown option 'test_day' of the global_temporal split; allowed: \
+['gap_days', 'predict_first_track', 'test_days', 'test_start', 'validation_days']
+
+    Raises:
+        ValueError, TypeError: Naming the split or the option and what is allowed.
+    """
+    if split not in _OPTION_CHECKS:
+        raise ValueError(f"unknown split {split!r}; choose from {sorted(_OPTION_CHECKS)}")
+    function, check = _OPTION_CHECKS[split]
+    allowed = sorted(p for p in inspect.signature(function).parameters if p != "log")
+    for name in options or {}:
+        if name not in allowed:
+            raise ValueError(f"unknown option {name!r} of the {split} split; allowed: {allowed}")
+    check(**(options or {}))

@@ -1,10 +1,18 @@
 """Paired bootstrap of the difference between two models evaluated on the same points.
 
-Resample the N prediction points with replacement, ``n_resamples`` times, and recompute the
-mean of ``a - b`` on each resample. The percentile interval of these means is the confidence
-interval; the two-sided p-value of "no difference" is the share of resampled means at least as
-far from the observed mean as the observed mean is from 0 (the bootstrap distribution shifted
-to the null, as in Berg-Kirkpatrick et al., 2012), with the usual +1 smoothing so it is never 0.
+Resample with replacement, ``n_resamples`` times, and recompute the mean of ``a - b`` on each
+resample. The percentile interval of these means is the confidence interval; the two-sided
+p-value of "no difference" is the share of resampled means at least as far from the observed
+mean as the observed mean is from 0 (the bootstrap distribution shifted to the null, as in
+Berg-Kirkpatrick et al., 2012), with the usual +1 smoothing so it is never 0.
+
+**What is resampled matters.** The points of one listener (or one session) are not
+independent: a listener who replays one album gives the model twenty easy points, or twenty
+hard ones. Resampling points treats them as twenty independent draws and gives intervals that
+are too narrow. With ``clusters`` (a user or session id per point) whole clusters are drawn
+with replacement (the cluster bootstrap, Cameron, Gelbach and Miller, 2008), and each
+resample's mean is the point-weighted mean of the clusters drawn, the same statistic as the
+observed one. Without ``clusters`` every point is its own cluster.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -30,6 +39,7 @@ def paired_bootstrap(
     n_resamples: int = 1000,
     seed: int = 0,
     confidence: float = 0.95,
+    clusters: np.ndarray | None = None,
 ) -> BootstrapResult:
     """Confidence interval and p-value of ``mean(metric_a - metric_b)`` by paired bootstrap.
 
@@ -40,6 +50,8 @@ def paired_bootstrap(
         n_resamples: Number of bootstrap resamples.
         seed: Seed of the resampling generator.
         confidence: Coverage of the percentile interval, in (0, 1).
+        clusters: A cluster id per point (user or session), (N,), any hashable dtype; the
+            resampling unit. None: every point is its own cluster.
 
     Returns:
         :class:`BootstrapResult`.
@@ -48,6 +60,10 @@ def paired_bootstrap(
     >>> r = paired_bootstrap(a, b, n_resamples=200)
     >>> r.mean_diff, r.low <= 0.5 <= r.high
     (0.5, True)
+    >>> users = np.array(["u", "u", "v", "v"])  # two listeners: resample them, not the points
+    >>> r = paired_bootstrap(a, b, n_resamples=200, clusters=users)
+    >>> r.mean_diff, sorted({r.low, r.high})  # u alone: 0.5, v alone: 0.5, both: 0.5
+    (0.5, [0.5])
     """
     a = np.asarray(metric_a, dtype=np.float64)
     b = np.asarray(metric_b, dtype=np.float64)
@@ -61,15 +77,16 @@ def paired_bootstrap(
         raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
 
     diff = a - b
-    n = len(diff)
     observed = float(diff.mean())
+    sums, sizes = _cluster_totals(diff, clusters)  # (C,), (C,)
+    n = len(sums)
     rng = np.random.default_rng(seed)
     means = np.empty(n_resamples, dtype=np.float64)
-    per_chunk = max(1, 4_000_000 // n)  # bound the (chunk, N) index matrix to ~32 MB
+    per_chunk = max(1, 4_000_000 // n)  # bound the (chunk, C) index matrix to ~32 MB
     for start in range(0, n_resamples, per_chunk):
         stop = min(start + per_chunk, n_resamples)
-        idx = rng.integers(0, n, size=(stop - start, n))  # (chunk, N)
-        means[start:stop] = diff[idx].mean(axis=1)
+        idx = rng.integers(0, n, size=(stop - start, n))  # (chunk, C)
+        means[start:stop] = sums[idx].sum(axis=1) / sizes[idx].sum(axis=1)
 
     alpha = 1.0 - confidence
     low, high = np.quantile(means, [alpha / 2, 1.0 - alpha / 2])
@@ -78,3 +95,18 @@ def paired_bootstrap(
     return BootstrapResult(
         mean_diff=observed, low=float(low), high=float(high), p_value=float(p_value)
     )
+
+
+def _cluster_totals(diff: np.ndarray, clusters: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Sum of ``diff`` and number of points per cluster, (C,) each, clusters in first-seen order.
+
+    >>> _cluster_totals(np.array([1.0, 2.0, 3.0]), np.array(["b", "a", "b"]))
+    (array([4., 2.]), array([2., 1.]))
+    """
+    if clusters is None:
+        return diff, np.ones(len(diff))
+    ids = np.asarray(clusters)
+    if ids.shape != diff.shape:
+        raise ValueError(f"clusters must give one id per point, {diff.shape}, got {ids.shape}")
+    codes = pd.factorize(ids)[0]
+    return np.bincount(codes, weights=diff), np.bincount(codes).astype(np.float64)

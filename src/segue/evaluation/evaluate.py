@@ -124,6 +124,7 @@ def evaluate(
     fold: str = "test",
     ks: Sequence[int] = (10, 20, 50),
     exclude_seen: bool = False,
+    discovery: bool = False,
     batch_size: int = 256,
 ) -> Evaluation:
     """Evaluate models (transformers, checkpoint paths or baselines) on the same points.
@@ -136,7 +137,14 @@ def evaluate(
         ks: Cut-offs of the metrics.
         exclude_seen: Remove tracks the listener already played from every ranking (the
             target itself is always ranked). Right for MovieLens, wrong for music, where
-            replays are a large share of listening.
+            replays are a large share of listening. A target the listener already played is
+            still ranked, against the unplayed rest: on music logs that *raises* the metrics
+            (a replayed target competes with fewer tracks), so it is no discovery measure.
+        discovery: Score the discovery setting: seen tracks excluded from every list (implies
+            ``exclude_seen``) and a target the listener already played counts as a miss, since
+            no list can hold it. The metrics then measure how often the next play is found
+            among tracks new to the listener; the drop from ``exclude_seen=False`` is the
+            accuracy cost of recommending only new tracks.
         batch_size: Points scored at once.
 
     Returns:
@@ -154,13 +162,16 @@ def evaluate(
             _as_scorer(model, data),
             points,
             k=max(ks),
-            exclude_seen=exclude_seen,
+            exclude_seen=exclude_seen or discovery,
             batch_size=batch_size,
         )
-        tables.append(base.assign(model=name, rank=ranked.ranks))
+        ranks = ranked.ranks
+        if discovery:  # no list can hold a track already played: a replayed target is missed
+            ranks = np.where(base["is_repeat"].to_numpy(), MISS, ranks)
+        tables.append(base.assign(model=name, rank=ranks))
         lists[name] = ranked.top_k
         top10 = ranked.top_k[:, : min(10, max(ks))]
-        row = {"model": name, **metric_summary(ranked.ranks, ks)}
+        row = {"model": name, **metric_summary(ranks, ks)}
         row.update(
             {f"coverage@{k}": coverage(ranked.top_k[:, :k], data.vocab.n_tracks) for k in ks}
         )
@@ -168,6 +179,8 @@ def evaluate(
         row["mean_log_popularity@10"] = mean_log_popularity(top10, counts)
         row["repeat_share@10"] = repeat_share(top10, histories)
         row["unknown_targets"] = int((ranked.ranks == MISS).sum())
+        if discovery:
+            row["repeat_targets_missed"] = int(base["is_repeat"].sum())
         rows.append(row)
     columns = ["model", *[c for c in base.columns], "rank"]
     return Evaluation(

@@ -34,6 +34,7 @@ except ImportError as error:  # matplotlib is an optional dependency of segue
     ) from error
 
 from segue.evaluation.breakdown import BUCKETINGS, DESCRIPTIONS, breakdown
+from segue.evaluation.tables import markdown_table, wide
 
 if TYPE_CHECKING:
     from segue.evaluation.evaluate import Evaluation
@@ -117,45 +118,6 @@ def save_report(evaluation: Evaluation, out_dir: str | Path, k: int = 10) -> Pat
     index = out / "index.md"
     index.write_text("\n".join(sections) + "\n", encoding="utf-8")
     return index
-
-
-def wide(table: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """One row per bucket, its point count, then one column of ``metric`` per model.
-
-    Args:
-        table: A :func:`segue.evaluation.breakdown.breakdown` table.
-        metric: One of its metric columns, e.g. ``"ndcg@10"``.
-
-    Returns:
-        Columns ``bucket``, ``points`` (of the first model) and the models in table order.
-    """
-    models = list(table["model"].drop_duplicates())
-    values = table.pivot(index="bucket", columns="model", values=metric)[models]
-    first = table[table["model"] == models[0]].set_index("bucket")["count"]
-    out = values.rename_axis(columns=None).reset_index()
-    out.insert(1, "points", out["bucket"].map(first).fillna(0).astype(int).to_numpy())
-    out["bucket"] = out["bucket"].astype(str)
-    return out
-
-
-def markdown_table(table: pd.DataFrame) -> str:
-    """A DataFrame as a GitHub markdown table, floats to 4 decimals.
-
-    >>> print(markdown_table(pd.DataFrame({"model": ["a"], "hr@10": [0.5]})))
-    | model | hr@10 |
-    |---|---|
-    | a | 0.5000 |
-    """
-    header = "| " + " | ".join(str(c) for c in table.columns) + " |"
-    rule = "|" + "|".join("---" for _ in table.columns) + "|"
-    rows = [
-        "| " + " | ".join(_cell(v) for v in row) + " |" for row in table.itertuples(index=False)
-    ]
-    return "\n".join([header, rule, *rows])
-
-
-def _cell(value: object) -> str:
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 def _buckets(table: pd.DataFrame) -> list[str]:

@@ -10,7 +10,10 @@ The bundle is a folder (format :data:`segue.export.runtime.BUNDLE_FORMAT`):
   ``catalogue_scales.npy`` (V,) float32: the output embeddings, scored in numpy by the runtime
   (one GEMV; top-k with exclusions is simpler and faster in numpy than in an ONNX graph).
 * ``vocab.json``: :meth:`TrackVocab.to_dict`; ``bundle.json``: model config, input names,
-  history-encoding constants and the format version.
+  history-encoding constants, the format version and the SHA-256 of every other file, which
+  the runtime checks before it reads them.
+
+Files are written mode 0644 and the folder 0755, whatever the umask.
 
 Uses the TorchScript-based exporter (``dynamo=False``): the dynamo exporter needs onnxscript,
 which segue does not depend on. One patch is needed for it: ``TrackTransformer`` counts positions
@@ -26,7 +29,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,8 +44,19 @@ from segue.compress.int8 import catalogue_rows, quantize_model
 from segue.data.batch import SequenceBatch
 from segue.data.features import GAP_EDGES_SECONDS
 from segue.data.vocab import TrackVocab
-from segue.export.runtime import BUNDLE_FORMAT, BUNDLE_VERSION
+from segue.export.runtime import (
+    BUNDLE_FORMAT,
+    BUNDLE_VERSION,
+    CHECKSUM_KEY,
+    bundle_files,
+    file_sha256,
+)
 from segue.models.transformer import TrackTransformer
+from segue.training.atomic_write import (
+    clean_stale_temporaries,
+    set_tree_modes,
+    temporary_folder,
+)
 from segue.training.checkpoint import load_checkpoint
 
 ASSUMED_GAP_SECONDS = 180.0
@@ -175,7 +188,8 @@ def write_bundle(
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     model = quantize_model(model) if int8_embeddings else model.eval()
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    clean_stale_temporaries(out)  # folders that killed exports left
+    tmp = temporary_folder(out)
     try:
         artists = vocab.artist_index(np.arange(vocab.n_tracks + 1))  # (V,)
         export_encoder(model, artists, tmp / "encoder.onnx", opset)
@@ -187,9 +201,14 @@ def write_bundle(
             else:
                 np.save(tmp / "catalogue.npy", model.catalogue_embeddings().float().numpy())
         _write_json(tmp / "vocab.json", vocab.to_dict())
-        _write_json(tmp / "bundle.json", bundle_metadata(model, opset, int8_embeddings))
+        meta = bundle_metadata(model, opset, int8_embeddings)
+        meta[CHECKSUM_KEY] = {
+            name: file_sha256(tmp / name) for name in bundle_files(meta["catalogue"])
+        }
+        _write_json(tmp / "bundle.json", meta)
+        set_tree_modes(tmp)
         if out.exists():
-            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old."))
+            old = temporary_folder(out, old=True)
             os.replace(out, old / out.name)
             os.replace(tmp, out)
             shutil.rmtree(old)

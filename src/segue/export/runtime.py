@@ -9,6 +9,18 @@ models, exclusion of played tracks, popularity for cold start, and top-k.
 Ties between equal scores are broken by the lower track index (``torch.topk`` leaves that order
 unspecified; exact float ties do not happen with trained embeddings).
 
+Opening a bundle checks it whole before the first request (:class:`BundleError` names the file
+and the problem): ``bundle.json``'s keys and types, ``vocab.json`` with one id per catalogue
+track, the catalogue arrays' dtypes and shapes read from their headers before any array is
+allocated (a header cannot make the loader allocate more than the file holds), finite values,
+the encoder's input names, and one run of the encoder on a one-event history (a finite vector
+of the catalogue's width). A bundle is data: ``.npy`` files load without pickles, and
+nothing in ``bundle.json`` names code. From bundle version 2, ``bundle.json`` holds the SHA-256 of
+every other file of the bundle (``sha256``), checked before any of them is read: a flipped byte
+anywhere is refused, naming the file. Version 1 bundles (no checksums) still load, with the
+structural checks alone. (These checks live here, not in segue's checkpoint
+module, so that this file still works alone.)
+
 Scoring is a numpy GEMV. For one request at a time on a busy machine, start the process with
 ``OPENBLAS_NUM_THREADS=1``: waking OpenBLAS's threads for a single GEMV was measured at ~5 ms on
 a loaded 2-core machine, against 0.3 ms single-threaded (10k tracks).
@@ -16,19 +28,58 @@ a loaded 2-core machine, against 0.3 ms single-threaded (10k tracks).
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
-from collections.abc import Sequence
+import math
+import numbers
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 import onnxruntime as ort
 
 BUNDLE_FORMAT = "segue-onnx-bundle"
-BUNDLE_VERSION = 1
+BUNDLE_VERSION = 2
+"""1: no checksums; 2: ``bundle.json["sha256"]`` holds every other file's SHA-256."""
+
+MAX_EPOCH_SECONDS = 1e10
+"""Timestamps are seconds; a larger number (the year 2286) is milliseconds or smaller units."""
 
 SCORE_CHUNK_ROWS = 16384
 """Rows of an int8 catalogue converted to float32 at once (a few MB, never the whole table)."""
+
+INPUT_NAMES = ("tracks", "event_types", "gap_buckets")
+META_KEYS = {
+    "format",
+    "version",
+    "model_config",
+    "inputs",
+    "catalogue",
+    "opset",
+    "play_event",
+    "event_types",
+    "gap_edges_seconds",
+    "assumed_gap_seconds",
+}
+CHECKSUM_KEY = "sha256"
+"""``bundle.json`` key (version >= 2): file name -> hex SHA-256, for every file but itself."""
+VOCAB_KEYS = {"track_ids", "counts", "artists", "albums", "names"}
+
+
+class BundleError(ValueError):
+    """An ONNX bundle that cannot be served: names the file and what is wrong.
+
+    >>> str(BundleError("bundle/vocab.json", "track_ids must be a list"))
+    'bundle/vocab.json: track_ids must be a list'
+    """
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
 
 
 class OnnxRecommender:
@@ -50,36 +101,97 @@ class OnnxRecommender:
         self.index = {t: i + 1 for i, t in enumerate(self.track_ids)}
         self.artists: list[str | None] | None = vocab.get("artists")
         self.names: list[str | None] | None = vocab.get("names")
-        popularity = np.concatenate([[-np.inf], np.asarray(vocab["counts"], dtype=np.float32)])
+        # Cold start scores as segue.api.ranking.popularity_logits: log-probabilities of add-one
+        # smoothed popularity, on the model's logit scale.
+        plays = np.asarray(vocab["counts"], dtype=np.float64) + 1.0  # checked: finite, >= 0
+        popularity = np.concatenate([[-np.inf], np.log(plays) - np.log(plays.sum())])
         self.popularity = popularity.astype(np.float32)  # (V,), padding -inf
         self.gap_edges = np.asarray(meta["gap_edges_seconds"], dtype=np.float64)
         if meta["catalogue"] == "int8":
-            self.values: np.ndarray = np.load(bundle_dir / "catalogue_int8.npy")  # (V, D) int8
-            self.scales: np.ndarray | None = np.load(bundle_dir / "catalogue_scales.npy")  # (V,)
+            self.values: np.ndarray = _load_npy(bundle_dir / "catalogue_int8.npy")  # (V, D) int8
+            self.scales: np.ndarray | None = _load_npy(bundle_dir / "catalogue_scales.npy")  # (V,)
         else:
-            self.values, self.scales = np.load(bundle_dir / "catalogue.npy"), None  # (V, D)
+            self.values, self.scales = _load_npy(bundle_dir / "catalogue.npy"), None  # (V, D)
 
     @classmethod
     def load(cls, bundle_dir: str | Path, num_threads: int | None = None) -> OnnxRecommender:
-        """Open a bundle.
+        """Open a bundle, checking all of it first (see the module docstring).
 
         Args:
             bundle_dir: The folder written by ``export_onnx``.
             num_threads: onnxruntime intra-op threads (None: its default, all cores).
+
+        Raises:
+            FileNotFoundError: If ``bundle_dir`` is not a folder.
+            BundleError: For a missing, unreadable or inconsistent part, naming the file.
         """
+        if not isinstance(bundle_dir, str | os.PathLike):
+            raise TypeError(f"bundle_dir must be a folder path, got {type(bundle_dir).__name__}")
+        if num_threads is not None and (
+            not isinstance(num_threads, numbers.Integral) or isinstance(num_threads, bool)
+        ):
+            raise TypeError(f"num_threads must be an integer >= 1 or None, got {num_threads!r}")
+        if num_threads is not None and num_threads < 1:
+            raise ValueError(f"num_threads must be an integer >= 1 or None, got {num_threads}")
         bundle_dir = Path(bundle_dir)
-        meta = _read_json(bundle_dir / "bundle.json")
-        if meta.get("format") != BUNDLE_FORMAT:
-            raise ValueError(f"{bundle_dir} is not a segue ONNX bundle")
-        if meta["version"] > BUNDLE_VERSION:
-            raise ValueError(f"{bundle_dir} was written by a newer segue (v{meta['version']})")
+        if not bundle_dir.is_dir():
+            is_file = bundle_dir.is_file()
+            hint = " (a file: a bundle is the folder export_onnx writes)" if is_file else ""
+            raise FileNotFoundError(f"no ONNX bundle folder at {bundle_dir}{hint}")
+        meta = _checked_meta(bundle_dir / "bundle.json")
+        if meta["version"] >= 2:  # before any other file is parsed
+            verify_checksums(bundle_dir, meta[CHECKSUM_KEY])
+        config = meta["model_config"]
+        vocab = _checked_vocab(bundle_dir / "vocab.json", config["n_tracks"])
+        rows, width = config["n_tracks"] + 1, config["d_model"]
+        if meta["catalogue"] == "int8":
+            _check_npy(bundle_dir / "catalogue_int8.npy", np.int8, (rows, width))
+            _check_npy(bundle_dir / "catalogue_scales.npy", np.float32, (rows,))
+        else:
+            _check_npy(bundle_dir / "catalogue.npy", np.float32, (rows, width))
         options = ort.SessionOptions()
         if num_threads is not None:
-            options.intra_op_num_threads = num_threads
-        session = ort.InferenceSession(
-            str(bundle_dir / "encoder.onnx"), options, providers=["CPUExecutionProvider"]
-        )
-        return cls(bundle_dir, session, meta, _read_json(bundle_dir / "vocab.json"))
+            options.intra_op_num_threads = int(num_threads)
+        encoder = bundle_dir / "encoder.onnx"
+        try:
+            session = ort.InferenceSession(
+                str(encoder), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # onnxruntime raises its own classes (Fail, InvalidGraph...)
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else "unreadable"
+            raise BundleError(encoder, f"not a loadable ONNX model ({reason})") from None
+        names = [i.name for i in session.get_inputs()]
+        outputs = [o.name for o in session.get_outputs()]
+        if names != meta["inputs"] or "listener" not in outputs:
+            raise BundleError(
+                encoder,
+                f"the graph's inputs {names} / outputs {outputs} do not match "
+                f"bundle.json's inputs {meta['inputs']} and output 'listener'",
+            )
+        recommender = cls(bundle_dir, session, meta, vocab)
+        recommender._check_encoder(encoder)
+        return recommender
+
+    def _check_encoder(self, path: Path) -> None:
+        """Run the encoder once on a one-event history: it must give one finite (1, D) vector.
+
+        An encoder swapped in from another export (another width, or one that fails on this
+        bundle's inputs) is refused when the bundle is opened, not at the first request.
+        """
+        play = np.array([int(self.meta["play_event"])])
+        inputs = self.history_inputs([np.array([1])], [play], [np.array([1])])
+        try:
+            out = np.asarray(self.listener_vectors(inputs))
+        except Exception as error:  # onnxruntime's own classes
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else "no detail"
+            raise BundleError(path, f"fails on a one-event history ({reason})") from None
+        width = self.config["d_model"]
+        if out.shape != (1, width) or not np.isfinite(out).all():
+            raise BundleError(
+                path,
+                f"gives listener vectors of shape {out.shape} (finite: {np.isfinite(out).all()}) "
+                f"for one history; bundle.json's model_config needs (1, {width}), finite",
+            )
 
     # ----------------------------------------------------------------------------------------
     # Model steps, usable on their own (benchmarks, custom batching)
@@ -91,7 +203,13 @@ class OnnxRecommender:
             inputs: ``tracks`` and the side inputs named in ``bundle.json["inputs"]``; a masked
                 model's [MASK] column must already be appended.
         """
+        missing = [name for name in self.inputs if name not in inputs]
+        if missing:
+            raise ValueError(f"inputs lacks {missing}: this bundle's encoder reads {self.inputs}")
         feed = {name: np.ascontiguousarray(inputs[name], dtype=np.int64) for name in self.inputs}
+        shapes = {name: array.shape for name, array in feed.items()}
+        if any(len(shape) != 2 for shape in shapes.values()) or len(set(shapes.values())) > 1:
+            raise ValueError(f"inputs must be (B, T) arrays of one shape, got {shapes}")
         return self.session.run(["listener"], feed)[0]
 
     def scores(self, listener: np.ndarray) -> np.ndarray:
@@ -101,6 +219,9 @@ class OnnxRecommender:
             listener: Listener vectors, (B, D).
         """
         listener = np.asarray(listener, dtype=np.float32)
+        width = self.values.shape[1]
+        if listener.ndim != 2 or listener.shape[1] != width:
+            raise ValueError(f"listener must be (B, {width}), got shape {listener.shape}")
         if self.scales is None:
             out = listener @ self.values.T  # (B, V)
         else:
@@ -141,8 +262,9 @@ class OnnxRecommender:
             ``track_name`` when the vocabulary has them. Cold start (no known id) ranks by
             popularity.
         """
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
+        k = _check_k(k)
+        if not isinstance(exclude_played, bool | np.bool_):
+            raise TypeError(f"exclude_played must be True or False, got {exclude_played!r}")
         tracks, types, gaps = self.encode_history(history, event_types, timestamps)
         if len(tracks):
             inputs = self.history_inputs([tracks], [types], [gaps])
@@ -165,31 +287,43 @@ class OnnxRecommender:
         over every event, unknown ones included, when timestamps are given, else assumed
         ``assumed_gap_seconds`` apart over the known events.
         """
-        ids = [h if isinstance(h, str) else str(h) for h in history]
+        ids = [h if isinstance(h, str) else str(h) for h in _id_list("history", history)]
         n = len(ids)
         for name, values in (("event_types", event_types), ("timestamps", timestamps)):
-            if values is not None and len(values) != n:
+            if values is None:
+                continue
+            if isinstance(values, str | bytes) or not isinstance(values, Sequence | np.ndarray):
+                raise TypeError(f"{name} must be a list with one entry per event, got {values!r}")
+            if len(values) != n:
                 raise ValueError(f"{name} has {len(values)} entries, history has {n}")
-        vocab = self.meta["event_types"]
-        play = int(self.meta["play_event"])
-        types = np.array(
-            [play] * n
-            if event_types is None
-            else [vocab.index(e) if e in vocab else vocab.index("other") for e in event_types],
-            dtype=np.int64,
-        )
+        types = np.array(self._event_indices(event_types, n), dtype=np.int64)
         tracks = np.array([self.index.get(t, 0) for t in ids], dtype=np.int64)
         if timestamps is None:
             known = tracks > 0
             gap_seconds = np.full(int(known.sum()), float(self.meta["assumed_gap_seconds"]))
             gap_seconds[:1] = np.nan  # the first known event has no earlier one
             return tracks[known], types[known], self._gap_buckets(gap_seconds)
-        times = np.asarray(timestamps, dtype=np.float64)
+        times = _seconds(timestamps)
         order = np.argsort(times, kind="stable")  # equal times keep the given order
         tracks, types, times = tracks[order], types[order], times[order]
         gaps = self._gap_buckets(np.r_[np.nan, np.diff(times)])  # over every event
         known = tracks > 0
         return tracks[known], types[known], gaps[known]
+
+    def _event_indices(self, event_types: Sequence[str] | None, n: int) -> list[int]:
+        """Index of each event's type; a name outside the bundle's vocabulary is an error.
+
+        As in ``segue.api.history``: a caller names the type itself, so a typo ("plya") is
+        refused rather than read as ``other``; None (per event or for all) means a play.
+        """
+        play = int(self.meta["play_event"])
+        if event_types is None:
+            return [play] * n
+        vocab = self.meta["event_types"]
+        for i, name in enumerate(event_types):
+            if name is not None and (not isinstance(name, str) or name not in vocab):
+                raise ValueError(f"event_types[{i}] must be one of {vocab}, got {name!r}")
+        return [play if name is None else vocab.index(name) for name in event_types]
 
     def history_inputs(
         self,
@@ -248,6 +382,253 @@ def _top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return order, scores[order]
 
 
+def _check_k(k: object) -> int:
+    """A request's list length: an integer >= 1 (numpy integers too, never a bool)."""
+    if not isinstance(k, numbers.Integral) or isinstance(k, bool):
+        raise TypeError(f"k must be an integer >= 1, got {k!r} ({type(k).__name__})")
+    if k < 1:
+        raise ValueError(f"k must be an integer >= 1, got {k}")
+    return int(k)
+
+
+def _id_list(name: str, ids: object) -> list[object]:
+    """A collection of track ids as a list; one string (or number) is one id, not its letters."""
+    if isinstance(ids, str | bytes | numbers.Number):
+        return [ids.decode() if isinstance(ids, bytes) else ids]
+    if isinstance(ids, Mapping) or not isinstance(ids, Iterable):
+        raise TypeError(
+            f"{name} must be a list of track ids (or one id), got a {type(ids).__name__}"
+        )
+    items = list(ids)
+    containers = (list, tuple, set, frozenset, dict, np.ndarray)  # never one id
+    if any(issubclass(kind, containers) for kind in set(map(type, items))):
+        i = next(i for i, item in enumerate(items) if isinstance(item, containers))
+        raise TypeError(f"{name}[{i}] is a {type(items[i]).__name__}, not a track id")
+    return items
+
+
+def _seconds(timestamps: Sequence[float]) -> np.ndarray:
+    """Timestamps as finite float seconds, (n,), or a ``ValueError`` naming the bad one."""
+    try:
+        times = np.asarray(timestamps, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"timestamps must be seconds since the epoch ({error})") from None
+    if times.ndim != 1:
+        raise ValueError(f"timestamps must be one number per event, got shape {times.shape}")
+    bad = np.flatnonzero(~(np.abs(times) <= MAX_EPOCH_SECONDS))  # NaN, inf, or not seconds
+    if bad.size:
+        raise ValueError(
+            f"timestamps must be finite seconds since the epoch, at most {MAX_EPOCH_SECONDS:g} "
+            f"(milliseconds? divide by 1000): timestamps[{bad[0]}] is {times[bad[0]]}"
+        )
+    return times
+
+
 def _read_json(path: Path) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    """A JSON object from ``path``, or a :class:`BundleError` naming it."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise BundleError(path, "missing from the bundle") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BundleError(path, f"not readable JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise BundleError(path, f"must hold a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _checked_meta(path: Path) -> dict[str, Any]:
+    """``bundle.json``, with every key the runtime reads present and of the right type."""
+    meta = _read_json(path)
+    if meta.get("format") != BUNDLE_FORMAT:
+        raise BundleError(path, f"not a segue ONNX bundle (format {meta.get('format')!r})")
+    version = meta.get("version")
+    if not _is_int(version) or version < 1:
+        raise BundleError(path, f"version must be an integer >= 1, got {version!r}")
+    if version > BUNDLE_VERSION:
+        raise BundleError(
+            path,
+            f"written by a newer segue (bundle version {version}; this runtime reads up "
+            f"to {BUNDLE_VERSION}): upgrade segue",
+        )
+    keys = META_KEYS | {CHECKSUM_KEY} if version >= 2 else META_KEYS
+    missing, extra = sorted(keys - set(meta)), sorted(set(meta) - keys)
+    if missing or extra:
+        raise BundleError(path, f"missing key(s) {missing}, unexpected key(s) {extra}")
+    if version >= 2:
+        _check_checksum_table(path, meta[CHECKSUM_KEY], meta["catalogue"])
+    config = meta["model_config"]
+    if not isinstance(config, dict):
+        raise BundleError(path, "model_config must be an object")
+    for key, value in config.items():  # a record of plain values: nothing in it names code
+        if key.startswith("_") or not (value is None or isinstance(value, str | int | float)):
+            raise BundleError(path, f"model_config.{key} must be a plain value (no '_' keys)")
+    for key in ("n_tracks", "d_model", "max_len"):
+        if not _is_int(config.get(key)) or config[key] < 1:
+            raise BundleError(path, f"model_config.{key} must be an integer >= 1")
+    if config.get("objective") not in ("causal", "masked"):
+        raise BundleError(path, "model_config.objective must be 'causal' or 'masked'")
+    if config["objective"] == "masked" and config["max_len"] < 2:
+        raise BundleError(path, "model_config.max_len must be >= 2 for a masked model")
+    inputs = meta["inputs"]
+    if (
+        not isinstance(inputs, list)
+        or inputs[:1] != ["tracks"]
+        or not set(inputs) <= set(INPUT_NAMES)
+        or len(set(inputs)) != len(inputs)
+    ):
+        raise BundleError(path, f"inputs must be 'tracks' then some of {list(INPUT_NAMES[1:])}")
+    if meta["catalogue"] not in ("float32", "int8"):
+        raise BundleError(path, "catalogue must be 'float32' or 'int8'")
+    types = meta["event_types"]
+    if not _is_list_of(types, str) or "other" not in types or not types:
+        raise BundleError(path, "event_types must be a list of strings including 'other'")
+    if not _is_int(meta["play_event"]) or not 0 <= meta["play_event"] < len(types):
+        raise BundleError(path, f"play_event must be an index of event_types (< {len(types)})")
+    edges = meta["gap_edges_seconds"]
+    if not _is_list_of(edges, (int, float)) or any(not math.isfinite(e) for e in edges):
+        raise BundleError(path, "gap_edges_seconds must be a list of finite numbers")
+    if any(a > b for a, b in itertools.pairwise(edges)):
+        raise BundleError(path, "gap_edges_seconds must be sorted")
+    gap = meta["assumed_gap_seconds"]
+    if not isinstance(gap, (int, float)) or isinstance(gap, bool) or not 0 <= gap < math.inf:
+        raise BundleError(path, "assumed_gap_seconds must be a finite number >= 0")
+    if not _is_int(meta["opset"]):
+        raise BundleError(path, "opset must be an integer")
+    return meta
+
+
+def bundle_files(catalogue: str) -> list[str]:
+    """The files of a bundle besides ``bundle.json``, for its ``catalogue`` kind.
+
+    >>> bundle_files("float32")
+    ['encoder.onnx', 'vocab.json', 'catalogue.npy']
+    """
+    arrays = ["catalogue_int8.npy", "catalogue_scales.npy"] if catalogue == "int8" else []
+    return ["encoder.onnx", "vocab.json", *(arrays or ["catalogue.npy"])]
+
+
+def file_sha256(path: Path) -> str:
+    """The hex SHA-256 of a file, read in blocks (a catalogue is never held twice)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def verify_checksums(bundle_dir: Path, checksums: Mapping[str, str]) -> None:
+    """Check every file named in ``checksums`` against its stored SHA-256.
+
+    Raises:
+        BundleError: Naming the first file that is missing or whose bytes changed.
+    """
+    for name, expected in checksums.items():
+        path = bundle_dir / name
+        try:
+            actual = file_sha256(path)
+        except FileNotFoundError:
+            raise BundleError(path, "missing from the bundle") from None
+        except OSError as error:
+            raise BundleError(path, f"not readable ({error})") from None
+        if actual != expected:
+            raise BundleError(
+                path,
+                "its SHA-256 does not match bundle.json's: the file was changed or damaged "
+                "after export (re-export the bundle)",
+            )
+
+
+def _check_checksum_table(path: Path, checksums: object, catalogue: object) -> None:
+    """``sha256`` must map exactly the bundle's other files to 64 hex digits each."""
+    files = bundle_files(str(catalogue))
+    if not isinstance(checksums, dict) or sorted(checksums) != sorted(files):
+        raise BundleError(path, f"{CHECKSUM_KEY} must map exactly {files} to their SHA-256")
+    for name, digest in checksums.items():
+        if not isinstance(digest, str) or len(digest) != 64 or digest.strip("0123456789abcdef"):
+            raise BundleError(path, f"{CHECKSUM_KEY}[{name!r}] must be 64 lowercase hex digits")
+
+
+def _checked_vocab(path: Path, n_tracks: int) -> dict[str, Any]:
+    """``vocab.json``: one unique string id, one count (and metadata) per catalogue track.
+
+    A vocabulary shorter than the catalogue would fail at request time, when a recommended
+    index has no id; so it is refused here.
+    """
+    vocab = _read_json(path)
+    extra = sorted(set(vocab) - VOCAB_KEYS)
+    if extra:
+        raise BundleError(path, f"unexpected key(s) {extra}")
+    ids, counts = vocab.get("track_ids"), vocab.get("counts")
+    if not _is_list_of(ids, str) or len(ids) != n_tracks or len(set(ids)) != len(ids):
+        raise BundleError(
+            path,
+            f"track_ids must be {n_tracks} distinct strings (one per catalogue track: "
+            "bundle.json's model_config.n_tracks)",
+        )
+    if (
+        not _is_list_of(counts, (int, float))
+        or len(counts) != n_tracks
+        or not all(0 <= c < math.inf for c in counts)
+    ):
+        raise BundleError(path, f"counts must be {n_tracks} finite numbers >= 0")
+    for key in ("artists", "albums", "names"):
+        values = vocab.get(key)
+        if values is not None and (
+            not isinstance(values, list)
+            or len(values) != n_tracks
+            or not all(v is None or isinstance(v, str) for v in values)
+        ):
+            raise BundleError(path, f"{key} must be null or {n_tracks} strings / nulls")
+    return vocab
+
+
+def _check_npy(path: Path, dtype: type, shape: tuple[int, ...]) -> None:
+    """Check a ``.npy`` file's header (dtype, shape, size) before its array is read.
+
+    ``np.load`` allocates what the header claims before reading, so a small file claiming a
+    huge shape is refused here. Float arrays must also be finite.
+    """
+    try:
+        with open(path, "rb") as f:
+            major, _ = np.lib.format.read_magic(f)
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if major == 1
+                else np.lib.format.read_array_header_2_0
+            )
+            stored_shape, fortran, stored_dtype = read_header(f)
+            data_bytes = path.stat().st_size - f.tell()
+    except FileNotFoundError:
+        raise BundleError(path, "missing from the bundle") from None
+    except (OSError, ValueError) as error:
+        raise BundleError(path, f"not a readable .npy file ({error})") from None
+    if stored_dtype != np.dtype(dtype) or tuple(stored_shape) != shape or fortran:
+        raise BundleError(
+            path,
+            f"holds {stored_dtype} {tuple(stored_shape)}, expected {np.dtype(dtype)} "
+            f"{shape} (C order) from bundle.json's model_config",
+        )
+    if data_bytes < math.prod(shape) * np.dtype(dtype).itemsize:
+        raise BundleError(path, "truncated: the file is shorter than its header says")
+    if np.dtype(dtype).kind == "f":
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+        for start in range(0, shape[0], SCORE_CHUNK_ROWS):  # a chunk at a time: no full copy
+            if not np.isfinite(array[start : start + SCORE_CHUNK_ROWS]).all():
+                raise BundleError(path, "has NaN or infinite values")
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    """An array of the bundle; pickled (object) arrays are refused."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise BundleError(path, f"not a readable .npy file ({error})") from None
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_list_of(value: object, kind: type | tuple[type, ...]) -> TypeGuard[list[Any]]:
+    return isinstance(value, list) and all(
+        isinstance(v, kind) and not isinstance(v, bool) for v in value
+    )

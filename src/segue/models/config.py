@@ -6,9 +6,11 @@ Only JSON-able values live here (ints, floats, strings, bools, None), so a check
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
+from segue.checks import check_field_types, check_integer, check_number
 from segue.columns import EventTypes
 from segue.data.features import N_GAP_BUCKETS
 
@@ -68,19 +70,26 @@ class ModelConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.n_tracks < 1:
-            raise ValueError(f"n_tracks must be >= 1, got {self.n_tracks}")
+        """Refuse any value a model cannot be built from, naming the field and what is allowed.
+
+        Runs before anything is allocated, so a bad config costs nothing.
+        """
+        check_field_types(self)
+        check_integer("n_tracks", self.n_tracks, minimum=1)
+        check_integer("n_artists", self.n_artists, minimum=0)
+        for name in ("d_model", "n_layers", "n_heads", "max_len", "n_event_types", "n_gap_buckets"):
+            check_integer(name, getattr(self, name), minimum=1)
+        if self.d_ff is not None:
+            check_integer("d_ff", self.d_ff, minimum=1)
         if self.d_model % self.n_heads:
             raise ValueError(f"n_heads={self.n_heads} must divide d_model={self.d_model}")
-        if self.positions not in ("learned", "rotary", "none"):
-            raise ValueError(f"positions must be learned, rotary or none, got {self.positions!r}")
-        if self.objective not in ("causal", "masked"):
-            raise ValueError(f"objective must be causal or masked, got {self.objective!r}")
+        if self.objective == "masked" and self.max_len < 2:
+            raise ValueError(f"max_len must be >= 2 for the masked objective, got {self.max_len}")
         if self.positions == "rotary" and self.head_dim % 2:
             raise ValueError(f"rotary positions need an even head size, got {self.head_dim}")
         for name in ("dropout", "attn_dropout"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+            check_number(name, getattr(self, name), low=0.0, high=1.0, high_open=True)
+        check_number("rotary_base", self.rotary_base, low=1.0, low_open=True)
 
     @property
     def head_dim(self) -> int:
@@ -101,14 +110,16 @@ class ModelConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
+    def from_dict(cls, values: Mapping[str, Any]) -> ModelConfig:
         """Inverse of :meth:`to_dict`; unknown keys are an error, not silently dropped.
 
         >>> ModelConfig.from_dict(ModelConfig(n_tracks=10).to_dict()) == ModelConfig(n_tracks=10)
         True
         """
+        if not isinstance(values, Mapping):
+            raise TypeError(f"a ModelConfig must be a mapping, got {type(values).__name__}")
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
+        unknown = sorted(map(str, set(values) - known))
         if unknown:
             raise ValueError(f"unknown ModelConfig keys: {unknown}")
         return cls(**values)

@@ -1,27 +1,80 @@
-"""Checkpoints: weights, model config, track vocabulary, reports, metrics and resolved config.
+"""Checkpoints: weights, model config, track vocabulary, data settings, reports and metrics.
 
-A checkpoint loads with ``torch.load(weights_only=True)`` (plain containers and tensors only, no
-pickled objects), so opening one from an untrusted source cannot run code, and it needs neither
-the training data nor Hydra. Writes go to a temporary file in the same folder that is then
-renamed, so a crash mid-write never leaves a truncated checkpoint behind.
+A checkpoint is data, never code. It loads with ``torch.load(weights_only=True)`` (plain
+containers and tensors, no pickled objects), and everything in it is checked before use
+(:mod:`segue.training.safe_load`): keys and types, the model config against the weights' shapes
+before anything is allocated, a SHA-256 of the weights, config, vocabulary and data settings,
+finite values. The data settings are a
+:class:`DataSettings` (a reader *name* and plain options), so rebuilding a run's data never
+imports or instantiates anything named in the file. Any problem is a :class:`CheckpointError`
+naming the file.
+
+Writes go to a temporary file in the same folder that is then renamed, so a crash mid-write
+never leaves a truncated checkpoint behind; the temporaries of killed writers are removed on the
+next write (:mod:`segue.training.atomic_write`).
+
+Versions: 1 (no data settings, no checksum; still loads for serving, but its data cannot be
+rebuilt from it), 2 (current).
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from segue.data.settings import DataSettings
 from segue.data.vocab import TrackVocab
 from segue.models.config import ModelConfig
 from segue.models.transformer import TrackTransformer
+from segue.training.atomic_write import atomic_write
+from segue.training.safe_load import (
+    CheckpointError,
+    check_digest,
+    check_finite,
+    check_header,
+    check_type,
+    check_weights,
+    content_digest,
+    file_path,
+    model_config_of,
+    read_payload,
+    stored_sha256,
+    tensor_dict,
+    vocab_of,
+)
 
 FORMAT = "segue-checkpoint"
-VERSION = 1
+VERSION = 2
+
+_V1_KEYS = {
+    "format",
+    "version",
+    "model_config",
+    "state_dict",
+    "vocab",
+    "metrics",
+    "reports",
+    "config",
+    "training_state",
+}
+KEYS = {1: _V1_KEYS, 2: _V1_KEYS | {"data_settings", "sha256"}}
+"""The keys of each readable version's payload: exactly these, no more."""
+OPTIONAL_KEYS = {"segue_version": str}
+"""Keys a payload of any version may have: files written before them lack them."""
+CHECKSUMMED = ("model_config", "vocab", "data_settings")
+"""The plain parts covered by the checksum, with the weights (metrics are rewritten freely)."""
+
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "Checkpoint",
+    "CheckpointError",
+    "load_checkpoint",
+    "save_checkpoint",
+]
 
 
 @dataclass
@@ -34,9 +87,14 @@ class Checkpoint:
         vocab: Track vocabulary (index <-> external id, artists, counts).
         metrics: Figures measured when it was written (validation / test metrics, epoch...).
         reports: Data reports (``Report.to_dict()``) of the run that trained it.
-        config: The resolved run configuration as YAML text ("" when trained without one).
+        config: The resolved run configuration as YAML text ("" when trained without one), a
+            record for people: never parsed to rebuild anything.
         training_state: Optimizer, scheduler, RNG and loop state for exact resume; empty in
             checkpoints written for inference only.
+        data_settings: How the run read and prepared its data (None when unknown, as in
+            version-1 files): what :meth:`require_data_settings` returns.
+        segue_version: The segue that wrote the file (None for files written before it was
+            stored); a record, which :func:`save_checkpoint` sets to the running segue's.
     """
 
     model_config: ModelConfig
@@ -46,6 +104,24 @@ class Checkpoint:
     reports: list[dict[str, Any]] = field(default_factory=list)
     config: str = ""
     training_state: dict[str, Any] = field(default_factory=dict)
+    data_settings: DataSettings | None = None
+    segue_version: str | None = None
+
+    def require_data_settings(self, path: str | Path = "checkpoint") -> DataSettings:
+        """The stored data settings, or a :class:`CheckpointError` that says what to do.
+
+        Args:
+            path: The file it was read from, for the message.
+        """
+        if self.data_settings is None:
+            raise CheckpointError(
+                path,
+                "stores no data settings (written by an older segue, or without a data "
+                "recipe), so its data cannot be rebuilt from it: pass the data explicitly "
+                "(scripts: data=<group> with data_from_checkpoint=false; library: "
+                "segue.prepare_data(log, ...) or prepare_from_settings(DataSettings(...)))",
+            )
+        return self.data_settings
 
     def build_model(self, device: str | torch.device = "cpu") -> TrackTransformer:
         """The model with these weights, in eval mode."""
@@ -55,51 +131,124 @@ class Checkpoint:
 
 
 def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> Path:
-    """Write ``checkpoint`` to ``path`` atomically; returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``checkpoint`` to ``path`` atomically, with its SHA-256; returns the path."""
+    state_dict = {k: v.detach().cpu() for k, v in checkpoint.state_dict.items()}
+    settings = checkpoint.data_settings
+    reason = None if settings is None else _misfit(settings, checkpoint.model_config)
+    if reason:  # what load_checkpoint would refuse is never written
+        raise ValueError(f"{reason}: store settings.for_model(model_config)")
+    plain = {
+        "model_config": checkpoint.model_config.to_dict(),
+        "vocab": checkpoint.vocab.to_dict(),
+        "data_settings": None if settings is None else settings.to_dict(),
+    }
+    from segue import __version__  # here: segue's __init__ imports this module
+
     payload = {
         "format": FORMAT,
         "version": VERSION,
-        "model_config": checkpoint.model_config.to_dict(),
-        "state_dict": {k: v.detach().cpu() for k, v in checkpoint.state_dict.items()},
-        "vocab": checkpoint.vocab.to_dict(),
+        "segue_version": __version__,
+        **plain,
+        "state_dict": state_dict,
+        "sha256": content_digest(state_dict, plain),
         "metrics": checkpoint.metrics,
         "reports": checkpoint.reports,
         "config": checkpoint.config,
         "training_state": checkpoint.training_state,
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda f: torch.save(payload, f))
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
-    """Read a checkpoint safely (``weights_only=True``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    payload = torch.load(path, map_location=map_location, weights_only=True)
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a segue checkpoint")
-    if payload["version"] > VERSION:
-        raise ValueError(
-            f"{path} was written by a newer segue (checkpoint version {payload['version']})"
-        )
+    """Read a checkpoint safely and check it (see the module docstring).
+
+    Args:
+        path: The file.
+        map_location: Where the tensors go once checked.
+
+    Raises:
+        FileNotFoundError: If there is no file at ``path``.
+        CheckpointError: For anything wrong with the file, naming it and the problem.
+    """
+    path = file_path(path, "segue checkpoint")
+    payload = read_payload(path, "segue checkpoint")
+    version = check_header(path, payload, FORMAT, KEYS, "segue checkpoint", OPTIONAL_KEYS)
+    config = model_config_of(path, payload["model_config"])
+    state_dict = tensor_dict(path, "state_dict", payload["state_dict"])
+    check_weights(path, config, state_dict, TrackTransformer)
+    vocab = vocab_of(path, payload["vocab"], config)
+    for name, kind in (("metrics", dict), ("reports", list), ("config", str)):
+        check_type(path, name, payload[name], kind)
+    check_type(path, "training_state", payload["training_state"], dict)
+    settings = payload.get("data_settings")
+    if settings is not None:
+        settings = _settings_of(path, settings, config)
+    if version >= 2:
+        plain = {key: payload[key] for key in CHECKSUMMED}
+        check_digest(path, stored_sha256(path, payload["sha256"]), state_dict, plain)
+    check_finite(path, state_dict)
+    if _device(map_location).type != "cpu":
+        state_dict = {k: v.to(map_location) for k, v in state_dict.items()}
+        payload["training_state"] = _moved(payload["training_state"], map_location)
     return Checkpoint(
-        model_config=ModelConfig.from_dict(payload["model_config"]),
-        state_dict=payload["state_dict"],
-        vocab=TrackVocab.from_dict(payload["vocab"]),
-        metrics=payload.get("metrics", {}),
-        reports=payload.get("reports", []),
-        config=payload.get("config", ""),
-        training_state=payload.get("training_state", {}),
+        model_config=config,
+        state_dict=state_dict,
+        vocab=vocab,
+        metrics=payload["metrics"],
+        reports=payload["reports"],
+        config=payload["config"],
+        training_state=payload["training_state"],
+        data_settings=settings,
+        segue_version=payload.get("segue_version"),
     )
+
+
+def _settings_of(path: Path, values: object, config: ModelConfig) -> DataSettings:
+    """The stored data settings, which must prepare sequences for this model.
+
+    Training stores ``settings.for_model(config)``; settings whose ``max_len``, objective or
+    side inputs differ from the model's would rebuild windows the model was not trained on
+    (an artist input left at zero, every score silently off).
+    """
+    try:
+        settings = DataSettings.from_dict(values)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(path, str(error)) from None
+    reason = _misfit(settings, config)
+    if reason:
+        raise CheckpointError(path, reason)
+    return settings
+
+
+def _misfit(settings: DataSettings, config: ModelConfig) -> str | None:
+    """What differs between ``settings`` and ``settings.for_model(config)``, or None."""
+    wanted = settings.for_model(config)
+    differ = [
+        k for k in ("max_len", "causal", "side") if getattr(settings, k) != getattr(wanted, k)
+    ]
+    if not differ:
+        return None
+    found = {k: getattr(settings, k) for k in differ}
+    needed = {k: getattr(wanted, k) for k in differ}
+    return f"data settings {found} do not fit model_config, which needs {needed}"
+
+
+def _device(map_location: object) -> torch.device:
+    """``torch.device(map_location)``, or a ``ValueError`` / ``TypeError`` naming the argument."""
+    if not isinstance(map_location, str | torch.device):
+        raise TypeError(f"map_location must be a device name or torch.device, got {map_location!r}")
+    try:
+        return torch.device(map_location)
+    except RuntimeError as error:
+        raise ValueError(f"map_location={map_location!r} is not a device ({error})") from None
+
+
+def _moved(value: Any, device: str | torch.device) -> Any:
+    """``value`` with every tensor in it (nested dicts / lists / tuples) moved to ``device``."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, dict):
+        return {k: _moved(v, device) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_moved(v, device) for v in value)
+    return value

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -21,8 +23,11 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from segue.checks import check_field_types, check_integer, check_number
 from segue.data.sequences import TrainingSequences
+from segue.data.settings import DataSettings
 from segue.data.vocab import TrackVocab
+from segue.logs import show_progress
 from segue.models.param_groups import param_groups
 from segue.models.transformer import TrackTransformer
 from segue.training import distributed
@@ -35,6 +40,10 @@ from segue.training.reproducibility import seed_everything
 from segue.training.schedule import warmup_cosine
 
 Validate = Callable[[TrackTransformer], dict[str, float]]
+logger = logging.getLogger(__name__)
+
+BEST, FINAL = "best.pt", "final.pt"
+"""Checkpoint of the best validation epoch; of the last epoch of a run without validation."""
 
 
 @dataclass
@@ -48,11 +57,17 @@ class TrainerConfig:
         weight_decay: AdamW weight decay.
         decay_all: Apply weight decay to norms, biases and embeddings too (False: only to the
             matrices of the blocks, the usual choice for transformers).
-        warmup_steps: Linear warmup length in steps.
+        warmup_steps: Linear warmup length in steps; None sizes it from the data, as
+            ``warmup_fraction`` of the run's total steps.
+        warmup_fraction: Warmup length as a share of the total steps (epochs x steps per
+            epoch), used when ``warmup_steps`` is None: a fixed step count is too long for a
+            small log (100 steps were 9 of the synthetic log's 40 epochs) and too short for a
+            large one.
         min_lr_ratio: Floor of the cosine decay, as a fraction of ``lr``.
         grad_clip: Max global gradient norm; None disables clipping.
-        patience: Stop after this many validations without improvement of ``monitor``.
-        monitor: Validation metric that selects the best checkpoint.
+        patience: Stop after this many validations without improvement of ``monitor`` (>= 1).
+        monitor: Validation metric that selects the best checkpoint: ``ndcg@K``, ``hr@K`` or
+            ``mrr@K``; the validation function must compute it (:attr:`monitor_k` is its K).
         mask_prob: Masking probability of the masked (BERT4Rec) objective.
         seed: Seed of initialisation order, shuffling, dropout and negative sampling.
         deterministic: Ask torch for deterministic kernels.
@@ -61,7 +76,7 @@ class TrainerConfig:
         num_threads: torch intra-op threads on CPU; None keeps torch's default.
         out_dir: Where checkpoints and metric logs go.
         resume: Continue from ``out_dir/last.pt`` when it exists.
-        progress: Show tqdm progress bars.
+        progress: Show tqdm progress bars (drawn only when stderr is a terminal).
         max_steps_per_epoch: Cap on steps per epoch (quick smoke runs); None means all.
         bucket_by_length: Batch windows of similar length together (less padding to compute).
         shuffle_ties: Each epoch, shuffle training events that share a user and a timestamp
@@ -76,7 +91,8 @@ class TrainerConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     decay_all: bool = False
-    warmup_steps: int = 100
+    warmup_steps: int | None = None
+    warmup_fraction: float = 0.05
     min_lr_ratio: float = 0.0
     grad_clip: float | None = 1.0
     patience: int = 5
@@ -95,6 +111,69 @@ class TrainerConfig:
     shuffle_ties: bool = False
     mask_window_items: bool = False
 
+    def __post_init__(self) -> None:
+        """Refuse settings that would fail or train nonsense, before any data is touched."""
+        if isinstance(self.out_dir, os.PathLike):
+            self.out_dir = os.fspath(self.out_dir)  # a Path is as good as its string
+        check_field_types(self)
+        for name in ("epochs", "batch_size", "patience"):
+            check_integer(name, getattr(self, name), minimum=1)
+        if self.warmup_steps is not None:
+            check_integer("warmup_steps", self.warmup_steps, minimum=0)
+        check_number("warmup_fraction", self.warmup_fraction, low=0.0, high=0.5)
+        for name in ("num_threads", "max_steps_per_epoch"):
+            if getattr(self, name) is not None:
+                check_integer(name, getattr(self, name), minimum=1)
+        check_number("lr", self.lr, low=0.0, low_open=True)
+        check_number("weight_decay", self.weight_decay, low=0.0)
+        check_number("min_lr_ratio", self.min_lr_ratio, low=0.0, high=1.0)
+        if self.grad_clip is not None:
+            check_number("grad_clip", self.grad_clip, low=0.0, low_open=True)
+        check_number("mask_prob", self.mask_prob, low=0.0, high=1.0, low_open=True)
+        monitor_k(self.monitor)
+        check_device_name(self.device)
+
+    @property
+    def monitor_k(self) -> int:
+        """The cut-off of :attr:`monitor`, which validation must compute (``ndcg@50`` -> 50)."""
+        return monitor_k(self.monitor)
+
+
+MONITOR = re.compile(r"(?P<metric>ndcg|hr|mrr)@(?P<k>\d+)")
+"""What ``TrainerConfig.monitor`` may be: a metric of :func:`segue.evaluation.metric_summary`."""
+
+
+def monitor_k(monitor: str) -> int:
+    """The cut-off K of a monitored metric name, or a ``ValueError`` saying what is allowed.
+
+    >>> monitor_k("hr@50")
+    50
+    """
+    match = MONITOR.fullmatch(monitor)
+    if match is None or int(match["k"]) < 1:
+        raise ValueError(
+            "monitor must be a validation metric: ndcg@K, hr@K or mrr@K with K >= 1 "
+            f"(e.g. ndcg@10), got {monitor!r}"
+        )
+    return int(match["k"])
+
+
+def check_device_name(name: str) -> None:
+    """Refuse a device string torch does not understand; availability is checked when used.
+
+    >>> check_device_name("gpu")
+    Traceback (most recent call last):
+    ValueError: device must be auto, cpu, cuda, cuda:N or mps, got 'gpu'
+    """
+    if name == "auto":
+        return
+    try:
+        kind = torch.device(name).type
+    except (RuntimeError, ValueError, TypeError):
+        kind = ""
+    if kind not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, got {name!r}")
+
 
 @dataclass
 class TrainResult:
@@ -110,9 +189,24 @@ class TrainResult:
 
 
 def resolve_device(name: str) -> torch.device:
+    """The torch device of a ``TrainerConfig.device`` setting, checked to exist on this machine.
+
+    Raises:
+        ValueError: For a device name torch does not know, or a device this machine lacks.
+    """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    check_device_name(name)
+    device = torch.device(name)
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"device={name!r} but CUDA is not available here; use cpu or auto")
+        if device.index is not None and device.index >= count:
+            raise ValueError(f"device={name!r} but this machine has {count} CUDA device(s)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={name!r} but MPS is not available here; use cpu or auto")
+    return device
 
 
 class _Loop:
@@ -123,14 +217,18 @@ class _Loop:
         model: TrackTransformer,
         data: TrainingSequences,
         loss: TrackLoss,
-        validate: Validate,
+        validate: Validate | None,
         config: TrainerConfig,
         vocab: TrackVocab,
         reports: list[dict[str, Any]],
         run_config: str,
+        data_settings: DataSettings | None = None,
+        stop_epoch: int | None = None,
     ) -> None:
         self.config, self.data, self.loss, self.validate = config, data, loss, validate
+        self.stop_epoch = config.epochs if stop_epoch is None else stop_epoch
         self.vocab, self.reports, self.run_config = vocab, reports, run_config
+        self.data_settings = data_settings
         self.out = Path(config.out_dir)
         self.rank, self.world = distributed.rank_and_world()
         self.device = distributed.device_for_rank(resolve_device(config.device))
@@ -151,7 +249,7 @@ class _Loop:
             self.steps_per_epoch = min(self.steps_per_epoch, config.max_steps_per_epoch)
         total = self.steps_per_epoch * config.epochs
         self.scheduler = warmup_cosine(
-            self.optimizer, min(config.warmup_steps, total // 2), total, config.min_lr_ratio
+            self.optimizer, warmup_length(config, total), total, config.min_lr_ratio
         )
         self.epoch, self.best, self.best_epoch, self.stale = 0, -math.inf, 0, 0
         self.best_metrics: dict[str, float] = {}
@@ -211,7 +309,7 @@ class _Loop:
         bar = tqdm(
             batches,
             desc=f"epoch {self.epoch + 1}/{self.config.epochs}",
-            disable=not self.config.progress or self.rank != 0,
+            disable=not show_progress(self.config.progress) or self.rank != 0,
             leave=False,
         )
         total_loss, seen, start = 0.0, 0, time.perf_counter()
@@ -256,6 +354,7 @@ class _Loop:
             reports=self.reports,
             config=self.run_config,
             training_state=state,
+            data_settings=self.data_settings,
         )
 
     def resume(self, path: Path) -> None:
@@ -306,24 +405,41 @@ class _Loop:
             self.resume(self.out / "last.pt")
         if self.rank == 0:
             self._restart_logs()
-        while self.epoch < self.config.epochs and self.stale < self.config.patience:
+        while self.epoch < self.stop_epoch and self.stale < self.config.patience:
             row: dict[str, Any] = {"epoch": self.epoch + 1, **self._train_epoch()}
             self.epoch += 1
-            if self.rank == 0:
+            if self.rank == 0 and self.validate is None:
+                self._after_epoch_without_validation(row)
+            elif self.rank == 0 and self.validate is not None:
                 row.update(self.validate(self.model))
                 self._after_validation(row)
             self.stale = distributed.broadcast_int(self.stale, self.device)
+        chosen = FINAL if self.validate is None else BEST
         result = TrainResult(
             best_epoch=self.best_epoch,
             best_metrics=self.best_metrics,
             epochs_run=self.epoch,
             seconds=self.train_seconds,
             history=self.history,
-            best_path=self.out / "best.pt",
+            best_path=self.out / chosen,
             last_path=self.out / "last.pt",
         )
         distributed.barrier()
         return result
+
+    def _after_epoch_without_validation(self, row: dict[str, Any]) -> None:
+        """No validation (a refit): the model of the last epoch is the one to use.
+
+        Every epoch still writes ``last.pt`` (a resumable state); the stop epoch also writes
+        ``final.pt``, the counterpart of ``best.pt`` for a run that cannot choose an epoch.
+        """
+        self.best_epoch = self.epoch
+        self.best_metrics = {k: v for k, v in row.items() if isinstance(v, (int, float))}
+        self._log(row)
+        if self.epoch == self.stop_epoch:
+            save_checkpoint(self._checkpoint(self.best_metrics, with_state=False), self.out / FINAL)
+        save_checkpoint(self._checkpoint(row, with_state=True), self.out / "last.pt")
+        logger.info("epoch %d: train_loss %.4f (no validation)", self.epoch, row["train_loss"])
 
     def _after_validation(self, row: dict[str, Any]) -> None:
         monitored = row[self.config.monitor]
@@ -340,37 +456,82 @@ class _Loop:
                 self._checkpoint(self.best_metrics, with_state=False), self.out / "best.pt"
             )
         save_checkpoint(self._checkpoint(row, with_state=True), self.out / "last.pt")
-        if self.config.progress:
-            shown = ", ".join(
-                f"{k} {v:.4f}" for k, v in row.items() if isinstance(v, float) and k != "lr"
-            )
-            tqdm.write(f"epoch {self.epoch}: {shown}{'  *' if improved else ''}")
+        # Logged, not printed: the run's log file keeps the epoch lines (bars stay on screen).
+        shown = ", ".join(
+            f"{k} {v:.4f}" for k, v in row.items() if isinstance(v, float) and k != "lr"
+        )
+        logger.info("epoch %d: %s%s", self.epoch, shown, "  *" if improved else "")
 
 
 def fit(
     model: TrackTransformer,
     data: TrainingSequences,
     loss: TrackLoss,
-    validate: Validate,
+    validate: Validate | None,
     config: TrainerConfig,
     *,
     vocab: TrackVocab,
     reports: list[dict[str, Any]] | None = None,
     run_config: str = "",
+    data_settings: DataSettings | None = None,
+    stop_epoch: int | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``data`` with ``loss``, validating after every epoch.
+
+    Without ``validate`` (a refit on train + validation, where nothing is left to validate
+    on) the run trains a fixed number of epochs, never stops early, and writes the model of
+    its last epoch to ``final.pt`` (``TrainResult.best_path``); ``best_epoch`` is that epoch.
+    With ``stop_epoch`` it follows the learning-rate schedule of ``config.epochs`` epochs but
+    stops after ``stop_epoch``: a refit then retraces, on more data, the schedule under which
+    that epoch was chosen on validation.
 
     Args:
         model: The transformer (its config is stored in every checkpoint).
         data: Training windows.
         loss: A configured loss (:func:`segue.training.losses.loss_for`).
-        validate: Returns validation metrics of the model (must include ``config.monitor``).
+        validate: Returns validation metrics of the model (must include ``config.monitor``);
+            None: no validation (see above).
         config: Loop settings.
         vocab: Track vocabulary, stored in checkpoints.
         reports: Data reports, stored in checkpoints.
         run_config: The resolved run configuration (YAML), stored in checkpoints.
+        data_settings: How ``data`` was prepared, stored in checkpoints so that evaluation
+            and export rebuild the same data (:func:`segue.data.settings.prepare_from_settings`).
+        stop_epoch: Last epoch to train, in 1..``config.epochs``; None: ``config.epochs``.
+
+    Raises:
+        ValueError: On a ``stop_epoch`` outside 1..``config.epochs``, before any training.
     """
+    if stop_epoch is not None and not 1 <= stop_epoch <= config.epochs:
+        raise ValueError(f"stop_epoch must be in 1..epochs={config.epochs}, got {stop_epoch}")
     os.makedirs(config.out_dir, exist_ok=True)
     with open(Path(config.out_dir) / "trainer.json", "w", encoding="utf-8") as f:
         json.dump(asdict(config), f, indent=2)
-    return _Loop(model, data, loss, validate, config, vocab, reports or [], run_config).run()
+    return _Loop(
+        model,
+        data,
+        loss,
+        validate,
+        config,
+        vocab,
+        reports or [],
+        run_config,
+        data_settings,
+        stop_epoch,
+    ).run()
+
+
+def warmup_length(config: TrainerConfig, total_steps: int) -> int:
+    """Warmup steps of a run of ``total_steps``: ``warmup_steps``, else the configured share.
+
+    Never more than half the run, so that a short run still decays.
+
+    >>> warmup_length(TrainerConfig(warmup_fraction=0.05), 480)  # synthetic: 12 steps x 40
+    24
+    >>> warmup_length(TrainerConfig(warmup_steps=100), 120)
+    60
+    """
+    steps = config.warmup_steps
+    if steps is None:
+        steps = round(config.warmup_fraction * total_steps)
+    return min(steps, total_steps // 2)

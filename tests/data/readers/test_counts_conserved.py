@@ -20,6 +20,8 @@ from .conftest import FIXTURES
         ("datasets/ratings.dat", {}),
         ("datasets/piki_sample.csv", {}),
         ("generic/canonical.tsv", {}),
+        ("lastfm_layouts", {}),
+        ("lastfm_layouts/recenttracks.json", {}),
     ],
 )
 def test_rows_in_equals_kept_plus_dropped(relative, options):

@@ -41,9 +41,18 @@ def test_parquet_roundtrip(tmp_path):
     assert log.events["track_id"].tolist() == ["y", "x"]
 
 
-def test_numbers_without_unit_are_an_error():
-    with pytest.raises(DataError, match="timestamp_unit"):
-        read_log(GENERIC / "plays_ms.csv", columns=MAPPING)
+def test_epoch_unit_is_inferred_when_unset():
+    inferred = read_log(GENERIC / "plays_ms.csv", columns=MAPPING).events["timestamp"]
+    given = read_log(GENERIC / "plays_ms.csv", columns=MAPPING, timestamp_unit="ms")
+    assert inferred.tolist() == given.events["timestamp"].tolist()
+
+
+def test_epoch_in_the_wrong_unit_names_column_and_likely_unit():
+    with pytest.raises(DataError) as error:
+        read_log(GENERIC / "plays_ms.csv", columns=MAPPING, timestamp_unit="s")
+    assert error.value.column == "ts_ms" and error.value.file.endswith("plays_ms.csv")
+    assert "look like milliseconds" in str(error.value)
+    assert "timestamp_unit='ms'" in str(error.value)
 
 
 def test_missing_mapped_column_lists_existing_ones():

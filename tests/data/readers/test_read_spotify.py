@@ -19,17 +19,18 @@ def test_account_folder_counts_every_dropped_row():
     # 6 + 4 rows in the music files, 1 in the podcast file; 2 music rows repeated across files.
     assert (report.rows_in, report.rows_kept) == (11, 6)
     assert report.dropped == {
-        "podcast episode": 1,
+        "podcast episode (podcast history file)": 1,  # StreamingHistory_podcast_0.json
         "no track": 2,  # "Unknown Track" and a null trackName
         "duplicate across export files": 2,
     }
     assert report.stage == "read spotify_account"
     assert len(report.sources) == 3
     assert report.stats["plays of 0 ms"] == 2
-    assert sorted(Path(n).name for n in report.stats["files skipped (not a listening log)"]) == [
-        "Playlist1.json",
-        "Userdata.json",
-    ]
+    skipped = report.stats["files skipped"]
+    assert sorted(Path(n).name for n in skipped) == ["Playlist1.json", "Userdata.json"]
+    reasons = {Path(n).name: why for n, why in skipped.items()}
+    assert reasons["Playlist1.json"] == "Spotify playlists, not listening"
+    assert "Spotify account details" in reasons["Userdata.json"]
 
 
 def test_account_ids_are_normalised_names_and_starts_keep_order():
@@ -72,7 +73,7 @@ def test_extended_history_drops_podcasts_no_track_and_repeats_only_across_files(
     # The two equal YOASOBI plays sit in one file: both are kept.
     assert report.rows_kept == 5
     assert report.rows_in == report.rows_kept + report.rows_dropped
-    skipped = report.stats["files skipped (not a listening log)"]
+    skipped = report.stats["files skipped"]
     assert [Path(s).name for s in skipped] == ["Streaming_History_Video_2023.json"]
 
 

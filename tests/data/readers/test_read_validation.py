@@ -91,8 +91,10 @@ def test_missing_path(tmp_path):
         read_log(tmp_path / "nope.csv")
 
 
-def test_mixed_formats_in_one_folder(tmp_path):
+def test_mixed_formats_in_one_folder_read_each_by_its_own_format(tmp_path):
     for f in ("datasets/u.data", "datasets/piki_sample.csv"):
         (tmp_path / f.split("/")[1]).write_bytes((FIXTURES / f).read_bytes())
-    with pytest.raises(DataError, match="several formats"):
-        read_log(tmp_path)
+    log = read_log(tmp_path)
+    assert log.report.stage == "read movielens + piki"
+    assert log.report.stats["files per format"] == {"movielens": 1, "piki": 1}
+    assert set(log.events["source"]) == {"movielens", "piki"}

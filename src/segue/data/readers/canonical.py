@@ -14,7 +14,7 @@ import pandas as pd
 
 from segue.columns import Columns
 from segue.data.errors import DataError
-from segue.data.readers.parsed import first_row
+from segue.data.readers.parsed import first_row, shown
 from segue.data.readers.timestamps import TIMESTAMP_DTYPE
 
 _STRINGS = (
@@ -119,6 +119,10 @@ def as_count(values: pd.Series, *, file: str, column: str) -> pd.Series:
     if bad.any():
         row = first_row(bad)
         raise DataError(f"{values.loc[row]!r} is not a number", file=file, column=column, row=row)
+    huge = numbers.abs() >= 2**62  # beyond what Int64 milliseconds hold with room to add
+    if huge.any():
+        row = first_row(huge)
+        raise DataError(f"{shown(values.loc[row])} is too large", file=file, column=column, row=row)
     negative = numbers < 0
     if negative.any():
         row = first_row(negative)

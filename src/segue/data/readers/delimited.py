@@ -66,6 +66,10 @@ def read_delimited(
     except pa.ArrowInvalid as error:
         if "Empty CSV file" in str(error):
             raise NoRows(file) from error
+        if "UTF8" in str(error) or "UTF-8" in str(error):
+            raise DataError(
+                f"not valid UTF-8 beyond its start ({error}); save the file as UTF-8", file=file
+            ) from error
         raise DataError(
             f"cannot parse as {_SEP_NAMES.get(sep, repr(sep))} ({error})", file=file
         ) from error

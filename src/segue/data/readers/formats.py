@@ -7,13 +7,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from segue.data.readers import generic, lastfm, listenbrainz, piki, public_datasets, spotify
+from segue.data.readers import (
+    generic,
+    lastfm,
+    lastfm_json,
+    listenbrainz,
+    piki,
+    public_datasets,
+    scrobbler_log,
+    spotify,
+)
 from segue.data.readers.head import Head
 from segue.data.readers.parsed import Parsed
 
-_GENERIC_OPTIONS = ("columns", "timestamp_unit", "timestamp_format")
+_GENERIC_OPTIONS = ("columns", "timestamp_unit", "timestamp_format", "timezone")
+_JSON, _TABLES = (".json", ".jsonl", ".csv", ".tsv", ".txt"), (".csv", ".tsv", ".txt", ".tab")
+_SPOTIFY_LAUNCH = "2008-10-07"
+_AUDIOSCROBBLER = "2002-01-01"  # Last.fm's scrobbling began in 2002; ListenBrainz imports it
 
 
 @dataclass(frozen=True)
@@ -27,6 +38,13 @@ class Format:
         sniff: True when the start of a file looks like this format.
         options: Keyword options ``read`` accepts.
         extensions: File endings taken from a folder when ``format=`` names this generic format.
+        suffixes: File endings of this format: inside a folder, ``format=`` reads a file with
+            one of them that is no other specific format (so a damaged file is an error naming
+            it, not silently skipped).
+        earliest: The first day the service could have logged a play; earlier times, and the
+            1970 placeholder, are dropped and counted. None: no lower bound.
+        check_times: False for research datasets whose times are offsets (Yambda) or that
+            predate any service (MovieLens): their times are kept as they are.
     """
 
     name: str
@@ -35,10 +53,18 @@ class Format:
     sniff: Callable[[Head], bool]
     options: tuple[str, ...] = ()
     extensions: tuple[str, ...] = ()
+    suffixes: tuple[str, ...] = ()
+    earliest: str | None = None
+    check_times: bool = True
 
     @property
     def generic(self) -> bool:
         return bool(self.extensions)
+
+    @property
+    def endings(self) -> tuple[str, ...]:
+        """File endings a folder read with ``format=`` this format considers."""
+        return self.extensions or self.suffixes
 
 
 def _formats(*formats: Format) -> dict[str, Format]:
@@ -48,57 +74,95 @@ def _formats(*formats: Format) -> dict[str, Format]:
 FORMATS: dict[str, Format] = _formats(
     Format(
         "spotify_extended",
-        "Spotify Extended Streaming History (Streaming_History_Audio_*.json, endsong_*.json)",
+        "Spotify Extended Streaming History (Streaming_History_Audio_*.json, endsong_*.json, "
+        "or CSV conversions of them)",
         spotify.read_spotify_extended,
         spotify.sniff_extended,
+        suffixes=_JSON,
+        earliest=_SPOTIFY_LAUNCH,
     ),
     Format(
         "spotify_account",
-        "Spotify account data (StreamingHistory*.json)",
+        "Spotify account data (StreamingHistory*.json, or CSV conversions of them)",
         spotify.read_spotify_account,
         spotify.sniff_account,
+        ("podcast_shows",),
+        suffixes=_JSON,
+        earliest=_SPOTIFY_LAUNCH,
     ),
     Format(
         "listenbrainz",
         "ListenBrainz listens (JSON lines dump or JSON array export)",
         listenbrainz.read_listenbrainz,
         listenbrainz.sniff,
+        suffixes=(".json", ".jsonl", ".listens"),
+        earliest=_AUDIOSCROBBLER,
     ),
     Format(
         "lastfm_1k",
         "Last.fm-1K TSV (user, time, artist mbid, artist, track mbid, track)",
         lastfm.read_lastfm_1k,
         lastfm.sniff_1k,
+        suffixes=(".tsv", ".txt"),
+        earliest=_AUDIOSCROBBLER,
     ),
     Format(
         "lastfm_csv",
-        "Last.fm scrobble CSV export (artist, album, track, date)",
+        "Last.fm scrobble tables: lastfm-to-csv, lastfmstats.com, ghan.nl, lastexport.py, "
+        "lastfm-backup-cli, the Last.fm data archive, Open Scrobbler import files, or any header "
+        "naming artist, track and time",
         lastfm.read_lastfm_csv,
         lastfm.sniff_csv,
+        ("timezone",),
+        suffixes=_TABLES,
+        earliest=_AUDIOSCROBBLER,
+    ),
+    Format(
+        "lastfm_json",
+        "Scrobble JSON: Last.fm API recenttracks pages, ghan.nl JSON, lastfmstats.com JSON, "
+        "Maloja export",
+        lastfm_json.read_lastfm_json,
+        lastfm_json.sniff,
+        ("timezone",),
+        suffixes=(".json",),
+        earliest=_AUDIOSCROBBLER,
+    ),
+    Format(
+        "scrobbler_log",
+        ".scrobbler.log: the Audioscrobbler portable-player log (Rockbox, lastexport.py)",
+        scrobbler_log.read_scrobbler_log,
+        scrobbler_log.sniff,
+        ("timezone",),
+        suffixes=(".log", ".txt"),
+        earliest=_AUDIOSCROBBLER,
     ),
     Format(
         "30music",
         "30Music sessions TSV (UserId, SessionId, ItemId, Time, ArtistId)",
         public_datasets.read_30music,
         public_datasets.sniff_30music,
+        check_times=False,
     ),
     Format(
         "movielens",
         "MovieLens ratings (u.data, ratings.dat, ratings.csv)",
         public_datasets.read_movielens,
         public_datasets.sniff_movielens,
+        check_times=False,
     ),
     Format(
         "piki",
         "Piki like/dislike CSV (user_id, song_id, liked, timestamp)",
         piki.read_piki,
         piki.sniff,
+        check_times=False,
     ),
     Format(
         "yambda",
         "Yambda parquet (uid, item_id, timestamp, ...)",
         public_datasets.read_yambda,
         public_datasets.sniff_yambda,
+        check_times=False,
     ),
     Format(
         "csv",
@@ -125,11 +189,3 @@ FORMATS: dict[str, Format] = _formats(
         (".parquet", ".pq"),
     ),
 )
-
-
-def check_options(fmt: Format, options: dict[str, Any]) -> None:
-    """Raise ``TypeError`` for an option the format does not take, rather than ignore it."""
-    unknown = sorted(k for k, v in options.items() if v is not None and k not in fmt.options)
-    if unknown:
-        takes = ", ".join(fmt.options) or "no options"
-        raise TypeError(f"format {fmt.name!r} does not take {unknown}; it takes {takes}")

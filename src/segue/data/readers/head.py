@@ -8,9 +8,12 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
+from segue.data.errors import DataError
 from segue.data.readers.sources import SourceFile
+from segue.data.readers.text import encoding_of
 
 _PARQUET_MAGIC = b"PAR1"
 
@@ -34,12 +37,17 @@ class Head:
         data = file.head()
         columns = None
         if data.startswith(_PARQUET_MAGIC):
-            columns = tuple(pq.read_schema(file.readable()).names)
+            try:
+                columns = tuple(pq.read_schema(file.readable()).names)
+            except (pa.ArrowException, OSError) as error:
+                raise DataError(
+                    f"truncated or corrupt parquet file ({error})", file=file.name
+                ) from error
         return cls(file.basename, data, columns)
 
     @cached_property
     def text(self) -> str:
-        return self.data.decode("utf-8-sig", errors="replace")
+        return self.data.decode(encoding_of(self.data), errors="replace")
 
     @cached_property
     def lines(self) -> list[str]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Any
 
 from segue.data.errors import DataError
 from segue.data.readers.sources import SourceFile
+from segue.data.readers.text import read_text
 
 
 def read_records(file: SourceFile) -> list[dict[str, Any]]:
@@ -15,9 +15,7 @@ def read_records(file: SourceFile) -> list[dict[str, Any]]:
 
     Exports that use these (Spotify, ListenBrainz) are small enough to parse in Python.
     """
-    source = file.readable()
-    raw = source.getvalue() if isinstance(source, io.BytesIO) else source.read_bytes()
-    text = raw.decode("utf-8-sig")
+    text = read_text(file)
     if not text.strip():
         raise DataError("empty file", file=file.name)
     if text.lstrip().startswith("["):
@@ -41,3 +39,14 @@ def _lines(text: str, name: str) -> list[Any]:
         except json.JSONDecodeError as error:
             raise DataError(f"not valid JSON ({error})", file=name, row=row) from error
     return records
+
+
+def read_json(file: SourceFile) -> Any:
+    """A whole JSON document (an object or an array), e.g. pages of a web API's answers."""
+    text = read_text(file)
+    if not text.strip():
+        raise DataError("empty file", file=file.name)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise DataError(f"not valid JSON ({error})", file=file.name) from error

@@ -4,7 +4,8 @@ Each listen: ``listened_at`` (or ``timestamp`` in dumps; unix seconds, when the 
 ``user_name``, ``track_metadata`` with ``artist_name``, ``track_name``, ``release_name``,
 ``additional_info`` and, when matched, ``mbid_mapping``. The track id is the first of:
 the recording MBID (``mbid_mapping`` or ``additional_info``), the Spotify id as a
-``spotify:track:`` URI (so it matches Spotify exports), the normalised ``artist|track``.
+``spotify:track:`` URI (so it matches Spotify exports), the normalised ``artist|track`` (kept
+as ``track_key`` for every listen).
 Listens with no track name and no id are dropped and counted.
 """
 
@@ -18,6 +19,7 @@ from segue.columns import Columns, EventTypes
 from segue.data.errors import DataError
 from segue.data.readers import timestamps
 from segue.data.readers.canonical import finish
+from segue.data.readers.extra_columns import Extra
 from segue.data.readers.head import Head
 from segue.data.readers.json_records import read_records
 from segue.data.readers.parsed import NoRows, Parsed
@@ -36,7 +38,8 @@ def read_listenbrainz(file: SourceFile) -> Parsed:
     raw = pd.DataFrame([_flat(r, file.name, row) for row, r in enumerate(records)])
     raw = raw.astype(dict.fromkeys(_TEXT, "string"))
     uri = "spotify:track:" + raw["spotify_id"].str.rsplit("/", n=1).str[-1]
-    track = raw["recording_mbid"].fillna(uri).fillna(track_key(raw["artist"], raw["track"]))
+    key = track_key(raw["artist"], raw["track"])
+    track = raw["recording_mbid"].fillna(uri).fillna(key)
     no_track = track.isna()
     frame = pd.DataFrame(
         {
@@ -49,13 +52,14 @@ def read_listenbrainz(file: SourceFile) -> Parsed:
             Columns.TRACK_NAME: raw["track"],
             Columns.DURATION_MS: raw["duration_ms"],
             Columns.EVENT_TYPE: EventTypes.PLAY,
+            Extra.TRACK_KEY: key,
         }
     )[~no_track]
     if raw["user"].notna().any():
         frame.insert(0, Columns.USER, raw["user"][~no_track])
     names = {Columns.USER: "user_name", Columns.DURATION_MS: "additional_info.duration_ms"}
     return Parsed(
-        finish(frame, file=file.name, source_names=names),
+        finish(frame, file=file.name, source_names=names, extras=[Extra.TRACK_KEY]),
         rows_in=len(raw),
         dropped={NO_TRACK: int(no_track.sum())},
         event_key=(Columns.TIMESTAMP, Columns.TRACK),

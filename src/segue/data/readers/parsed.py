@@ -23,6 +23,8 @@ class Parsed:
         event_key: Columns that identify one event, besides the user, for formats whose export
             files overlap (the same event in two files is kept once); empty for other formats.
         stats: Figures worth reporting, summed over files (e.g. plays of zero ms).
+        layout: How the file was read when a format takes several layouts (the tool that
+            writes it and the columns used), for the report; None otherwise.
     """
 
     frame: pd.DataFrame
@@ -30,6 +32,7 @@ class Parsed:
     dropped: dict[str, int] = field(default_factory=dict)
     event_key: tuple[str, ...] = ()
     stats: dict[str, int] = field(default_factory=dict)
+    layout: str | None = None
 
     def __post_init__(self) -> None:
         kept = len(self.frame) + sum(self.dropped.values())
@@ -50,3 +53,14 @@ def first_row(mask: pd.Series) -> int:
     7
     """
     return int(cast(int, mask.idxmax()))
+
+
+def shown(value: object) -> str:
+    """A value for an error message: numpy scalars as plain Python numbers.
+
+    >>> import numpy as np
+    >>> shown(np.int64(7)), shown("x")
+    ('7', "'x'")
+    """
+    item = getattr(value, "item", None)
+    return repr(item() if callable(item) else value)

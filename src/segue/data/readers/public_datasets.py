@@ -19,14 +19,16 @@ import io
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from segue.columns import Columns, EventTypes
+from segue.data.errors import DataError
 from segue.data.readers import timestamps
 from segue.data.readers.canonical import finish, require_columns
 from segue.data.readers.delimited import read_delimited
 from segue.data.readers.head import Head
-from segue.data.readers.parsed import NoRows, Parsed
+from segue.data.readers.parsed import NoRows, Parsed, first_row
 from segue.data.readers.sources import SourceFile
 
 RATING = "rating"
@@ -84,16 +86,29 @@ def read_movielens(file: SourceFile) -> Parsed:
                 raw["timestamp"], "s", file=file.name, column="timestamp"
             ),
             Columns.EVENT_TYPE: RATING,
-            RATING: pd.to_numeric(raw["rating"]).astype("Float64"),
+            RATING: _ratings(raw["rating"], file.name),
         }
     )
     names = {Columns.USER: "userId", Columns.TRACK: "movieId"}
     return Parsed(finish(frame, file=file.name, source_names=names, extras=[RATING]), len(raw))
 
 
+def _ratings(values: pd.Series, file: str) -> pd.Series:
+    """Ratings as numbers; text that is no number is an error naming its row."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = numbers.isna() & values.notna()
+    if bad.any():
+        row = first_row(bad)
+        raise DataError(f"{values.loc[row]!r} is not a number", file=file, column="rating", row=row)
+    return numbers.astype("Float64")
+
+
 def read_yambda(file: SourceFile) -> Parsed:
     """Read a Yambda parquet file (listens, likes... or multi_event)."""
-    table = pq.read_table(file.readable())
+    try:
+        table = pq.read_table(file.readable())
+    except (pa.ArrowException, OSError) as error:
+        raise DataError(f"truncated or corrupt parquet file ({error})", file=file.name) from error
     require_columns(table.column_names, _YAMBDA, file=file.name)
     if table.num_rows == 0:
         raise NoRows(file.name)

@@ -12,63 +12,105 @@ track ending after a short one that started later would otherwise swap places; s
 also measured from play starts. Account data has minute precision, so there the start is also
 kept from moving before the previous play's start (see :func:`start_times`).
 
+Either may also come as a CSV conversion of the JSON (same fields, a header row): read alike.
+
 Podcast episodes, audiobooks and rows without a track (local files, removed tracks) are dropped
-and counted. The track id is the Spotify URI where the export has one, else the normalised
-``artist|track`` (see :func:`segue.data.readers.track_key.track_key`).
+and counted. Newer account exports put podcasts (and audiobooks) in files of their own
+(``StreamingHistory_podcast_*.json``), dropped whole by name. Old ones (four fields:
+``endTime, artistName, trackName, msPlayed``) list episodes like songs, with the show as the
+artist: ``podcast_shows=[...]`` names shows to drop, and the shows the export's own
+``YourLibrary.json`` lists are dropped too (:mod:`segue.data.readers.spotify_library`).
+
+The track id is the Spotify URI where the export has one, else the normalised ``artist|track``
+(see :func:`segue.data.readers.track_key.track_key`), kept as ``track_key`` for every row.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 
 from segue.columns import Columns, EventTypes
+from segue.data.errors import DataError
 from segue.data.readers import timestamps
-from segue.data.readers.canonical import as_count, finish, require_columns
+from segue.data.readers.canonical import as_count, finish
+from segue.data.readers.extra_columns import Extra
 from segue.data.readers.head import Head
-from segue.data.readers.json_records import read_records
-from segue.data.readers.parsed import NoRows, Parsed
+from segue.data.readers.parsed import Parsed, first_row, shown
+from segue.data.readers.record_tables import has_fields, read_rows
 from segue.data.readers.sources import SourceFile
-from segue.data.readers.track_key import track_key
+from segue.data.readers.track_key import normalise, track_key
 
 PODCAST = "podcast episode"
+PODCAST_FILE = "podcast episode (podcast history file)"
+PODCAST_SHOW = "podcast episode (show named in podcast_shows)"
+PODCAST_SAVED = "podcast episode (show saved in YourLibrary.json)"
 AUDIOBOOK = "audiobook"
+AUDIOBOOK_FILE = "audiobook (audiobook history file)"
+# Newer account exports split non-music plays into files named after their kind.
+_FILE_KINDS = {"podcast": PODCAST_FILE, "audiobook": AUDIOBOOK_FILE}
 NO_TRACK = "no track"
 _UNKNOWN_TRACK = "Unknown Track"  # what account data shows for local files and removed tracks
 _EVENT_KEY = ("_end", Columns.TRACK, Columns.MS_PLAYED)
+_WEEK_MS = 7 * 24 * 3600 * 1000
 
 
-def read_spotify_account(file: SourceFile) -> Parsed:
-    """Read one account-data ``StreamingHistory*.json`` file."""
-    raw = _frame(file, ("endTime", "msPlayed"))
-    podcast = _any_present(raw, "episodeName", "podcastName")
+def read_spotify_account(
+    file: SourceFile,
+    *,
+    podcast_shows: Sequence[str] | None = None,
+    saved_shows: Sequence[str] = (),
+) -> Parsed:
+    """Read one account-data ``StreamingHistory*.json`` file (or its CSV conversion).
+
+    Args:
+        file: The file.
+        podcast_shows: Show names whose rows are podcast episodes (old exports list them as
+            plays with the show as artist); matched after normalising case and spacing.
+        saved_shows: Shows the export's ``YourLibrary.json`` lists (see
+            :mod:`segue.data.readers.spotify_library`), dropped under a reason of their own.
+    """
+    raw = read_rows(file, ("endTime", "msPlayed"))
     name = _col(raw, "trackName")
-    no_track = ~podcast & (name.isna() | name.isin(["", _UNKNOWN_TRACK]))
-    dropped = {PODCAST: int(podcast.sum()), NO_TRACK: int(no_track.sum())}
-    raw, name = raw[~podcast & ~no_track], name[~podcast & ~no_track]
-    end = timestamps.from_strings(
-        raw["endTime"], file=file.name, column="endTime", format="%Y-%m-%d %H:%M"
-    )
-    ms = as_count(raw["msPlayed"], file=file.name, column="msPlayed")
+    kind = next((k for k in _FILE_KINDS if k in file.basename.lower()), None)
+    in_file = pd.Series(kind is not None, index=raw.index)
+    podcast = ~in_file & _any_present(raw, "episodeName", "podcastName")
+    shows = _shows(raw, podcast_shows) & ~in_file & ~podcast
+    saved = _shows(raw, saved_shows) & ~in_file & ~podcast & ~shows
+    other = in_file | podcast | shows | saved
+    no_track = ~other & (name.isna() | name.isin(["", _UNKNOWN_TRACK]))
+    dropped = {_FILE_KINDS[kind]: len(raw)} if kind is not None else {}
+    dropped[PODCAST] = int(podcast.sum())
+    dropped |= {PODCAST_SHOW: int(shows.sum()), PODCAST_SAVED: int(saved.sum())}
+    dropped[NO_TRACK] = int(no_track.sum())
+    raw, name = raw[~other & ~no_track], name[~other & ~no_track]
+    # ISO 8601: "2023-01-05 13:02" as Spotify writes it, with seconds in some conversions.
+    end = timestamps.from_strings(raw["endTime"], file=file.name, column="endTime")
+    ms = play_lengths(raw["msPlayed"], file=file.name, column="msPlayed")
     artist = _col(raw, "artistName")
+    key = track_key(artist, name)
     frame = pd.DataFrame(
         {
-            Columns.TRACK: track_key(artist, name),
+            Columns.TRACK: key,
             Columns.TIMESTAMP: start_times(end, ms),
             Columns.ARTIST: artist,
             Columns.TRACK_NAME: name,
             Columns.MS_PLAYED: ms,
             Columns.EVENT_TYPE: EventTypes.PLAY,
+            Extra.TRACK_KEY: key,
             "_end": end,
         },
         index=raw.index,
     )
     names = {Columns.TIMESTAMP: "endTime", Columns.TRACK: "trackName"}
-    return _parsed(finish(frame, file=file.name, source_names=names), dropped, len(podcast))
+    parsed = finish(frame, file=file.name, source_names=names, extras=[Extra.TRACK_KEY])
+    return _parsed(parsed, dropped, len(podcast))
 
 
 def read_spotify_extended(file: SourceFile) -> Parsed:
     """Read one Extended Streaming History file (``Streaming_History_Audio_*.json``...)."""
-    raw = _frame(file, ("ts", "ms_played"))
+    raw = read_rows(file, ("ts", "ms_played"))
     podcast = _any_present(raw, "episode_name", "spotify_episode_uri")
     audiobook = ~podcast & _any_present(raw, "audiobook_uri", "audiobook_title")
     other = podcast | audiobook
@@ -77,15 +119,16 @@ def read_spotify_extended(file: SourceFile) -> Parsed:
     dropped[NO_TRACK] = int(no_track.sum())
     raw = raw[~other & ~no_track]
     end = timestamps.from_strings(raw["ts"], file=file.name, column="ts")
-    ms = as_count(raw["ms_played"], file=file.name, column="ms_played")
+    ms = play_lengths(raw["ms_played"], file=file.name, column="ms_played")
     artist, name = (
         _col(raw, "master_metadata_album_artist_name"),
         _col(raw, "master_metadata_track_name"),
     )
     uri = _col(raw, "spotify_track_uri").astype("string")
+    key = track_key(artist, name)
     frame = pd.DataFrame(
         {
-            Columns.TRACK: uri.mask(uri == "").fillna(track_key(artist, name)),
+            Columns.TRACK: uri.mask(uri == "").fillna(key),
             Columns.TIMESTAMP: end - pd.to_timedelta(ms, unit="ms"),
             Columns.ARTIST: artist,
             Columns.ALBUM: _col(raw, "master_metadata_album_album_name"),
@@ -93,6 +136,7 @@ def read_spotify_extended(file: SourceFile) -> Parsed:
             Columns.MS_PLAYED: ms,
             Columns.SKIPPED: _col(raw, "skipped"),
             Columns.EVENT_TYPE: EventTypes.PLAY,
+            Extra.TRACK_KEY: key,
             "_end": end,
         },
         index=raw.index,
@@ -100,7 +144,28 @@ def read_spotify_extended(file: SourceFile) -> Parsed:
     if "username" in raw and raw["username"].notna().any():
         frame.insert(0, Columns.USER, raw["username"])
     names = {Columns.TRACK: "spotify_track_uri", Columns.USER: "username"}
-    return _parsed(finish(frame, file=file.name, source_names=names), dropped, len(podcast))
+    parsed = finish(frame, file=file.name, source_names=names, extras=[Extra.TRACK_KEY])
+    return _parsed(parsed, dropped, len(podcast))
+
+
+def play_lengths(values: pd.Series, *, file: str, column: str) -> pd.Series:
+    """Milliseconds played as ``Int64``; more than a week is no play length but a broken field
+    (and would move the start time out of any calendar), so it is an error naming the row.
+
+    >>> play_lengths(pd.Series([200_000, 0]), file="f", column="ms_played").tolist()
+    [200000, 0]
+    """
+    ms = as_count(values, file=file, column=column)
+    too_long = (ms > _WEEK_MS).fillna(False)
+    if too_long.any():
+        row = first_row(too_long)
+        raise DataError(
+            f"{shown(values.loc[row])} ms is longer than a week: not a play length",
+            file=file,
+            column=column,
+            row=row,
+        )
+    return ms
 
 
 def start_times(end: pd.Series, ms_played: pd.Series) -> pd.Series:
@@ -119,22 +184,24 @@ def start_times(end: pd.Series, ms_played: pd.Series) -> pd.Series:
 
 
 def sniff_account(head: Head) -> bool:
-    """JSON records with ``endTime`` and ``msPlayed``."""
-    return head.has_keys("endTime", "msPlayed")
+    """Records (JSON, or a CSV conversion) with ``endTime`` and ``msPlayed``."""
+    return has_fields(head, "endTime", "msPlayed")
 
 
 def sniff_extended(head: Head) -> bool:
-    """JSON records with ``ts`` and ``ms_played``; video history files are not listening."""
-    return head.has_keys("ts", "ms_played") and "video" not in head.name.lower()
+    """Records (JSON, or a CSV conversion) with ``ts`` and ``ms_played``; video history files
+    are not listening."""
+    return has_fields(head, "ts", "ms_played") and "video" not in head.name.lower()
 
 
-def _frame(file: SourceFile, required: tuple[str, ...]) -> pd.DataFrame:
-    records = read_records(file)
-    if not records:
-        raise NoRows(file.name)
-    raw = pd.DataFrame.from_records(records)
-    require_columns(raw.columns, required, file=file.name)
-    return raw
+def _shows(raw: pd.DataFrame, shows: Sequence[str] | None) -> pd.Series:
+    """Rows whose artist is one of the podcast ``shows`` (normalised names)."""
+    if not shows:
+        return pd.Series(False, index=raw.index)
+    if isinstance(shows, str):
+        shows = [shows]  # one show name, not its letters
+    wanted = set(normalise(pd.Series(list(shows), dtype="string")).dropna())
+    return normalise(_col(raw, "artistName")).isin(wanted).fillna(False).astype(bool)
 
 
 def _any_present(raw: pd.DataFrame, *columns: str) -> pd.Series:

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from segue.checks import check_field_types, check_integer, check_number
 from segue.training.losses.binary import bce_one_negative, gbce
 from segue.training.losses.full_softmax import full_softmax_ce
 from segue.training.losses.sampled_softmax import sampled_softmax
@@ -61,6 +62,12 @@ class TrackLoss:
             raise ValueError(f"unknown loss {self.name!r}; choose from {LOSSES}")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {self.sampler!r}; choose from {SAMPLERS}")
+        check_field_types(self)  # the plain fields; counts and generator are checked by use
+        check_integer("n_tracks", self.n_tracks, minimum=1)
+        check_integer("n_negatives", self.n_negatives, minimum=1)
+        if self.chunk_size is not None:
+            check_integer("chunk_size", self.chunk_size, minimum=1)
+        check_number("gbce_t", self.gbce_t, low=0.0, high=1.0)
         if self.sampler == "popularity" and self.counts is None:
             raise ValueError("the popularity sampler needs counts")
         if self.name == "gbce" and self.sampler != "uniform":

@@ -1,0 +1,322 @@
+"""Approximate retrieval and int8 exact scoring at catalogue scale (issue 16).
+
+Run (the figures in README "Scale" came from these)::
+
+    python benchmarks/retrieval.py --tracks 1000000 --int8          # 1M: all kinds + int8
+    python benchmarks/retrieval.py --tracks 10000000 --kinds ivf_flat,ivf_pq
+    python benchmarks/retrieval.py --crossover                       # exhaustive vs index
+
+What is timed is one :meth:`segue.api.Recommender.recommend` call (history of 20 tracks, k=10,
+played tracks excluded): history encoding, a 2-layer d=64 transformer forward, then either the
+exhaustive GEMV + top-k or the index search + exact re-rank, and the output table. Torch and
+FAISS run on one thread for the latency figures. Recall@10 is the overlap of the returned list
+with the exhaustive list of the same request (same model, same masks), averaged over queries.
+
+Embeddings ("trained-looking"): no trained 1M-track model exists here, so the track table is
+drawn from a generator built to have the properties that make retrieval hard or easy on a
+trained table, and the model's own track table is replaced by it:
+
+* clusters (genres / scenes / artists): a mixture of ``N / 400`` Gaussians, with cluster sizes
+  Zipf-distributed (a few huge genres, a long tail of niches), centres on a sphere of radius 1
+  and within-cluster spread 0.6 per unit dimension-normalised, so neighbouring clusters overlap
+  (IVF lists cut through clusters, as they do on real tables);
+* popularity in the norm: a trained softmax table gives popular tracks larger norms (they must
+  win more often), so norms are log-normal and rank-correlated with a Zipf play count. This is
+  what makes maximum inner product search harder than cosine search: the top of a query's list
+  mixes near tracks and loud tracks.
+
+Listener vectors come from the real transformer reading 20 tracks of one cluster (its random
+weights at d=64 keep the output close to the inputs' directions, so a query sits near a
+cluster, as a trained listener state does near its taste).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from segue.api import Recommender
+from segue.compress.int8 import Int8Rows
+from segue.data.vocab import TrackVocab
+from segue.models import sasrec
+from segue.retrieval import build_index, default_params
+from segue.retrieval.retriever import Retriever
+
+TARGET_TRACKS = 150_000_000
+
+
+@dataclass
+class Table:
+    """A generated catalogue: embeddings (N + 1, D) with padding row 0, cluster of each track."""
+
+    embeddings: np.ndarray
+    cluster: np.ndarray
+    counts: np.ndarray
+
+
+def clustered_table(n: int, dim: int, seed: int) -> Table:
+    """The generator described in the module docstring; written in blocks to bound memory."""
+    rng = np.random.default_rng(seed)
+    n_clusters = max(8, n // 400)
+    sizes = 1.0 / np.arange(1, n_clusters + 1) ** 0.8  # Zipf-ish genre sizes
+    cluster = rng.choice(n_clusters, size=n, p=sizes / sizes.sum()).astype(np.int32)
+    centres = rng.standard_normal((n_clusters, dim)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    plays = rng.zipf(1.3, size=n).clip(max=10**7).astype(np.float64)
+    # Norm grows with log plays (rank-correlated), with noise: popular tracks are louder.
+    norms = np.exp(0.25 * np.log(plays) + 0.15 * rng.standard_normal(n)).astype(np.float32)
+    table = np.zeros((n + 1, dim), dtype=np.float32)
+    for start in range(0, n, 1 << 20):
+        stop = min(n, start + (1 << 20))
+        block = centres[cluster[start:stop]]
+        block = block + rng.standard_normal(block.shape, dtype=np.float32) * (0.6 / math.sqrt(dim))
+        block /= np.linalg.norm(block, axis=1, keepdims=True)
+        table[start + 1 : stop + 1] = block * norms[start:stop, None]
+    return Table(table, cluster, plays.astype(np.int64))
+
+
+def make_recommender(table: Table, dim: int) -> Recommender:
+    n = table.embeddings.shape[0] - 1
+    model = sasrec(n, d_model=dim, n_layers=2, n_heads=2, max_len=50, seed=0)
+    with torch.no_grad():
+        model.track_emb.weight[: n + 1] = torch.from_numpy(table.embeddings)
+    vocab = TrackVocab(track_ids=[str(i) for i in range(1, n + 1)], counts=table.counts.tolist())
+    return Recommender(model, vocab)
+
+
+def histories(table: Table, n_queries: int, seed: int) -> list[list[str]]:
+    """Each query: 20 tracks of one cluster, the cluster drawn by popularity."""
+    rng = np.random.default_rng(seed + 1)
+    order = np.argsort(table.cluster, kind="stable")
+    bounds = np.searchsorted(table.cluster[order], np.arange(table.cluster.max() + 2))
+    out = []
+    for track in rng.choice(len(table.cluster), size=n_queries):
+        c = table.cluster[track]
+        members = order[bounds[c] : bounds[c + 1]]
+        out.append([str(int(t) + 1) for t in rng.choice(members, size=20)])
+    return out
+
+
+def time_queries(rec: Recommender, queries: list[list[str]]) -> tuple[list[list[str]], np.ndarray]:
+    lists, seconds = [], []
+    for h in queries[:5]:
+        rec.recommend(h, k=10)  # warm-up
+    for h in queries:
+        start = time.perf_counter()
+        frame = rec.recommend(h, k=10)
+        seconds.append(time.perf_counter() - start)
+        lists.append(frame["track_id"].tolist())
+    return lists, np.asarray(seconds) * 1e3
+
+
+def recall(got: list[list[str]], exact: list[list[str]]) -> float:
+    return float(np.mean([len(set(g) & set(e)) / max(1, len(e)) for g, e in zip(got, exact)]))
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 / 2**20
+
+
+def bench_size(args: argparse.Namespace, n: int) -> None:
+    dim = args.dim
+    start = time.perf_counter()
+    table = clustered_table(n, dim, args.seed)
+    rec = make_recommender(table, dim)
+    table.embeddings = np.empty((0, dim), np.float32)  # the model holds its copy: free this one
+    gc.collect()
+    loaded = time.perf_counter() - start
+    print(f"\n== {n:,} tracks x {dim} dims (generated + loaded in {loaded:.0f} s)")
+    if args.queries == 0:  # int8 scoring only
+        if args.int8:
+            bench_int8(rec.catalogue.embeddings, args)
+        return
+    queries = histories(table, args.queries, args.seed)
+    torch.set_num_threads(1)
+    exact, ms = time_queries(rec, queries)
+    print(f"exhaustive           p50 {np.median(ms):7.2f} ms  p99 {np.percentile(ms, 99):7.2f} ms")
+    base = rec.catalogue
+    for kind in args.kinds:
+        if kind == "hnsw" and n > args.hnsw_max:
+            print(f"hnsw                 skipped above {args.hnsw_max:,} tracks (build time)")
+            continue
+        import faiss
+
+        faiss.omp_set_num_threads(args.build_threads)
+        gc.collect()
+        before = rss_mb()
+        params = default_params(n, dim, kind)
+        index = build_index(base.embeddings.numpy(), params)
+        grown = rss_mb() - before
+        faiss.omp_set_num_threads(1)
+        per_track = index_bytes(index) / n
+        mib = index_bytes(index) / 2**20
+        print(
+            f"{kind:<10} build {index.build_seconds:6.1f} s  index {mib:8.1f} MiB"
+            f" (RSS +{grown:.0f} MiB)  {per_track:.1f} B/track -> 150M: "
+            f"{per_track * TARGET_TRACKS / 2**30:.1f} GiB index + "
+            f"{TARGET_TRACKS * dim * 4 / 2**30:.1f} GiB float table for the re-rank"
+        )
+        sweep = sweep_values(params, args.sweep)
+        for value in sweep:
+            tuned = _with_search(params, value)
+            rec.catalogue = base.with_retriever(
+                Retriever(_reparam(index, tuned), exhaustive_below=0)
+            )
+            got, ms = time_queries(rec, queries)
+            knob = {
+                "ivf_flat": f"nprobe={tuned.nprobe}",
+                "ivf_pq": f"nprobe={tuned.nprobe}",
+                "hnsw": f"ef={tuned.ef_search}",
+            }.get(kind, "exhaustive")
+            mark = " (default)" if value is None else ""
+            print(
+                f"  {knob:<12} cand={tuned.candidates:<4} recall@10 {recall(got, exact):.3f}"
+                f"  p50 {np.median(ms):6.2f} ms  p99 {np.percentile(ms, 99):6.2f} ms{mark}"
+            )
+        rec.catalogue = base
+        del index
+        gc.collect()
+    if args.int8:
+        bench_int8(base.embeddings, args)
+
+
+def index_bytes(index) -> int:
+    """Bytes of the index's arrays, counted without serializing a copy at 10M."""
+    import faiss
+
+    inner = faiss.downcast_index(index.index)
+    n, d = index.n_tracks, index.dim
+    p = index.params
+    if p.kind == "flat":
+        return n * d * 4
+    if p.kind == "hnsw":
+        links = faiss.vector_to_array(inner.hnsw.neighbors).nbytes
+        return n * d * 4 + links + faiss.vector_to_array(inner.hnsw.offsets).nbytes
+    codes = d * 4 if p.kind == "ivf_flat" else p.pq_m * p.pq_bits // 8
+    return n * (codes + 8) + p.nlist * d * 4  # codes + 8-byte ids per track, centroids
+
+
+def sweep_values(params, sweep: bool) -> list:
+    if not sweep:
+        return [None]
+    if params.kind == "hnsw":
+        return [None, params.ef_search * 2]
+    if params.kind == "flat":
+        return [None]
+    return [max(1, params.nprobe // 2), None, min(params.nlist, params.nprobe * 2)]
+
+
+def _with_search(params, value):
+    from dataclasses import replace
+
+    if value is None:
+        return params
+    if params.kind == "hnsw":
+        return replace(params, ef_search=value)
+    return replace(params, nprobe=value)
+
+
+def _reparam(index, params):
+    from dataclasses import replace
+
+    return replace(index, params=params)
+
+
+def bench_int8(embeddings: torch.Tensor, args: argparse.Namespace) -> None:
+    """Float GEMV vs int8 kernel vs int8 chunked, back to back, one thread, one query."""
+    torch.set_num_threads(1)
+    rows = Int8Rows.quantize(embeddings)
+    gc.collect()
+    before, start = rss_mb(), time.perf_counter()
+    fast = rows.with_kernel(threads=1)
+    built, grown = time.perf_counter() - start, rss_mb() - before
+    hidden = torch.randn(1, embeddings.shape[1], generator=torch.Generator().manual_seed(0))
+    fns = {
+        "float32 mv": lambda: embeddings @ hidden[0],
+        "float32 h @ E.T": lambda: hidden @ embeddings.T,  # what Catalogue.score runs
+        "int8 chunked (old)": lambda: rows.chunked_scores(hidden),
+        "int8 kernel (new)": lambda: fast.scores(hidden),
+    }
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for fn in fns.values():
+        fn()  # warm-up
+    for _ in range(args.int8_reps):  # round robin: a load spike hits every method alike
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - start)
+    timings = {name: float(np.median(s)) * 1e3 for name, s in samples.items()}
+    n = embeddings.shape[0]
+    print(f"\nexact scoring of {n:,} tracks, 1 thread, median of {args.int8_reps}", end="")
+    table_mib = rows.nbytes / 2**20
+    print(
+        f" (kernel built in {built:.2f} s, RSS +{grown:.0f} MiB; int8 table {table_mib:.0f} MiB):"
+    )
+    best_float = min(timings["float32 mv"], timings["float32 h @ E.T"])
+    for name, ms in timings.items():
+        print(f"  {name:<20} {ms:7.2f} ms   {best_float / ms:4.2f}x vs the faster float")
+    err = (fast.scores(hidden) - rows.chunked_scores(hidden)).abs().max().item()
+    bound = fast.kernel.query_error_bound(hidden).max().item()
+    print(f"  max |kernel - chunked| {err:.2e}, stated bound {bound:.2e}")
+
+
+def bench_crossover(args: argparse.Namespace) -> None:
+    """p50 of recommend() exhaustive vs IVF-Flat (default sizing) at small catalogues."""
+    torch.set_num_threads(1)
+    import faiss
+
+    print("\n== crossover: exhaustive vs ivf_flat, p50 of recommend()")
+    for n in args.crossover_sizes:
+        table = clustered_table(n, args.dim, args.seed)
+        rec = make_recommender(table, args.dim)
+        queries = histories(table, min(args.queries, 200), args.seed)
+        exact, ms_exact = time_queries(rec, queries)
+        faiss.omp_set_num_threads(args.build_threads)
+        index = build_index(rec.catalogue.embeddings.numpy(), default_params(n, args.dim))
+        faiss.omp_set_num_threads(1)
+        rec.catalogue = rec.catalogue.with_retriever(Retriever(index, exhaustive_below=0))
+        got, ms_index = time_queries(rec, queries)
+        print(
+            f"  {n:>9,} tracks: exhaustive {np.median(ms_exact):6.2f} ms  ivf_flat "
+            f"{np.median(ms_index):6.2f} ms  (recall {recall(got, exact):.3f})"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tracks", type=int, nargs="*", default=[])
+    parser.add_argument("--dim", type=int, default=64)
+    parser.add_argument(
+        "--kinds", type=lambda s: s.split(","), default=["flat", "ivf_flat", "ivf_pq", "hnsw"]
+    )
+    parser.add_argument("--queries", type=int, default=300, help="0: int8 scoring only")
+    parser.add_argument("--sweep", action="store_true", help="also half / double nprobe or ef")
+    parser.add_argument("--hnsw-max", type=int, default=2_000_000)
+    parser.add_argument("--build-threads", type=int, default=2)
+    parser.add_argument("--int8", action="store_true", help="int8 vs float exact scoring")
+    parser.add_argument("--int8-reps", type=int, default=50)
+    parser.add_argument("--crossover", action="store_true")
+    parser.add_argument(
+        "--crossover-sizes", type=int, nargs="*", default=[10_000, 30_000, 100_000, 300_000]
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    with open("/proc/loadavg") as f:
+        print(f"load average at start: {' '.join(f.read().split()[:3])}")
+    if args.crossover:
+        bench_crossover(args)
+    for n in args.tracks:
+        bench_size(args, n)
+    with open("/proc/loadavg") as f:
+        print(f"\nload average at end: {' '.join(f.read().split()[:3])}")
+
+
+if __name__ == "__main__":
+    main()

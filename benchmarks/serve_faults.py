@@ -1,0 +1,143 @@
+"""Faults under load for the ``segue serve`` benchmark: a hot reload, a Redis restart and a
+killed worker, each injected in the middle of a paced (open-loop) phase of mixed traffic."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import httpx
+from serve_harness import API_KEY, RedisProcess, ServerProcess
+from serve_traffic import Requests, open_loop
+
+
+def reload_under_load(
+    server: ServerProcess, model: Path, other: Path, rate: float, seconds: float
+) -> dict:
+    """Swap the model file and ``POST /admin/reload`` halfway through; count what failed."""
+    shutil.copyfile(other, model.with_suffix(".new"))
+    os.replace(model.with_suffix(".new"), model)
+    outcome: dict = {}
+
+    async def during(elapsed: float) -> None:
+        if elapsed >= seconds / 2 and not outcome:
+            outcome["started"] = True
+            async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+                start = time.perf_counter()
+                reply = await http.post("/admin/reload", headers={"X-API-Key": API_KEY})
+                outcome.update(reply.json(), reload_s=round(time.perf_counter() - start, 2))
+
+    async def run() -> dict:
+        phase = await open_loop(
+            server.url, API_KEY, Requests(_n_tracks(server)), rate, seconds, "reload", during=during
+        )
+        return {**phase.summary(), "reload": outcome}
+
+    return _fire(run())
+
+
+def redis_restart(server: ServerProcess, redis: RedisProcess, rate: float, seconds: float) -> dict:
+    """Stop redis-server at a third of the phase, start it again at two thirds."""
+    marks: dict = {}
+
+    async def during(elapsed: float) -> None:
+        if elapsed >= seconds / 3 and "stopped" not in marks:
+            redis.stop()
+            marks["stopped"] = round(elapsed, 2)
+        if elapsed >= 2 * seconds / 3 and "started" not in marks:
+            redis.start()
+            marks["started"] = round(elapsed, 2)
+
+    async def run() -> dict:
+        phase = await open_loop(
+            server.url,
+            API_KEY,
+            Requests(_n_tracks(server), seed=2),
+            rate,
+            seconds,
+            "redis",
+            during=during,
+        )
+        return phase.summary()
+
+    summary = _fire(run())
+    deadline = time.monotonic() + 15
+    while not (ready := httpx.get(f"{server.url}/readyz").json())["store_ok"]:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    return {**summary, "redis": marks, "reconnected": ready["store_ok"]}
+
+
+def worker_kill(model: Path, args: list[str], log: Path, rate: float, seconds: float) -> dict:
+    """Two workers; SIGKILL one at a third of the phase; time until its replacement serves."""
+    server = ServerProcess(model, ["--workers", "2", *args], log).wait_ready()
+    try:
+        _wait(lambda: len(server.workers()) >= 2, 120)
+        before = set(server.workers())
+        marks: dict = {}
+
+        async def during(elapsed: float) -> None:
+            if elapsed >= seconds / 3 and "killed" not in marks:
+                marks.update(killed=min(before), at=time.monotonic())
+                os.kill(marks["killed"], signal.SIGKILL)
+
+        async def run() -> dict:
+            phase = await open_loop(
+                server.url,
+                API_KEY,
+                Requests(_n_tracks(server), seed=3),
+                rate,
+                seconds,
+                "kill",
+                during=during,
+            )
+            return phase.summary()
+
+        summary = _fire(run())
+        # A new worker process is spawned at once; it serves once it has loaded the model.
+        replaced = _wait(lambda: _two_live_workers(server, marks["killed"]), 120)
+        marks["replaced_after_s"] = (
+            round(time.monotonic() - marks.pop("at"), 2) if replaced else None
+        )
+        return {**summary, "worker": marks}
+    finally:
+        server.stop()
+
+
+def _two_live_workers(server: ServerProcess, dead: int) -> bool:
+    pids = [p for p in server.workers() if p != dead and _state(p) not in ("Z", "X", "")]
+    return len(pids) >= 2 and "Application startup complete" in _log_tail(server)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return ""
+
+
+def _log_tail(server: ServerProcess) -> str:
+    text = server.log_path.read_text()
+    return text[text.rfind("died") :] if "died" in text else ""
+
+
+def _wait(condition, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def _n_tracks(server: ServerProcess) -> int:
+    return int(os.environ.get("SEGUE_BENCH_TRACKS", "100000"))
+
+
+def _fire(coro) -> dict:
+    return asyncio.run(coro)

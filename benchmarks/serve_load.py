@@ -1,0 +1,230 @@
+"""Load, overload and faults of ``segue serve`` on loopback, with the in-process baseline.
+
+Run (bounded: about 3 minutes on 2 cores; loopback only)::
+
+    python benchmarks/serve_load.py                 # 100k tracks, 64 clients, all phases
+    python benchmarks/serve_load.py --tracks 20000 --phases load  # quicker
+
+The model is a SASRec checkpoint with random weights of the stated shape (100k tracks,
+d_model 64, 2 layers, max_len 50): latency depends on the shapes, not on what was learned.
+
+Phases, each printed as one row (p50 / p99 of accepted requests, 503s, other errors):
+
+* ``inprocess``: the same mix through :class:`segue.Recommender` in this process, one thread,
+  one call at a time: the model's own throughput, against which the service is compared.
+* ``capacity``: 64 clients in a closed loop (each sends its next request when answered, or
+  1 s after a 503, as its ``Retry-After`` asks): the throughput the service sustains.
+* ``paced``: Poisson arrivals at half the capacity over up to 64 connections: latency at a
+  sustainable rate.
+* ``overload``: arrivals at 4x the capacity: accepted p99 against the deadline, the 503s, the
+  server's memory before / peak / after, then ``recovery`` (sequential requests once it stops).
+* faults (:mod:`serve_faults`): hot reload, Redis restart (with ``redis-server`` installed) and
+  a killed worker (``--workers 2``), each in the middle of a paced phase.
+
+The load generator runs on the same machine, so it takes CPU from the server: the figures are
+for server and clients sharing the cores, and the machine's load average is printed with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling modules, run as a script
+
+from serve_faults import redis_restart, reload_under_load, worker_kill
+from serve_harness import (
+    API_KEY,
+    RedisProcess,
+    ServerProcess,
+    build_checkpoint,
+    load_average,
+    rss_mb,
+)
+from serve_traffic import Requests, closed_loop, open_loop
+
+
+def in_process(checkpoint: Path, n_tracks: int, calls: int) -> dict:
+    """The mix through ``Recommender`` directly: one thread, sequential calls."""
+    from segue.api import Recommender
+
+    rec = Recommender.load(checkpoint, num_threads=1)
+    requests = Requests(n_tracks, seed=9)
+    sessions: dict = {}
+    latency = []
+    start = time.perf_counter()
+    for _ in range(calls):
+        kind, path, body = requests.next()
+        t0 = time.perf_counter()
+        if kind == "recommend":
+            rec.recommend(body["history"], k=body["k"])
+        elif kind == "event":
+            session = sessions.setdefault(path, rec.session())
+            event = body["events"][0]
+            session.add(
+                event["track_id"], skipped=event["event_type"] == "skip", timestamp=time.time()
+            )
+            session.recommend(k=body["k"])
+        else:
+            rec.continue_playlist(body["seed_tracks"], n=body["n"])
+        latency.append(time.perf_counter() - t0)
+    seconds = time.perf_counter() - start
+    lat = np.asarray(latency)
+    return {
+        "phase": "inprocess",
+        "requests": calls,
+        "seconds": round(seconds, 2),
+        "ok_per_s": round(calls / seconds, 1),
+        "p50_ms": round(float(np.percentile(lat, 50)) * 1000, 2),
+        "p99_ms": round(float(np.percentile(lat, 99)) * 1000, 2),
+    }
+
+
+def overload(server: ServerProcess, n_tracks: int, rate: float, seconds: float) -> list[dict]:
+    """4x arrivals, memory sampled throughout, then sequential requests to show recovery."""
+    memory = {"before_mb": round(rss_mb(server.process.pid), 1), "peak_mb": 0.0}
+
+    async def during(elapsed: float) -> None:
+        memory["peak_mb"] = max(memory["peak_mb"], round(rss_mb(server.process.pid), 1))
+
+    phase = asyncio.run(
+        open_loop(
+            server.url,
+            API_KEY,
+            Requests(n_tracks, 5),
+            rate,
+            seconds,
+            "overload",
+            connections=256,
+            during=during,
+        )
+    )
+    time.sleep(1.0)
+    memory["after_mb"] = round(rss_mb(server.process.pid), 1)
+    recovery = asyncio.run(
+        closed_loop(server.url, API_KEY, Requests(n_tracks, 6), 1, 100, 30, "recovery")
+    )
+    return [{**phase.summary(), "offered_per_s": round(rate, 1), **memory}, recovery.summary()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--tracks", type=int, default=100_000)
+    p.add_argument("--d-model", type=int, default=64)
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--max-len", type=int, default=50)
+    p.add_argument("--clients", type=int, default=64)
+    p.add_argument("--requests", type=int, default=3000, help="capacity phase: request count")
+    p.add_argument("--phase-seconds", type=float, default=12.0, help="paced / overload / faults")
+    p.add_argument("--deadline-ms", type=float, default=200.0)
+    p.add_argument("--max-concurrency", type=int, default=1, help="model calls at once")
+    p.add_argument("--phases", default="load,overload,faults")
+    p.add_argument("--work-dir", type=Path, default=None, help="keep the model here")
+    p.add_argument("--out", type=Path, default=None, help="also write the rows as JSON")
+    args = p.parse_args(argv)
+    phases = set(args.phases.split(","))
+    os.environ["SEGUE_BENCH_TRACKS"] = str(args.tracks)
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="segue-serve-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    shape = (args.tracks, args.d_model, args.layers, args.max_len)
+    model = build_checkpoint(work / "model.pt", *shape, seed=0)
+    other = build_checkpoint(work / "other.pt", *shape, seed=1)
+    server_args = [
+        "--deadline-ms",
+        str(args.deadline_ms),
+        "--max-concurrency",
+        str(args.max_concurrency),
+    ]
+    redis = RedisProcess(work) if RedisProcess.available() else None
+    rows: list[dict] = [
+        {
+            "phase": "setup",
+            "load_average": load_average(),
+            "tracks": args.tracks,
+            "store": "redis" if redis else "memory",
+        }
+    ]
+    rows.append(in_process(model, args.tracks, 300))
+    if redis is not None:
+        redis.start()
+        server_args += ["--redis-url", redis.url]
+    server = ServerProcess(model, server_args, work / "server.log")
+    try:
+        server.wait_ready()
+        capacity = asyncio.run(
+            closed_loop(
+                server.url,
+                API_KEY,
+                Requests(args.tracks, 4),
+                args.clients,
+                args.requests,
+                60,
+                "capacity",
+            )
+        ).summary()
+        rows.append(capacity)
+        rate = capacity["ok_per_s"]
+        rows[-1]["overhead_ratio"] = round(rows[1]["ok_per_s"] / max(rate, 1e-9), 2)
+        if "load" in phases:
+            paced = asyncio.run(
+                open_loop(
+                    server.url,
+                    API_KEY,
+                    Requests(args.tracks, 7),
+                    rate / 2,
+                    args.phase_seconds,
+                    "paced",
+                )
+            )
+            rows.append({**paced.summary(), "offered_per_s": round(rate / 2, 1)})
+        if "overload" in phases:
+            rows += overload(server, args.tracks, 4 * rate, args.phase_seconds)
+        if "faults" in phases:
+            rows.append(reload_under_load(server, model, other, rate / 2, args.phase_seconds))
+            if redis is not None:
+                rows.append(redis_restart(server, redis, rate / 2, args.phase_seconds))
+    finally:
+        server.stop()
+        if redis is not None:
+            redis.stop()
+    if "faults" in phases:
+        rows.append(
+            worker_kill(model, server_args, work / "workers.log", rate / 2, args.phase_seconds)
+        )
+    rows.append({"phase": "done", "load_average": load_average()})
+    _print(rows)
+    if args.out is not None:
+        args.out.write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+def _print(rows: list[dict]) -> None:
+    columns = [
+        "phase",
+        "requests",
+        "ok_per_s",
+        "p50_ms",
+        "p99_ms",
+        "shed_503",
+        "shed_p50_ms",
+        "errors",
+    ]
+    print(" | ".join(f"{c:>11}" for c in columns))
+    for row in rows:
+        if "requests" in row:
+            print(" | ".join(f"{row.get(c)!s:>11}" for c in columns))
+    for row in rows:
+        extra = {k: v for k, v in row.items() if k not in columns or "requests" not in row}
+        print(json.dumps(extra))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,229 @@
+"""Every setting of a training run, checked before any data is read or any epoch runs.
+
+Shared by ``python scripts/train.py`` and ``segue train``: like them, this is an edge where a
+Hydra ``DictConfig`` is read. Each config group is built as what it configures, with
+placeholder sizes where only the data can decide (a 2-track catalogue), so a setting the data
+cannot change fails in milliseconds instead of after the log is read (``patience=0`` used to
+fail after the whole run, ``trainer.monitor=bogus`` after the first epoch). Errors keep the
+type the library raised (``TypeError`` for a wrong kind, ``ValueError`` for a bad value, a
+``DataError`` for data) and put the setting in front as the override that set it, in Hydra's
+spelling: ``optim.lr=abc: lr must be a number > 0, got 'abc' (str)``. A key the config does
+not have is named with the ``+`` that adds one (``+model.n_blocks=2``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from segue.checks import check_integer
+from segue.data.pipeline import SessionOptions
+from segue.data.readers.options import check_values
+from segue.data.sessions import SkipRule, check_session_settings
+from segue.data.settings import DataSettings
+from segue.data.splits import check_split_options
+from segue.models.config import ModelConfig
+from segue.training.trainer import TrainerConfig, resolve_device
+
+READ_LOG_VALUE_OPTIONS = ("timestamp_unit", "timestamp_format", "timezone", "podcast_shows")
+"""``read_log`` options whose values are checked before the run (they need no file to judge)."""
+
+VALIDATION_KS = (10, 20)
+"""Cut-offs every validation reports; the monitored one (``trainer.monitor``) is added."""
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """A run's checked settings.
+
+    Args:
+        data: The data settings (what is read and how it is prepared).
+        trainer: The trainer and optimiser settings.
+        validation_ks: Cut-offs validation computes: :data:`VALIDATION_KS` and the monitor's.
+    """
+
+    data: DataSettings
+    trainer: TrainerConfig
+    validation_ks: list[int]
+
+
+def check_run_settings(
+    cfg: DictConfig, data_settings: Callable[[DictConfig], DataSettings]
+) -> RunSettings:
+    """Check the trainer, optimiser, model, loss, eval and data groups of a composed config.
+
+    Args:
+        cfg: The composed train config.
+        data_settings: The caller's builder of the run's data settings from ``cfg`` (it reads
+            nothing; the settings are checked as they are built).
+
+    Raises:
+        TypeError, ValueError: Naming the setting's config path and what it may be.
+    """
+    trainer = trainer_settings(cfg)
+    with naming_settings({"trainer": {"device": trainer.device}}):
+        resolve_device(trainer.device)  # trainer.device=cuda on a machine without CUDA
+    check_model_settings(cfg)
+    check_loss_settings(cfg)
+    with naming_settings({"eval": plain(cfg.eval)}):
+        for k in cfg.eval.ks:
+            check_integer("ks", k, minimum=1)
+        check_integer("batch_size", cfg.eval.batch_size, minimum=1)
+    data = _checked_data_settings(cfg, data_settings)
+    ks = sorted({*VALIDATION_KS, trainer.monitor_k})
+    return RunSettings(data, trainer, ks)
+
+
+def trainer_settings(cfg: DictConfig) -> TrainerConfig:
+    """The ``trainer`` and ``optim`` groups as one checked :class:`TrainerConfig`."""
+    groups = {"trainer": plain(cfg.trainer), "optim": plain(cfg.optim)}
+    allowed = {f.name for f in dataclasses.fields(TrainerConfig)} - {"out_dir"}
+    for group, values in groups.items():
+        unknown = sorted(set(values) - allowed)
+        if unknown:
+            raise ValueError(
+                f"+{group}.{unknown[0]}={override_value(values[unknown[0]])}: "
+                f"{group}.{unknown[0]} is not a setting; allowed: {sorted(allowed)}"
+            )
+    with naming_settings(groups):
+        return TrainerConfig(
+            **groups["trainer"], **groups["optim"], out_dir=str(cfg.paths.output_dir)
+        )
+
+
+def check_model_settings(cfg: DictConfig) -> None:
+    """Build the ``model`` group's :class:`ModelConfig` with a placeholder catalogue size."""
+    values = plain(cfg.model)
+    values.pop("_target_", None)
+    artist_input = values.pop("artist_input", False)
+    if not isinstance(artist_input, bool):
+        raise TypeError(f"model.artist_input={override_value(artist_input)}: must be true or false")
+    allowed = {f.name for f in dataclasses.fields(ModelConfig)} - {"n_tracks", "n_artists"}
+    unknown = sorted(set(values) - allowed)
+    if unknown:
+        raise ValueError(
+            f"+model.{unknown[0]}={override_value(values[unknown[0]])}: model.{unknown[0]} is "
+            f"not a setting; allowed: {sorted(allowed)}"
+        )
+    with naming_settings({"model": values}):
+        ModelConfig(n_tracks=2, **values)
+
+
+def check_loss_settings(cfg: DictConfig) -> None:
+    """Build the ``loss`` group's loss for a 2-track catalogue; check it fits the trainer."""
+    if cfg.trainer.get("mask_window_items") and cfg.loss.name != "softmax":
+        raise ValueError(
+            f"trainer.mask_window_items=true trains with a window-masked full softmax, so "
+            f"loss={cfg.loss.name} would be ignored: set trainer.mask_window_items=false to "
+            "train with it, or loss=softmax"
+        )
+    loss = {k: v for k, v in plain(cfg.loss).items() if k != "_target_"}
+    with naming_settings({"loss": loss}):
+        instantiate(cfg.loss, n_tracks=2, counts=torch.tensor([0.0, 2.0, 1.0]))
+
+
+def _checked_data_settings(
+    cfg: DictConfig, data_settings: Callable[[DictConfig], DataSettings]
+) -> DataSettings:
+    groups = {
+        "data.sessions": plain(cfg.data.get("sessions")),
+        "data.split_options": plain(cfg.data.get("split_options")),
+        "data": plain(cfg.data),
+    }
+    sessions, default = plain(cfg.data.get("sessions")), SessionOptions()
+    with naming_settings(groups):
+        # Values before types: gap=30 is told to write "30min", not only "a string".
+        rule = SkipRule(
+            sessions.get("skip_min_ms", default.skip_min_ms),
+            sessions.get("skip_min_fraction", default.skip_min_fraction),
+        )
+        check_session_settings(
+            sessions.get("gap", default.gap),
+            rule,
+            sessions.get("max_length", default.max_length),
+            sessions.get("min_length", default.min_length),
+        )
+        data = data_settings(cfg)
+        check_split_options(data.split, data.split_options)
+    if data.reader == "read_log":
+        # Values the reader would refuse only once it runs (timestamp_unit=sec, a bad time
+        # zone): named now, as data.source.<option>=<value>. Unset (null) options are its
+        # defaults.
+        options = {k: v for k, v in data.reader_options.items() if v is not None}
+        with naming_settings({"data.source": plain(cfg.data.get("source"))}):
+            check_values({k: v for k, v in options.items() if k in READ_LOG_VALUE_OPTIONS})
+    return data
+
+
+def plain(node: Any) -> dict[str, Any]:
+    """A config node as a plain dict (interpolations resolved); None as an empty one."""
+    values = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise TypeError(f"expected a group of settings, got {values!r}")
+    return {str(key): value for key, value in values.items()}
+
+
+def override_value(value: Any) -> str:
+    """``value`` as a Hydra override writes it.
+
+    >>> [override_value(v) for v in (True, None, "abc", 0, [10, 20], {"a": 1})]
+    ['true', 'null', 'abc', '0', '[10,20]', '{a:1}']
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(override_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{override_value(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+@contextlib.contextmanager
+def naming_settings(groups: Mapping[str, Iterable[str] | Mapping[str, Any]]) -> Iterator[None]:
+    """Re-raise a check's error with the override of the setting it names (``optim.lr=abc``).
+
+    Library checks start their message with the field (``lr must be a number > 0``); the user
+    wrote ``optim.lr=abc``, so that goes in front, in Hydra's spelling (the value is left out
+    where ``groups`` gives names only). Hydra's wrapper around an error raised while
+    instantiating is removed, so the library's own type and message reach the user.
+
+    Args:
+        groups: Config path -> the settings under it: their values (a mapping) or names.
+    """
+    try:
+        yield
+    except (TypeError, ValueError, InstantiationException) as raised:
+        error = raised.__cause__ if isinstance(raised, InstantiationException) else raised
+        if not isinstance(error, TypeError | ValueError):
+            raise
+        message = str(error)
+        field = message.split(" ", 1)[0].split("=", 1)[0].rstrip(":")
+        for group, names in groups.items():
+            if field in names:
+                setting = f"{group}.{field}"
+                if isinstance(names, Mapping):
+                    setting += f"={override_value(names[field])}"
+                raise _renamed(error, f"{setting}: {message}") from error
+        if error is raised:
+            raise
+        raise error from raised
+
+
+def _renamed(error: TypeError | ValueError, message: str) -> Exception:
+    """The same kind of error with a new message (its own type when it takes one argument)."""
+    try:
+        return type(error)(message)
+    except TypeError:  # an error class with a richer constructor
+        return (TypeError if isinstance(error, TypeError) else ValueError)(message)

@@ -1,0 +1,55 @@
+"""Podcast shows a listener saved, from the ``YourLibrary.json`` of their account-data export.
+
+Old account exports (``StreamingHistory0.json``... with four fields) list podcast episodes like
+songs: the show as ``artistName``, the episode as ``trackName``. The same export's
+``YourLibrary.json`` lists the shows the listener saved (``"shows": [{"name": ...}]``), so rows
+of those shows in the old files are podcast episodes, dropped and counted as such. Newer exports
+keep podcasts in files of their own, and their music files are left alone.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+
+from segue.data.readers.sources import SourceFile
+from segue.data.readers.text import read_text
+
+LIBRARY = "yourlibrary.json"
+# Old account-data files hold music and podcasts together; newer ones are split by name.
+_MIXED = re.compile(r"^streaminghistory\d+\.(json|csv)$", re.I)
+
+Folder = tuple[int, tuple[str, ...]]
+
+
+def saved_shows(files: Sequence[SourceFile]) -> dict[Folder, tuple[str, ...]]:
+    """Show names saved in each folder's ``YourLibrary.json`` (folders without one are absent).
+
+    A library that cannot be parsed names no shows: it holds no plays, and the music files
+    beside it are read all the same.
+    """
+    shows: dict[Folder, tuple[str, ...]] = {}
+    for file in files:
+        if file.basename.lower() != LIBRARY:
+            continue
+        try:
+            library = json.loads(read_text(file))
+        except (ValueError, OSError):
+            continue
+        entries = library.get("shows") if isinstance(library, dict) else None
+        names = [e.get("name") for e in entries or [] if isinstance(e, dict)]
+        shows[folder_of(file)] = tuple(n for n in names if isinstance(n, str) and n.strip())
+    return shows
+
+
+def shows_for(file: SourceFile, shows: dict[Folder, tuple[str, ...]]) -> tuple[str, ...]:
+    """The saved shows that apply to an account-data file: only old, mixed files get any."""
+    if not _MIXED.match(file.basename):
+        return ()
+    return shows.get(folder_of(file), ())
+
+
+def folder_of(file: SourceFile) -> Folder:
+    """The export folder a file sits in: its source and the path above it."""
+    return (file.source, file.parts[:-1])

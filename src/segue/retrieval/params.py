@@ -1,0 +1,145 @@
+"""Index kinds and their parameters, sized from the catalogue by default.
+
+The defaults follow FAISS's own guidance (wiki "Guidelines to choose an index") and were then
+checked by ``benchmarks/retrieval.py``: recall@10 after the exact re-rank 0.989 at 1M tracks,
+but only 0.943 at 10M (README "Scale"), where a larger ``nprobe`` is needed:
+
+* IVF: ``nlist ~ 4 sqrt(N)`` lists, k-means trained on ``40 nlist`` sampled rows (FAISS warns
+  below 39 per centroid); ``nprobe = 6 sqrt(nlist)`` scanned lists, so the scanned fraction
+  shrinks as the catalogue grows (9.5% of the lists at 1M tracks, 5.3% at 10M). From 8192
+  lists the lists are found through an HNSW graph over the centroids (``coarse_hnsw``).
+* IVF-PQ: ``m = D / 2`` sub-quantizers of 8 bits (32 bytes per track at D = 64), residuals
+  encoded relative to the list centroid; PQ distances are coarse, so more candidates are
+  re-ranked exactly than for IVF-Flat.
+* HNSW: ``M = 32`` links per node, ``efConstruction = 80``, ``efSearch`` a few times the
+  number of candidates.
+
+Every field can be overridden with ``dataclasses.replace`` or by passing an ``IndexParams``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+IndexKind = Literal["flat", "ivf_flat", "ivf_pq", "hnsw"]
+INDEX_KINDS: tuple[str, ...] = ("flat", "ivf_flat", "ivf_pq", "hnsw")
+
+EXHAUSTIVE_BELOW = 50_000
+"""Catalogues with fewer tracks are scored exhaustively even when an index is attached: below
+this size one GEMV over the table is about as fast as a probe plus an exact re-rank (measured
+crossover in ``benchmarks/retrieval.py``, README "Scale")."""
+
+HNSW_COARSE_FROM = 8192
+"""IVF indexes with at least this many lists find the nearest lists with an HNSW graph over the
+centroids instead of comparing with every centroid: assigning 10M tracks to 12,649 lists by
+brute force is 8e12 multiply-adds, the longest step of the build."""
+
+TRAIN_ROWS_PER_LIST = 40
+"""k-means training rows per IVF list: FAISS warns below 39. More rows cost build time in
+proportion (k-means is the longest step of an IVF build) for centroids that barely move."""
+
+
+@dataclass(frozen=True)
+class IndexParams:
+    """How to build and search an index over the track embeddings.
+
+    Args:
+        kind: "flat" (exhaustive, the exact reference), "ivf_flat", "ivf_pq" or "hnsw".
+        candidates: Tracks fetched from the index per query and re-ranked exactly; a request
+            asks for at least ``4 k`` plus its exclusions.
+        nlist: IVF lists (IVF kinds).
+        nprobe: IVF lists scanned per query (IVF kinds); ``nprobe == nlist`` is exhaustive.
+        pq_m: Sub-quantizers of IVF-PQ; must divide the embedding width.
+        pq_bits: Bits per sub-quantizer code (IVF-PQ).
+        hnsw_m: Links per HNSW node.
+        ef_construction: HNSW candidate list while building.
+        ef_search: HNSW candidate list while searching (>= ``candidates``).
+        train_rows: Rows sampled to train IVF centroids and PQ codebooks.
+        coarse_hnsw: Find IVF lists with an HNSW graph over the centroids (large ``nlist``);
+            then even ``nprobe == nlist`` is not guaranteed exhaustive.
+        seed: Seed of that sample and of k-means.
+    """
+
+    kind: IndexKind = "ivf_flat"
+    candidates: int = 200
+    nlist: int = 0
+    nprobe: int = 0
+    pq_m: int = 0
+    pq_bits: int = 8
+    hnsw_m: int = 32
+    ef_construction: int = 80
+    ef_search: int = 0
+    train_rows: int = 0
+    coarse_hnsw: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in INDEX_KINDS:
+            raise ValueError(f"index kind must be one of {INDEX_KINDS}, got {self.kind!r}")
+        if self.candidates < 1:
+            raise ValueError(f"candidates must be >= 1, got {self.candidates}")
+        if self.kind in ("ivf_flat", "ivf_pq") and not 1 <= self.nprobe <= self.nlist:
+            raise ValueError(f"need 1 <= nprobe <= nlist, got {self.nprobe} and {self.nlist}")
+        if self.kind == "hnsw" and (self.hnsw_m < 2 or self.ef_search < 1):
+            raise ValueError(f"HNSW needs hnsw_m >= 2 and ef_search >= 1, got {self}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> IndexParams:
+        """Parameters read back from an index header; unknown keys are an error."""
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown index parameters: {sorted(unknown)}")
+        return cls(**values)
+
+
+def default_params(
+    n_tracks: int, dim: int, kind: IndexKind | str = "ivf_flat", **overrides: Any
+) -> IndexParams:
+    """Parameters sized for a catalogue of ``n_tracks`` rows of width ``dim``.
+
+    Args:
+        n_tracks: Tracks indexed (padding excluded).
+        dim: Embedding width.
+        kind: Index kind (checked by :class:`IndexParams`).
+        **overrides: Any :class:`IndexParams` field, replacing the sized value.
+
+    >>> p = default_params(1_000_000, 64)
+    >>> p.nlist, p.nprobe, p.train_rows, p.candidates
+    (4000, 378, 160000, 200)
+    >>> default_params(1_000_000, 64, "ivf_pq").pq_m
+    32
+    """
+    if n_tracks < 1 or dim < 1:
+        raise ValueError(f"need n_tracks >= 1 and dim >= 1, got {n_tracks} and {dim}")
+    nlist = max(1, min(n_tracks // 39, round(4 * math.sqrt(n_tracks))))
+    # 6 sqrt(nlist) lists. Recall@10 after the re-rank on the clustered tables of
+    # benchmarks/retrieval.py --sweep: 100k 0.93 / 0.99 at 2 / 4 sqrt(nlist); 1M 0.956 / 0.980 /
+    # 0.993 at 2 / 4 / 8 sqrt(nlist); 10M 0.908 / 0.943 / 0.965 at 3 / 6 / 12 sqrt(nlist).
+    # A fixed multiple loses recall as N grows: pass nprobe= for large catalogues.
+    nprobe = min(nlist, max(8, 6 * round(math.sqrt(nlist))))
+    candidates = 400 if kind == "ivf_pq" else 200
+    values: dict[str, Any] = {
+        "kind": kind,
+        "candidates": candidates,
+        "nlist": nlist if kind in ("ivf_flat", "ivf_pq") else 0,
+        "nprobe": nprobe if kind in ("ivf_flat", "ivf_pq") else 0,
+        "pq_m": _pq_m(dim) if kind == "ivf_pq" else 0,
+        "ef_search": 2 * candidates if kind == "hnsw" else 0,
+        "train_rows": min(n_tracks, TRAIN_ROWS_PER_LIST * nlist),
+        "coarse_hnsw": kind in ("ivf_flat", "ivf_pq") and nlist >= HNSW_COARSE_FROM,
+    }
+    values.update(overrides)
+    return IndexParams(**values)
+
+
+def _pq_m(dim: int) -> int:
+    """Largest divisor of ``dim`` that is at most ``dim / 2`` (two dimensions per code byte)."""
+    for m in range(max(1, dim // 2), 0, -1):
+        if dim % m == 0:
+            return m
+    return 1

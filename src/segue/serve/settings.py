@@ -1,0 +1,93 @@
+"""What a server is started with: one dataclass, passed to the workers as JSON.
+
+uvicorn's multi-process mode imports the app in each worker process, so the settings travel
+through the environment variable :data:`SETTINGS_ENV` (JSON of this dataclass). They never hold
+the API key itself: a worker reads the key from its own environment or from the key file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+from typing import Literal
+
+SETTINGS_ENV = "SEGUE_SERVE_SETTINGS"
+API_KEY_ENV = "SEGUE_API_KEY"
+
+ReadAuth = Literal["open", "key"]
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """A server's configuration; every limit is per worker process.
+
+    Args:
+        model: Checkpoint (``.pt``) or ONNX bundle folder; reloads re-read this same path.
+        deadline_ms: A request not started within this budget (from its arrival) answers 503.
+        max_concurrency: Model calls running at once (threads of the inference pool).
+        max_queue: Requests waiting for a model call; one more answers 503 at once.
+        max_batch: Concurrent plain recommendations scored in one model call (1: none).
+        max_body_bytes: Larger request bodies answer 413 before they are read in full.
+        max_history: Events in a request's history (and kept per listener in the store).
+        max_k: Largest ``k`` of a ranked list.
+        max_playlist: Largest ``n`` of a playlist continuation.
+        max_ids: Largest allow / block list.
+        max_events_per_post: Events in one ``POST /listeners/{id}/events``.
+        read_auth: "open": reads need no key; "key": every endpoint but health needs one.
+        api_key_file: File holding the API key(s), one per line; else :data:`API_KEY_ENV`.
+        redis_url: Listener store; None keeps listeners in process (bounded LRU).
+        listener_ttl_s: A listener's events expire this long after their last write.
+        max_listeners: Listeners held in process (LRU), and KV caches held per worker.
+        redis_timeout_s: Socket timeout of a Redis call; past it the store degrades.
+        redis_retry_s: While degraded, Redis is retried at most this often.
+        supervised: Set by the CLI when uvicorn runs several workers under a supervisor.
+    """
+
+    model: str
+    deadline_ms: float = 200.0
+    max_concurrency: int = 1
+    max_queue: int = 64
+    max_batch: int = 32
+    max_body_bytes: int = 256 * 1024
+    max_history: int = 500
+    max_k: int = 200
+    max_playlist: int = 200
+    max_ids: int = 10_000
+    max_events_per_post: int = 100
+    read_auth: ReadAuth = "open"
+    api_key_file: str | None = None
+    redis_url: str | None = None
+    listener_ttl_s: int = 7 * 24 * 3600
+    max_listeners: int = 100_000
+    redis_timeout_s: float = 0.25
+    redis_retry_s: float = 1.0
+    supervised: bool = False
+
+    def __post_init__(self) -> None:
+        positive = (
+            "deadline_ms max_concurrency max_queue max_batch max_body_bytes max_history max_k "
+            "max_playlist max_ids max_events_per_post listener_ttl_s max_listeners redis_timeout_s"
+        )
+        for name in positive.split():
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.read_auth not in ("open", "key"):
+            raise ValueError(f"read_auth must be 'open' or 'key', got {self.read_auth!r}")
+
+    def to_env(self) -> str:
+        """JSON for :data:`SETTINGS_ENV`."""
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_env(cls) -> ServeSettings:
+        """The settings a worker was started with, from :data:`SETTINGS_ENV`."""
+        raw = os.environ.get(SETTINGS_ENV)
+        if raw is None:
+            raise RuntimeError(f"{SETTINGS_ENV} is not set: start the server with `segue serve`")
+        values = json.loads(raw)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"{SETTINGS_ENV} has unknown settings: {', '.join(unknown)}")
+        return cls(**values)

@@ -1,0 +1,215 @@
+"""The checkpoint backend: :class:`segue.Recommender`, with one KV cache per listener.
+
+A listener's :class:`segue.SessionState` stays in this worker (an LRU of ``max_sessions``)
+together with the store's event ``total`` it has consumed. When the store reports more events,
+only the new ones are added (one incremental step each); when the state is missing, evicted,
+from another model version, or out of step (another worker wrote more events than the store
+still holds), the stored events are re-encoded.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from segue.api import Recommender, SessionState, UnknownTracksError
+from segue.api.results import COLD_START, EXHAUSTED, UNKNOWN_IDS
+from segue.columns import Columns
+from segue.serve.backends import UnknownTrackError
+from segue.serve.events import Event, ListenerEvents
+from segue.serve.listing import Listing
+
+
+@dataclass
+class _Cached:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    state: SessionState | None = None
+    applied: int = 0  # the store's total when ``state`` was last brought up to date
+    last: Event | None = None  # the last event applied, to check the store's list continues it
+
+
+class TorchBackend:
+    """A :class:`segue.serve.backends.Backend` over a :class:`Recommender`.
+
+    Args:
+        rec: The recommender.
+        version: The model's version string.
+        max_sessions: KV caches kept.
+        max_events: Events the store keeps per listener; a cached state past twice this is
+            rebuilt from the store, so a long session does not grow without bound.
+    """
+
+    kind = "checkpoint"
+
+    def __init__(self, rec: Recommender, version: str, max_sessions: int, max_events: int) -> None:
+        self.rec, self.version = rec, version
+        self.max_sessions, self.max_events = max_sessions, max_events
+        self.n_tracks = rec.model.config.n_tracks
+        self._sessions: OrderedDict[str, _Cached] = OrderedDict()
+        self._guard = threading.Lock()
+
+    @classmethod
+    def load(cls, path: Path, version: str, max_sessions: int, max_events: int) -> TorchBackend:
+        # One intra-op thread per call: the service runs calls side by side instead.
+        return cls(Recommender.load(path, num_threads=1), version, max_sessions, max_events)
+
+    def recommend(
+        self,
+        history: list[Event],
+        k: int,
+        exclude_played: bool,
+        allow: list[str] | None,
+        block: list[str] | None,
+        max_per_artist: int | None,
+    ) -> Listing:
+        frame = self.rec.recommend(
+            _history(history), k, exclude_played, allow, block, max_per_artist
+        )
+        return _listing(frame, Columns.RANK)
+
+    def recommend_many(
+        self, histories: list[list[Event]], ks: list[int], exclude_played: list[bool]
+    ) -> list[Listing]:
+        """:meth:`recommend` of many histories (no filters): one batch per ``exclude_played``."""
+        out: list[Listing] = [Listing([]) for _ in histories]
+        for flag in (True, False):
+            rows = [i for i, e in enumerate(exclude_played) if e == flag]
+            if not rows:
+                continue
+            batch = [_history(histories[i]) for i in rows]
+            frame = self.rec.recommend_batch(batch, k=max(ks[i] for i in rows), exclude_played=flag)
+            queries = frame[Columns.QUERY].to_numpy(dtype=np.int64)  # sorted, 0..len(rows)-1
+            bounds = np.searchsorted(queries, np.arange(len(rows) + 1)).tolist()
+            items = _items(frame, Columns.RANK)
+            unknown, cold = frame.attrs.get(UNKNOWN_IDS, {}), set(frame.attrs.get(COLD_START, []))
+            for q, i in enumerate(rows):
+                part = items[bounds[q] : min(bounds[q] + ks[i], bounds[q + 1])]
+                out[i] = Listing(part, list(unknown.get(q, [])), q in cold)
+        return out
+
+    def continue_playlist(
+        self,
+        seeds: list[Event],
+        n: int,
+        no_repeat_window: int | None,
+        max_per_artist: int | None,
+        allow: list[str] | None,
+        block: list[str] | None,
+        temperature: float | None,
+        seed: int | None,
+    ) -> Listing:
+        frame = self.rec.continue_playlist(
+            _history(seeds), n, no_repeat_window, max_per_artist, allow, block, temperature, seed
+        )
+        return _listing(frame, Columns.POSITION)
+
+    def similar(self, track_id: str, k: int) -> Listing:
+        try:
+            frame = self.rec.similar_tracks(track_id, k)
+        except UnknownTracksError as error:
+            raise UnknownTrackError(track_id) from error
+        return _listing(frame, Columns.RANK)
+
+    def listener(
+        self,
+        listener_id: str,
+        held: ListenerEvents,
+        k: int,
+        exclude_played: bool,
+        allow: list[str] | None,
+        block: list[str] | None,
+        max_per_artist: int | None,
+    ) -> Listing:
+        cached = self._entry(listener_id)
+        events = held.events
+        with cached.lock:  # a SessionState takes one caller at a time
+            new = held.total - cached.applied
+            # The cache continues the store only if the event before the new ones is the last
+            # one it applied (a listener deleted and written again restarts its total).
+            state = cached.state
+            if (
+                state is not None
+                and 0 <= new < len(events)
+                and events[len(events) - new - 1] == cached.last
+                and state.n_events <= 2 * self.max_events
+            ):
+                for event in events[len(events) - new :]:
+                    _add(state, event)
+                source = "kv_cache"
+            else:  # re-encode the stored events (which also bounds the state's length)
+                cached.state = self.rec.session(_history(list(events)))
+                source = "reencoded"
+            cached.applied, cached.last = held.total, events[-1] if events else None
+            assert cached.state is not None
+            frame = cached.state.recommend(k, exclude_played, allow, block, max_per_artist)
+        listing = _listing(frame, Columns.RANK)
+        listing.source = source
+        return listing
+
+    def forget(self, listener_id: str) -> None:
+        with self._guard:
+            self._sessions.pop(listener_id, None)
+
+    def _entry(self, listener_id: str) -> _Cached:
+        with self._guard:
+            cached = self._sessions.get(listener_id)
+            if cached is None:
+                cached = self._sessions[listener_id] = _Cached()
+                while len(self._sessions) > self.max_sessions:
+                    self._sessions.popitem(last=False)
+            else:
+                self._sessions.move_to_end(listener_id)
+            return cached
+
+
+def _add(state: SessionState, event: Event) -> None:
+    skipped = event.event_type == "skip"
+    kind = None if event.event_type in ("play", "skip") else event.event_type
+    state.add(event.track_id, skipped=skipped, timestamp=event.timestamp, event_type=kind)
+
+
+def _history(events: list[Event]) -> list[str] | pd.DataFrame:
+    """Plain plays without times as an id list; anything else as an event table."""
+    if all(e.event_type == "play" and e.timestamp is None for e in events):
+        return [e.track_id for e in events]
+    columns: dict[str, list[Any]] = {
+        Columns.TRACK: [e.track_id for e in events],
+        Columns.EVENT_TYPE: ["play" if e.event_type == "skip" else e.event_type for e in events],
+        Columns.IS_SKIP: [e.event_type == "skip" for e in events],
+    }
+    if all(e.timestamp is not None for e in events):
+        columns[Columns.TIMESTAMP] = [e.timestamp for e in events]
+    return pd.DataFrame(columns)
+
+
+def _items(frame: pd.DataFrame, order: str) -> list[dict[str, Any]]:
+    """Rows of an API table as JSON-ready dicts (each column to a Python list once)."""
+    ids = frame[Columns.TRACK].to_numpy(dtype=object).tolist()
+    scores = frame[Columns.SCORE].to_numpy(dtype=np.float64).tolist()
+    places = frame[order].to_numpy(dtype=np.int64).tolist()
+    items: list[dict[str, Any]] = [
+        {"track_id": t, "score": v, order: p} for t, v, p in zip(ids, scores, places)
+    ]
+    for column in (Columns.ARTIST, Columns.TRACK_NAME):
+        if column in frame:
+            values = frame[column].to_numpy(dtype=object).tolist()
+            for item, value in zip(items, values):
+                item[column] = value if isinstance(value, str) else None  # NaN / None: unknown
+    return items
+
+
+def _listing(frame: pd.DataFrame, order: str) -> Listing:
+    """A single request's table as a :class:`Listing`."""
+    attrs = frame.attrs
+    return Listing(
+        _items(frame, order),
+        unknown_ids=list(attrs.get(UNKNOWN_IDS, [])),
+        cold_start=bool(attrs.get(COLD_START, False)),
+        exhausted=bool(attrs.get(EXHAUSTED, False)),
+    )

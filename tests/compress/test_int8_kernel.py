@@ -1,0 +1,90 @@
+"""The int8 GEMM kernel against the chunked reference (``Int8Rows.chunked_scores``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from segue.compress import int8_kernel
+from segue.compress.int8 import Int8Rows, catalogue_rows, int8_scores, quantize_model
+from tests.compress.conftest import tiny_model
+
+pytest.importorskip("onnxruntime", reason="the int8 kernel runs on onnxruntime (extra 'onnx')")
+
+
+def random_rows(n: int, dim: int, seed: int) -> Int8Rows:
+    gen = torch.Generator().manual_seed(seed)
+    weight = torch.randn(n, dim, generator=gen) * torch.rand(n, 1, generator=gen) * 3
+    weight[3] = 0  # an all-zero row (scale 0)
+    return Int8Rows.quantize(weight)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_kernel_is_within_its_stated_bound_of_the_reference(seed):
+    rows = random_rows(700, 24, seed).with_kernel(threads=1)
+    assert rows.kernel is not None
+    gen = torch.Generator().manual_seed(100 + seed)
+    hidden = torch.randn(5, 24, generator=gen) * torch.tensor([[1.0], [10.0], [0.01], [3.0], [0.5]])
+    hidden[2, :5] = 0  # a query with exact zeros
+    reference = rows.chunked_scores(hidden)
+    fast = rows.scores(hidden)
+    bound = rows.kernel.query_error_bound(hidden)
+    error = (fast - reference).abs()
+    float_rounding = 1e-5 * reference.abs().clamp_min(1.0)
+    assert (error <= bound + float_rounding).all()
+    weight_bound = Int8Rows(rows.values, rows.scales).score_error_bound(hidden)
+    assert (bound <= weight_bound / 20).all()  # negligible next to the int8 table's own error
+    assert fast[:, 3].eq(0).all()
+
+
+def test_integer_dot_products_are_exact():
+    """With a query that two digits represent exactly, the kernel equals int64 arithmetic."""
+    rows = random_rows(300, 16, 7)
+    rows = Int8Rows(rows.values, torch.ones(300)).with_kernel(threads=1)
+    q = torch.randint(-127, 128, (3, 16), generator=torch.Generator().manual_seed(1))
+    q[:, 0] = 127  # so that s1 = 1 exactly and the second digit is 0
+    exact = (q.long() @ rows.values.long().T).float()
+    assert torch.equal(rows.scores(q.float()), exact)
+
+
+def test_zero_query_and_shards(monkeypatch):
+    monkeypatch.setattr(int8_kernel, "SHARD_BYTES", 16 * 100)  # 100 rows per session
+    rows = random_rows(350, 16, 3).with_kernel(threads=1)
+    assert len(rows.kernel.sessions) == 4
+    hidden = torch.randn(2, 16, generator=torch.Generator().manual_seed(2))
+    hidden[1] = 0
+    torch.testing.assert_close(
+        rows.scores(hidden), rows.chunked_scores(hidden), rtol=1e-4, atol=1e-4
+    )
+    assert rows.scores(hidden)[1].eq(0).all()
+
+
+def test_query_digits_reconstruct_the_query():
+    h = np.random.default_rng(0).standard_normal((4, 32)).astype(np.float32)
+    digits, steps = int8_kernel.query_digits(h)
+    q = digits.astype(np.float64).reshape(4, 2, 32) - 128
+    rebuilt = (q * steps.astype(np.float64)).sum(axis=1)
+    assert (np.abs(rebuilt - h) <= steps[:, 1] / 2 + 1e-9).all()
+    assert np.abs(q).max() <= 127
+
+
+def test_bad_inputs_are_named():
+    with pytest.raises(ValueError, match="int8"):
+        int8_kernel.Int8Kernel(np.zeros((3, 4), np.float32), np.ones(3, np.float32))
+    rows = random_rows(10, 8, 0).with_kernel(threads=1)
+    with pytest.raises(ValueError, match=r"\(B, 8\)"):
+        rows.kernel.scores(torch.zeros(2, 5))
+
+
+def test_quantized_model_scores_through_the_cached_kernel():
+    quantized = quantize_model(tiny_model())
+    first, second = catalogue_rows(quantized), catalogue_rows(quantized)
+    assert first.kernel is not None and second is first  # built once per table
+    hidden = torch.randn(3, 16, generator=torch.Generator().manual_seed(5))
+    scores = int8_scores(quantized, hidden)
+    reference = first.chunked_scores(hidden)
+    reference[:, 0] = float("-inf")
+    bound = first.kernel.query_error_bound(hidden) + 1e-5
+    assert torch.isinf(scores[:, 0]).all()
+    assert ((scores - reference)[:, 1:].abs() <= bound[:, 1:]).all()

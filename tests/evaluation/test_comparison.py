@@ -1,0 +1,89 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from segue.evaluation.bootstrap import paired_bootstrap
+from segue.evaluation.comparison import compare, compare_by_bucket, per_model_ndcg
+from segue.evaluation.ranking import MISS
+from segue.evaluation.ranking_metrics import point_ndcg
+from segue.evaluation.tables import breakdown_sections
+
+
+def _points(n: int = 120, seed: int = 0) -> pd.DataFrame:
+    """Models "ref" and "other" on the same n points of 12 users, rows of "other" shuffled."""
+    rng = np.random.default_rng(seed)
+    base = pd.DataFrame(
+        {
+            "query": np.arange(n),
+            "user_id": np.repeat([f"u{i}" for i in range(12)], n // 12),
+            "target_popularity": rng.choice([1, 5, 50, 500], n),
+            "target_known": True,
+            "is_repeat": rng.random(n) < 0.4,
+        }
+    )
+    ref = base.assign(model="ref", rank=np.where(base["is_repeat"], 1, rng.integers(1, 40, n)))
+    other = base.assign(model="other", rank=rng.integers(1, 40, n))
+    other = other.sample(frac=1.0, random_state=1)  # compare must align by query, not row
+    return pd.concat([ref, other], ignore_index=True)
+
+
+def test_compare_resamples_users_of_the_aligned_points() -> None:
+    points = _points()
+    [row] = compare(points, "ref", n_resamples=300)
+    ref = points[points["model"] == "ref"].sort_values("query")
+    other = points[points["model"] == "other"].sort_values("query")
+    expected = paired_bootstrap(
+        point_ndcg(ref["rank"].to_numpy(), 10),
+        point_ndcg(other["rank"].to_numpy(), 10),
+        n_resamples=300,
+        clusters=ref["user_id"].to_numpy(),
+    )
+    assert row["other"] == "other" and row["resampled"] == "user_id"
+    assert (row["points"], row["clusters"]) == (120, 12)
+    assert (row["ndcg@10 diff"], row["ci_low"], row["ci_high"]) == (
+        expected.mean_diff,
+        expected.low,
+        expected.high,
+    )
+    [by_point] = compare(points, "ref", cluster=None, n_resamples=300)
+    assert by_point["clusters"] == 120 and by_point["resampled"] == "point"
+
+
+def test_by_bucket_splits_repeats_from_new_targets() -> None:
+    points = _points()
+    table = compare_by_bucket(points, "ref", "is_repeat", n_resamples=300)
+    assert table["bucket"].tolist() == ["new track", "repeat"]
+    ref = points[points["model"] == "ref"]
+    repeats = int(ref["is_repeat"].sum())
+    assert table["points"].tolist() == [120 - repeats, repeats]
+    assert table.loc[1, "reference ndcg@10"] == 1.0  # ref ranks every repeat first
+    assert table.loc[1, "significant"] and table.loc[1, "ci_low"] > 0
+    assert table["points"].sum() == 120
+
+
+def test_popularity_buckets_and_markdown_sections() -> None:
+    points = _points()
+    table = compare_by_bucket(points, "ref", "target_popularity", n_resamples=100)
+    assert table["bucket"].tolist() == ["1–2", "3–9", "30–99", "300–999"]  # plays 1, 5, 50, 500
+    lines = breakdown_sections(points, reference="ref", n_resamples=100)
+    text = "\n".join(lines)
+    assert "NDCG@10 by target already in the listener's history?" in text
+    assert "NDCG@10 by plays of the target in train" in text
+    assert "listeners resampled" in text
+    repeats = int(points.loc[points["model"] == "ref", "is_repeat"].sum())
+    assert f"| repeat | {repeats} | " in text  # bucket, then its points
+
+
+def test_misaligned_points_and_unknown_models_raise() -> None:
+    points = _points()
+    with pytest.raises(ValueError, match="not among"):
+        compare(points, "nobody")
+    dropped = points.drop(index=points.index[-1])
+    with pytest.raises(ValueError, match="other points"):
+        per_model_ndcg(dropped)
+    with pytest.raises(ValueError, match="no column"):
+        compare(points.drop(columns="user_id"), "ref")
+    with pytest.raises(ValueError, match="unknown breakdown"):
+        compare_by_bucket(points, "ref", "weather")
+    misses = points.assign(rank=MISS)
+    assert compare(misses, "ref", n_resamples=10)[0]["ndcg@10 diff"] == 0.0

@@ -1,0 +1,50 @@
+"""Index parameters: sized from the catalogue, overridable, validated."""
+
+from __future__ import annotations
+
+import pytest
+
+from segue.retrieval.params import IndexParams, default_params
+
+
+def test_ivf_sizing_grows_with_the_square_root_of_the_catalogue():
+    small, large = default_params(100_000, 64), default_params(1_000_000, 64)
+    assert small.nlist == 1265 and large.nlist == 4000  # round(4 sqrt(N))
+    assert 1 <= small.nprobe <= small.nlist and large.nprobe < large.nlist
+    assert large.train_rows == 40 * large.nlist  # a sample, not the whole table
+
+
+def test_tiny_catalogues_keep_enough_rows_per_list():
+    params = default_params(100, 8)
+    assert params.nlist == 100 // 39 and params.train_rows == 80  # >= 39 rows per list
+
+
+def test_pq_sub_quantizers_divide_the_width():
+    assert default_params(10_000, 64, "ivf_pq").pq_m == 32
+    assert default_params(10_000, 30, "ivf_pq").pq_m == 15
+    assert default_params(10_000, 64, "hnsw").ef_search >= default_params(10, 64, "hnsw").candidates
+
+
+def test_overrides_replace_sized_values():
+    assert default_params(1_000_000, 64, nprobe=7, candidates=50).nprobe == 7
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"kind": "lsh"}, "index kind"),
+        ({"kind": "ivf_flat", "nlist": 10, "nprobe": 11}, "nprobe"),
+        ({"kind": "flat", "candidates": 0}, "candidates"),
+        ({"kind": "hnsw", "ef_search": 0}, "HNSW"),
+    ],
+)
+def test_bad_parameters_are_refused(values, message):
+    with pytest.raises(ValueError, match=message):
+        IndexParams(**values)
+
+
+def test_round_trip_through_a_dict_and_unknown_keys_refused():
+    params = default_params(5000, 16, "ivf_pq")
+    assert IndexParams.from_dict(params.to_dict()) == params
+    with pytest.raises(ValueError, match="unknown index parameters"):
+        IndexParams.from_dict({**params.to_dict(), "code": "rm -rf"})

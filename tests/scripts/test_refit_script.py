@@ -1,0 +1,42 @@
+"""The refit protocol through the train script: no-validation runs and refit on train + val."""
+
+import json
+
+import pytest
+
+from segue.training.checkpoint import load_checkpoint
+from tests.scripts.conftest import compose_config, load_script
+
+
+@pytest.mark.slow
+def test_validation_days_0_trains_the_given_epochs_and_tests(tmp_path, tiny_overrides):
+    overrides = [
+        *tiny_overrides,
+        "data.split_options.validation_days=0",
+        "trainer.epochs=3",
+        "trainer.patience=1",
+        "trainer.num_threads=1",
+    ]
+    summary = load_script("train").train(compose_config(overrides, tmp_path))
+    assert (summary["best_epoch"], summary["epochs_run"]) == (3, 3)
+    assert summary["checkpoint"] == str(tmp_path / "final.pt")
+    assert not (tmp_path / "best.pt").exists()
+    assert summary["test"]["points"] > 0
+    assert "test_ndcg@10" in load_checkpoint(tmp_path / "final.pt").metrics
+
+
+@pytest.mark.slow
+def test_refit_retrains_on_train_and_validation_for_the_chosen_epochs(tmp_path, tiny_overrides):
+    overrides = [*tiny_overrides, "refit=true", "trainer.epochs=3", "trainer.num_threads=1"]
+    summary = load_script("train").train(compose_config(overrides, tmp_path))
+    refit = summary["refit"]
+    assert refit["epochs"] == summary["best_epoch"]
+    assert refit["checkpoint"] == str(tmp_path / "refit" / "final.pt")
+    assert refit["test"]["points"] == summary["test"]["points"]  # the same test points
+    chosen = load_checkpoint(tmp_path / "best.pt")
+    refitted = load_checkpoint(tmp_path / "refit" / "final.pt")
+    assert refitted.data_settings.split_options["validation_days"] == 0
+    assert refitted.data_settings.name.endswith("+refit")
+    assert refitted.vocab.n_tracks >= chosen.vocab.n_tracks  # validation plays now known
+    saved = json.loads((tmp_path / "refit" / "test_metrics.json").read_text())
+    assert saved["test"] == refit["test"]

@@ -1,0 +1,49 @@
+"""The command line: options checked before anything starts, and its help."""
+
+from __future__ import annotations
+
+import pytest
+
+from segue.serve.cli import build_parser, main, settings_from_args
+
+
+def test_bad_arguments_fail_before_starting(tmp_path, capsys, monkeypatch):
+    assert main([str(tmp_path / "missing.pt")]) == 2
+    assert "model: nothing at" in capsys.readouterr().err
+    model = tmp_path / "m.pt"
+    model.write_bytes(b"")
+    assert main([str(model), "--api-key-file", str(tmp_path / "nope")]) == 2
+    assert "--api-key-file: no file" in capsys.readouterr().err
+    monkeypatch.setenv("SEGUE_API_KEY", "short")
+    assert main([str(model)]) == 2
+    assert "at least 16" in capsys.readouterr().err
+    monkeypatch.delenv("SEGUE_API_KEY")
+    assert main([str(model), "--max-queue", "0"]) == 2
+    assert "max_queue must be > 0" in capsys.readouterr().err
+
+
+def test_options_become_settings(tmp_path):
+    model = tmp_path / "m.pt"
+    model.write_bytes(b"")
+    args = build_parser().parse_args(
+        [str(model), "--workers", "3", "--redis-url", "redis://127.0.0.1:1/0", "--max-batch", "8"]
+    )
+    settings = settings_from_args(args)
+    assert settings.supervised and settings.max_batch == 8 and settings.model == str(model)
+    assert settings.redis_url == "redis://127.0.0.1:1/0" and settings.read_auth == "open"
+
+
+def test_help_lists_the_main_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    for option in (
+        "--host",
+        "--port",
+        "--workers",
+        "--api-key-file",
+        "--redis-url",
+        "--deadline-ms",
+        "--max-queue",
+    ):
+        assert option in text

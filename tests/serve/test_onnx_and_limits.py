@@ -1,0 +1,75 @@
+"""The torch-free ONNX server, overload shedding, and a server whose reads need a key."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from segue.serve.client import SegueClient
+from tests.serve.conftest import API_KEY, Server
+
+HISTORY = ["t1", "t7", "t3", "t30"]
+
+
+def test_onnx_server_never_imports_torch(models, tmp_path, server):
+    """The CLI runs in a Python where ``import torch`` raises: every endpoint still answers."""
+    with Server(models.int8_bundle, [], tmp_path / "onnx.log", block_torch=True) as onnx:
+        ready = httpx.get(f"{onnx.url}/readyz").json()
+        assert ready["model_kind"] == "onnx"
+        body = {"history": HISTORY, "k": 5, "max_per_artist": 2}
+        got = httpx.post(f"{onnx.url}/recommend", json=body).json()
+        want = httpx.post(f"{server.url}/recommend", json=body).json()  # the float checkpoint
+        assert got["items"][0]["track_id"] == want["items"][0]["track_id"]
+        headers = {"X-API-Key": API_KEY}
+        events = {"events": [{"track_id": "t1"}, {"track_id": "t2", "event_type": "skip"}]}
+        listener = httpx.post(f"{onnx.url}/listeners/l1/events", json=events, headers=headers)
+        assert listener.status_code == 200 and listener.json()["source"] == "reencoded"
+        playlist = httpx.post(
+            f"{onnx.url}/playlists/continue", json={"seed_tracks": HISTORY, "n": 4}
+        )
+        assert len(playlist.json()["items"]) == 4
+        assert httpx.get(f"{onnx.url}/tracks/t3/similar").status_code == 200
+        assert "import torch is blocked" not in onnx.log()
+
+
+@pytest.fixture(scope="module")
+def guarded(models, tmp_path_factory):
+    """Reads need a key; a short deadline and a queue of 4 in front of one model thread."""
+    log = tmp_path_factory.mktemp("guarded") / "server.log"
+    args = ["--read-auth", "key", "--deadline-ms", "100", "--max-queue", "4"]
+    with Server(models.checkpoint, args, log) as running:
+        yield running
+
+
+def test_reads_need_a_key_when_configured(guarded):
+    body = {"history": HISTORY}
+    assert httpx.post(f"{guarded.url}/recommend", json=body).status_code == 401
+    keyed = httpx.post(f"{guarded.url}/recommend", json=body, headers={"X-API-Key": API_KEY})
+    assert keyed.status_code == 200
+    assert httpx.get(f"{guarded.url}/healthz").status_code == 200  # probes stay open
+
+
+def test_overload_is_shed_with_503_and_the_server_recovers(guarded):
+    body = {"seed_tracks": HISTORY, "n": 150}  # one slow model call each
+
+    async def burst() -> list[httpx.Response]:
+        async with SegueClient(guarded.url, api_key=API_KEY) as client:
+            calls = [client.http.post("/playlists/continue", json=body) for _ in range(40)]
+            return await asyncio.gather(*calls)
+
+    responses = asyncio.run(burst())
+    statuses = [r.status_code for r in responses]
+    assert set(statuses) <= {200, 503}, statuses
+    assert statuses.count(200) >= 1 and statuses.count(503) >= 20
+    shed = [r for r in responses if r.status_code == 503]
+    assert all(r.headers["retry-after"] == "1" for r in shed)
+    assert {r.json()["detail"]["reason"] for r in shed} <= {"queue_full", "deadline"}
+    # Recovered: the queue drained, a normal request is served.
+    after = httpx.post(
+        f"{guarded.url}/recommend", json={"history": HISTORY}, headers={"X-API-Key": API_KEY}
+    )
+    assert after.status_code == 200
+    metrics = httpx.get(f"{guarded.url}/metrics").text
+    assert 'segue_shed_total{reason="queue_full"}' in metrics
