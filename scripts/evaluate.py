@@ -31,6 +31,7 @@ from segue.cli.evaluate_run import (  # noqa: F401
     run,
     significance,
 )
+from segue.cli.user_errors import exit_on_user_error
 
 REPO = Path(__file__).resolve().parents[1]
 OmegaConf.register_new_resolver("repo_root", lambda: str(REPO), replace=True)
@@ -38,7 +39,8 @@ OmegaConf.register_new_resolver("repo_root", lambda: str(REPO), replace=True)
 
 @hydra.main(config_path="../configs", config_name="evaluate", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    run(cfg)  # checks the settings first: checkpoints=a/best.pt is one path, not its letters
+    with exit_on_user_error(Path(__file__).name):  # one line, not a traceback
+        run(cfg)  # checks the settings first: checkpoints=a/best.pt is one path, not its letters
 
 
 if __name__ == "__main__":

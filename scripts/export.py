@@ -10,24 +10,28 @@ and the exporter is imported only when it is asked for (:func:`segue.cli.export.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
 from segue.cli.configs import check_complete
 from segue.cli.export import export, size_on_disk
+from segue.cli.user_errors import exit_on_user_error
 
 
 @hydra.main(config_path="../configs", config_name="export", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    check_complete(cfg)  # ckpt=??? is named as ckpt=..., not as an OmegaConf error
-    # The values as given: export() checks them all (opset=abc is named, never int()'d here).
-    out = export(
-        cfg.ckpt,
-        cfg.out,
-        cfg.format,
-        opset=cfg.opset,
-        int8_embeddings=cfg.int8_embeddings,
-    )
+    with exit_on_user_error(Path(__file__).name):  # one line, not a traceback
+        check_complete(cfg)  # ckpt=??? is named as ckpt=..., not as an OmegaConf error
+        # The values as given: export() checks them all (opset=abc is named, never int()'d).
+        out = export(
+            cfg.ckpt,
+            cfg.out,
+            cfg.format,
+            opset=cfg.opset,
+            int8_embeddings=cfg.int8_embeddings,
+        )
     print(f"{cfg.format}: {out} ({size_on_disk(out) / 1e6:.2f} MB)")
 
 

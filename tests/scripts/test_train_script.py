@@ -76,3 +76,31 @@ def test_train_on_a_user_csv_without_artists(tmp_path, tiny_overrides):
     assert checkpoint.model_config.n_artists == 0
     assert checkpoint.data_settings is not None
     assert not checkpoint.data_settings.side.artists
+
+
+@pytest.mark.parametrize(
+    ("script", "override", "named"),
+    [
+        ("train", "trainer.batch_size=0", "trainer.batch_size=0"),
+        ("evaluate", "checkpoints=/no/such/best.pt", "checkpoints"),
+        ("export", "ckpt=/no/such/best.pt", "ckpt"),
+    ],
+)
+def test_a_script_reports_a_user_error_as_one_line(script, override, named, tmp_path):
+    """A bad setting is one line on stderr and exit status 1, not a traceback."""
+    import subprocess
+    import sys
+
+    from tests.scripts.conftest import REPO
+
+    command = [sys.executable, str(REPO / "scripts" / f"{script}.py"), override]
+    if script == "train":
+        command.append("debug=default")
+    if script == "export":
+        command.append(f"out={tmp_path / 'x.int8.pt'}")
+    command.append(f"hydra.run.dir={tmp_path}")
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    error_lines = [line for line in done.stderr.splitlines() if f"{script}.py: error:" in line]
+    assert len(error_lines) == 1 and named in error_lines[0], done.stderr[-2000:]

@@ -15,22 +15,11 @@ from collections.abc import Sequence
 
 from segue import __version__
 from segue.cli import evaluate, export, info, recommend, serve, train
-from segue.cli.extras import MissingExtraError
 from segue.cli.help_text import Parser, groups_text
+from segue.cli.user_errors import USER_ERRORS
 from segue.logs import run_logging
 
 COMMANDS = (train, evaluate, export, serve, recommend, info)
-USER_ERRORS = (
-    MissingExtraError,
-    FileNotFoundError,
-    FileExistsError,
-    IsADirectoryError,
-    NotADirectoryError,
-    ValueError,
-    TypeError,
-)
-"""Errors whose message says what to fix (a setting of the wrong type included): shown
-without a traceback (``--traceback`` shows it)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
