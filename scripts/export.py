@@ -20,19 +20,25 @@ from segue.cli.export import export, size_on_disk
 from segue.cli.user_errors import exit_on_user_error
 
 
+def run(cfg: DictConfig) -> Path:
+    """The export ``cfg`` asks for; a bad setting raises, naming it, before any work."""
+    check_complete(cfg)  # ckpt=??? is named as ckpt=..., not as an OmegaConf error
+    # The values as given: export() checks them all (opset=abc is named, never int()'d).
+    out = export(
+        cfg.ckpt,
+        cfg.out,
+        cfg.format,
+        opset=cfg.opset,
+        int8_embeddings=cfg.int8_embeddings,
+    )
+    print(f"{cfg.format}: {out} ({size_on_disk(out) / 1e6:.2f} MB)")
+    return Path(out)
+
+
 @hydra.main(config_path="../configs", config_name="export", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     with exit_on_user_error(Path(__file__).name):  # one line, not a traceback
-        check_complete(cfg)  # ckpt=??? is named as ckpt=..., not as an OmegaConf error
-        # The values as given: export() checks them all (opset=abc is named, never int()'d).
-        out = export(
-            cfg.ckpt,
-            cfg.out,
-            cfg.format,
-            opset=cfg.opset,
-            int8_embeddings=cfg.int8_embeddings,
-        )
-    print(f"{cfg.format}: {out} ({size_on_disk(out) / 1e6:.2f} MB)")
+        run(cfg)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ def run_script(*overrides: str) -> Any:
     """``scripts/export.py`` with ``overrides``, composed as Hydra would and called in-process."""
     with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
         cfg = compose(config_name="export", overrides=list(overrides))
-    return load_script("export").main(cfg)
+    return load_script("export").run(cfg)
 
 
 @pytest.mark.parametrize(
