@@ -95,3 +95,31 @@ def test_missing_files_are_named(tmp_path, saved):
 
 def test_default_location_is_next_to_the_model():
     assert index_path_for("runs/7/best.pt").name == "best.faiss"
+
+
+def test_index_files_are_shared_modes_and_stale_temporaries_go(tmp_path):
+    """Like every file segue writes: 0644 whatever the umask, and a killed write's leftovers
+    (this pid's prefix, older than the stale age) are removed by the next save."""
+    import os
+    import time
+
+    from segue.training.atomic_write import STALE_SECONDS, temporary_prefix
+
+    path = tmp_path / "best.faiss"
+    leftover = tmp_path / f"{temporary_prefix(path)}deadbeef.tmp"  # mkstemp-shaped
+    leftover.write_bytes(b"partial")
+    old = time.time() - 2 * STALE_SECONDS
+    os.utime(leftover, (old, old))
+    table = clustered_table(500)
+    index = build_index(table, default_params(500, 16, "flat"))
+    previous = os.umask(0o077)
+    try:
+        save_index(index, path)
+    finally:
+        os.umask(previous)
+    assert (path.stat().st_mode & 0o777, header_path(path).stat().st_mode & 0o777) == (
+        0o644,
+        0o644,
+    )
+    assert not leftover.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name, header_path(path).name]
