@@ -8,11 +8,11 @@ PEERS_VENV ?= .venv-peers
 # benchmarks/results/bench_full.{md,json} and the README's benchmark section. Hours on 2 cores;
 # finished runs are reused when run again (add ARGS=rerun=true to start over).
 bench:
-	$(PYTHON) benchmarks/run.py suite=full readme=true $(ARGS)
+	$(PYTHON) -m benchmarks.run suite=full readme=true $(ARGS)
 
 # Every part with tiny settings, to check the harness (minutes; the figures mean nothing).
 bench-quick:
-	$(PYTHON) benchmarks/run.py suite=quick $(ARGS)
+	$(PYTHON) -m benchmarks.run suite=quick $(ARGS)
 
 # RecTools and RePlay in their own environment (their pins, numpy<2 and pandas<3, are not segue's).
 bench-peers:

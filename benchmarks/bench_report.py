@@ -1,4 +1,4 @@
-"""The benchmark report: markdown and JSON from ``benchmarks/run.py``'s results, and the README.
+"""The benchmark report: markdown and JSON from ``benchmarks.run``'s results, and the README.
 
 Every figure in the markdown comes from the result dict, and the README's benchmark section is
 this markdown pasted between two marker comments, so the published table is always the report.
@@ -14,8 +14,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import peers_run
 import torch
+
+from benchmarks import peers_run
 
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 PEERS = ("rectools", "replay")

@@ -17,8 +17,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from segue.data.batch import SequenceBatch
 from segue.data.sequences import TrainingSequences
 from segue.models.transformer import TrackTransformer
+from segue.training.batch_loss import batch_loss
 from segue.training.batching import epoch_batches
-from segue.training.losses.window_masked import window_masked_softmax_ce
+from segue.training.losses import TrackLoss
 from segue.training.masking import mask_for_bert4rec
 
 aten = torch.ops.aten
@@ -53,38 +54,6 @@ CPU_FLOP_FORMULAS: dict[Any, Callable[..., int]] = {
     aten._scaled_dot_product_flash_attention_for_cpu_backward: _cpu_sdpa_backward_flops,
 }
 
-Loss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-def training_loss(
-    model: TrackTransformer,
-    hidden: torch.Tensor,
-    batch: SequenceBatch,
-    loss_fn: Loss,
-    mask_window_items: bool = False,
-) -> torch.Tensor:
-    """The trainer's loss of one batch (as in ``segue.training.trainer``), from its hidden states.
-
-    Args:
-        model: The model (its catalogue embeddings are the output layer).
-        hidden: The model's output on ``batch``, (B, T, D).
-        batch: The batch, with targets, (B, T).
-        loss_fn: ``loss(hidden (N, D), item_emb (V, D), targets (N,)) -> scalar``.
-        mask_window_items: Use the window-masked softmax instead, as ``trainer.mask_window_items``.
-    """
-    assert batch.targets is not None
-    has_target = batch.targets > 0  # (B, T)
-    if mask_window_items:
-        return window_masked_softmax_ce(
-            hidden[has_target],
-            model.catalogue_embeddings(),
-            batch.targets[has_target],
-            torch.cat([batch.tracks, batch.targets], dim=1),
-            has_target.nonzero()[:, 0],
-        )
-    return loss_fn(hidden[has_target], model.catalogue_embeddings(), batch.targets[has_target])
-
-
 def _counted(step: Callable[[], None]) -> dict[str, int]:
     """Matmul FLOPs per op name of running ``step`` once."""
     with FlopCounterMode(display=False, custom_mapping=CPU_FLOP_FORMULAS) as counter:
@@ -95,9 +64,7 @@ def _counted(step: Callable[[], None]) -> dict[str, int]:
 def model_flops_per_step(
     model: TrackTransformer,
     batch: SequenceBatch,
-    loss_fn: Loss,
-    *,
-    mask_window_items: bool = False,
+    loss_fn: TrackLoss,
 ) -> dict[str, Any]:
     """Matmul FLOPs of one training step of ``model`` with its loss on ``batch``.
 
@@ -110,9 +77,8 @@ def model_flops_per_step(
     Args:
         model: A segue transformer, in the mode to count (``train()`` for a training step).
         batch: A training batch with targets, (B, T) tensors, already masked for BERT4Rec.
-        loss_fn: ``loss(hidden (N, D), item_emb (V, D), targets (N,)) -> scalar``, e.g. a
-            :class:`segue.training.losses.TrackLoss`.
-        mask_window_items: Count the trainer's window-masked softmax instead of ``loss_fn``.
+        loss_fn: The configured loss, applied as the trainer applies it
+            (:func:`segue.training.batch_loss.batch_loss`).
 
     Returns:
         ``total``, ``output_layer`` and ``blocks`` FLOPs, ``output_share`` (output / total),
@@ -121,13 +87,15 @@ def model_flops_per_step(
 
     def full_step() -> None:
         hidden = model(batch)  # (B, T, D)
-        training_loss(model, hidden, batch, loss_fn, mask_window_items).backward()
+        batch_loss(model, hidden, batch, loss_fn).backward()
 
     with torch.no_grad():
         hidden = model(batch)  # (B, T, D), detached input of the loss-only count
         emb = model.catalogue_embeddings().detach().clone()  # (V, D)
 
-    class _Frozen:  # the model as the loss sees it: only its catalogue embeddings
+    class _Frozen:  # the model as the loss sees it: its catalogue embeddings and prior
+        prior = model.prior
+
         def catalogue_embeddings(self) -> torch.Tensor:
             return emb
 
@@ -135,7 +103,7 @@ def model_flops_per_step(
         leaf = hidden.clone().requires_grad_(True)  # (B, T, D)
         emb.requires_grad_(True)
         frozen: Any = _Frozen()
-        training_loss(frozen, leaf, batch, loss_fn, mask_window_items).backward()
+        batch_loss(frozen, leaf, batch, loss_fn).backward()
 
     by_op = _counted(full_step)
     total = sum(by_op.values())
@@ -155,7 +123,7 @@ def model_flops_per_step(
 def mean_flops_per_step(
     model: TrackTransformer,
     data: TrainingSequences,
-    loss_fn: Loss,
+    loss_fn: TrackLoss,
     settings: Any,
     max_batches: int = 16,
 ) -> dict[str, Any]:
@@ -181,11 +149,7 @@ def mean_flops_per_step(
             batch = mask_for_bert4rec(batch, settings.mask_prob, model.config.mask_token, gen)
         assert batch.targets is not None
         if bool((batch.targets > 0).any()):
-            rows.append(
-                model_flops_per_step(
-                    model, batch, loss_fn, mask_window_items=settings.mask_window_items
-                )
-            )
+            rows.append(model_flops_per_step(model, batch, loss_fn))
         model.zero_grad(set_to_none=True)
     total = float(np.mean([r["total"] for r in rows]))
     output = float(np.mean([r["output_layer"] for r in rows]))

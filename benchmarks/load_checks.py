@@ -1,11 +1,11 @@
 """What the load-time checks cost: reading a checkpoint / int8 artefact with and without them.
 
-Run: python benchmarks/load_checks.py                  (1M tracks, d_model 64, 2 layers)
-     python benchmarks/load_checks.py --tracks 100000 --repeats 5
+Run: python -m benchmarks.load_checks                  (1M tracks, d_model 64, 2 layers)
+     python -m benchmarks.load_checks --tracks 100000 --repeats 5
 
 Prints the median seconds of ``torch.load(weights_only=True)`` alone (what loading cost before
 the checks) and of ``load_checkpoint`` / ``load_int8`` (the same read plus the checks of
-:mod:`segue.training.safe_load`: shapes against the config, SHA-256, finite weights, vocabulary),
+:mod:`segue.io.safe_load`: shapes against the config, SHA-256, finite weights, vocabulary),
 measured back to back in one process on untrained ``sasrec`` models with a synthetic catalogue.
 """
 
@@ -23,8 +23,8 @@ import torch
 
 from segue.compress import load_int8, save_int8
 from segue.data.vocab import TrackVocab
+from segue.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from segue.models import sasrec
-from segue.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 
 
 def median_seconds(fn: Callable[[], object], repeats: int) -> float:

@@ -1,6 +1,6 @@
 """This machine's fp32 matmul peak with torch: the denominator of "achieved GFLOP/s".
 
-Run: python benchmarks/training_speed.py --peak-only --threads 1 2
+Run: python -m benchmarks.training_speed --peak-only --threads 1 2
 
 Repeated ``a @ b`` of square float32 matrices at a few sizes, after a warm-up; the best and the
 median rate of each size (``2 n^3`` FLOPs per product). The best over sizes is the peak.

@@ -1,17 +1,18 @@
 """Accuracy on the public protocols: segue's model against every baseline, same points.
 
-Run: python benchmarks/quality.py                          (30Music, ML-100K and synthetic)
-     python benchmarks/quality.py --protocol synthetic --set trainer.num_threads=1
-     python benchmarks/quality.py --protocol ml100k --set trainer.epochs=50
+Run: python -m benchmarks.quality                          (30Music, ML-100K and synthetic)
+     python -m benchmarks.quality --protocol synthetic --set trainer.num_threads=1
+     python -m benchmarks.quality --protocol ml100k --set trainer.epochs=50
 
 For each protocol it
 
-1. trains the experiment's model with ``scripts/train.py`` (the same code as
-   ``python scripts/train.py experiment=<protocol>``), choosing the epoch on validation;
+1. trains the experiment's model as ``python scripts/train.py experiment=<protocol>`` does
+   (:func:`segue.cli.train_run.train`), choosing the epoch on validation;
 2. chooses the settings of the tuned baselines (EASE's ``l2``, PureSVD's rank) on validation
    (:func:`segue.evaluation.selection.choose_on_validation`);
 3. **train-window protocol**: evaluates the best checkpoint and every baseline, fitted on the
-   train fold, on the test points with ``scripts/evaluate.py``;
+   train fold, on the test points as ``scripts/evaluate.py`` does
+   (:func:`segue.cli.evaluate_run.run`);
 4. **refit protocol** (splits with a validation window, see :mod:`segue.training.refit`):
    retrains the model on train + validation for the chosen number of epochs, with no
    validation, and evaluates it and every baseline, fitted on train + validation with the
@@ -27,27 +28,26 @@ experiment).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import platform
-import sys
 import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
-from segue.baselines import EASE, PureSVD, Recommender
+from segue.baselines import EASE, Baseline, PureSVD
+from segue.cli import evaluate_run, train_run
+from segue.cli.configs import register_resolvers
 from segue.data.settings import DataSettings, prepare_from_settings
 from segue.evaluation.comparison import MIN_CLUSTERS
 from segue.evaluation.selection import choose_on_validation
 from segue.evaluation.tables import breakdown_sections
-from segue.training.checkpoint import load_checkpoint
+from segue.io.checkpoint import load_checkpoint
 from segue.training.refit import REFIT_SPLITS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,23 +60,16 @@ BASELINE_REFERENCE = "transitions"
 """What the other baselines are compared with when no model is evaluated."""
 COLUMNS = ["model", "ndcg@10", "hr@10", "mrr@20", "coverage@10", "repeat_share@10"]
 
-TUNED: dict[str, tuple[str, list[Any], Callable[[Any], Recommender]]] = {
+TUNED: dict[str, tuple[str, list[Any], Callable[[Any], Baseline]]] = {
     "ease": ("l2", [10.0, 50.0, 200.0, 500.0, 2000.0], lambda v: EASE(l2=v, top_items=10_000)),
     "pure_svd": ("n_components", [16, 32, 64, 128], lambda v: PureSVD(n_components=v)),
 }
 """Baselines whose main setting is chosen on validation: name -> (config key, grid, builder)."""
 
 
-def load_script(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def composed(config: str, overrides: list[str], output_dir: Path) -> DictConfig:
+    """``configs/<config>.yaml`` with ``overrides``, writing to ``output_dir``, as scripts do."""
+    register_resolvers()  # ${repo_root:}: this checkout
     with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
         cfg = compose(config_name=config, overrides=overrides)
     with open_dict(cfg):
@@ -114,10 +107,9 @@ def evaluated(
     checkpoint: Path | None,
     tuned: dict[str, Any],
     out: Path,
-    evaluate: ModuleType,
     data: list[str] | None = None,
 ) -> dict[str, Any]:
-    """``scripts/evaluate.py`` on one checkpoint and every baseline (tuned ones as chosen).
+    """One checkpoint and every baseline (tuned ones as chosen), as ``segue evaluate`` runs them.
 
     Without a checkpoint, the baselines alone on the data group overrides ``data``, compared
     with :data:`BASELINE_REFERENCE`.
@@ -129,7 +121,7 @@ def evaluated(
         reference = f"{checkpoint.parent.name}/{checkpoint.stem}"
         overrides = [f"checkpoints=[{checkpoint}]", f"compare_to={reference}"]
     overrides += [f"baselines.{n}.{t['key']}={t['value']}" for n, t in tuned.items()]
-    result = evaluate.run(composed("evaluate", overrides, out))
+    result = evaluate_run.run(composed("evaluate", overrides, out))
     saved = json.loads((out / "metrics.json").read_text())
     return {
         "reference": reference,
@@ -141,19 +133,18 @@ def evaluated(
 
 
 def run_protocol(name: str, extra: list[str], refit: bool = True) -> dict[str, Any]:
-    train, evaluate = load_script("train"), load_script("evaluate")
     out = RESULTS / "runs" / name
     experiment = PROTOCOLS[name]
     overrides = ([f"experiment={experiment}"] if experiment else []) + extra
     cfg = composed("train", overrides, out)
     began = time.perf_counter()
-    summary = train.train(cfg)
+    summary = train_run.train(cfg)
     wall = time.perf_counter() - began
     checkpoint = Path(summary["checkpoint"])
     tuned = tune_baselines(load_checkpoint(checkpoint).require_data_settings(checkpoint))
     report: dict[str, Any] = {
         "protocol": name,
-        "command": "python benchmarks/quality.py --protocol "
+        "command": "python -m benchmarks.quality --protocol "
         + name
         + "".join(f" --set {o}" for o in extra)
         + ("" if refit else " --no-refit"),
@@ -165,16 +156,16 @@ def run_protocol(name: str, extra: list[str], refit: bool = True) -> dict[str, A
         "validation": summary["validation"],
         "wall_seconds": round(wall, 1),
         "tuned_baselines": tuned,
-        "train_window": evaluated(checkpoint, tuned, out / "evaluation", evaluate),
+        "train_window": evaluated(checkpoint, tuned, out / "evaluation"),
     }
     if refit and cfg.data.split in REFIT_SPLITS:
         began = time.perf_counter()
-        refitted = train.refit(cfg, summary["best_epoch"])
+        refitted = train_run.refit(cfg, summary["best_epoch"])
         report["refit"] = {
             "epochs": refitted["epochs"],
             "train_seconds": refitted["train_seconds"],
             "wall_seconds": round(time.perf_counter() - began, 1),
-            **evaluated(Path(refitted["checkpoint"]), tuned, out / "evaluation_refit", evaluate),
+            **evaluated(Path(refitted["checkpoint"]), tuned, out / "evaluation_refit"),
         }
     elif refit:
         report["refit_skipped"] = (
@@ -189,25 +180,24 @@ def run_baselines(name: str, extra: list[str], refit: bool = True) -> dict[str, 
 
     ``extra`` are overrides of the evaluate config (``data.source.n_events=...``).
     """
-    evaluate = load_script("evaluate")
     out = RESULTS / "runs" / f"{name}_baselines"
     data = [f"data={DATA_GROUPS[name]}", *extra]
-    settings = evaluate.group_settings(composed("evaluate", data, out))
+    settings = evaluate_run.group_settings(composed("evaluate", data, out))
     tuned = tune_baselines(settings)
     report: dict[str, Any] = {
         "protocol": f"{name}_baselines",
-        "command": "python benchmarks/quality.py --baselines-only --protocol "
+        "command": "python -m benchmarks.quality --baselines-only --protocol "
         + name
         + "".join(f" --set {o}" for o in extra)
         + ("" if refit else " --no-refit"),
         "date": str(date.today()),
         "machine": machine(),
         "tuned_baselines": tuned,
-        "train_window": evaluated(None, tuned, out / "evaluation", evaluate, data),
+        "train_window": evaluated(None, tuned, out / "evaluation", data),
     }
     if refit and settings.split in REFIT_SPLITS:
         no_validation = [*data, "data.split_options.validation_days=0"]
-        report["refit"] = evaluated(None, tuned, out / "evaluation_refit", evaluate, no_validation)
+        report["refit"] = evaluated(None, tuned, out / "evaluation_refit", no_validation)
     elif refit:
         report["refit_skipped"] = f"the {settings.split} split has no validation window"
     return report

@@ -1,8 +1,8 @@
 """segue's benchmark suite: accuracy, training, inference and scaling, next to the peers.
 
-Run: python benchmarks/run.py suite=full                 (the published table; hours, resumable)
-     python benchmarks/run.py suite=quick                (every part with tiny settings, minutes)
-     python benchmarks/run.py suite=full parts=accuracy,peers protocols=ml100k
+Run: python -m benchmarks.run suite=full                 (the published table; hours, resumable)
+     python -m benchmarks.run suite=quick                (every part with tiny settings, minutes)
+     python -m benchmarks.run suite=full parts=accuracy,peers protocols=ml100k
 Options (key=value): ``suite`` (full | quick), ``parts`` (comma list of accuracy, peers, speed,
 inference, scaling; default all), ``protocols`` (ml100k, 30music), ``rerun=true`` (train again
 even where a finished run with the same settings exists), ``peer_python=PATH`` (default
@@ -11,14 +11,16 @@ even where a finished run with the same settings exists), ``peer_python=PATH`` (
 
 Parts:
 
-* **accuracy**: each segue variant of the suite (:mod:`suites`) trained by
-  ``benchmarks/train_worker.py`` (one process per run, for its peak memory), then all variants and
-  every baseline evaluated by ``scripts/evaluate.py`` on the same test points;
-* **peers**: RecTools / RePlay SASRec on the same split (:mod:`protocol_export`,
-  :mod:`peers_run`), scored with segue's metrics; skipped with the reason when not installed;
+* **accuracy**: each segue variant of the suite (:mod:`benchmarks.suites`) trained by
+  :mod:`benchmarks.train_worker` (one process per run, for its peak memory), then all variants
+  and every baseline evaluated as ``scripts/evaluate.py`` does (:mod:`segue.cli.evaluate_run`)
+  on the same test points;
+* **peers**: RecTools / RePlay SASRec on the same split (:mod:`benchmarks.protocol_export`,
+  :mod:`benchmarks.peers_run`), scored with segue's metrics; skipped with the reason when not
+  installed;
 * **speed**: segue at the peers' configuration for a few epochs: seconds per epoch and matrix
   FLOP/s as a share of this machine's fp32 matmul peak, measured in the same run;
-* **inference**: ``scripts/benchmark_inference.py``; **scaling**: :mod:`scaling`.
+* **inference**: :mod:`benchmarks.inference`; **scaling**: :mod:`benchmarks.scaling`.
 
 Results go to ``benchmarks/results/bench_<suite>.{json,md}``; each run folder is under
 ``benchmarks/results/runs/bench/`` (``bench_quick/`` for the quick suite; not committed).
@@ -34,15 +36,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling modules, run as a script
-
-import bench_report
 import pandas as pd
-import peers_run
-from protocol_export import export_protocol, ranks_from_lists
-from quality import COLUMNS, composed, load_script
-from suites import COMMON, PEER_MODEL, SUITES, Protocol, Suite, segue_at_peer_config
 
+from benchmarks import bench_report, peers_run, training_speed
+from benchmarks import scaling as scaling_module
+from benchmarks.protocol_export import export_protocol, ranks_from_lists
+from benchmarks.quality import COLUMNS, composed
+from benchmarks.suites import COMMON, PEER_MODEL, SUITES, Protocol, Suite, segue_at_peer_config
+from segue.cli import evaluate_run, train_run
 from segue.evaluation.summary import metric_summary
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,7 +75,7 @@ def trained(out: Path, overrides: list[str], rerun: bool) -> dict[str, Any]:
     if not rerun and record.exists() and json.loads(record.read_text())["overrides"] == overrides:
         return json.loads(record.read_text())
     out.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, str(REPO / "benchmarks" / "train_worker.py"), str(out), *overrides]
+    command = [sys.executable, "-m", "benchmarks.train_worker", str(out), *overrides]
     print(f"training: {' '.join(overrides)}", flush=True)
     with open(out / "worker.log", "w") as log:
         subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=True, cwd=REPO)
@@ -89,8 +90,7 @@ def accuracy(name: str, protocol: Protocol, folder: Path, rerun: bool) -> dict[s
             folder / variant, [f"experiment={name}", *COMMON, *overrides], rerun
         )
     checkpoints = ",".join(str(folder / v / "best.pt") for v in runs)
-    evaluate = load_script("evaluate")
-    result = evaluate.run(
+    result = evaluate_run.run(
         composed(
             "evaluate",
             [f"checkpoints=[{checkpoints}]", "compare_to=default/best"],
@@ -112,9 +112,8 @@ def peers(
     name: str, protocol: Protocol, suite: Suite, folder: Path, python: Path, rerun: bool
 ) -> dict:
     """Each available peer trained on the exported split and scored with segue's metrics."""
-    train = load_script("train")
     cfg = composed("train", [f"experiment={name}", *COMMON], folder / "export")
-    data = train.load_data(cfg)
+    data = train_run.load_data(cfg)
     out: dict[str, Any] = {peer: {"skipped": why} for peer, why in protocol.peers_not_run.items()}
     base = {
         "protocol": name,
@@ -156,8 +155,6 @@ def speed(protocol: Protocol, folder: Path, python: Path, rerun: bool) -> dict[s
     The seconds-per-epoch ratio is taken from these short runs, one right after the other,
     rather than from the long accuracy runs, which may have shared the machine with others.
     """
-    import training_speed
-
     overrides = [
         *segue_at_peer_config(protocol),
         *COMMON,
@@ -194,14 +191,12 @@ def speed(protocol: Protocol, folder: Path, python: Path, rerun: bool) -> dict[s
 def inference(suite: Suite, root: Path, rerun: bool) -> dict[str, Any]:
     out = root / "inference.json"
     if rerun or not out.exists():
-        command = [sys.executable, str(REPO / "scripts" / "benchmark_inference.py")]
-        subprocess.run([*command, *suite.inference_args, "--json", str(out)], check=True)
+        command = [sys.executable, "-m", "benchmarks.inference", *suite.inference_args]
+        subprocess.run([*command, "--json", str(out)], check=True, cwd=REPO)
     return json.loads(out.read_text())
 
 
 def scaling(suite: Suite, root: Path, rerun: bool) -> dict[str, Any]:
-    import scaling as scaling_module
-
     out = root / "scaling.json"
     if rerun or not out.exists():
         result = scaling_module.scaling(quick=suite.scaling_quick)
@@ -256,7 +251,7 @@ def render_again(stem: Path, readme: bool) -> None:
 
 
 def command_line(argv: list[str]) -> str:
-    return " ".join(["python benchmarks/run.py", *argv])
+    return " ".join(["python -m benchmarks.run", *argv])
 
 
 if __name__ == "__main__":

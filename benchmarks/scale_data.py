@@ -1,6 +1,6 @@
 """Out-of-core data preparation at 10M-100M events: time, peak memory, events per second.
 
-    python benchmarks/scale_data.py --events 10000000 100000000 --memory-limit 6GB
+    python -m benchmarks.scale_data --events 10000000 100000000 --memory-limit 6GB
 
 For each size, a synthetic log (:mod:`segue.scale.synthetic`) is written as Parquet by DuckDB,
 then :func:`segue.scale.prepare_out_of_core` runs in a fresh worker process (sessions, global
@@ -22,8 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling modules, run as a script
-from memory import peak_rss_mb
+from benchmarks.memory import peak_rss_mb
 
 MAX_LEN = 50
 
@@ -73,7 +72,8 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
 def _run_worker(kind: str, file: Path, out: Path, args: argparse.Namespace) -> dict[str, Any]:
     command = [
         sys.executable,
-        __file__,
+        "-m",
+        "benchmarks.scale_data",
         "--worker",
         kind,
         "--file",

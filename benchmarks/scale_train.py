@@ -1,6 +1,6 @@
 """One epoch of a 10M-track model on streamed shards: seconds per step and peak memory.
 
-    python benchmarks/scale_train.py --tracks 10000000 --events 24000000 --data /tmp/segue-10m
+    python -m benchmarks.scale_train --tracks 10000000 --events 24000000 --data /tmp/segue-10m
 
 Prepares (unless ``--data`` already holds a preparation) a synthetic log whose every track is
 played (:mod:`segue.scale.synthetic`) with :func:`segue.scale.prepare_out_of_core`, then, each
@@ -24,8 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling modules, run as a script
-from memory import peak_rss_mb
+from benchmarks.memory import peak_rss_mb
 
 MAX_LEN = 50
 
@@ -100,6 +99,7 @@ def dense(args: argparse.Namespace) -> dict[str, Any]:
 
     from segue.models.param_groups import param_groups
     from segue.scale import ShardedWindows
+    from segue.training.batch_loss import batch_loss
     from segue.training.losses import loss_for
 
     torch.set_num_threads(args.threads)
@@ -112,14 +112,12 @@ def dense(args: argparse.Namespace) -> dict[str, Any]:
         n_negatives=args.negatives,
         sampler="popularity",
         counts=_counts(args.data),
-        generator=generator,
     )
     optimizer = torch.optim.AdamW(param_groups(model, 0.0), lr=1e-3)
     steps, start = 0, time.perf_counter()
     for batch in windows.stream(args.batch_size, generator, args.baseline_steps):
         hidden = model(batch)  # (B, T, D)
-        has_target = batch.targets > 0
-        value = loss(hidden[has_target], model.catalogue_embeddings(), batch.targets[has_target])
+        value = batch_loss(model, hidden, batch, loss, generator)
         optimizer.zero_grad(set_to_none=True)
         value.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -133,7 +131,7 @@ WORKERS = {"prepare": prepare, "streamed": streamed, "dense": dense}
 
 
 def _run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--worker", kind] + [
+    command = [sys.executable, "-m", "benchmarks.scale_train", "--worker", kind] + [
         a for a in sys.argv[1:] if a != "--worker"
     ]
     done = subprocess.run(command, capture_output=True, text=True, check=False)

@@ -1,9 +1,9 @@
 """Training cost as the catalogue and the history grow: seconds per epoch and peak RSS.
 
-Run: python benchmarks/scaling.py                     (10k / 100k / 1M tracks, histories
+Run: python -m benchmarks.scaling                     (10k / 100k / 1M tracks, histories
                                                       50 / 200 / 1000; about 3 min, 1 thread)
-     python benchmarks/scaling.py --quick             (tiny sizes, seconds: a wiring check)
-     python benchmarks/scaling.py --catalogues 1000000 --histories 200 --json scaling.json
+     python -m benchmarks.scaling --quick             (tiny sizes, seconds: a wiring check)
+     python -m benchmarks.scaling --catalogues 1000000 --histories 200 --json scaling.json
 
 Two sweeps of segue's SASRec (d=64, 2 blocks, 2 heads, dropout 0.2) trained with
 ``segue.training.fit`` and the full-catalogue softmax, computed in catalogue chunks by
@@ -45,8 +45,7 @@ from typing import Any
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling modules, run as a script
-from memory import peak_rss_mb
+from benchmarks.memory import peak_rss_mb
 
 REPO = Path(__file__).resolve().parents[1]
 RSS_TARGET_GB = 8.0  # the issue's target: 1M tracks, full-catalogue loss, within 8 GB peak RSS
@@ -162,7 +161,7 @@ def train_point(
 
 def _run(args: list[str], threads: int, timeout_s: float | None) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    command = [sys.executable, str(Path(__file__).resolve()), *args]
+    command = [sys.executable, "-m", "benchmarks.scaling", *args]
     subprocess.run(command, check=True, env=env, timeout=timeout_s, cwd=REPO)
 
 

@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 
 import httpx
-from serve_harness import API_KEY, RedisProcess, ServerProcess
-from serve_traffic import Requests, open_loop
+
+from benchmarks.serve_harness import API_KEY, RedisProcess, ServerProcess, start_server
+from benchmarks.serve_traffic import Requests, open_loop
 
 
 def reload_under_load(
@@ -75,7 +76,7 @@ def redis_restart(server: ServerProcess, redis: RedisProcess, rate: float, secon
 
 def worker_kill(model: Path, args: list[str], log: Path, rate: float, seconds: float) -> dict:
     """Two workers; SIGKILL one at a third of the phase; time until its replacement serves."""
-    server = ServerProcess(model, ["--workers", "2", *args], log).wait_ready()
+    server = start_server(model, ["--workers", "2", *args], log).wait_ready()
     try:
         _wait(lambda: len(server.workers()) >= 2, 120)
         before = set(server.workers())

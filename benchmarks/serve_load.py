@@ -1,28 +1,35 @@
 """Load, overload and faults of ``segue serve`` on loopback, with the in-process baseline.
 
-Run (bounded: about 3 minutes on 2 cores; loopback only)::
+Run (bounded: about 3 minutes on 2 cores; loopback only; from the repository root)::
 
-    python benchmarks/serve_load.py                 # 100k tracks, 64 clients, all phases
-    python benchmarks/serve_load.py --tracks 20000 --phases load  # quicker
+    python -m benchmarks.serve_load                  # 100k tracks, 64 clients, all phases
+    python -m benchmarks.serve_load --phases load    # without overload and faults (~1.5 min)
 
 The model is a SASRec checkpoint with random weights of the stated shape (100k tracks,
 d_model 64, 2 layers, max_len 50): latency depends on the shapes, not on what was learned.
 
-Phases, each printed as one row (p50 / p99 of accepted requests, 503s, other errors):
+Phases, each printed as one row (p50 / p99 of accepted requests, 503s, other errors, the p99 of
+each kind of the mix, and the machine's load average when the phase ended):
 
 * ``inprocess``: the same mix through :class:`segue.Recommender` in this process, one thread,
   one call at a time: the model's own throughput, against which the service is compared.
 * ``capacity``: 64 clients in a closed loop (each sends its next request when answered, or
-  1 s after a 503, as its ``Retry-After`` asks): the throughput the service sustains.
-* ``paced``: Poisson arrivals at half the capacity over up to 64 connections: latency at a
-  sustainable rate.
+  1 s after a 503, as its ``Retry-After`` asks): the throughput the service sustains. By
+  Little's law 64 clients see a mean latency of 64 / throughput, so p99 <= 25 ms in a closed
+  loop needs over 2,560 requests/s; on 2 cores shared with the load generator that is out of
+  reach, and the row shows what 64 clients at full tilt get.
+* ``rate@N``: open-loop Poisson arrivals at N requests/s over 64 connections, a few short
+  steps of a bisection for the highest rate whose p99 stays within ``--target-p99-ms`` with no
+  error and no 503 (the ``sustained`` row names it, or says that no rate tried met it).
 * ``overload``: arrivals at 4x the capacity: accepted p99 against the deadline, the 503s, the
   server's memory before / peak / after, then ``recovery`` (sequential requests once it stops).
-* faults (:mod:`serve_faults`): hot reload, Redis restart (with ``redis-server`` installed) and
-  a killed worker (``--workers 2``), each in the middle of a paced phase.
+* faults (:mod:`benchmarks.serve_faults`): hot reload, Redis restart (with ``redis-server``
+  installed) and a killed worker (``--workers 2``), each in the middle of a paced phase.
 
-The load generator runs on the same machine, so it takes CPU from the server: the figures are
-for server and clients sharing the cores, and the machine's load average is printed with them.
+The load generator shares the machine with the server. Once the in-process phase is done, this
+process (the generator) is pinned to one core (``--client-cpu``, default the last one) with
+``os.sched_setaffinity``; the server process is started before that and may use every core.
+Both facts are printed with the figures.
 """
 
 from __future__ import annotations
@@ -31,25 +38,26 @@ import argparse
 import asyncio
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling modules, run as a script
-
-from serve_faults import redis_restart, reload_under_load, worker_kill
-from serve_harness import (
+from benchmarks.serve_faults import redis_restart, reload_under_load, worker_kill
+from benchmarks.serve_harness import (
     API_KEY,
     RedisProcess,
     ServerProcess,
     build_checkpoint,
     load_average,
     rss_mb,
+    start_server,
 )
-from serve_traffic import Requests, closed_loop, open_loop
+from benchmarks.serve_traffic import Requests, closed_loop, open_loop
+
+SEARCH_STEPS = 5
+"""Open-loop steps of the bisection for the highest rate meeting the p99 target."""
 
 
 def in_process(checkpoint: Path, n_tracks: int, calls: int) -> dict:
@@ -112,7 +120,55 @@ def overload(server: ServerProcess, n_tracks: int, rate: float, seconds: float) 
     recovery = asyncio.run(
         closed_loop(server.url, API_KEY, Requests(n_tracks, 6), 1, 100, 30, "recovery")
     )
-    return [{**phase.summary(), "offered_per_s": round(rate, 1), **memory}, recovery.summary()]
+    return [
+        {
+            **phase.summary(),
+            "offered_per_s": round(rate, 1),
+            **memory,
+            "load_average": load_average(),
+        },
+        recovery.summary(),
+    ]
+
+
+def sustained_rate(
+    url: str, n_tracks: int, capacity: float, target_ms: float, seconds: float, clients: int
+) -> list[dict]:
+    """Bisect (:data:`SEARCH_STEPS` open-loop steps) for the highest arrival rate whose p99 is
+    within ``target_ms`` with no 503 and no error; the last row names it (None: none met it)."""
+    low, high, best = 0.0, capacity, None
+    rows = []
+    rate = capacity / 2
+    for step in range(SEARCH_STEPS):
+        phase = asyncio.run(
+            open_loop(
+                url,
+                API_KEY,
+                Requests(n_tracks, 20 + step),
+                rate,
+                seconds,
+                f"rate@{rate:.0f}",
+                connections=clients,
+            )
+        )
+        row = {**phase.summary(), "offered_per_s": round(rate, 1), "load_average": load_average()}
+        rows.append(row)
+        met = row["p99_ms"] is not None and row["p99_ms"] <= target_ms
+        if met and row["shed_503"] == 0 and row["errors"] == 0:
+            low, best = rate, row
+        else:
+            high = rate
+        rate = (low + high) / 2
+    rows.append(
+        {
+            "phase": "sustained",
+            "target_p99_ms": target_ms,
+            "rate_per_s": None if best is None else best["offered_per_s"],
+            "p99_ms": None if best is None else best["p99_ms"],
+            "lowest_rate_tried": round(min(r["offered_per_s"] for r in rows), 1),
+        }
+    )
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,8 +180,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clients", type=int, default=64)
     p.add_argument("--requests", type=int, default=3000, help="capacity phase: request count")
     p.add_argument("--phase-seconds", type=float, default=12.0, help="paced / overload / faults")
+    p.add_argument("--step-seconds", type=float, default=6.0, help="each open-loop rate step")
+    p.add_argument("--target-p99-ms", type=float, default=25.0)
     p.add_argument("--deadline-ms", type=float, default=200.0)
     p.add_argument("--max-concurrency", type=int, default=1, help="model calls at once")
+    p.add_argument("--max-batch", type=int, default=None, help="server's --max-batch")
+    p.add_argument(
+        "--client-cpu",
+        type=int,
+        default=(os.cpu_count() or 1) - 1,
+        help="pin the load generator to this core after the in-process phase (-1: no pinning)",
+    )
     p.add_argument("--phases", default="load,overload,faults")
     p.add_argument("--work-dir", type=Path, default=None, help="keep the model here")
     p.add_argument("--out", type=Path, default=None, help="also write the rows as JSON")
@@ -143,20 +208,27 @@ def main(argv: list[str] | None = None) -> int:
         "--max-concurrency",
         str(args.max_concurrency),
     ]
+    if args.max_batch is not None:
+        server_args += ["--max-batch", str(args.max_batch)]
     redis = RedisProcess(work) if RedisProcess.available() else None
     rows: list[dict] = [
         {
             "phase": "setup",
             "load_average": load_average(),
+            "cpus": os.cpu_count(),
             "tracks": args.tracks,
             "store": "redis" if redis else "memory",
+            "server_args": " ".join(server_args),
         }
     ]
-    rows.append(in_process(model, args.tracks, 300))
+    rows.append({**in_process(model, args.tracks, 300), "load_average": load_average()})
     if redis is not None:
         redis.start()
         server_args += ["--redis-url", redis.url]
-    server = ServerProcess(model, server_args, work / "server.log")
+    server = start_server(model, server_args, work / "server.log")
+    if args.client_cpu >= 0:  # after the server started: it keeps every core
+        os.sched_setaffinity(0, {args.client_cpu})
+    rows[0]["client_cpus"] = sorted(os.sched_getaffinity(0))
     try:
         server.wait_ready()
         capacity = asyncio.run(
@@ -170,21 +242,18 @@ def main(argv: list[str] | None = None) -> int:
                 "capacity",
             )
         ).summary()
-        rows.append(capacity)
+        rows.append({**capacity, "load_average": load_average()})
         rate = capacity["ok_per_s"]
         rows[-1]["overhead_ratio"] = round(rows[1]["ok_per_s"] / max(rate, 1e-9), 2)
         if "load" in phases:
-            paced = asyncio.run(
-                open_loop(
-                    server.url,
-                    API_KEY,
-                    Requests(args.tracks, 7),
-                    rate / 2,
-                    args.phase_seconds,
-                    "paced",
-                )
+            rows += sustained_rate(
+                server.url,
+                args.tracks,
+                rate,
+                args.target_p99_ms,
+                args.step_seconds,
+                args.clients,
             )
-            rows.append({**paced.summary(), "offered_per_s": round(rate / 2, 1)})
         if "overload" in phases:
             rows += overload(server, args.tracks, 4 * rate, args.phase_seconds)
         if "faults" in phases:
@@ -214,10 +283,14 @@ def _print(rows: list[dict]) -> None:
         "p50_ms",
         "p99_ms",
         "shed_503",
-        "shed_p50_ms",
         "errors",
+        "p99_ms_recommend",
+        "p99_ms_event",
+        "p99_ms_continue",
+        "load_average",
     ]
-    print(" | ".join(f"{c:>11}" for c in columns))
+    names = [c.replace("p99_ms_", "p99_") for c in columns]
+    print(" | ".join(f"{c:>11}" for c in names))
     for row in rows:
         if "requests" in row:
             print(" | ".join(f"{row.get(c)!s:>11}" for c in columns))

@@ -58,16 +58,25 @@ class Phase:
     seconds: float = 0.0
     latency: list[float] = field(default_factory=list)
     status: list[int] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
 
-    def record(self, seconds: float, status: int) -> None:
+    def record(self, seconds: float, status: int, kind: str = "") -> None:
         self.latency.append(seconds)
         self.status.append(status)
+        self.kinds.append(kind)
 
     def summary(self) -> dict:
-        """Counts, throughput, and p50 / p99 (ms) of the accepted (200) and the shed (503)."""
+        """Counts, throughput, and p50 / p99 (ms) of the accepted (200) and the shed (503);
+        ``p99_ms_<kind>``: the p99 of each kind of the mix's accepted requests."""
         lat, status = np.asarray(self.latency), np.asarray(self.status)
         ok, shed = lat[status == 200], lat[status == 503]
         counts = Counter(self.status)
+        kinds = np.asarray(self.kinds)
+        by_kind = {
+            f"p99_ms_{kind}": _ms(lat[(status == 200) & (kinds == kind)], 99)
+            for kind, _ in MIX
+            if (kinds == kind).any()
+        }
         return {
             "phase": self.name,
             "requests": len(status),
@@ -79,6 +88,7 @@ class Phase:
             "shed_p50_ms": _ms(shed, 50),
             "errors": int(sum(n for s, n in counts.items() if s not in (200, 503))),
             "statuses": {str(s): n for s, n in sorted(counts.items())},
+            **by_kind,
         }
 
 
@@ -156,10 +166,10 @@ class Connections:
 
 
 async def _send(client: Connections, requests: Requests, phase: Phase) -> int:
-    _, path, body = requests.next()
+    kind, path, body = requests.next()
     start = time.perf_counter()
     status = await client.post(path, body)
-    phase.record(time.perf_counter() - start, status)
+    phase.record(time.perf_counter() - start, status, kind)
     return status
 
 

@@ -1,22 +1,22 @@
 """Training speed against this CPU's fp32 matmul peak: FLOPs of a step, GFLOP/s, peak RSS.
 
-Run: python benchmarks/training_speed.py                 (peak at 1 and 2 threads, then segue at
+Run: python -m benchmarks.training_speed                 (peak at 1 and 2 threads, then segue at
                                                           the peer config on ML-100K, 3 epochs)
-     python benchmarks/training_speed.py --threads 1 --epochs 3 --json training_speed.json
-     python benchmarks/training_speed.py --set data=synthetic --set trainer.batch_size=64
-     python benchmarks/training_speed.py --peak-only --threads 1 2
+     python -m benchmarks.training_speed --threads 1 --epochs 3 --json training_speed.json
+     python -m benchmarks.training_speed --set data=synthetic --set trainer.batch_size=64
+     python -m benchmarks.training_speed --peak-only --threads 1 2
 
-Three measurements, each a function that ``benchmarks/run.py`` calls:
+Three measurements, each a function that ``benchmarks.run`` calls:
 
 * :func:`matmul_peak`: what this CPU does in fp32 with torch: repeated ``a @ b`` of square
   float32 matrices at a few sizes, best and median GFLOP/s (``2 n^3`` FLOPs per product).
 * :func:`model_flops_per_step`: the matrix-multiply FLOPs of one training step (forward and
   backward of the transformer and of its catalogue loss), counted by
   ``torch.utils.flop_counter.FlopCounterMode``.
-* :func:`measure_training`: trains with the same functions as ``scripts/train.py`` (composed
-  Hydra config, ``prepare_data``, ``segue.training.fit``) in a fresh subprocess, so that the
-  peak RSS it reports belongs to that training run alone, and relates the step FLOPs to the
-  measured epoch times.
+* :func:`measure_training`: trains with the same recipes as ``scripts/train.py`` in the
+  benchmarks' one training worker (:mod:`benchmarks.train_worker`), a fresh subprocess, so
+  that the peak RSS it reports belongs to that training run alone, and relates the step FLOPs
+  to the measured epoch times.
 
 What is counted: matrix products only (``mm``, ``addmm``, ``addmm_``, ``bmm``, ``baddbmm`` and
 scaled-dot-product attention, forward and backward), at ``2 m n k`` FLOPs each. Elementwise
@@ -34,21 +34,17 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from segue.models.transformer import TrackTransformer
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling modules, run as a script
-from flop_count import mean_flops_per_step, model_flops_per_step
-from matmul_peak import matmul_peak
-from memory import peak_rss_mb
-from quality import composed, load_script
-from suites import SEGUE_AT_PEER_CONFIG
+from benchmarks.flop_count import mean_flops_per_step, model_flops_per_step
+from benchmarks.matmul_peak import matmul_peak
+from benchmarks.quality import composed
+from benchmarks.suites import SEGUE_AT_PEER_CONFIG
+from benchmarks.train_worker import WORKER_FILE
+from segue.cli.train_run import run_recipe
+from segue.recipes import build_parts, prepare_from_settings
 
 __all__ = ["matmul_peak", "mean_flops_per_step", "model_flops_per_step"]
 
@@ -56,77 +52,6 @@ REPO = Path(__file__).resolve().parents[1]
 
 # The peers' SASRec on ML-100K (leave-last-out), as the benchmark suite defines it.
 PEER_ML100K: tuple[str, ...] = ("data=movielens_100k", *SEGUE_AT_PEER_CONFIG)
-
-
-# ---------------------------------------------------------------------------------------------
-# Training in a subprocess
-
-
-def _rss_mb() -> tuple[float, float]:
-    """(current, peak) resident set size of this process in MB, from /proc when present."""
-    peak = peak_rss_mb()
-    try:
-        status = Path("/proc/self/status").read_text()
-        current = next(int(s.split()[1]) for s in status.splitlines() if s.startswith("VmRSS"))
-        return current / 1024, peak
-    except (OSError, StopIteration):
-        return float("nan"), peak
-
-
-def train_worker(
-    overrides: Sequence[str], epochs: int, threads: int, flop_batches: int, validate: bool
-) -> dict[str, Any]:
-    """Train as ``scripts/train.py`` does, in this process; return timings, FLOPs and RSS."""
-    from segue.evaluation.scoring import rank_points
-    from segue.evaluation.summary import metric_summary
-    from segue.training.trainer import fit
-
-    torch.set_num_threads(threads)
-    script = load_script("train")
-    fixed = [f"trainer.epochs={epochs}", f"trainer.num_threads={threads}"]
-    fixed += ["trainer.progress=false", "trainer.device=cpu"]
-    with tempfile.TemporaryDirectory(prefix="segue-speed-") as out:
-        cfg = composed("train", [*overrides, *fixed], Path(out))
-        data = script.load_data(cfg)
-        model = script.build_model(cfg, data.vocab)
-        loss = script.build_loss(cfg, data.vocab)
-        settings = script.trainer_config(cfg)
-        exclude_seen = bool(cfg.data.exclude_seen)
-
-        def validation(m: TrackTransformer) -> dict[str, float]:
-            if not validate:  # a constant: no ranking work between epochs
-                return {settings.monitor: 0.0}
-            ranks = rank_points(m, data.validation, exclude_seen=exclude_seen)
-            return metric_summary(ranks, ks=[10, 20])
-
-        rss_before, _ = _rss_mb()
-        began = time.perf_counter()
-        result = fit(model, data.train, loss, validation, settings, vocab=data.vocab)
-        wall = time.perf_counter() - began
-        _, peak = _rss_mb()  # before counting FLOPs, which runs steps of its own
-        flops = mean_flops_per_step(model, data.train, loss, settings, flop_batches)
-    epoch_seconds = [float(row["epoch_seconds"]) for row in result.history]
-    train_seconds = sum(epoch_seconds)
-    seen = sum(row["sequences_per_second"] * row["epoch_seconds"] for row in result.history)
-    steps = flops["steps_per_epoch"] * len(epoch_seconds)
-    return {
-        "overrides": list(overrides),
-        "epochs": len(epoch_seconds),
-        "epoch_seconds": epoch_seconds,
-        "seconds_per_epoch": train_seconds / len(epoch_seconds),
-        "train_seconds": train_seconds,
-        "wall_seconds_with_validation": wall,
-        "sequences": len(data.train),
-        "sequences_per_second": seen / train_seconds,
-        "steps": steps,
-        "n_tracks": data.vocab.n_tracks,
-        "batch_size": settings.batch_size,
-        **flops,
-        "gflops_achieved": flops["flops_per_step"] * steps / train_seconds / 1e9,
-        "rss_before_training_mb": rss_before,
-        "peak_rss_mb": peak,
-        "threads": threads,
-    }
 
 
 def flops_of_run(run_dir: Path, overrides: Sequence[str], max_batches: int = 16) -> dict[str, Any]:
@@ -137,14 +62,10 @@ def flops_of_run(run_dir: Path, overrides: Sequence[str], max_batches: int = 16)
     (FLOPs do not depend on the weights). ``run_dir`` is only the config's output folder;
     nothing is written there.
     """
-    script = load_script("train")
-    cfg = composed("train", [*overrides, "trainer.device=cpu"], Path(run_dir))
-    data = script.load_data(cfg)
-    settings = script.trainer_config(cfg)
-    model = script.build_model(cfg, data.vocab)
-    flops = mean_flops_per_step(
-        model, data.train, script.build_loss(cfg, data.vocab), settings, max_batches
-    )
+    recipe = run_recipe(composed("train", [*overrides, "trainer.device=cpu"], Path(run_dir)))
+    data = prepare_from_settings(recipe.data)
+    parts = build_parts(recipe, data.vocab)
+    flops = mean_flops_per_step(parts.model, data.train, parts.loss, recipe.trainer, max_batches)
     return {**flops, "flops_per_epoch": flops["flops_per_step"] * flops["steps_per_epoch"]}
 
 
@@ -160,13 +81,14 @@ def measure_training(
 ) -> dict[str, Any]:
     """Train a segue model in a fresh subprocess and measure speed, FLOP rate and peak RSS.
 
-    The worker composes ``configs/train.yaml`` with ``overrides`` (any data: ``data=synthetic``
-    with its sizes, ``data=movielens_100k``, ``data=csv data.path=...``), prepares the data and
-    trains with ``scripts/train.py``'s own functions and ``segue.training.fit``, validating after
-    each epoch as that script does (validation is not part of the epoch times). Per-epoch times
-    are the trainer's ``epoch_seconds``. FLOPs per step are counted afterwards on the epoch's
-    batches (:func:`mean_flops_per_step`). Peak RSS is the worker's ``VmHWM`` (:mod:`memory`) at
-    the end of training: imports, data preparation and training, nothing of the calling process.
+    The worker (:mod:`benchmarks.train_worker`) composes ``configs/train.yaml`` with
+    ``overrides`` (any data: ``data=synthetic`` with its sizes, ``data=movielens_100k``,
+    ``data=csv data.path=...``), prepares the data and trains through the recipes, validating
+    after each epoch as ``scripts/train.py`` does (validation is not part of the epoch times).
+    Per-epoch times are the trainer's ``epoch_seconds``. FLOPs per step are counted afterwards on
+    the epoch's batches (:func:`mean_flops_per_step`). Peak RSS is the worker's ``VmHWM``
+    (:mod:`benchmarks.memory`) at the end of training: imports, data preparation and training,
+    nothing of the calling process.
 
     Args:
         overrides: Hydra overrides of the ``train`` config; the default is the peer config
@@ -186,16 +108,16 @@ def measure_training(
     if peak_gflops is None:
         peak_gflops = matmul_peak(threads)["gflops"]
     load_before = os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="segue-speed-") as tmp:
-        out = Path(tmp) / "worker.json"
-        command = [sys.executable, str(Path(__file__).resolve()), "--worker", "--out", str(out)]
-        command += ["--epochs", str(epochs), "--threads", str(threads)]
+    fixed = [f"trainer.epochs={epochs}", f"trainer.num_threads={threads}"]
+    fixed += ["trainer.progress=false", "trainer.device=cpu"]
+    with tempfile.TemporaryDirectory(prefix="segue-speed-") as out:
+        command = [sys.executable, "-m", "benchmarks.train_worker", out, *overrides, *fixed]
         command += ["--flop-batches", str(flop_batches)]
         command += [] if validate else ["--no-validate"]
-        command += ["--", *overrides]
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
         subprocess.run(command, check=True, env=env, timeout=timeout_s, cwd=REPO)
-        result = json.loads(out.read_text())
+        result = json.loads((Path(out) / WORKER_FILE).read_text())
+    result["overrides"], result["threads"] = list(overrides), threads
     result["matmul_peak_gflops"] = peak_gflops
     result["fraction_of_matmul_peak"] = result["gflops_achieved"] / peak_gflops
     result["loadavg_before"] = list(load_before)
@@ -255,20 +177,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-validate", action="store_true", help="no validation per epoch")
     parser.add_argument("--flop-batches", type=int, default=16)
     parser.add_argument("--json", type=Path, help="write the results here")
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("overrides", nargs="*", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = _parse(argv)
-    if args.worker:
-        result = train_worker(
-            args.overrides, args.epochs, args.threads[0], args.flop_batches, not args.no_validate
-        )
-        args.out.write_text(json.dumps(result, indent=2))
-        return
     print(f"load average before: {os.getloadavg()}")
     peaks = [matmul_peak(t, args.size, args.seconds) for t in args.threads]
     print("\n## fp32 matmul peak (torch)\n\n" + peak_table(peaks))

@@ -310,10 +310,10 @@ EVALUATION: list[Cell] = [
         from segue.evaluation.ranking import top_k
         from segue.evaluation.ranking_metrics import point_ndcg
         from segue.evaluation.report import breakdown, plot_breakdown, save_report
-        from segue.evaluation.scoring import rank_points, score_points
-        from segue.evaluation.summary import metric_summary
+        from segue.evaluation.scoring import score_points
         from segue.models import sasrec
-        from segue.training.checkpoint import load_checkpoint
+        from segue.io.checkpoint import load_checkpoint
+        from segue.recipes import validator
         from segue.training.losses import loss_for
         from segue.training.trainer import TrainerConfig, fit
         """,
@@ -353,8 +353,9 @@ EVALUATION: list[Cell] = [
         ## Train or load
 
         With `CHECKPOINT = None`: the library's plain training loop (`segue.training.trainer.fit`),
-        full softmax over the catalogue, validation NDCG@10 after every epoch, the best epoch
-        kept. The run folder is temporary.
+        full softmax over the catalogue, validation NDCG@10 after every epoch
+        (`segue.recipes.validator`, as `segue train` validates), the best epoch kept. The run
+        folder is temporary.
         """,
     ),
     code(
@@ -362,15 +363,11 @@ EVALUATION: list[Cell] = [
         """
         if CHECKPOINT is None:
             model = sasrec(data.vocab.n_tracks, d_model=D_MODEL, n_layers=1, max_len=MAX_LEN)
-
-            def validate(m):
-                return metric_summary(rank_points(m, data.validation), ks=[10])
-
             run = fit(
                 model,
                 data.train,
                 loss_for("softmax", n_tracks=data.vocab.n_tracks),
-                validate,
+                validator(data.validation, exclude_seen=False, ks=[10]),
                 TrainerConfig(
                     epochs=EPOCHS,
                     batch_size=32,

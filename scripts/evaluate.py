@@ -15,22 +15,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-# Importable from here for the callers that still load this script as a module; new code
-# imports segue.cli.evaluate_run.
-from segue.cli.evaluate_run import (  # noqa: F401
-    SUMMARY_COLUMNS,
-    breakdowns,
-    check_evaluate_settings,
-    checkpoint_paths,
-    data_settings,
-    first_checkpoint,
-    fitted_baselines,
-    group_settings,
-    model_names,
-    prepare_for,
-    run,
-    significance,
-)
+from segue.cli.evaluate_run import run
 from segue.cli.user_errors import exit_on_user_error
 
 REPO = Path(__file__).resolve().parents[1]

@@ -6,6 +6,7 @@ Run: python scripts/export.py ckpt=outputs/<run>/best.pt format=onnx out=outputs
 See ``configs/export.yaml`` for the options; ``segue export`` does the same from an installed
 package. The int8 format needs only torch; the ONNX format needs ``pip install 'segue[onnx]'``,
 and the exporter is imported only when it is asked for (:func:`segue.cli.export.export`).
+A thin ``@hydra.main`` shell around :func:`segue.cli.export_run.run`, which tests call.
 """
 
 from __future__ import annotations
@@ -15,24 +16,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from segue.cli.configs import check_complete
-from segue.cli.export import export, size_on_disk
+from segue.cli.export_run import run
 from segue.cli.user_errors import exit_on_user_error
-
-
-def run(cfg: DictConfig) -> Path:
-    """The export ``cfg`` asks for; a bad setting raises, naming it, before any work."""
-    check_complete(cfg)  # ckpt=??? is named as ckpt=..., not as an OmegaConf error
-    # The values as given: export() checks them all (opset=abc is named, never int()'d).
-    out = export(
-        cfg.ckpt,
-        cfg.out,
-        cfg.format,
-        opset=cfg.opset,
-        int8_embeddings=cfg.int8_embeddings,
-    )
-    print(f"{cfg.format}: {out} ({size_on_disk(out) / 1e6:.2f} MB)")
-    return Path(out)
 
 
 @hydra.main(config_path="../configs", config_name="export", version_base="1.3")

@@ -16,21 +16,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-# Importable from here for the callers that still load this script as a module; new code
-# imports segue.cli.train_run.
-from segue.cli.train_run import (  # noqa: F401
-    TrackVocab,
-    build_loss,
-    build_model,
-    check_settings,
-    data_settings,
-    load_data,
-    refit,
-    sample_playlist,
-    side_inputs,
-    train,
-    trainer_config,
-)
+from segue.cli.train_run import train
 from segue.cli.user_errors import exit_on_user_error
 
 REPO = Path(__file__).resolve().parents[1]

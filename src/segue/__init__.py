@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from segue.columns import Columns, EventTypes
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
-    from segue.api import Recommender, SessionState, UnknownTracksError
+    from segue.api import Constraints, Recommender, SessionState, UnknownTracksError
     from segue.data.concat import concat_logs
     from segue.data.errors import DataError
     from segue.data.event_log import EventLog
@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from segue.evaluation.evaluate import evaluate
     from segue.export.onnx_export import export_onnx
     from segue.export.runtime import BundleError as BundleError  # not in __all__: see _LAZY
-    from segue.training.safe_load import CheckpointError
+    from segue.io.safe_load import CheckpointError
 
 # The one place the version is written: pyproject.toml reads it at build time (`dynamic`).
 __version__ = "0.1.0"
@@ -46,12 +46,13 @@ _LAZY = {
     "leave_last_out": "segue.data.splits",
     "generate_listening_log": "segue.data.synthetic",
     "TrackVocab": "segue.data.vocab",
+    "Constraints": "segue.api",
     "Recommender": "segue.api",
     "SessionState": "segue.api",
     "UnknownTracksError": "segue.api",
     "evaluate": "segue.evaluation.evaluate",
     "export_onnx": "segue.export.onnx_export",
-    "CheckpointError": "segue.training.safe_load",
+    "CheckpointError": "segue.io.safe_load",
     # Needs onnxruntime (extra `onnx`), so it is not in __all__: `from segue import *` must
     # work without the extra. `segue.BundleError` works where onnxruntime is installed.
     "BundleError": "segue.export.runtime",
@@ -60,6 +61,7 @@ _LAZY = {
 __all__ = [
     "CheckpointError",
     "Columns",
+    "Constraints",
     "DataError",
     "EventLog",
     "EventTypes",

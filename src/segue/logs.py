@@ -23,11 +23,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+from segue.io.atomic_write import FILE_MODE, FOLDER_MODE  # one rule for every file segue writes
+
 CONSOLE_FORMAT = "%(message)s"
 FILE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-FILE_MODE = 0o644
-"""Run outputs are for reading by others (a team, a serving host): rw-r--r--."""
-FOLDER_MODE = 0o755
 
 
 class _ConsoleFormatter(logging.Formatter):

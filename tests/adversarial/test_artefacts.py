@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from segue.compress import load_int8, save_int8
-from segue.training.checkpoint import CheckpointError
-from segue.training.safe_load import content_digest
+from segue.io.checkpoint import CheckpointError
+from segue.io.safe_load import content_digest
 from tests.adversarial.conftest import Canary, flip_bytes, largest_tensor_member, payload, resave
 from tests.export.conftest import tiny_model, tiny_vocab
 
@@ -128,7 +128,7 @@ def test_the_checks_do_not_pull_in_torch_dynamo(artefact, checkpoint_path):
     """Checking shapes on the ``meta`` device would import torch._dynamo (seconds, ~70 MB)."""
     code = (
         "import sys; from segue.compress import load_int8; "
-        "from segue.training.checkpoint import load_checkpoint; "
+        "from segue.io.checkpoint import load_checkpoint; "
         f"load_int8({str(artefact)!r}); load_checkpoint({str(checkpoint_path)!r}); "
         "print('torch._dynamo' in sys.modules)"
     )

@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 
 from segue.export.onnx_export import write_bundle
-from segue.training.atomic_write import STALE_SECONDS, atomic_write, clean_stale_temporaries
-from segue.training.checkpoint import load_checkpoint, save_checkpoint
+from segue.io.atomic_write import STALE_SECONDS, atomic_write, clean_stale_temporaries
+from segue.io.checkpoint import load_checkpoint, save_checkpoint
 from tests.export.conftest import tiny_checkpoint, tiny_model, tiny_vocab
 
 REPO = Path(__file__).resolve().parents[2]
 
 SLOW_WRITER = """
 import sys, time
-from segue.training.atomic_write import atomic_write
+from segue.io.atomic_write import atomic_write
 
 def write(f):
     f.write(b"x" * 1_000_000)
@@ -122,7 +122,7 @@ def test_files_segue_writes_are_0644_whatever_the_umask(tmp_path, strict_umask):
     import stat
 
     from segue.compress import compress_checkpoint
-    from segue.training.atomic_write import atomic_write_text
+    from segue.io.atomic_write import atomic_write_text
 
     checkpoint = tiny_checkpoint("side", tmp_path)
     written = [

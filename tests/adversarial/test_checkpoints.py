@@ -13,8 +13,8 @@ import torch
 from segue.api import Recommender
 from segue.data.sequences import SideInputs
 from segue.data.settings import DataSettings
-from segue.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from segue.training.safe_load import content_digest
+from segue.io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from segue.io.safe_load import content_digest
 from tests.adversarial.conftest import (
     Canary,
     flip_bytes,

@@ -765,7 +765,7 @@ def test_onnx_model_steps_check_their_arrays(onnx):
     ("value", "kind"), [("quantum", ValueError), (5, TypeError), (None, TypeError)], ids=repr
 )
 def test_checkpoint_map_location_misuse(tmp_path, value, kind):
-    from segue.training.checkpoint import load_checkpoint
+    from segue.io.checkpoint import load_checkpoint
     from tests.export.conftest import tiny_checkpoint
 
     raises_naming(kind, "map_location", load_checkpoint, tiny_checkpoint("sasrec", tmp_path), value)

@@ -25,9 +25,9 @@ from segue.compress import load_int8, save_int8
 from segue.data.settings import DataSettings
 from segue.export.onnx_export import write_bundle
 from segue.export.runtime import BundleError, OnnxRecommender
+from segue.io.checkpoint import CheckpointError, load_checkpoint
+from segue.io.safe_load import content_digest
 from segue.models.config import ModelConfig
-from segue.training.checkpoint import CheckpointError, load_checkpoint
-from segue.training.safe_load import content_digest
 from tests.adversarial.conftest import Canary, resave, without_checksums
 from tests.export.conftest import N_TRACKS, tiny_checkpoint, tiny_model, tiny_vocab
 
@@ -803,7 +803,7 @@ def test_a_model_with_nan_weights_is_refused_by_the_recommender():
 
 
 def test_writing_over_a_folder_says_so_and_leaves_nothing(tmp_path):
-    from segue.training.checkpoint import save_checkpoint
+    from segue.io.checkpoint import save_checkpoint
 
     checkpoint = load_checkpoint(tiny_checkpoint("sasrec", tmp_path))
     (tmp_path / "out").mkdir()
@@ -868,7 +868,7 @@ def test_the_pristine_checkpoint_loads_with_its_settings(pristine_checkpoint, tm
 
 
 def test_settings_that_do_not_fit_are_never_written(tmp_path):
-    from segue.training.checkpoint import save_checkpoint
+    from segue.io.checkpoint import save_checkpoint
 
     path = tiny_checkpoint("side", tmp_path)
     checkpoint = load_checkpoint(path)

@@ -1,6 +1,6 @@
 """A checkpoint cannot make the scripts run code: data settings are data, read by segue's readers.
 
-Before data settings existed, ``scripts/evaluate.py`` and ``scripts/benchmark_compress.py``
+Before data settings existed, ``scripts/evaluate.py`` and ``benchmarks/compress.py``
 rebuilt the data by ``instantiate()``-ing the ``data.source`` of the YAML stored in the
 checkpoint, so ``_target_: os.system`` (or ``pandas.read_pickle`` of a planted pickle) ran.
 """
@@ -13,12 +13,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from benchmarks import compress
+from segue.cli import evaluate_run
 from segue.data.sequences import SideInputs
 from segue.data.settings import DataSettings
-from segue.training.checkpoint import CheckpointError
-from segue.training.safe_load import content_digest
+from segue.io.checkpoint import CheckpointError
+from segue.io.safe_load import content_digest
 from tests.adversarial.conftest import Canary, payload, resave
-from tests.scripts.conftest import compose_config, load_script
+from tests.scripts.conftest import compose_config
 
 
 def injected_yaml(canary: Path, tmp_path: Path) -> str:
@@ -68,25 +70,25 @@ def evaluate_config(checkpoint: Path, out: Path):
 def test_evaluate_never_instantiates_a_checkpoints_config(old_style_checkpoint, canary, tmp_path):
     cfg = evaluate_config(old_style_checkpoint, tmp_path / "eval")
     with pytest.raises(CheckpointError, match=r"no data settings.*data_from_checkpoint=false") as e:
-        load_script("evaluate").run(cfg)
+        evaluate_run.run(cfg)
     assert str(old_style_checkpoint) in str(e.value)
 
 
 def test_evaluate_refuses_a_reader_outside_the_table(forged_settings_checkpoint, tmp_path):
     cfg = evaluate_config(forged_settings_checkpoint, tmp_path / "eval")
     with pytest.raises(CheckpointError, match="reader must be one of") as caught:
-        load_script("evaluate").run(cfg)
+        evaluate_run.run(cfg)
     assert str(forged_settings_checkpoint) in str(caught.value)
 
 
 def test_benchmark_compress_refuses_a_reader_outside_the_table(forged_settings_checkpoint):
-    bench = load_script("benchmark_compress")
+    bench = compress
     with pytest.raises(CheckpointError, match="reader must be one of"):
         bench.accuracy(forged_settings_checkpoint)
 
 
 def test_benchmark_compress_says_how_for_an_old_checkpoint(old_style_checkpoint, canary):
-    bench = load_script("benchmark_compress")
+    bench = compress
     with pytest.raises(CheckpointError, match="no data settings") as caught:
         bench.accuracy(old_style_checkpoint)
     assert str(old_style_checkpoint) in str(caught.value)
@@ -99,5 +101,5 @@ def test_a_pickled_object_inside_a_checkpoint_never_reaches_the_scripts(
     values["training_state"] = {"rng": Canary(canary)}
     torch.save(values, checkpoint_path)
     with pytest.raises(CheckpointError, match="pickled objects") as caught:
-        load_script("evaluate").run(evaluate_config(checkpoint_path, tmp_path / "eval"))
+        evaluate_run.run(evaluate_config(checkpoint_path, tmp_path / "eval"))
     assert str(checkpoint_path) in str(caught.value)

@@ -10,7 +10,8 @@ import torch
 
 import segue.data.settings as settings_module
 import segue.training.trainer as trainer_module
-from tests.scripts.conftest import compose_config, load_script
+from segue.cli import train_run
+from tests.scripts.conftest import compose_config
 
 CASES: list[tuple[list[str], type[Exception], str]] = [
     (["model.n_layers=0"], ValueError, "model.n_layers"),
@@ -31,7 +32,7 @@ CASES: list[tuple[list[str], type[Exception], str]] = [
     (["optim.weight_decay=-1"], ValueError, "optim.weight_decay"),
     (["loss=sampled_softmax", "loss.n_negatives=0"], ValueError, "loss.n_negatives"),
     (["loss=gbce", "+loss.sampler=popularity"], ValueError, "uniform negatives"),
-    (["trainer.mask_window_items=true", "loss=bce"], ValueError, "mask_window_items"),
+    (["model.history_prior=true", "loss=bce"], ValueError, "history_prior=true with loss=bce"),
     (["eval.ks=[0]"], ValueError, "eval.ks"),
     (["data.sessions.gap=-5min"], ValueError, "data.sessions.gap"),
     (["data.sessions.gap=30"], TypeError, 'data.sessions.gap.*write "30min"'),
@@ -66,7 +67,7 @@ def test_bad_override_fails_before_any_data_is_read(
 ) -> None:
     cfg = compose_config(["debug=default", *overrides], tmp_path)
     with pytest.raises(error, match=message):
-        load_script("train").train(cfg)
+        train_run.train(cfg)
 
 
 SPELLED: list[tuple[list[str], str]] = [
@@ -92,7 +93,7 @@ def test_errors_name_the_setting_as_the_override_that_set_it(
     config does not have), so it can be corrected on the command line as it is."""
     cfg = compose_config(["debug=default", *overrides], tmp_path)
     with pytest.raises((TypeError, ValueError)) as caught:
-        load_script("train").train(cfg)
+        train_run.train(cfg)
     assert str(caught.value).startswith(start), str(caught.value)
 
 
@@ -100,7 +101,7 @@ def test_errors_name_the_setting_as_the_override_that_set_it(
 def test_cuda_without_cuda_fails_before_any_data_is_read(tmp_path, no_data_no_epochs) -> None:
     cfg = compose_config(["debug=default", "trainer.device=cuda"], tmp_path)
     with pytest.raises(ValueError, match=r"trainer.device.*CUDA is not available"):
-        load_script("train").train(cfg)
+        train_run.train(cfg)
 
 
 @pytest.mark.parametrize(
@@ -113,7 +114,7 @@ def test_cuda_without_cuda_fails_before_any_data_is_read(tmp_path, no_data_no_ep
 )
 def test_good_overrides_pass_the_checks(overrides, tmp_path) -> None:
     cfg = compose_config(["debug=default", *overrides], tmp_path)
-    run = load_script("train").check_settings(cfg)
+    run = train_run.check_settings(cfg)
     assert run.data.max_len == cfg.model.max_len and run.trainer.epochs == cfg.trainer.epochs
     assert int(cfg.trainer.monitor.split("@")[1]) in run.validation_ks
 
@@ -132,5 +133,5 @@ def test_validation_computes_the_monitored_cut_off(tmp_path, monkeypatch) -> Non
     monkeypatch.setattr(trainer_module, "_Loop", loop)
     cfg = compose_config(["debug=default", "trainer.monitor=ndcg@50"], tmp_path)
     with pytest.raises(Stop):
-        load_script("train").train(cfg)
+        train_run.train(cfg)
     assert {"ndcg@10", "ndcg@20", "ndcg@50"} <= set(seen)

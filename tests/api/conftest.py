@@ -29,10 +29,13 @@ def tiny_vocab() -> TrackVocab:
 
 
 def tiny_recommender(kind: str = "sasrec", **overrides: object) -> Recommender:
-    """``kind``: sasrec, side (sasrec with artist / event / gap inputs, rotary) or bert4rec."""
+    """``kind``: sasrec, side (sasrec with artist / event / gap inputs, rotary), hstu (HSTU
+    blocks with the side inputs) or bert4rec."""
     values: dict = {"d_model": 16, "n_layers": 1, "max_len": MAX_LEN, "seed": 1, **overrides}
     if kind == "side":
         values.update(SIDE, positions="rotary")
+    if kind == "hstu":
+        values.update(SIDE, block="hstu")
     build = bert4rec if kind == "bert4rec" else sasrec
     return Recommender(build(N_TRACKS, **values), tiny_vocab())
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from segue.api import COLD_START, Recommender
-from segue.training.checkpoint import load_checkpoint
-from tests.scripts.conftest import compose_config, load_script
+from segue.cli import train_run
+from segue.io.checkpoint import load_checkpoint
+from tests.scripts.conftest import compose_config
 
 
 def test_load_then_recommend_from_a_trained_checkpoint(tmp_path) -> None:
-    train = load_script("train")
+    train = train_run
     cfg = compose_config(["debug=default", "trainer.progress=false"], tmp_path)
     path = train.train(cfg)["checkpoint"]
     rec = Recommender.load(path, num_threads=None)
@@ -31,7 +32,7 @@ def test_the_checkpoint_stores_the_data_recipe_of_its_run(tmp_path) -> None:
     """The stored data settings are the run's, as plain data, and rebuild its vocabulary."""
     from segue.data.settings import DataSettings, prepare_from_settings
 
-    train = load_script("train")
+    train = train_run
     cfg = compose_config(["debug=default", "trainer.progress=false"], tmp_path)
     checkpoint = load_checkpoint(train.train(cfg)["checkpoint"])
     settings = checkpoint.require_data_settings()

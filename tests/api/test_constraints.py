@@ -1,117 +1,150 @@
-"""Vectorised masks and the per-artist cap against plain-loop references."""
+"""One Constraints dataclass: its checks, its resolution to one mask, and every call taking it."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
-from segue.api.constraints import (
-    Filters,
-    PlaylistConstraints,
-    mask_scores,
-    resolve_filters,
-    top_k,
-    within_cap,
-)
-from tests.api.conftest import ids, tiny_recommender
+from segue.api import Constraints, Recommender
+from segue.api.constraints import ResolvedConstraints, constraints_from, tracks_of_artists
+from segue.api.playlist import PlaylistGuard
+from segue.data.vocab import TrackVocab
+from segue.models import sasrec
+from tests.api.conftest import N_TRACKS, ids, tiny_recommender
 
 
-def loop_top_k(scores: np.ndarray, k: int, artists: np.ndarray, cap: int | None) -> list[list]:
-    """Reference: walk each row best first, keep a track while its artist has room."""
-    out = []
-    for row in scores:
-        taken: dict[int, int] = {}
-        chosen: list[int] = []
-        for j in np.argsort(-row, kind="stable"):
-            if len(chosen) == k or not np.isfinite(row[j]):
-                break
-            a = int(artists[j])
-            if cap is not None and a != 0 and taken.get(a, 0) >= cap:
-                continue
-            taken[a] = taken.get(a, 0) + 1
-            chosen.append(int(j))
-        out.append(chosen)
-    return out
+def index_of(*numbers: int) -> list[int]:
+    """Catalogue indices of tracks t<n> (index 0 is padding)."""
+    return [n + 1 for n in numbers]
 
 
-@pytest.mark.parametrize("seed", range(20))
-@pytest.mark.parametrize("cap", [None, 1, 2])
-def test_capped_top_k_equals_loop_reference(seed: int, cap: int | None) -> None:
-    rng = np.random.default_rng(seed)
-    n_cols, k = 200, 12
-    # Few artists, one of them dominating the best scores: forces the candidate fallback.
-    artists = rng.integers(0, 6, n_cols)
-    scores = rng.normal(size=(5, n_cols)).astype(np.float32)
-    scores += 3 * (artists == 1)
-    scores[:, 0] = -np.inf
-    scores[rng.random((5, n_cols)) < 0.3] = -np.inf
-    ranked = top_k(torch.from_numpy(scores), k, artists, cap)
-    expected = loop_top_k(scores, k, artists, cap)
-    for row, want in enumerate(expected):
-        got = ranked.indices[row][ranked.indices[row] > 0].tolist()
-        assert got == want
-        np.testing.assert_array_equal(ranked.scores[row][: len(want)], scores[row, want])
-        assert np.isneginf(ranked.scores[row][len(want) :]).all()
+def artist_tracks(artist: int) -> list[int]:
+    """Indices of the tracks of artist a<artist> (t39 has no artist)."""
+    return [i + 1 for i in range(N_TRACKS - 1) if i % 5 == artist]
 
 
-def test_cap_returns_fewer_when_artists_run_out() -> None:
-    scores = torch.tensor([[-np.inf, 3.0, 2.0, 1.0, 0.5]])
-    artists = np.array([0, 1, 1, 1, 1])
-    ranked = top_k(scores, 3, artists, cap=1)
-    assert ranked.indices.tolist() == [[1, 0, 0]]
+def banned_indices(resolved: ResolvedConstraints) -> list[int]:
+    assert resolved.banned is not None
+    return torch.nonzero(resolved.banned).ravel().tolist()
 
 
-def test_within_cap_equals_loop() -> None:
-    rng = np.random.default_rng(0)
-    artists = rng.integers(0, 4, (6, 30))
-    got = within_cap(artists, cap=2)
-    for row in range(6):
-        counts: dict[int, int] = {}
-        for col, a in enumerate(artists[row]):
-            counts[a] = counts.get(a, 0) + 1
-            assert got[row, col] == (a == 0 or counts[a] <= 2)
+def test_fields_are_checked_and_id_collections_kept_as_tuples() -> None:
+    c = Constraints(allow=iter(["t1", "t2"]), block="t3", exclude_artists={"a1"})
+    assert (c.allow, c.block, c.exclude_artists) == (("t1", "t2"), ("t3",), ("a1",))
+    with pytest.raises(ValueError, match="max_per_artist"):
+        Constraints(max_per_artist=0)
+    with pytest.raises(ValueError, match="no_repeat_window"):
+        Constraints(no_repeat_window=-1)
+    with pytest.raises(TypeError, match="exclude_played"):
+        Constraints(exclude_played="yes")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="exclude_artists must be a collection of artist names"):
+        Constraints(exclude_artists={"a1": 1})
+    with pytest.raises(TypeError, match=r"block\[0\] is a list, not a track id"):
+        Constraints(block=[["t1"]])
 
 
-def test_mask_scores_equals_loop() -> None:
+def test_keywords_become_one_constraints_in_one_place() -> None:
+    base = Constraints(block=["t1"], max_per_artist=2)
+    got = constraints_from(base, {"max_per_artist": 1}, "recommend")
+    assert got == Constraints(block=["t1"], max_per_artist=1)  # keywords on top of the object
+    assert constraints_from(None, {}, "recommend") == Constraints()
+    with pytest.raises(TypeError, match="unexpected keyword argument 'alow'"):
+        constraints_from(None, {"alow": ["t1"]}, "recommend")
+    with pytest.raises(TypeError, match="must be a Constraints"):
+        constraints_from({"block": ["t1"]}, {}, "recommend")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="no_repeat_window"):
+        constraints_from(None, {"no_repeat_window": 3}, "recommend_batch")
+    with pytest.raises(ValueError, match="exclude_played"):
+        constraints_from(None, {"exclude_played": False}, "continue_playlist")
+
+
+def test_resolve_gives_one_mask_and_ignores_unknown_ids(rec: Recommender) -> None:
+    catalogue = rec.catalogue
+    assert Constraints(max_per_artist=2).resolve(catalogue) == ResolvedConstraints(None, 2)
+    resolved = Constraints(allow=[*ids(1, 2, 3), "zz"], block=["t3", "zz"]).resolve(catalogue)
+    eligible = set(range(catalogue.size)) - set(banned_indices(resolved))
+    assert eligible == set(index_of(1, 2))
+    resolved = Constraints(block=ids(4), exclude_artists=["a2", "nobody"]).resolve(catalogue)
+    assert banned_indices(resolved) == sorted({0, *index_of(4), *artist_tracks(2)})
+    assert Constraints(allow=[]).resolve(catalogue).banned.all()  # type: ignore[union-attr]
+
+
+def test_resolved_mask_equals_a_loop(rec: Recommender) -> None:
     rng = np.random.default_rng(1)
-    scores = rng.normal(size=(3, 30)).astype(np.float32)
-    excluded = [np.array([1, 5, 5]), np.array([], dtype=np.int64), np.array([29])]
-    disallowed = torch.from_numpy(rng.random(30) < 0.2)
-    blocked = torch.tensor([2, 3])
+    scores = rng.normal(size=(3, rec.catalogue.size)).astype(np.float32)
+    resolved = Constraints(block=ids(2, 3), exclude_artists=["a4"]).resolve(rec.catalogue)
     masked = torch.from_numpy(scores.copy())
-    mask_scores(masked, Filters(disallowed, blocked), excluded)
-    expected = scores.copy()
-    for row in range(3):
-        for col in range(30):
-            if col in excluded[row] or col in (2, 3) or disallowed[col]:
-                expected[row, col] = -np.inf
+    resolved.mask(masked)
+    banned = {0, *index_of(2, 3), *artist_tracks(4)}
+    expected = np.where(np.isin(np.arange(rec.catalogue.size), list(banned)), -np.inf, scores)
     np.testing.assert_array_equal(masked.numpy(), expected)
 
 
-def test_resolve_filters_ignores_unknown_ids_and_checks_the_cap() -> None:
-    catalogue = tiny_recommender().catalogue
-    filters = resolve_filters(catalogue, allow=[*ids(1, 2), "zz"], block=["t3", "zz"])
-    assert filters.disallowed is not None
-    assert torch.nonzero(~filters.disallowed).ravel().tolist() == [2, 3]
-    assert filters.blocked is not None and filters.blocked.tolist() == [4]
-    with pytest.raises(ValueError, match="max_per_artist"):
-        resolve_filters(catalogue, max_per_artist=0)
+def test_tracks_of_artists_needs_artist_names() -> None:
+    vocab = TrackVocab(track_ids=ids(*range(6)), counts=[1] * 6)
+    bare = Recommender(sasrec(6, d_model=8, n_layers=1, max_len=4, seed=0), vocab)
+    with pytest.raises(ValueError, match="no artist names"):
+        tracks_of_artists(bare.catalogue, ["a1"])
+    assert sorted(tracks_of_artists(tiny_recommender().catalogue, ["a0"])) == artist_tracks(0)
 
 
-def test_playlist_constraints_window_and_cap() -> None:
-    catalogue = tiny_recommender().catalogue
-    guard = PlaylistConstraints(
-        catalogue, Filters(), context=np.array([1, 2, 3]), window=2, max_per_artist=1
+@pytest.mark.parametrize("call", ["recommend", "batch", "session", "playlist"])
+def test_exclude_artists_reaches_every_call(rec: Recommender, call: str) -> None:
+    history = ids(0, 5, 10)  # artist a0 only
+    rules = {"exclude_artists": ["a0", "a3"]}
+    if call == "recommend":
+        frame = rec.recommend(history, k=N_TRACKS, **rules)
+    elif call == "batch":
+        frame = rec.recommend_batch([history, ids(1)], k=N_TRACKS, **rules)
+    elif call == "session":
+        frame = rec.session(history).recommend(k=N_TRACKS, **rules)
+    else:
+        frame = rec.continue_playlist(history, n=N_TRACKS, **rules)
+    assert len(frame) > 0
+    assert not set(frame["artist"].dropna()) & {"a0", "a3"}
+    if call != "playlist":  # every other eligible track is listed: nothing else was removed
+        per_query = frame.groupby("query").size().tolist() if call == "batch" else [len(frame)]
+        assert per_query[0] == N_TRACKS - len(artist_tracks(0)) - len(artist_tracks(3))
+
+
+def test_constraints_object_equals_keywords(rec: Recommender) -> None:
+    history = ids(1, 2, 3)
+    rules = {"block": ids(4, 5), "max_per_artist": 1, "exclude_played": False}
+    whole = Constraints(**rules)  # type: ignore[arg-type]
+    pd_equal = pd.testing.assert_frame_equal
+    pd_equal(rec.recommend(history, k=8, constraints=whole), rec.recommend(history, k=8, **rules))
+    pd_equal(
+        rec.session(history).recommend(8, constraints=whole),
+        rec.session(history).recommend(8, **rules),
     )
+    playlist = Constraints(no_repeat_window=2, block=ids(4))
+    pd_equal(
+        rec.continue_playlist(history, n=5, constraints=playlist),
+        rec.continue_playlist(history, n=5, no_repeat_window=2, block=ids(4)),
+    )
+
+
+def test_playlist_guard_window_and_cap(rec: Recommender) -> None:
+    catalogue = rec.catalogue
+    rules = Constraints(no_repeat_window=2, max_per_artist=1)
+    guard = PlaylistGuard(catalogue, rules, context=np.array([1, 2, 3]))
     scores = torch.zeros(catalogue.size)
     guard.apply(scores)
     assert torch.isneginf(scores).nonzero().ravel().tolist() == [0, 2, 3]  # padding + window
     guard.push(6)  # t5, artist a0: a0 is now capped
     scores = torch.zeros(catalogue.size)
     guard.apply(scores)
-    artists = catalogue.artists
-    assert artists is not None
-    a0 = [i for i in range(1, catalogue.size) if artists[i] == "a0"]
     blocked = set(torch.isneginf(scores).nonzero().ravel().tolist())
-    assert blocked == {0, 3, 6, *a0}  # the window slid past track 2
+    assert blocked == {0, 3, 6, *artist_tracks(0)}  # the window slid past track 2
+
+
+def test_playlist_guard_applies_the_bans(rec: Recommender) -> None:
+    guard = PlaylistGuard(
+        rec.catalogue, Constraints(exclude_artists=["a1"], block=ids(0)), np.array([5])
+    )
+    scores = torch.zeros(rec.catalogue.size)
+    guard.apply(scores)
+    blocked = set(torch.isneginf(scores).nonzero().ravel().tolist())
+    assert blocked == {0, 5, *index_of(0), *artist_tracks(1)}  # the seed never repeats

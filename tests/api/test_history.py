@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from segue.api.history import (
     PLAY,
@@ -13,6 +14,7 @@ from segue.api.history import (
     encode_history,
     history_batch,
 )
+from segue.data.batch import SequenceBatch
 from segue.data.features import gap_buckets
 from tests.api.conftest import MAX_LEN, ids, tiny_recommender
 
@@ -80,9 +82,13 @@ def test_batch_is_left_padded_and_keeps_the_last_max_len_events() -> None:
     assert batch.event_types is not None and batch.gap_buckets is not None
 
 
-def test_masked_model_batch_ends_with_a_mask_token() -> None:
+def test_masked_model_reads_the_same_batch_and_predicts_at_a_mask_token() -> None:
     rec = tiny_recommender("bert4rec")
     encoded = encode_history(ids(*range(12)), rec.catalogue)
-    tracks = history_batch([encoded], rec.catalogue, rec.model.config).tracks
-    assert tracks.shape == (1, MAX_LEN)
-    assert tracks[0].tolist() == [*range(6, 13), rec.model.config.mask_token]
+    batch = history_batch([encoded], rec.catalogue, rec.model.config)
+    assert batch.tracks[0].tolist() == list(range(5, 13))  # as for a causal model
+    masked = SequenceBatch(torch.tensor([[*range(6, 13), rec.model.config.mask_token]]))
+    assert masked.tracks.shape == (1, MAX_LEN)
+    with torch.no_grad():
+        expected = rec.model.eval()(masked)[:, -1]  # the [MASK] after the last MAX_LEN - 1
+        torch.testing.assert_close(rec.model.next_hidden(batch), expected)

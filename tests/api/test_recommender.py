@@ -14,7 +14,7 @@ import torch
 
 from segue.api import COLD_START, UNKNOWN_IDS, ColdStartWarning, Recommender, UnknownTracksError
 from segue.data.batch import SequenceBatch
-from segue.training.masking import append_mask_token
+from segue.models.mask_token import append_mask_token
 from tests.api.conftest import MAX_LEN, N_TRACKS, ids, tiny_recommender
 
 ALL = N_TRACKS  # k large enough for the whole catalogue

@@ -18,7 +18,7 @@ def reencoded(state: SessionState) -> torch.Tensor:
     window = state._window(state._start if state.incremental else 0)
     batch = history_batch([window], state.catalogue, state._model.config)
     with torch.no_grad():
-        return state._model.score(state._model.last_hidden(batch))[0]
+        return state._model.score(state._model.next_hidden(batch))[0]
 
 
 def events(n: int, seed: int = 0) -> pd.DataFrame:
@@ -36,7 +36,7 @@ def events(n: int, seed: int = 0) -> pd.DataFrame:
     )
 
 
-@pytest.mark.parametrize("kind", ["sasrec", "side"])
+@pytest.mark.parametrize("kind", ["sasrec", "side", "hstu"])
 @pytest.mark.parametrize("keep", [None, 1, 5, MAX_LEN])
 def test_incremental_equals_reencoding_across_the_boundary(kind: str, keep: int | None) -> None:
     rec = tiny_recommender(kind)
@@ -50,7 +50,7 @@ def test_incremental_equals_reencoding_across_the_boundary(kind: str, keep: int 
     assert state.unknown_ids == ["zz"]
 
 
-@pytest.mark.parametrize("kind", ["side", "bert4rec"])
+@pytest.mark.parametrize("kind", ["side", "hstu", "bert4rec"])
 def test_keeping_max_len_equals_recommend_on_the_whole_history(kind: str) -> None:
     rec = tiny_recommender(kind)
     log = events(2 * MAX_LEN + 5, seed=1)

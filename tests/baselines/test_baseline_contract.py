@@ -5,11 +5,11 @@ import pytest
 
 from segue.baselines import (
     EASE,
+    Baseline,
     ItemCooccurrence,
     MostPopular,
     PersonalPopularity,
     PureSVD,
-    Recommender,
     SessionKNN,
     Transitions,
 )
@@ -17,7 +17,7 @@ from segue.baselines import (
 N_TRACKS = 30
 
 
-def make_all() -> list[Recommender]:
+def make_all() -> list[Baseline]:
     return [
         MostPopular(),
         PersonalPopularity(),
@@ -40,7 +40,7 @@ def data() -> tuple[list[np.ndarray], list[np.ndarray]]:
 
 
 @pytest.mark.parametrize("model", make_all(), ids=lambda m: m.name)
-def test_scores_cover_the_catalogue_but_never_padding(model: Recommender, data) -> None:
+def test_scores_cover_the_catalogue_but_never_padding(model: Baseline, data) -> None:
     sequences, histories = data
     scores = model.fit(sequences, N_TRACKS).score(histories)
     assert scores.shape == (len(histories), N_TRACKS + 1)
@@ -51,7 +51,7 @@ def test_scores_cover_the_catalogue_but_never_padding(model: Recommender, data) 
 
 
 @pytest.mark.parametrize("model", make_all(), ids=lambda m: m.name)
-def test_scoring_is_batch_invariant(model: Recommender, data) -> None:
+def test_scoring_is_batch_invariant(model: Baseline, data) -> None:
     sequences, histories = data
     model.fit(sequences, N_TRACKS)
     together = model.score(histories)
@@ -61,7 +61,7 @@ def test_scoring_is_batch_invariant(model: Recommender, data) -> None:
 
 
 @pytest.mark.parametrize("model", make_all(), ids=lambda m: m.name)
-def test_empty_history_falls_back_to_popularity(model: Recommender, data) -> None:
+def test_empty_history_falls_back_to_popularity(model: Baseline, data) -> None:
     sequences, _ = data
     scores = model.fit(sequences, N_TRACKS).score([np.array([], dtype=np.int64)])[0]
     counts = np.bincount(np.concatenate(sequences), minlength=N_TRACKS + 1)
@@ -72,7 +72,7 @@ def test_empty_history_falls_back_to_popularity(model: Recommender, data) -> Non
 
 
 @pytest.mark.parametrize("model", make_all(), ids=lambda m: m.name)
-def test_bad_inputs_raise(model: Recommender) -> None:
+def test_bad_inputs_raise(model: Baseline) -> None:
     with pytest.raises(RuntimeError, match="fit"):
         model.score([np.array([1])])
     with pytest.raises(ValueError, match="padding"):

@@ -1,17 +1,12 @@
-"""benchmarks/quality.py end to end on the tiny synthetic log: both protocols, breakdowns."""
+"""benchmarks.quality end to end on the tiny synthetic log: both protocols, breakdowns."""
 
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-sys.path.insert(0, str(BENCHMARKS))  # the benchmarks import each other as siblings
-
-import quality  # noqa: E402
+from benchmarks import quality
 
 
 @pytest.mark.slow
@@ -47,7 +42,7 @@ def test_both_protocols_with_tuned_baselines_and_breakdowns(tmp_path, monkeypatc
     assert "## Train-window protocol (test)" in text and "## Refit protocol" in text
     assert "listeners resampled" in text
     saved = json.loads((tmp_path / "quality_synthetic.json").read_text())
-    assert saved["command"].startswith("python benchmarks/quality.py --protocol synthetic")
+    assert saved["command"].startswith("python -m benchmarks.quality --protocol synthetic")
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Harness logic of benchmarks/run.py: the peer export, ranks from lists, reuse, report, README."""
+"""Harness logic of benchmarks.run: the peer export, ranks from lists, reuse, report, README."""
 
 from __future__ import annotations
 
@@ -12,17 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks import bench_report, peers_run, protocol_export, run, suites
 from segue.data.pipeline import SessionOptions, prepare_data
 from segue.data.synthetic import generate_listening_log
 from segue.evaluation.summary import metric_summary
-
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-sys.path.insert(0, str(BENCHMARKS))  # the benchmarks import each other as siblings
-
-import bench_report  # noqa: E402
-import peers_run  # noqa: E402
-import protocol_export  # noqa: E402
-import run  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +155,7 @@ def _report() -> dict:
     }
     return {
         "suite": "quick",
-        "command": "python benchmarks/run.py suite=quick",
+        "command": "python -m benchmarks.run suite=quick",
         "wall_seconds": 1.0,
         "environment": {
             "date": "2026-11-28",
@@ -225,8 +218,6 @@ def test_every_suite_names_known_protocols_and_parts():
 
 @pytest.mark.parametrize("name", ["ml100k", "30music"])
 def test_segue_at_the_peer_config_composes_with_the_peers_loss(name, tmp_path):
-    import suites
-
     protocol = suites.FULL.protocols[name]
     cfg = run.composed("train", suites.segue_at_peer_config(protocol), tmp_path)
     assert (cfg.model.d_model, cfg.model.n_layers, cfg.model.n_heads) == (64, 2, 2)

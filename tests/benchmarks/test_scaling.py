@@ -1,4 +1,4 @@
-"""Harness logic of benchmarks/scaling.py: the synthetic data, the sweeps in --quick mode."""
+"""Harness logic of benchmarks.scaling: the synthetic data, the sweeps in --quick mode."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from tests.benchmarks.test_training_speed import load_benchmark
-
-scaling = load_benchmark("scaling")
+from benchmarks import scaling
 
 
 def test_make_data_gives_one_full_window_per_sequence(tmp_path):

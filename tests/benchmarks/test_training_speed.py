@@ -1,36 +1,18 @@
-"""Harness logic of benchmarks/training_speed.py, on tiny models: FLOP counts, peak, worker."""
+"""Harness logic of benchmarks.training_speed, on tiny models: FLOP counts, peak, worker."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 import torch
 
+from benchmarks import training_speed as speed
 from segue.data.batch import SequenceBatch
 from segue.data.pipeline import prepare_data
 from segue.data.synthetic import generate_listening_log
 from segue.models import sasrec
 from segue.training.losses import loss_for
-
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def load_benchmark(name: str) -> ModuleType:
-    """Import ``benchmarks/<name>.py`` (benchmarks are not a package)."""
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-speed = load_benchmark("training_speed")
 
 B, T, D, H, N_TRACKS = 2, 5, 8, 2, 10
 

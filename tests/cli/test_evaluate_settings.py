@@ -9,7 +9,7 @@ import pytest
 import segue.cli.evaluate_run as evaluate_run
 import segue.data.settings as settings_module
 from segue.cli.evaluate_run import checkpoint_paths, model_names
-from tests.scripts.conftest import compose_config, load_script
+from tests.scripts.conftest import compose_config
 
 
 @pytest.fixture
@@ -63,14 +63,14 @@ def test_script_reads_a_plain_string_as_one_path_and_checks_compare_to_first(
     )
     name = f"{checkpoint.parent.name}/{checkpoint.stem}"
     with pytest.raises(ValueError, match=rf"compare_to='bogus' is not among the models \['{name}'"):
-        load_script("evaluate").run(cfg)
+        evaluate_run.run(cfg)
     assert not (tmp_path / "run").exists()
 
 
 def test_script_names_checkpoints_for_a_missing_file(tmp_path, no_work):
     cfg = compose_config([f"checkpoints={tmp_path}/absent.pt"], tmp_path / "run", "evaluate")
     with pytest.raises(FileNotFoundError, match=r"checkpoints: no checkpoint at .*absent\.pt"):
-        load_script("evaluate").run(cfg)
+        evaluate_run.run(cfg)
 
 
 def test_command_checks_compare_to_before_the_run_folder(segue, artefacts, tmp_path, no_work):

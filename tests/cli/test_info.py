@@ -14,7 +14,7 @@ from tests.export.conftest import N_TRACKS
 
 
 def test_a_checkpoint_is_described_with_model_catalogue_and_metrics(artefacts, tmp_path):
-    from segue.training.checkpoint import load_checkpoint, save_checkpoint
+    from segue.io.checkpoint import load_checkpoint, save_checkpoint
 
     checkpoint = load_checkpoint(artefacts["checkpoint"])
     checkpoint.metrics = {"ndcg@10": 0.25, "epoch": 3}
@@ -105,7 +105,7 @@ def test_what_is_not_an_artefact_is_named(segue, tmp_path, make, message):
 def test_the_writing_segue_version_is_stored_and_shown(segue, artefacts, tmp_path):
     """``segue_version`` is a record: loaded, shown by ``segue info``; older files lack it."""
     import segue as package
-    from segue.training.checkpoint import load_checkpoint
+    from segue.io.checkpoint import load_checkpoint
 
     checkpoint = load_checkpoint(artefacts["checkpoint"])
     assert checkpoint.segue_version == package.__version__
@@ -125,7 +125,7 @@ def test_the_writing_segue_version_is_stored_and_shown(segue, artefacts, tmp_pat
 
 @pytest.mark.parametrize("value", [3, ["0.1"], {"_target_": "os.system"}])
 def test_a_segue_version_that_is_not_a_string_is_refused(artefacts, tmp_path, value):
-    from segue.training.checkpoint import CheckpointError, load_checkpoint
+    from segue.io.checkpoint import CheckpointError, load_checkpoint
 
     values = torch.load(artefacts["checkpoint"], weights_only=True)
     values["segue_version"] = value

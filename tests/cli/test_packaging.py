@@ -78,7 +78,7 @@ def shared_dependencies(folder: Path, leave_out: tuple[str, ...]) -> Path:
 
 @pytest.mark.slow
 def test_the_wheel_trains_evaluates_exports_and_recommends_outside_the_checkout(tmp_path):
-    from segue.training.checkpoint import load_checkpoint
+    from segue.io.checkpoint import load_checkpoint
 
     wheels = tmp_path / "wheels"
     # No build isolation: the environment's setuptools builds it, nothing is downloaded.

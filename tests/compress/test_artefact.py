@@ -8,7 +8,7 @@ import torch
 from segue.compress.artefact import compress_checkpoint, load_int8, save_int8
 from segue.compress.int8 import int8_scores, quantize_model
 from segue.data.batch import SequenceBatch
-from segue.training.checkpoint import Checkpoint, save_checkpoint
+from segue.io.checkpoint import Checkpoint, save_checkpoint
 from tests.compress.conftest import tiny_model, tiny_vocab
 
 

@@ -9,9 +9,9 @@ from segue.data.pipeline import SessionOptions, prepare_data
 from segue.data.synthetic import generate_listening_log
 from segue.evaluation.evaluate import evaluate
 from segue.evaluation.ranking import MISS
+from segue.io.checkpoint import Checkpoint, save_checkpoint
 from segue.models import bert4rec, sasrec
-from segue.training.checkpoint import Checkpoint, save_checkpoint
-from segue.training.masking import append_mask_token
+from segue.models.mask_token import append_mask_token
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from segue.evaluation.ranking import MISS, target_ranks, top_k
+from segue.evaluation.ranking import MISS, target_ranks, top_k, within_cap
 
 
 def reference_rank(row: np.ndarray, target: int, excluded: set[int]) -> int:
@@ -117,6 +117,69 @@ def test_top_k_leaves_input_intact_and_takes_torch() -> None:
     assert scores.tolist() == [[5.0, 1.0, 3.0, 2.0]]
 
 
-def test_top_k_rejects_bad_k() -> None:
-    with pytest.raises(ValueError, match="k must be"):
-        top_k(np.zeros((1, 4)), 4)
+def test_top_k_lists_are_at_most_the_catalogue_long_and_k_is_checked() -> None:
+    got = top_k(np.array([[0.0, 1.0, -np.inf, 3.0]]), 10)  # V - 1 = 3 columns, 2 rankable
+    assert got.indices.tolist() == [[3, 1, 0]]
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="k must be"):
+            top_k(np.zeros((1, 4)), bad)  # type: ignore[arg-type]
+
+
+def loop_top_k(scores: np.ndarray, k: int, artists: np.ndarray, cap: int | None) -> list[list]:
+    """Reference: walk each row best first (ties: lower index), keep a track while its artist
+    has room; padding and -inf are never kept."""
+    out = []
+    for row in scores:
+        taken: dict[int, int] = {}
+        chosen: list[int] = []
+        for j in np.argsort(-row, kind="stable"):
+            if len(chosen) == k or not np.isfinite(row[j]):
+                break
+            a = int(artists[j])
+            if j == 0 or (cap is not None and a != 0 and taken.get(a, 0) >= cap):
+                continue
+            taken[a] = taken.get(a, 0) + 1
+            chosen.append(int(j))
+        out.append(chosen)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("cap", [None, 1, 2])
+def test_capped_top_k_equals_loop_reference(seed: int, cap: int | None) -> None:
+    rng = np.random.default_rng(seed)
+    n_cols, k = 200, 12
+    # Few artists, one of them dominating the best scores: forces the wider candidate passes.
+    artists = rng.integers(0, 6, n_cols)
+    scores = rng.integers(0, 40, size=(5, n_cols)).astype(np.float32)  # ties
+    scores += 30 * (artists == 1)
+    scores[rng.random((5, n_cols)) < 0.3] = -np.inf
+    ranked = top_k(scores, k, artist_of_track=artists, max_per_artist=cap, chunk_size=2)
+    expected = loop_top_k(scores, k, artists, cap)
+    for row, want in enumerate(expected):
+        got = ranked.indices[row][ranked.indices[row] > 0].tolist()
+        assert got == want
+        np.testing.assert_array_equal(ranked.scores[row][: len(want)], scores[row, want])
+        assert np.isneginf(ranked.scores[row][len(want) :]).all()
+
+
+def test_cap_returns_fewer_when_artists_run_out_and_needs_artists() -> None:
+    scores = torch.tensor([[-np.inf, 3.0, 2.0, 1.0, 0.5]])
+    artists = np.array([0, 1, 1, 1, 1])
+    ranked = top_k(scores, 3, artist_of_track=artists, max_per_artist=1)
+    assert ranked.indices.tolist() == [[1, 0, 0]]
+    with pytest.raises(ValueError, match="artist_of_track"):
+        top_k(scores, 3, max_per_artist=1)
+    with pytest.raises(ValueError, match="max_per_artist"):
+        top_k(scores, 3, artist_of_track=artists, max_per_artist=0)
+
+
+def test_within_cap_equals_loop() -> None:
+    rng = np.random.default_rng(0)
+    artists = rng.integers(0, 4, (6, 30))
+    got = within_cap(artists, cap=2)
+    for row in range(6):
+        counts: dict[int, int] = {}
+        for col, a in enumerate(artists[row]):
+            counts[a] = counts.get(a, 0) + 1
+            assert got[row, col] == (a == 0 or counts[a] <= 2)

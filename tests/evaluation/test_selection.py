@@ -17,7 +17,7 @@ def data():
         log,
         sessions=SessionOptions(),
         split="global_temporal",
-        split_options={"test_days": 3, "validation_days": 3},
+        split_options={"test_days": 7, "validation_days": 7},  # ~50 validation points
         max_len=12,
     )
 

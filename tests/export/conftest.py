@@ -7,13 +7,13 @@ from pathlib import Path
 import torch
 
 from segue.data.vocab import TrackVocab
+from segue.io.checkpoint import Checkpoint, save_checkpoint
 from segue.models import TrackTransformer, bert4rec, sasrec
-from segue.training.checkpoint import Checkpoint, save_checkpoint
 
 N_TRACKS = 40
 MAX_LEN = 12
 SIDE = {"n_artists": 5, "use_event_types": True, "use_gap_buckets": True}
-KINDS = ("sasrec", "side", "rotary_side", "bert4rec")
+KINDS = ("sasrec", "side", "rotary_side", "bert4rec", "hstu")
 
 
 def tiny_vocab() -> TrackVocab:
@@ -29,7 +29,8 @@ def tiny_vocab() -> TrackVocab:
 
 
 def tiny_model(kind: str) -> TrackTransformer:
-    """sasrec; side (artist / event / gap inputs); rotary_side (and RoPE); bert4rec (with side).
+    """sasrec; side (artist / event / gap inputs); rotary_side (and RoPE); bert4rec (with side);
+    hstu (HSTU blocks, with side).
 
     Weights are spread out (N(0, 0.5)) so that scores differ as in a trained model."""
     values: dict = {"d_model": 16, "n_layers": 1, "max_len": MAX_LEN, "seed": 1}
@@ -37,6 +38,8 @@ def tiny_model(kind: str) -> TrackTransformer:
         values.update(SIDE)
     if kind == "rotary_side":
         values["positions"] = "rotary"
+    if kind == "hstu":
+        values["block"] = "hstu"
     model = (bert4rec if kind == "bert4rec" else sasrec)(N_TRACKS, **values)
     with torch.no_grad():
         gen = torch.Generator().manual_seed(7)

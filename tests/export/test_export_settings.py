@@ -11,10 +11,10 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 import segue.compress as compress
+from segue.cli import export_run
 from segue.cli.export import MAX_OPSET, MIN_OPSET, export
 from tests.conftest import REPO
 from tests.export.conftest import tiny_checkpoint
-from tests.scripts.conftest import load_script
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ def run_script(*overrides: str) -> Any:
     """``scripts/export.py`` with ``overrides``, composed as Hydra would and called in-process."""
     with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
         cfg = compose(config_name="export", overrides=list(overrides))
-    return load_script("export").run(cfg)
+    return export_run.run(cfg)
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import torch
 
 from segue.api import Recommender
 from segue.api.history import encode_history
-from segue.api.ranking import last_hidden
+from segue.api.ranking import next_hidden
 from segue.compress import compress_checkpoint, load_int8
 from segue.compress.int8 import int8_scores
 from tests.export.conftest import N_TRACKS, tiny_checkpoint
@@ -28,7 +28,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
 def hidden(rec: Recommender, history: list[str]) -> torch.Tensor:
     """The listener vector the recommender scores ``history`` with, (1, D)."""
     with torch.inference_mode():
-        state = last_hidden(rec.model, rec.catalogue, [encode_history(history, rec.catalogue)])
+        state = next_hidden(rec.model, rec.catalogue, [encode_history(history, rec.catalogue)])
     assert state is not None
     return state
 
@@ -87,7 +87,7 @@ def test_the_command_recommends_from_the_int8_artefact(files, capsys):
 
 
 def test_a_damaged_int8_artefact_is_named_as_one(files, tmp_path):
-    from segue.training.safe_load import CheckpointError
+    from segue.io.safe_load import CheckpointError
 
     values = torch.load(files["int8"], weights_only=True)
     values["tensors"]["track_emb.scales"][3] += 1.0  # the checksum no longer matches

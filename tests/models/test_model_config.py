@@ -69,3 +69,11 @@ def test_config_names_the_bad_hyperparameter(values, error, names) -> None:
     settings = {"n_tracks": 10, **values}
     with pytest.raises(error, match=names):
         ModelConfig(**settings)
+
+
+def test_a_config_stored_before_blocks_existed_loads_with_the_softmax_block() -> None:
+    stored = ModelConfig(n_tracks=10).to_dict()
+    del stored["block"]  # checkpoints written before ModelConfig.block
+    assert ModelConfig.from_dict(stored).block == "sasrec"
+    with pytest.raises(ValueError, match="block"):
+        ModelConfig.from_dict({**stored, "block": "mamba"})

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 
 import pytest
 import torch
 
 from segue.data.batch import SequenceBatch
 from segue.models import ModelConfig, TrackTransformer
+from segue.models.blocks import BLOCKS
 from segue.training.losses import full_softmax_ce
 
 N_TRACKS = 20
@@ -39,11 +39,13 @@ def batch_of(tracks: torch.Tensor, side: bool = False) -> SequenceBatch:
 
 SIDE = {"n_artists": 3, "use_event_types": True, "use_gap_buckets": True}
 POSITIONS = ["learned", "rotary", "none"]
+ALL_BLOCKS = sorted(BLOCKS)  # a new block gets the contract tests below for free
 
 
+@pytest.mark.parametrize("block", ALL_BLOCKS)
 @pytest.mark.parametrize("positions", POSITIONS)
-def test_causal_outputs_ignore_later_tracks(positions: str) -> None:
-    model = tiny(positions=positions)
+def test_causal_outputs_ignore_later_tracks(positions: str, block: str) -> None:
+    model = tiny(positions=positions, block=block)
     tracks = left_pad([[1, 2, 3, 4, 5]], 7)
     changed = tracks.clone()
     changed[0, 4] = 9  # the third real token
@@ -63,10 +65,13 @@ def test_masked_objective_attends_bidirectionally() -> None:
     assert not torch.allclose(a[:, 2:6], b[:, 2:6])
 
 
+@pytest.mark.parametrize("block", ALL_BLOCKS)
 @pytest.mark.parametrize("objective", ["causal", "masked"])
 @pytest.mark.parametrize("positions", POSITIONS)
-def test_left_padding_does_not_change_real_outputs(positions: str, objective: str) -> None:
-    model = tiny(positions=positions, objective=objective, **SIDE)
+def test_left_padding_does_not_change_real_outputs(
+    positions: str, objective: str, block: str
+) -> None:
+    model = tiny(positions=positions, objective=objective, block=block, **SIDE)
     seq = [4, 7, 1, 9]
     with torch.no_grad():
         short = model(batch_of(left_pad([seq], 4), side=True))
@@ -83,9 +88,10 @@ def test_fully_padded_rows_give_finite_outputs_and_gradients() -> None:
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
 
 
+@pytest.mark.parametrize("block", ALL_BLOCKS)
 @pytest.mark.parametrize("positions", ["learned", "rotary"])
-def test_incremental_encoding_equals_full_encoding(positions: str) -> None:
-    model = tiny(positions=positions, **SIDE)
+def test_incremental_encoding_equals_full_encoding(positions: str, block: str) -> None:
+    model = tiny(positions=positions, block=block, **SIDE)
     # Two sessions that receive different numbers of new events per step.
     full = left_pad([[3, 5, 7, 2, 8, 1, 6], [4, 4, 9, 2, 5]], 7)
     steps = [full[:, :3], full[:, 3:4], full[:, 4:7]]
@@ -113,8 +119,38 @@ def test_incremental_rows_may_be_left_padded_within_a_step() -> None:
 
 
 def test_incremental_needs_the_causal_objective() -> None:
-    with pytest.raises(ValueError, match="causal"):
-        tiny(objective="masked").forward_incremental(batch_of(torch.tensor([[1]])))
+    model = tiny(objective="masked")
+    assert not model.supports_incremental and tiny().supports_incremental
+    with pytest.raises(ValueError, match=r"causal.*next_hidden"):
+        model.forward_incremental(batch_of(torch.tensor([[1]])))
+
+
+@pytest.mark.parametrize("objective", ["causal", "masked"])
+def test_next_hidden_predicts_after_the_history_for_either_objective(objective: str) -> None:
+    model = tiny(objective=objective, **SIDE)
+    history = batch_of(left_pad([[1, 2, 3], [4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]], 12), True)
+    with torch.no_grad():
+        got = model.next_hidden(history)  # (2, D)
+        if objective == "causal":
+            expected = model(history)[:, -1]
+        else:  # a [MASK] after the last max_len - 1 events, side inputs 0 there
+            tracks = torch.cat((history.tracks[:, 1:], torch.full((2, 1), N_TRACKS + 1)), 1)
+            masked = batch_of(tracks, side=True)
+            for name in ("artists", "event_types", "gap_buckets"):
+                getattr(masked, name)[:, -1] = 0
+            expected = model(masked)[:, -1]
+    assert got.shape == (2, 16)
+    torch.testing.assert_close(got, expected)
+    assert model.history_length == (12 if objective == "causal" else 11)
+
+
+@pytest.mark.parametrize("block", ALL_BLOCKS)
+def test_every_block_declares_a_lower_bound_on_its_weights(block: str) -> None:
+    model = tiny(block=block, d_ff=40)
+    matrices = sum(
+        p.numel() for name, p in model.blocks[0].named_parameters() if name.endswith("weight")
+    )
+    assert 0 < BLOCKS[block].n_weights(model.config) <= matrices
 
 
 def test_side_inputs_change_outputs_and_are_required() -> None:
@@ -164,15 +200,6 @@ def test_checkpoint_round_trip_with_weights_only() -> None:
     batch = batch_of(left_pad([[1, 2, 3]], 4), side=True)
     with torch.no_grad():
         torch.testing.assert_close(restored.eval()(batch), model(batch))
-
-
-@pytest.fixture
-def one_thread() -> Iterator[None]:
-    """Tiny tensors gain nothing from threads, and on a busy 2-core machine they lose a lot."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("positions", ["learned", "rotary"])

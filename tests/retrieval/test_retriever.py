@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from segue.api import Recommender
-from segue.api.constraints import Filters, Ranked
+from segue.api.constraints import ResolvedConstraints
 from segue.api.ranking import exhaustive_rank, rank
+from segue.evaluation.ranking import Ranked
 from segue.retrieval import Retriever, build_index, default_params
 from segue.retrieval.attach import attach_index
 from tests.api.conftest import ids, tiny_recommender
@@ -40,7 +41,7 @@ class Case:
         ]
         self.filters = self.random_filters(n_tracks)
 
-    def random_filters(self, n_tracks: int) -> Filters:
+    def random_filters(self, n_tracks: int) -> ResolvedConstraints:
         rng = self.rng
         disallowed = None
         if rng.random() < 0.5:
@@ -53,7 +54,13 @@ class Case:
         if rng.random() < 0.5:
             blocked = torch.from_numpy(rng.choice(np.arange(1, n_tracks + 1), 60, replace=False))
         cap = int(rng.choice([1, 2])) if rng.random() < 0.6 else None
-        return Filters(disallowed, blocked, cap)
+        if disallowed is None and blocked is None:
+            return ResolvedConstraints(None, cap)
+        banned = torch.zeros(n_tracks + 1, dtype=torch.bool) if disallowed is None else disallowed
+        if blocked is not None:
+            banned[blocked] = True
+        banned[0] = True
+        return ResolvedConstraints(banned, cap)
 
 
 def _catalogue(base, table: np.ndarray, artists: np.ndarray):
@@ -90,10 +97,8 @@ def check_constraints(ranked: Ranked, case: Case, k: int) -> None:
         got = ranked.indices[row][ranked.indices[row] > 0]
         assert len(set(got.tolist())) == len(got)
         assert not set(got.tolist()) & set(case.excluded[row].tolist())
-        if f.blocked is not None:
-            assert not set(got.tolist()) & set(f.blocked.tolist())
-        if f.disallowed is not None:
-            assert not f.disallowed[torch.from_numpy(got)].any()
+        if f.banned is not None:
+            assert not f.banned[torch.from_numpy(got)].any()
         if f.max_per_artist is not None:
             artists = case.catalogue.artist_of_track[got]
             known = artists[artists > 0]
@@ -188,8 +193,8 @@ def test_attach_by_path_checks_the_table(tmp_path):
 
 
 def test_load_with_the_index_saved_next_to_the_checkpoint(tmp_path):
+    from segue.io.checkpoint import Checkpoint, save_checkpoint
     from segue.retrieval import index_path_for
-    from segue.training.checkpoint import Checkpoint, save_checkpoint
 
     rec = tiny_recommender()
     model = rec.model

@@ -103,7 +103,7 @@ def test_index_files_are_shared_modes_and_stale_temporaries_go(tmp_path):
     import os
     import time
 
-    from segue.training.atomic_write import STALE_SECONDS, temporary_prefix
+    from segue.io.atomic_write import STALE_SECONDS, temporary_prefix
 
     path = tmp_path / "best.faiss"
     leftover = tmp_path / f"{temporary_prefix(path)}deadbeef.tmp"  # mkstemp-shaped

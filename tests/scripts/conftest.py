@@ -1,34 +1,26 @@
-"""Load the Hydra scripts as modules and compose the real configs (shrunk for tests)."""
+"""Compose the real configs (shrunk for tests) as the scripts and ``segue`` do.
+
+The scripts are thin ``@hydra.main`` shells and are never imported: tests call what they call
+(:mod:`segue.cli.train_run`, :mod:`segue.cli.evaluate_run`, :mod:`segue.cli.export_run`).
+"""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
+from segue.cli.configs import register_resolvers
+
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "configs"
 
 
-def load_script(name: str) -> ModuleType:
-    """Import ``scripts/<name>.py`` (scripts are not a package)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def compose_config(overrides: list[str], output_dir: Path, name: str = "train") -> DictConfig:
-    load_script("train")  # registers the repo_root resolver
+    """The config ``name`` of ``configs/`` with ``overrides``, writing to ``output_dir``."""
+    register_resolvers()  # ${repo_root:}, as the scripts register it
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         cfg = compose(config_name=name, overrides=overrides)
     with open_dict(cfg):

@@ -5,7 +5,8 @@ import json
 import pandas as pd
 import pytest
 
-from tests.scripts.conftest import compose_config, load_script
+from segue.cli import evaluate_run, train_run
+from tests.scripts.conftest import compose_config
 
 
 @pytest.mark.slow
@@ -18,12 +19,12 @@ def test_evaluate_reproduces_the_train_scripts_test_metrics(exclude_seen, tmp_pa
     train_cfg = compose_config(
         [*tiny_overrides, f"data.exclude_seen={str(exclude_seen).lower()}"], train_dir
     )
-    trained = load_script("train").train(train_cfg)
+    trained = train_run.train(train_cfg)
     checkpoint = train_dir / "best.pt"
     eval_cfg = compose_config(
         [f"checkpoints=[{checkpoint}]", "compare_to=train/best"], eval_dir, name="evaluate"
     )
-    result = load_script("evaluate").run(eval_cfg)
+    result = evaluate_run.run(eval_cfg)
 
     summary = result.summary.set_index("model")
     assert summary.loc["train/best", "ndcg@10"] == pytest.approx(trained["test"]["ndcg@10"])
@@ -45,16 +46,16 @@ def test_an_old_checkpoint_is_evaluated_on_data_given_explicitly(tmp_path, tiny_
     was made: the script says so, and evaluates it on the composed data group when told to."""
     import torch
 
-    from segue.training.checkpoint import CheckpointError
+    from segue.io.checkpoint import CheckpointError
 
-    trained = load_script("train").train(compose_config(tiny_overrides, tmp_path / "train"))
+    trained = train_run.train(compose_config(tiny_overrides, tmp_path / "train"))
     values = torch.load(trained["checkpoint"], weights_only=True)
     values["version"] = 1
     del values["sha256"], values["data_settings"]
     old = tmp_path / "old" / "best.pt"
     old.parent.mkdir()
     torch.save(values, old)
-    evaluate = load_script("evaluate")
+    evaluate = evaluate_run
     # the data group as the debug overlay shrank it for training
     overrides = [f"checkpoints=[{old}]", "baselines=none", "++data.max_events=10000"]
     with pytest.raises(CheckpointError, match="data_from_checkpoint=false"):

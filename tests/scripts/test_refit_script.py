@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from segue.training.checkpoint import load_checkpoint
-from tests.scripts.conftest import compose_config, load_script
+from segue.cli import train_run
+from segue.io.checkpoint import load_checkpoint
+from tests.scripts.conftest import compose_config
 
 
 @pytest.mark.slow
@@ -17,7 +18,7 @@ def test_validation_days_0_trains_the_given_epochs_and_tests(tmp_path, tiny_over
         "trainer.patience=1",
         "trainer.num_threads=1",
     ]
-    summary = load_script("train").train(compose_config(overrides, tmp_path))
+    summary = train_run.train(compose_config(overrides, tmp_path))
     assert (summary["best_epoch"], summary["epochs_run"]) == (3, 3)
     assert summary["checkpoint"] == str(tmp_path / "final.pt")
     assert not (tmp_path / "best.pt").exists()
@@ -28,7 +29,7 @@ def test_validation_days_0_trains_the_given_epochs_and_tests(tmp_path, tiny_over
 @pytest.mark.slow
 def test_refit_retrains_on_train_and_validation_for_the_chosen_epochs(tmp_path, tiny_overrides):
     overrides = [*tiny_overrides, "refit=true", "trainer.epochs=3", "trainer.num_threads=1"]
-    summary = load_script("train").train(compose_config(overrides, tmp_path))
+    summary = train_run.train(compose_config(overrides, tmp_path))
     refit = summary["refit"]
     assert refit["epochs"] == summary["best_epoch"]
     assert refit["checkpoint"] == str(tmp_path / "refit" / "final.pt")

@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from segue.training.checkpoint import load_checkpoint
-from tests.scripts.conftest import compose_config, load_script
+from segue.cli import train_run
+from segue.io.checkpoint import load_checkpoint
+from tests.scripts.conftest import compose_config
 
 
 @pytest.mark.slow
@@ -14,7 +15,7 @@ from tests.scripts.conftest import compose_config, load_script
     [[], ["model=bert4rec", "loss=sampled_softmax"], ["loss=gbce", "model=sasrec"], ["loss=bce"]],
 )
 def test_train_end_to_end_on_tiny_config(extra, tmp_path, tiny_overrides, capsys):
-    train = load_script("train")
+    train = train_run
     cfg = compose_config([*tiny_overrides, *extra, "model.d_model=16"], tmp_path)
     summary = train.train(cfg)
     out = capsys.readouterr().out
@@ -68,7 +69,7 @@ def test_train_on_a_user_csv_without_artists(tmp_path, tiny_overrides):
     plays["timestamp"] = plays["timestamp"].astype("int64") // 10**9
     csv = tmp_path / "plays.csv"
     plays.to_csv(csv, index=False)
-    train = load_script("train")
+    train = train_run
     cfg = compose_config([*tiny_overrides, "data=csv", f"data.path={csv}"], tmp_path / "run")
     summary = train.train(cfg)
     assert summary["test"]["points"] > 0

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from segue.api.constraints import top_k as torch_top_k
+from segue.evaluation.ranking import top_k as torch_top_k
 from segue.serve.backends import UnknownTrackError, load_backend, model_version
 from segue.serve.events import Event, ListenerEvents
 from segue.serve.np_ranking import top_k
@@ -119,7 +119,9 @@ def test_numpy_top_k_matches_torch(cap):
         scores = gen.normal(size=200).astype(np.float32)
         scores[0] = -np.inf
         scores[gen.integers(1, 200, size=60)] = -np.inf
-        want = torch_top_k(torch.from_numpy(scores)[None], 15, artists, cap).indices[0]
+        want = torch_top_k(
+            torch.from_numpy(scores)[None], 15, artist_of_track=artists, max_per_artist=cap
+        ).indices[0]
         got = top_k(scores, 15, artists, cap)
         assert got.tolist() == want[want > 0].tolist()
 

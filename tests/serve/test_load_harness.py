@@ -4,16 +4,10 @@ against a real (tiny) server, so that a broken harness cannot print plausible nu
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections import Counter
-from pathlib import Path
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-sys.path.insert(0, str(BENCHMARKS))
-
-from serve_traffic import Phase, Requests, closed_loop  # noqa: E402
-
-from tests.serve.conftest import API_KEY  # noqa: E402
+from benchmarks.serve_traffic import Phase, Requests, closed_loop
+from tests.serve.conftest import API_KEY
 
 
 def test_the_mix_follows_the_issue():
@@ -29,12 +23,15 @@ def test_the_mix_follows_the_issue():
 def test_phase_summary_counts_and_percentiles():
     phase = Phase("x", seconds=2.0)
     for ms in range(1, 101):
-        phase.record(ms / 1000, 200)
-    phase.record(0.5, 503)
-    phase.record(0.1, 0)
+        phase.record(ms / 1000, 200, "recommend" if ms <= 50 else "continue")
+    phase.record(0.5, 503, "event")
+    phase.record(0.1, 0, "event")
     summary = phase.summary()
     assert summary["ok_per_s"] == 50.0 and summary["shed_503"] == 1 and summary["errors"] == 1
     assert summary["p50_ms"] == 50.5 and summary["p99_ms"] == 99.01
+    # Per kind, of the accepted only: no event was accepted.
+    assert summary["p99_ms_recommend"] == 49.51 and summary["p99_ms_continue"] == 99.51
+    assert summary["p99_ms_event"] is None
 
 
 def test_the_raw_client_reads_real_responses(server):

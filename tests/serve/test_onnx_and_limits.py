@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
+import time
 
 import httpx
 import pytest
@@ -73,3 +76,29 @@ def test_overload_is_shed_with_503_and_the_server_recovers(guarded):
     assert after.status_code == 200
     metrics = httpx.get(f"{guarded.url}/metrics").text
     assert 'segue_shed_total{reason="queue_full"}' in metrics
+
+
+def test_the_deadline_starts_when_the_request_reaches_the_server(guarded):
+    # The request line arrives, then the rest 300 ms later: past the 100 ms deadline before
+    # the app ever sees the request, so it is shed (the clock did not start in the app).
+    body = json.dumps({"history": HISTORY}).encode()
+    head = (
+        f"POST /recommend HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: {API_KEY}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode()
+
+    def send(pause_s: float) -> tuple[int, bytes]:
+        with socket.create_connection(("127.0.0.1", guarded.port), timeout=10) as conn:
+            conn.sendall(head[:20])
+            time.sleep(pause_s)
+            conn.sendall(head[20:] + body)
+            reply = b""
+            while chunk := conn.recv(65536):
+                reply += chunk
+        status_line, _, rest = reply.partition(b"\r\n")
+        return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+
+    assert send(0.0)[0] == 200
+    status, payload = send(0.3)
+    assert status == 503 and json.loads(payload)["detail"]["reason"] == "deadline"

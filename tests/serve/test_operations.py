@@ -101,19 +101,6 @@ def test_graceful_shutdown_finishes_requests_in_flight(models, tmp_path):
         server.stop()
 
 
-def _children(pid: int) -> set[int]:
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.add(int(entry.name))
-    return found
-
-
 @pytest.mark.slow
 def test_a_killed_worker_is_replaced_and_reload_rolls_over_workers(models, tmp_path):
     served = tmp_path / "model.pt"
@@ -154,10 +141,4 @@ def _versions(server: Server, n: int) -> set[str]:
 
 
 def _workers(server: Server) -> set[int]:
-    return {
-        pid
-        for pid in _children(server.process.pid)
-        if "multiprocessing"
-        not in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-        or "spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    }
+    return set(server.workers())

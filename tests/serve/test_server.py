@@ -206,6 +206,6 @@ def test_concurrent_recommendations_are_batched_and_exact(server, models):
 
 def _batch_calls(server) -> float:
     for line in httpx.get(f"{server.url}/metrics").text.splitlines():
-        if line.startswith("segue_batch_size_count"):
+        if line.startswith('segue_batch_size_count{kind="lists"}'):
             return float(line.split()[-1])
     return 0.0

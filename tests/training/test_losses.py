@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from segue.training.losses import (
+    LossInputs,
     bce_one_negative,
     full_softmax_ce,
     gbce,
@@ -159,8 +160,8 @@ def test_samplers_never_draw_padding_and_report_their_distribution() -> None:
 @pytest.mark.parametrize("name", ["softmax", "sampled_softmax", "gbce", "bce"])
 def test_loss_for_every_name_gives_a_finite_differentiable_scalar(name: str) -> None:
     hidden, item_emb, targets = inputs()
-    loss_fn = loss_for(name, n_tracks=V - 1, n_negatives=4, generator=torch.Generator())
-    loss = loss_fn(hidden, item_emb, targets)
+    loss_fn = loss_for(name, n_tracks=V - 1, n_negatives=4)
+    loss = loss_fn(LossInputs.plain(hidden, item_emb, targets, torch.Generator()))
     assert loss.dim() == 0 and torch.isfinite(loss)
     assert torch.isfinite(grads(loss, hidden)[0]).all()
 
@@ -169,9 +170,8 @@ def test_loss_for_in_batch_and_popularity_samplers() -> None:
     hidden, item_emb, targets = inputs()
     counts = torch.arange(V, dtype=torch.float64)
     for params in ({"sampler": "in_batch"}, {"sampler": "popularity", "counts": counts}):
-        loss = loss_for("sampled_softmax", V - 1, n_negatives=4, **params)(
-            hidden, item_emb, targets
-        )
+        loss_fn = loss_for("sampled_softmax", V - 1, n_negatives=4, **params)
+        loss = loss_fn(LossInputs.plain(hidden, item_emb, targets))
         assert torch.isfinite(loss)
 
 

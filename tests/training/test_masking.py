@@ -4,7 +4,7 @@ import torch
 
 from segue.columns import EventTypes
 from segue.data.batch import SequenceBatch
-from segue.training.masking import append_mask_token, mask_for_bert4rec
+from segue.training.masking import mask_for_bert4rec
 
 MASK = 99
 SKIP = EventTypes.index(EventTypes.SKIP)
@@ -51,13 +51,3 @@ def test_mask_rate_is_about_mask_prob() -> None:
         SequenceBatch(tracks), 0.2, MASK, torch.Generator().manual_seed(0), last_only_prob=0.0
     )
     assert abs((out.tracks == MASK).float().mean().item() - 0.2) < 0.02
-
-
-def test_append_mask_token_adds_a_column_with_empty_side_inputs() -> None:
-    out = append_mask_token(histories(), MASK)
-    assert out.tracks.shape == (4, 5)
-    assert (out.tracks[:, -1] == MASK).all()
-    assert out.event_types is not None and (out.event_types[:, -1] == 0).all()
-    assert out.gap_buckets is None and out.targets is None
-    trimmed = append_mask_token(histories(), MASK, max_len=4)
-    assert trimmed.tracks[2].tolist() == [2, 3, 4, MASK]

@@ -7,8 +7,8 @@ import torch
 
 from segue.data.pipeline import SessionOptions, prepare_data
 from segue.data.synthetic import generate_listening_log
+from segue.io.checkpoint import load_checkpoint
 from segue.models import sasrec
-from segue.training.checkpoint import load_checkpoint
 from segue.training.losses import loss_for
 from segue.training.schedule import warmup_cosine_factor
 from segue.training.trainer import TrainerConfig, fit, warmup_length

@@ -7,8 +7,8 @@ from segue.data.pipeline import SessionOptions, prepare_data
 from segue.data.synthetic import generate_listening_log
 from segue.evaluation.scoring import rank_points
 from segue.evaluation.summary import metric_summary
+from segue.io.checkpoint import load_checkpoint
 from segue.models import bert4rec, sasrec
-from segue.training.checkpoint import load_checkpoint
 from segue.training.losses import loss_for
 from segue.training.trainer import TrainerConfig, fit
 
@@ -135,12 +135,11 @@ def test_window_masked_training_runs_and_learns(data, tmp_path):
         out_dir=str(tmp_path),
         progress=False,
         warmup_steps=3,
-        mask_window_items=True,
     )
     result = fit(
         model,
         data.train,
-        loss_for("softmax", n_tracks=data.vocab.n_tracks),
+        loss_for("window_masked_softmax", n_tracks=data.vocab.n_tracks),
         lambda m: metric_summary(rank_points(m, data.validation), ks=[10]),
         config,
         vocab=data.vocab,
@@ -154,9 +153,7 @@ def test_window_masked_training_works_for_the_masked_objective(tmp_path):
     log = generate_listening_log(n_users=20, n_events=800, seed=1)
     data = prepare_data(log, split="leave_last_out", max_len=16, causal=False)
     model = bert4rec(data.vocab.n_tracks, d_model=16, n_layers=1, max_len=16, seed=0)
-    config = TrainerConfig(
-        epochs=2, batch_size=8, out_dir=str(tmp_path), progress=False, mask_window_items=True
-    )
-    loss = loss_for("softmax", n_tracks=data.vocab.n_tracks)
+    config = TrainerConfig(epochs=2, batch_size=8, out_dir=str(tmp_path), progress=False)
+    loss = loss_for("window_masked_softmax", n_tracks=data.vocab.n_tracks)
     result = fit(model, data.train, loss, lambda m: {"ndcg@10": 0.0}, config, vocab=data.vocab)
     assert all(row["train_loss"] == row["train_loss"] for row in result.history)  # no NaN

@@ -2,12 +2,15 @@
 
 Example::
 
-    from segue.api import Recommender
+    from segue.api import Constraints, Recommender
 
     rec = Recommender.load("outputs/best.pt")
-    rec.recommend(["track-1", "track-2"], k=10)
+    rec.recommend(["track-1", "track-2"], k=10, block=["track-3"], max_per_artist=2)
+    rules = Constraints(exclude_artists=["Artist A"], no_repeat_window=20)
+    rec.continue_playlist(["track-1"], n=30, constraints=rules)
 """
 
+from segue.api.constraints import Constraints
 from segue.api.history import ASSUMED_GAP_SECONDS, UnknownTracksError
 from segue.api.recommender import Recommender
 from segue.api.results import COLD_START, EXHAUSTED, UNKNOWN_IDS, ColdStartWarning
@@ -19,6 +22,7 @@ __all__ = [
     "EXHAUSTED",
     "UNKNOWN_IDS",
     "ColdStartWarning",
+    "Constraints",
     "Recommender",
     "SessionState",
     "UnknownTracksError",

@@ -36,7 +36,7 @@ from segue.data.features import gap_buckets
 from segue.data.sequences import SideInputs
 from segue.data.sessions import SkipRule, skip_mask
 from segue.models.config import ModelConfig
-from segue.training.masking import append_mask_token
+from segue.side_inputs import enabled_side_inputs
 
 History = Sequence[object] | pd.DataFrame | None
 """Track ids oldest first, or an event table; None or empty means no history (cold start)."""
@@ -278,44 +278,37 @@ def timestamp_seconds(timestamp: object) -> float | None:
 
 def side_inputs(config: ModelConfig) -> SideInputs:
     """The side inputs the model reads, from its config."""
-    return SideInputs(
-        artists=config.n_artists > 0,
-        event_types=config.use_event_types,
-        gap_buckets=config.use_gap_buckets,
-    )
+    return SideInputs.of_model(config)
 
 
 def history_batch(
     histories: Sequence[EncodedHistory], catalogue: Catalogue, config: ModelConfig
 ) -> SequenceBatch:
-    """The histories as one left-padded batch of their last events, ready for the model.
-
-    A causal model reads the last ``max_len`` events; a masked model the last ``max_len - 1``
-    and a [MASK] token after them. The batch is as wide as the longest (cut) history, so a
-    single short request pays for its own length only.
+    """The histories as one left-padded batch of their last ``max_len`` events, with the side
+    inputs the model reads. :meth:`TrackTransformer.next_hidden` reads it whatever the
+    objective (a masked model appends its [MASK] there). The batch is as wide as the longest
+    (cut) history, so a single short request pays for its own length only.
 
     Returns:
         A batch of (B, T) tensors on the CPU, T <= max_len.
     """
-    masked = config.objective == "masked"
-    keep = config.max_len - 1 if masked else config.max_len
-    cut = [h.tail(keep) for h in histories]
+    cut = [h.tail(config.max_len) for h in histories]
     width = max((len(h) for h in cut), default=0)
-    side = side_inputs(config)
-    columns = {"tracks": np.zeros((len(cut), width), dtype=np.int64)}
-    if side.event_types:
-        columns["event_types"] = np.zeros_like(columns["tracks"])
-    if side.gap_buckets:
-        columns["gap_buckets"] = np.zeros_like(columns["tracks"])
-    for row, h in enumerate(cut):
-        start = width - len(h)
-        columns["tracks"][row, start:] = h.tracks
-        if side.event_types:
-            columns["event_types"][row, start:] = h.event_types
-        if side.gap_buckets:
-            columns["gap_buckets"][row, start:] = h.gap_buckets
-    tensors = {name: torch.from_numpy(values) for name, values in columns.items()}
-    if side.artists:
-        tensors["artists"] = torch.from_numpy(catalogue.artist_of_track[columns["tracks"]])
-    batch = SequenceBatch(**tensors)
-    return append_mask_token(batch, config.mask_token) if masked else batch
+
+    def left_padded(rows: Sequence[np.ndarray]) -> np.ndarray:
+        out = np.zeros((len(rows), width), dtype=np.int64)  # (B, T)
+        for row, values in enumerate(rows):
+            out[row, width - len(values) :] = values
+        return out
+
+    tracks = left_padded([h.tracks for h in cut])  # (B, T)
+    tensors = {"tracks": torch.from_numpy(tracks)}
+    for side in enabled_side_inputs(config):
+        # A per-track input is the catalogue's (the artist); the others are the events' own.
+        values = (
+            catalogue.artist_of_track[tracks]
+            if side.per_track
+            else left_padded([getattr(h, side.name) for h in cut])
+        )
+        tensors[side.name] = torch.from_numpy(values)
+    return SequenceBatch(**tensors)

@@ -2,18 +2,21 @@
 
 Generation runs on a :class:`SessionState`, so with a causal model each step is one incremental
 step of the model plus one scoring pass over the catalogue, not a re-encoding of the playlist.
-At each step the constraints (:class:`PlaylistConstraints`) mask what may not come next; the
+At each step a :class:`PlaylistGuard` masks what may not come next (the request's
+:class:`Constraints`, the no-repeat window and the per-artist cap as the playlist grows); the
 pick is the best remaining track, or a sample from ``softmax(score / temperature)``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import deque
 
+import numpy as np
 import pandas as pd
 import torch
 
-from segue.api.constraints import PlaylistConstraints, resolve_filters
+from segue.api.catalogue import Catalogue
+from segue.api.constraints import NEG_INF, Constraints
 from segue.api.results import COLD_START, EXHAUSTED, UNKNOWN_IDS, playlist_frame, warn_cold_start
 from segue.api.session_state import SessionState
 from segue.checks import check_integer, check_number
@@ -25,10 +28,8 @@ MAX_SEED = 2**64 - 1
 def continue_playlist(
     state: SessionState,
     n: int = 30,
-    no_repeat_window: int | None = None,
-    max_per_artist: int | None = None,
-    allow: Iterable[object] | None = None,
-    block: Iterable[object] | None = None,
+    *,
+    constraints: Constraints | None = None,
     temperature: float | None = None,
     seed: int | None = None,
 ) -> pd.DataFrame:
@@ -36,6 +37,11 @@ def continue_playlist(
 
     Args:
         state: A session holding the seed tracks; it is extended with the generated tracks.
+        n: Tracks to add.
+        constraints: What may be picked (``exclude_played`` is not read: repeats are set by
+            ``no_repeat_window``); None applies none but the default no-repeat rule.
+        temperature: None picks the best track; a value > 0 samples.
+        seed: Seed of the sampling.
 
     Returns:
         ``position, track_id, score[, artist, track_name]``, positions 1..n after the seeds.
@@ -44,6 +50,10 @@ def continue_playlist(
         raise TypeError(
             f"state must be a SessionState (Recommender.session()), got {type(state).__name__}"
         )
+    if constraints is None:
+        constraints = Constraints()
+    elif not isinstance(constraints, Constraints):
+        raise TypeError(f"constraints must be a Constraints, got {type(constraints).__name__}")
     n = check_integer("n", n, minimum=0)
     if temperature is not None:
         temperature = check_number("temperature", temperature, low=0.0, low_open=True)
@@ -52,24 +62,18 @@ def continue_playlist(
         if seed > MAX_SEED:
             raise ValueError(f"seed must be an integer in 0..2**64 - 1, got {seed}")
     with state.lock:  # the whole playlist is one step of a shared session
-        return _generate(
-            state, n, no_repeat_window, max_per_artist, allow, block, temperature, seed
-        )
+        return _generate(state, n, constraints, temperature, seed)
 
 
 def _generate(
     state: SessionState,
     n: int,
-    no_repeat_window: int | None,
-    max_per_artist: int | None,
-    allow: Iterable[object] | None,
-    block: Iterable[object] | None,
+    constraints: Constraints,
     temperature: float | None,
     seed: int | None,
 ) -> pd.DataFrame:
     catalogue = state.catalogue
-    filters = resolve_filters(catalogue, allow, block)
-    guard = PlaylistConstraints(catalogue, filters, state.played, no_repeat_window, max_per_artist)
+    guard = PlaylistGuard(catalogue, constraints, state.played)
     generator = torch.Generator(device=catalogue.device)
     if seed is None:
         generator.seed()  # non-deterministic
@@ -99,6 +103,58 @@ def _generate(
         EXHAUSTED: len(picks) < n,
     }
     return frame
+
+
+class PlaylistGuard:
+    """What may come next in a playlist generated one track at a time.
+
+    The request's bans are resolved once; the no-repeat window slides and the per-artist cap
+    fills as tracks are pushed.
+
+    Args:
+        catalogue: The catalogue.
+        constraints: The request's constraints (``no_repeat_window`` and ``max_per_artist``
+            read as documented there: the window counts the seeds, the cap does not).
+        context: Tracks already in the playlist (the seeds), oldest first, (n,) int64.
+    """
+
+    def __init__(self, catalogue: Catalogue, constraints: Constraints, context: np.ndarray) -> None:
+        self.catalogue = catalogue
+        self.window, self.cap = constraints.no_repeat_window, constraints.max_per_artist
+        # Permanently excluded tracks, (V,): padding, the bans, capped artists, and all played
+        # tracks when repeats are never allowed.
+        self.blocked = torch.zeros(catalogue.size, dtype=torch.bool, device=catalogue.device)
+        self.blocked[0] = True
+        banned = constraints.resolve(catalogue).banned
+        if banned is not None:
+            self.blocked |= banned
+        window = self.window
+        recent = [] if window is None or window == 0 else context[-window:].tolist()
+        self.recent: deque[int] = deque(recent, maxlen=window or 0)
+        if window is None:
+            self.blocked[torch.as_tensor(context, device=catalogue.device)] = True
+        self.per_artist: dict[int, int] = {}
+
+    def apply(self, scores: torch.Tensor) -> None:
+        """Set the scores of tracks that may not come next to -inf, in place, (V,)."""
+        scores.masked_fill_(self.blocked, NEG_INF)
+        if self.recent:
+            recent = torch.tensor(list(self.recent), device=scores.device)
+            scores.index_fill_(0, recent, NEG_INF)
+
+    def push(self, index: int) -> None:
+        """Record that track ``index`` was appended to the playlist."""
+        if self.window is None:
+            self.blocked[index] = True
+        else:
+            self.recent.append(index)
+        artist = int(self.catalogue.artist_of_track[index])
+        if self.cap is None or artist == 0:
+            return
+        self.per_artist[artist] = self.per_artist.get(artist, 0) + 1
+        if self.per_artist[artist] >= self.cap:
+            tracks = torch.as_tensor(self.catalogue.tracks_of_artist(artist))
+            self.blocked[tracks.to(self.blocked.device)] = True
 
 
 def _pick(

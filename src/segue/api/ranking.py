@@ -1,8 +1,10 @@
 """From last hidden states to ranked lists: score the catalogue, mask, top-k.
 
 The one path shared by single requests, batches and live sessions, so that they agree. Scoring
-is one matrix product with the contiguous catalogue embedding matrix (a GEMV for one request);
-rows without history (cold start) score tracks by popularity instead.
+is one matrix product with the contiguous catalogue embedding matrix (a GEMV for one request),
+plus the history prior's sparse terms for a model that has one (:class:`Queries`: the same
+scores as :func:`segue.evaluation.scoring.score_points`); rows without history (cold start)
+score tracks by popularity instead.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import numpy as np
 import torch
 
 from segue.api.catalogue import Catalogue
-from segue.api.constraints import Filters, Ranked, mask_scores, top_k
+from segue.api.constraints import ResolvedConstraints
 from segue.api.history import EncodedHistory, history_batch
+from segue.api.queries import Queries, as_queries
+from segue.evaluation.ranking import Ranked, top_k
 from segue.models.transformer import TrackTransformer
 
 MAX_SCORE_ELEMENTS = 2**26
@@ -22,10 +26,10 @@ MAX_SCORE_ELEMENTS = 2**26
 reads the whole embedding matrix once, so chunks are as large as memory allows."""
 
 
-def last_hidden(
+def next_hidden(
     model: TrackTransformer, catalogue: Catalogue, histories: Sequence[EncodedHistory]
 ) -> torch.Tensor | None:
-    """The model's last hidden state after each history, (B, D); None if all are empty.
+    """The model's next-track state after each history, (B, D); None if all are empty.
 
     One left-padded batch through the model; rows without history give meaningless (finite)
     states that :func:`catalogue_scores` replaces by popularity. Call under inference mode.
@@ -33,22 +37,36 @@ def last_hidden(
     if not any(len(h) for h in histories):
         return None
     batch = history_batch(histories, catalogue, model.config).to(catalogue.device)
-    return model.last_hidden(batch)  # (B, D)
+    return model.next_hidden(batch)  # (B, D), whatever the objective
+
+
+def encode_queries(
+    model: TrackTransformer, catalogue: Catalogue, histories: Sequence[EncodedHistory]
+) -> Queries | None:
+    """What each history is scored with: :func:`next_hidden`'s states and, for a model with a
+    history prior, its terms from the same padded batch; None if all histories are empty.
+    Call under inference mode."""
+    if not any(len(h) for h in histories):
+        return None
+    batch = history_batch(histories, catalogue, model.config).to(catalogue.device)
+    return Queries.encode(model, batch)
 
 
 def catalogue_scores(
-    catalogue: Catalogue, hidden: torch.Tensor | None, cold: np.ndarray
+    catalogue: Catalogue, queries: Queries | torch.Tensor | None, cold: np.ndarray
 ) -> torch.Tensor:
     """Scores over the catalogue, a new (B, V) tensor; padding is -inf.
 
     Args:
         catalogue: The catalogue.
-        hidden: Last hidden states, (B, D), or None when every row is cold.
+        queries: What the rows are scored with (bare (B, D) states: no prior terms), or None
+            when every row is cold.
         cold: True for rows without history, which get popularity scores, (B,).
     """
-    if hidden is None:
+    queries = as_queries(queries)
+    if queries is None:
         return popularity_logits(catalogue.popularity).expand(len(cold), -1).clone()  # (B, V)
-    scores = catalogue.score(hidden)  # (B, V)
+    scores = queries.add_prior(catalogue.score(queries.hidden))  # (B, V); cold rows: no entry
     if cold.any():
         scores[torch.as_tensor(cold, device=scores.device)] = popularity_logits(
             catalogue.popularity
@@ -80,10 +98,10 @@ def popularity_logits(counts: torch.Tensor) -> torch.Tensor:
 
 def rank(
     catalogue: Catalogue,
-    hidden: torch.Tensor | None,
+    queries: Queries | torch.Tensor | None,
     cold: np.ndarray,
     excluded: Sequence[np.ndarray] | None,
-    filters: Filters,
+    constraints: ResolvedConstraints,
     k: int,
 ) -> Ranked:
     """The k best eligible tracks of each row.
@@ -93,43 +111,54 @@ def rank(
 
     Args:
         catalogue: The catalogue.
-        hidden: Last hidden states, (B, D), or None when every row is cold.
+        queries: What the rows are scored with (:func:`encode_queries`; bare (B, D) states
+            mean no prior terms), or None when every row is cold.
         cold: True for rows without history, (B,).
         excluded: Per row, track indices never recommended (the played tracks), or None.
-        filters: Allow / block lists and the per-artist cap.
+        constraints: The request's bans and per-artist cap.
         k: List length.
 
     Returns:
-        (B, k) indices and scores, best first; index 0 / -inf pad rows with fewer eligible tracks.
+        (B, min(k, n_tracks)) indices and scores, best first; index 0 / -inf pad rows with
+        fewer eligible tracks.
     """
     retriever = catalogue.retriever
     if retriever is not None and retriever.active(catalogue):
-        return retriever.rank(catalogue, hidden, cold, excluded, filters, k)
-    return exhaustive_rank(catalogue, hidden, cold, excluded, filters, k)
+        return retriever.rank(catalogue, queries, cold, excluded, constraints, k)
+    return exhaustive_rank(catalogue, queries, cold, excluded, constraints, k)
 
 
 def exhaustive_rank(
     catalogue: Catalogue,
-    hidden: torch.Tensor | None,
+    queries: Queries | torch.Tensor | None,
     cold: np.ndarray,
     excluded: Sequence[np.ndarray] | None,
-    filters: Filters,
+    constraints: ResolvedConstraints,
     k: int,
 ) -> Ranked:
     """:func:`rank` by scoring every track: the exact reference, and the fallback of
     :class:`segue.retrieval.Retriever` for rows its candidates could not fill."""
+    queries = as_queries(queries)
     n_rows = len(cold)
     step = max(1, MAX_SCORE_ELEMENTS // catalogue.size)
-    parts = []
+    width = min(k, catalogue.size - 1)
+    parts = [Ranked(np.zeros((0, width), dtype=np.int64), np.zeros((0, width), dtype=np.float32))]
     for start in range(0, n_rows, step):
         rows = slice(start, min(start + step, n_rows))
-        scores = catalogue_scores(catalogue, None if hidden is None else hidden[rows], cold[rows])
-        mask_scores(scores, filters, None if excluded is None else excluded[rows])
-        parts.append(top_k(scores, k, catalogue.artist_of_track, filters.max_per_artist))
-    if len(parts) == 1:
-        return parts[0]
-    if not parts:
-        return Ranked(np.zeros((0, k), dtype=np.int64), np.zeros((0, k), dtype=np.float32))
+        chunk = None if queries is None else queries.select(rows)
+        scores = catalogue_scores(catalogue, chunk, cold[rows])
+        constraints.mask(scores)
+        ranked = top_k(
+            scores,
+            k,
+            None if excluded is None else excluded[rows],
+            artist_of_track=catalogue.artist_of_track,
+            max_per_artist=constraints.max_per_artist,
+            chunk_size=max(1, step // 4),  # top_k copies its chunk: a quarter more memory
+        )
+        parts.append(ranked)
+    if len(parts) == 2:
+        return parts[1]
     return Ranked(
         np.concatenate([p.indices for p in parts]), np.concatenate([p.scores for p in parts])
     )

@@ -13,16 +13,21 @@ it at once. A :class:`SessionState` belongs to one listener (see its module).
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import torch
 
 from segue.api.catalogue import Catalogue
-from segue.api.constraints import Filters, Ranked, check_request, resolve_filters, top_k
+from segue.api.constraints import (
+    ConstraintFields,
+    Constraints,
+    check_request,
+    constraints_from,
+)
 from segue.api.history import (
     EncodedHistory,
     History,
@@ -31,21 +36,25 @@ from segue.api.history import (
     encode_history,
 )
 from segue.api.playlist import continue_playlist
-from segue.api.ranking import last_hidden, rank
+from segue.api.ranking import encode_queries, rank
 from segue.api.results import COLD_START, UNKNOWN_IDS, recommendations_frame, warn_cold_start
 from segue.api.session_state import SessionState
 from segue.checks import check_integer
 from segue.data.vocab import TrackVocab
+from segue.evaluation.ranking import Ranked, top_k
+from segue.io.checkpoint import checkpoint_from_payload
+from segue.io.safe_load import file_path, read_payload
 from segue.models.transformer import TrackTransformer
-from segue.training.checkpoint import load_checkpoint
-from segue.training.safe_load import CheckpointError, artefact_format
 from segue.training.trainer import resolve_device
+
+if TYPE_CHECKING:
+    from typing import Unpack  # Python 3.11; annotations are never evaluated at run time
 
 INT8_FORMAT = "segue-int8"
 """The ``format`` key of the int8 artefact (:data:`segue.compress.artefact.FORMAT`)."""
 
 
-def _int8_model(path: str | Path) -> tuple[TrackTransformer, TrackVocab]:
+def _int8_model(path: Path, payload: dict[str, Any]) -> tuple[TrackTransformer, TrackVocab]:
     """The int8 artefact's model with its track table dequantized (see :meth:`Recommender.load`).
 
     The table's rows are exactly what the artefact's own lookups and scores use
@@ -54,10 +63,10 @@ def _int8_model(path: str | Path) -> tuple[TrackTransformer, TrackVocab]:
     """
     from torch import nn
 
-    from segue.compress.artefact import load_int8
+    from segue.compress.artefact import int8_from_payload
     from segue.compress.int8 import Int8Embedding
 
-    artefact = load_int8(path, mmap=False)
+    artefact = int8_from_payload(path, payload)
     model = artefact.model
     int8_table: nn.Module = model.track_emb  # an Int8Embedding, (n_tracks + 2, D)
     if not isinstance(int8_table, Int8Embedding):  # load_int8 always builds one
@@ -122,14 +131,13 @@ class Recommender:
             torch.set_num_threads(check_integer("num_threads", num_threads, minimum=1))
         if not isinstance(device, torch.device):
             device = resolve_device(device)  # "cuda" without CUDA: a ValueError saying so
-        try:
-            checkpoint = load_checkpoint(path, map_location=device)
-        except CheckpointError:
-            if artefact_format(path) != INT8_FORMAT:  # the checkpoint's error says what is wrong
-                raise
-            model, vocab = _int8_model(path)
+        path = file_path(path, "segue checkpoint")
+        payload = read_payload(path, "segue checkpoint")  # read once, then by its format
+        if payload.get("format") == INT8_FORMAT:
+            model, vocab = _int8_model(path, payload)
             recommender = cls(model.to(device), vocab)
-        else:
+        else:  # the checkpoint's checks say what is wrong with anything else
+            checkpoint = checkpoint_from_payload(path, payload, map_location=device)
             recommender = cls(checkpoint.build_model(device), checkpoint.vocab)
         if index is not None:
             recommender.use_index(index)
@@ -183,11 +191,10 @@ class Recommender:
         self,
         history: History,
         k: int = 10,
-        exclude_played: bool = True,
-        allow: Iterable[object] | None = None,
-        block: Iterable[object] | None = None,
-        max_per_artist: int | None = None,
+        *,
+        constraints: Constraints | None = None,
         on_unknown: OnUnknown = "ignore",
+        **rules: Unpack[ConstraintFields],
     ) -> pd.DataFrame:
         """The k tracks most likely to come next after ``history``.
 
@@ -197,12 +204,13 @@ class Recommender:
         Args:
             history: Track ids oldest first, or an event table (see :mod:`segue.api.history`).
             k: List length; fewer rows when fewer tracks are eligible.
-            exclude_played: Never recommend a track of the history (the whole history).
-            allow: If given, recommend only these ids.
-            block: Never recommend these ids.
-            max_per_artist: At most this many tracks of one artist.
+            constraints: What may be recommended, as one :class:`Constraints`; None: the
+                defaults (played tracks excluded).
             on_unknown: "ignore" drops unknown history ids (listed in ``attrs``); "raise"
                 raises :class:`UnknownTracksError`.
+            **rules: Fields of :class:`Constraints` as keywords, on top of ``constraints``:
+                ``exclude_played`` (default True: never a track of the history), ``allow``,
+                ``block``, ``exclude_artists``, ``max_per_artist``.
 
         Returns:
             ``track_id, score, rank[, artist, track_name]``, best first; ``attrs`` holds
@@ -215,12 +223,10 @@ class Recommender:
         Warns:
             ColdStartWarning: When no history event is known and popularity ranks the list.
         """
-        k = check_request(k, exclude_played)
+        k = check_request(k)
+        wanted = constraints_from(constraints, rules, "recommend")
         encoded = encode_history(history, self.catalogue, on_unknown)
-        filters = resolve_filters(self.catalogue, allow, block, max_per_artist)
-        frame = recommendations_frame(
-            self.catalogue, self._rank([encoded], k, exclude_played, filters)
-        )
+        frame = recommendations_frame(self.catalogue, self._rank([encoded], k, wanted))
         if len(encoded) == 0:
             warn_cold_start(encoded.unknown_ids)
         frame.attrs = {UNKNOWN_IDS: encoded.unknown_ids, COLD_START: len(encoded) == 0}
@@ -230,25 +236,24 @@ class Recommender:
         self,
         histories: Sequence[History] | Mapping[Any, History],
         k: int = 10,
-        exclude_played: bool = True,
-        allow: Iterable[object] | None = None,
-        block: Iterable[object] | None = None,
-        max_per_artist: int | None = None,
+        *,
+        constraints: Constraints | None = None,
         on_unknown: OnUnknown = "ignore",
+        **rules: Unpack[ConstraintFields],
     ) -> pd.DataFrame:
         """:meth:`recommend` for many histories at once: one padded batch, one top-k.
 
         Args:
             histories: A list (queries 0..B-1) or a mapping query -> history.
-            k, exclude_played, allow, block, max_per_artist, on_unknown: As in
-                :meth:`recommend`, shared by every query.
+            k, constraints, on_unknown, rules: As in :meth:`recommend`, shared by every query.
 
         Returns:
             ``query, track_id, score, rank[, artist, track_name]``; ``attrs`` holds
             ``unknown_ids`` (dict query -> list, queries with any) and ``cold_start`` (list of
             queries).
         """
-        k = check_request(k, exclude_played)
+        k = check_request(k)
+        wanted = constraints_from(constraints, rules, "recommend_batch")
         if isinstance(histories, Mapping):
             queries, items = list(histories.keys()), list(histories.values())
         elif isinstance(histories, Sequence) and not isinstance(histories, str | bytes):
@@ -259,8 +264,7 @@ class Recommender:
                 f"got {type(histories).__name__}"
             )
         encoded = [encode_history(h, self.catalogue, on_unknown) for h in items]
-        filters = resolve_filters(self.catalogue, allow, block, max_per_artist)
-        ranked = self._rank(encoded, k, exclude_played, filters)
+        ranked = self._rank(encoded, k, wanted)
         frame = recommendations_frame(self.catalogue, ranked, queries)
         cold = [q for q, e in zip(queries, encoded) if len(e) == 0]
         if cold:
@@ -272,14 +276,13 @@ class Recommender:
         }
         return frame
 
-    def _rank(
-        self, encoded: list[EncodedHistory], k: int, exclude_played: bool, filters: Filters
-    ) -> Ranked:
+    def _rank(self, encoded: list[EncodedHistory], k: int, constraints: Constraints) -> Ranked:
+        resolved = constraints.resolve(self.catalogue)
         cold = np.array([len(e) == 0 for e in encoded], dtype=bool)
-        excluded = [e.tracks for e in encoded] if exclude_played else None
+        excluded = [e.tracks for e in encoded] if constraints.exclude_played else None
         with torch.inference_mode():
-            hidden = last_hidden(self.model, self.catalogue, encoded)  # (B, D) or None
-            return rank(self.catalogue, hidden, cold, excluded, filters, k)
+            queries = encode_queries(self.model, self.catalogue, encoded)  # None: all cold
+            return rank(self.catalogue, queries, cold, excluded, resolved, k)
 
     def similar_tracks(self, track_id: object, k: int = 10) -> pd.DataFrame:
         """The k tracks whose output embeddings are closest in cosine similarity.
@@ -300,7 +303,7 @@ class Recommender:
         with torch.inference_mode():
             sims = self.catalogue.cosine(index)  # (V,)
             sims[index] = float("-inf")
-            ranked = top_k(sims[None], k, self.catalogue.artist_of_track, None)
+            ranked = top_k(sims[None], k)
         return recommendations_frame(self.catalogue, ranked)
 
     # ----------------------------------------------------------------------------------------
@@ -323,34 +326,34 @@ class Recommender:
         self,
         seed_tracks: History,
         n: int = 30,
-        no_repeat_window: int | None = None,
-        max_per_artist: int | None = None,
-        allow: Iterable[object] | None = None,
-        block: Iterable[object] | None = None,
+        *,
+        constraints: Constraints | None = None,
         temperature: float | None = None,
         seed: int | None = None,
         on_unknown: OnUnknown = "ignore",
+        **rules: Unpack[ConstraintFields],
     ) -> pd.DataFrame:
         """Extend a playlist by ``n`` tracks, each pick fed back as context for the next.
 
         Args:
             seed_tracks: The playlist so far (ids or an event table); may be empty.
             n: Tracks to add.
-            no_repeat_window: A track may not reappear within this many positions (seeds
-                included); None (default) never repeats a track, 0 allows repeats.
-            max_per_artist: At most this many generated tracks per artist.
-            allow: If given, pick only these ids.
-            block: Never pick these ids.
+            constraints: What may be picked, as one :class:`Constraints`; its
+                ``exclude_played`` is not read (repeats are ``no_repeat_window``'s).
             temperature: None picks the best track (greedy); a value > 0 samples from
                 ``softmax(score / temperature)``.
             seed: Seed of the sampling, for reproducible playlists.
             on_unknown: As in :meth:`recommend`, for the seed tracks.
+            **rules: Fields of :class:`Constraints` as keywords, on top of ``constraints``:
+                ``no_repeat_window`` (a track may not reappear within this many positions,
+                seeds included; None, the default, never repeats a track, 0 allows repeats),
+                ``max_per_artist`` (of the generated tracks), ``allow``, ``block``,
+                ``exclude_artists``.
 
         Returns:
             ``position, track_id, score[, artist, track_name]`` with positions 1..n; fewer rows
             (and ``attrs["exhausted"]``) when the constraints run out of tracks.
         """
+        wanted = constraints_from(constraints, rules, "continue_playlist")
         state = self.session(seed_tracks, on_unknown=on_unknown)
-        return continue_playlist(
-            state, n, no_repeat_window, max_per_artist, allow, block, temperature, seed
-        )
+        return continue_playlist(state, n, constraints=wanted, temperature=temperature, seed=seed)

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from segue.api.catalogue import Catalogue
-from segue.api.constraints import Ranked
 from segue.columns import Columns
+from segue.evaluation.ranking import Ranked
 
 UNKNOWN_IDS = "unknown_ids"
 COLD_START = "cold_start"

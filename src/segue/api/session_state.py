@@ -13,9 +13,13 @@ first rebuild the model reads between ``keep`` and ``max_len`` recent events, wh
 :meth:`Recommender.recommend` on the whole history would read exactly the last ``max_len``.
 ``keep=max_len`` gives exactly that (a full re-encode on every event once the history is full).
 
-Masked-objective models (BERT4Rec) attend in both directions, so an earlier position's keys
-change when an event is appended and no cache is possible: their states re-encode the last
-``max_len - 1`` events and a [MASK] at every recommendation.
+Models without incremental encoding (``supports_incremental`` false: the masked objective,
+which attends in both directions, so an earlier position's keys change when an event is
+appended) re-encode their last ``history_length`` events at every recommendation
+(:meth:`TrackTransformer.next_hidden`, which appends a masked model's [MASK]).
+
+A model with a history prior adds its terms computed from the events the hidden state was
+encoded from (the cached window), as :meth:`Recommender.recommend` adds them from its batch.
 
 Thread safety: every public method of a state holds the state's re-entrant :attr:`lock`, so
 one state may be shared by several threads (a listener's requests served by a thread pool):
@@ -29,14 +33,14 @@ from __future__ import annotations
 
 import numbers
 import threading
-from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import torch
 
 from segue.api.catalogue import Catalogue
-from segue.api.constraints import check_request, resolve_filters
+from segue.api.constraints import ConstraintFields, Constraints, check_request, constraints_from
 from segue.api.history import (
     ASSUMED_GAP_SECONDS,
     PLAY,
@@ -50,11 +54,15 @@ from segue.api.history import (
     history_batch,
     timestamp_seconds,
 )
-from segue.api.ranking import catalogue_scores, last_hidden, rank
+from segue.api.queries import Queries
+from segue.api.ranking import catalogue_scores, encode_queries, rank
 from segue.api.results import COLD_START, UNKNOWN_IDS, recommendations_frame, warn_cold_start
 from segue.checks import check_integer
 from segue.data.features import gap_buckets
 from segue.models.transformer import KVCache, TrackTransformer
+
+if TYPE_CHECKING:
+    from typing import Unpack  # Python 3.11; annotations are never evaluated at run time
 
 
 class SessionState:
@@ -88,7 +96,7 @@ class SessionState:
         self.catalogue = catalogue
         self.lock = threading.RLock()
         self._max_len = model.config.max_len
-        self.incremental = model.config.objective == "causal"
+        self.incremental = model.supports_incremental
         if keep is not None:
             check_integer("keep", keep, minimum=1)
         self.keep = max(1, self._max_len // 2) if keep is None else keep
@@ -125,7 +133,8 @@ class SessionState:
     def context(self) -> list[str]:
         """Ids of the events the next recommendation reads (the cached window), oldest first."""
         with self.lock:
-            start = self._start if self.incremental else max(0, self.n_events - self._max_len + 1)
+            n_read = self._model.history_length
+            start = self._start if self.incremental else max(0, self.n_events - n_read)
             return self.catalogue.track_ids[self._tracks[start:]].tolist()
 
     def scores(self) -> torch.Tensor:
@@ -134,25 +143,25 @@ class SessionState:
         An inference-mode tensor: clone it before modifying it outside ``torch.inference_mode``.
         """
         with self.lock, torch.inference_mode():
-            hidden = self._current_hidden()
-            return catalogue_scores(self.catalogue, hidden, np.array([hidden is None]))[0]
+            queries = self._current_queries()
+            return catalogue_scores(self.catalogue, queries, np.array([queries is None]))[0]
 
     def recommend(
         self,
         k: int = 10,
-        exclude_played: bool = True,
-        allow: Iterable[object] | None = None,
-        block: Iterable[object] | None = None,
-        max_per_artist: int | None = None,
+        *,
+        constraints: Constraints | None = None,
+        **rules: Unpack[ConstraintFields],
     ) -> pd.DataFrame:
         """The next k tracks; same arguments and table as :meth:`segue.Recommender.recommend`."""
-        k = check_request(k, exclude_played)
-        filters = resolve_filters(self.catalogue, allow, block, max_per_artist)
+        k = check_request(k)
+        wanted = constraints_from(constraints, rules, "recommend")
+        resolved = wanted.resolve(self.catalogue)
         with self.lock, torch.inference_mode():
-            hidden = self._current_hidden()
-            cold = np.array([hidden is None])
-            excluded = [self.played] if exclude_played else None
-            ranked = rank(self.catalogue, hidden, cold, excluded, filters, k)
+            queries = self._current_queries()
+            cold = np.array([queries is None])
+            excluded = [self.played] if wanted.exclude_played else None
+            ranked = rank(self.catalogue, queries, cold, excluded, resolved, k)
             unknown = list(self.unknown_ids)
         if cold[0]:
             warn_cold_start(unknown)
@@ -245,9 +254,16 @@ class SessionState:
         """Encode the last event on top of the cache: one token through each layer."""
         self._encode(self.n_events - 1, self._cache)
 
-    def _current_hidden(self) -> torch.Tensor | None:
+    def _current_queries(self) -> Queries | None:
+        """What the next recommendation is scored with; None when the session is cold.
+
+        A history prior reads the cached window, the events the hidden state was encoded from
+        (as :meth:`Recommender.recommend` reads the batch its states came from).
+        """
         if not self._tracks:
             return None
-        if self.incremental:
-            return self._hidden
-        return last_hidden(self._model, self.catalogue, [self._window(0)])
+        if not self.incremental:
+            return encode_queries(self._model, self.catalogue, [self._window(0)])
+        assert self._hidden is not None  # encoded whenever there are tracks
+        window = torch.as_tensor(self._tracks[self._start :], device=self.catalogue.device)
+        return Queries.after(self._model, self._hidden, window[None])  # (1, n) tracks

@@ -8,7 +8,7 @@ from typing import Protocol
 import numpy as np
 
 
-class Recommender(Protocol):
+class Baseline(Protocol):
     """Fit on training listening sequences, then score the whole catalogue for histories.
 
     Attributes:
@@ -17,7 +17,7 @@ class Recommender(Protocol):
 
     name: str
 
-    def fit(self, sequences: Sequence[np.ndarray], n_tracks: int) -> Recommender:
+    def fit(self, sequences: Sequence[np.ndarray], n_tracks: int) -> Baseline:
         """Learn from training sequences.
 
         Args:

@@ -19,6 +19,7 @@ CHECKPOINT, INT8, BUNDLE = "segue-checkpoint", "segue-int8", "segue-onnx-bundle"
 KIND_NAMES = {CHECKPOINT: "float checkpoint", INT8: "int8 artefact", BUNDLE: "ONNX bundle"}
 MODEL_KEYS = (
     "objective",
+    "block",
     "d_model",
     "n_layers",
     "n_heads",

@@ -18,20 +18,16 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from segue.cli.run_folder import run_output
+from segue.cli.train_run import data_group
 from segue.data.pipeline import PreparedData
 from segue.data.sequences import SideInputs
-from segue.data.settings import (
-    GROUP_KEYS,
-    DataSettings,
-    prepare_from_settings,
-    settings_from_group,
-)
+from segue.data.settings import DataSettings, prepare_from_settings, settings_from_group
 from segue.evaluation.breakdown import breakdown
 from segue.evaluation.comparison import DEFAULT_CLUSTER, compare
 from segue.evaluation.evaluate import Evaluation, evaluate
 from segue.evaluation.tables import REPORTED_BREAKDOWNS, breakdown_sections
-from segue.training.atomic_write import atomic_write, atomic_write_text
-from segue.training.checkpoint import Checkpoint, load_checkpoint
+from segue.io.atomic_write import atomic_write, atomic_write_text
+from segue.io.checkpoint import Checkpoint, load_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -139,12 +135,7 @@ def first_checkpoint(cfg: DictConfig) -> Checkpoint | None:
 
 def group_settings(cfg: DictConfig) -> DataSettings:
     """The composed data group as data settings, with default sequence settings."""
-    values = {key: cfg.data.get(key) for key in GROUP_KEYS}
-    group = {
-        key: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
-        for key, v in values.items()
-    }
-    return settings_from_group(group, max_len=200, causal=True, side=SideInputs())
+    return settings_from_group(data_group(cfg), max_len=200, causal=True, side=SideInputs())
 
 
 def data_settings(cfg: DictConfig, checkpoint: Checkpoint | None) -> DataSettings:

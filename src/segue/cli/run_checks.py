@@ -31,13 +31,12 @@ from segue.data.sessions import SkipRule, check_session_settings
 from segue.data.settings import DataSettings
 from segue.data.splits import check_split_options
 from segue.models.config import ModelConfig
+from segue.recipes.optimizer import SHARED_KEYS, OptimizerSettings, split_optim_group
+from segue.recipes.training import VALIDATION_KS
 from segue.training.trainer import TrainerConfig, resolve_device
 
 READ_LOG_VALUE_OPTIONS = ("timestamp_unit", "timestamp_format", "timezone", "podcast_shows")
 """``read_log`` options whose values are checked before the run (they need no file to judge)."""
-
-VALIDATION_KS = (10, 20)
-"""Cut-offs every validation reports; the monitored one (``trainer.monitor``) is added."""
 
 
 @dataclass(frozen=True)
@@ -46,13 +45,15 @@ class RunSettings:
 
     Args:
         data: The data settings (what is read and how it is prepared).
-        trainer: The trainer and optimiser settings.
+        trainer: The trainer settings, with the learning rate and schedule of ``optim``.
         validation_ks: Cut-offs validation computes: :data:`VALIDATION_KS` and the monitor's.
+        optimizer: The ``optim`` group's optimizer and its own options.
     """
 
     data: DataSettings
     trainer: TrainerConfig
     validation_ks: list[int]
+    optimizer: OptimizerSettings = dataclasses.field(default_factory=OptimizerSettings)
 
 
 def check_run_settings(
@@ -69,6 +70,7 @@ def check_run_settings(
         TypeError, ValueError: Naming the setting's config path and what it may be.
     """
     trainer = trainer_settings(cfg)
+    optimizer = optimizer_settings(cfg)
     with naming_settings({"trainer": {"device": trainer.device}}):
         resolve_device(trainer.device)  # trainer.device=cuda on a machine without CUDA
     check_model_settings(cfg)
@@ -79,24 +81,39 @@ def check_run_settings(
         check_integer("batch_size", cfg.eval.batch_size, minimum=1)
     data = _checked_data_settings(cfg, data_settings)
     ks = sorted({*VALIDATION_KS, trainer.monitor_k})
-    return RunSettings(data, trainer, ks)
+    return RunSettings(data, trainer, ks, optimizer)
 
 
 def trainer_settings(cfg: DictConfig) -> TrainerConfig:
-    """The ``trainer`` and ``optim`` groups as one checked :class:`TrainerConfig`."""
-    groups = {"trainer": plain(cfg.trainer), "optim": plain(cfg.optim)}
+    """The ``trainer`` group and ``optim``'s shared keys as one checked :class:`TrainerConfig`.
+
+    The ``optim`` group's own options (``momentum``...) are :func:`optimizer_settings`'.
+    """
+    shared = {k: v for k, v in plain(cfg.optim).items() if k in SHARED_KEYS}
+    groups = {"trainer": plain(cfg.trainer), "optim": shared}
     allowed = {f.name for f in dataclasses.fields(TrainerConfig)} - {"out_dir"}
-    for group, values in groups.items():
-        unknown = sorted(set(values) - allowed)
-        if unknown:
-            raise ValueError(
-                f"+{group}.{unknown[0]}={override_value(values[unknown[0]])}: "
-                f"{group}.{unknown[0]} is not a setting; allowed: {sorted(allowed)}"
-            )
+    unknown = sorted(set(groups["trainer"]) - allowed)
+    if unknown:
+        values = groups["trainer"]
+        raise ValueError(
+            f"+trainer.{unknown[0]}={override_value(values[unknown[0]])}: "
+            f"trainer.{unknown[0]} is not a setting; allowed: {sorted(allowed)}"
+        )
     with naming_settings(groups):
         return TrainerConfig(
             **groups["trainer"], **groups["optim"], out_dir=str(cfg.paths.output_dir)
         )
+
+
+def optimizer_settings(cfg: DictConfig) -> OptimizerSettings:
+    """The ``optim`` group's optimizer (``optim.name``) and its own options, checked.
+
+    An option the chosen optimizer does not take is named (``optim.momentun=0.9: momentun is
+    not an option of the sgd optimizer; choose from [...]``), as are bad values.
+    """
+    values = plain(cfg.optim)
+    with naming_settings({"optim": values}):
+        return split_optim_group(values)[1]
 
 
 def check_model_settings(cfg: DictConfig) -> None:
@@ -119,15 +136,16 @@ def check_model_settings(cfg: DictConfig) -> None:
 
 def check_loss_settings(cfg: DictConfig) -> None:
     """Build the ``loss`` group's loss for a 2-track catalogue; check it fits the trainer."""
-    if cfg.trainer.get("mask_window_items") and cfg.loss.name != "softmax":
-        raise ValueError(
-            f"trainer.mask_window_items=true trains with a window-masked full softmax, so "
-            f"loss={cfg.loss.name} would be ignored: set trainer.mask_window_items=false to "
-            "train with it, or loss=softmax"
-        )
     loss = {k: v for k, v in plain(cfg.loss).items() if k != "_target_"}
     with naming_settings({"loss": loss}):
-        instantiate(cfg.loss, n_tracks=2, counts=torch.tensor([0.0, 2.0, 1.0]))
+        built = instantiate(cfg.loss, n_tracks=2, counts=torch.tensor([0.0, 2.0, 1.0]))
+    if cfg.model.get("history_prior"):
+        try:
+            built.check_prior()
+        except ValueError as error:
+            raise ValueError(
+                f"model.history_prior=true with loss={cfg.loss.name}: {error}"
+            ) from None
 
 
 def _checked_data_settings(

@@ -8,13 +8,13 @@ composed config in ``.hydra/config.yaml`` and the command line's overrides in
 
 from __future__ import annotations
 
-import os
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from segue.logs import FILE_MODE, logging_active, make_run_dir, run_logging
+from segue.io.atomic_write import atomic_write_text
+from segue.logs import logging_active, make_run_dir, run_logging
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -43,9 +43,7 @@ def save_run_config(run_dir: Path, cfg: DictConfig, overrides: list[str]) -> Pat
         ("config.yaml", OmegaConf.to_yaml(cfg)),
         ("overrides.yaml", OmegaConf.to_yaml(OmegaConf.create(list(overrides)))),
     ):
-        path = folder / name
-        path.write_text(content, encoding="utf-8")
-        os.chmod(path, FILE_MODE)
+        atomic_write_text(folder / name, content)
     return folder
 
 

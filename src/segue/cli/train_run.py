@@ -1,9 +1,10 @@
 """Train a next-track model from a composed config, then report test metrics and a playlist.
 
-The body of ``segue train`` and ``python scripts/train.py`` (a thin ``@hydra.main`` shell): the
-config is turned into plain library calls here, so tests call :func:`train` with a composed
-config and no command line. Like ``scripts/``, this is an edge of the library where a Hydra
-``DictConfig`` is read; nothing below ``segue.cli`` sees one.
+The body of ``segue train`` and ``python scripts/train.py`` (a thin ``@hydra.main`` shell). Like
+``scripts/``, this is an edge of the library where a Hydra ``DictConfig`` is read: the config
+becomes a :class:`segue.recipes.RunRecipe` (:func:`run_recipe`), and the run is built and
+trained by the recipes, which the benchmarks and tests call too. Nothing below ``segue.cli``
+sees a ``DictConfig``.
 
 Output goes through ``logging``: the console and the run folder's ``train.log`` get the same
 lines (:func:`segue.cli.run_folder.run_output`).
@@ -18,11 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from segue.cli.run_checks import RunSettings, check_run_settings, trainer_settings
+from segue.cli.run_checks import RunSettings, check_run_settings, plain, trainer_settings
 from segue.cli.run_folder import run_output
 from segue.data.pipeline import PreparedData
 from segue.data.sequences import SideInputs
@@ -36,23 +36,37 @@ from segue.data.vocab import TrackVocab
 from segue.evaluation.ranking import top_k
 from segue.evaluation.scoring import rank_points, score_points
 from segue.evaluation.summary import metric_summary
+from segue.io.atomic_write import atomic_write_text
+from segue.io.checkpoint import load_checkpoint, save_checkpoint
 from segue.models.transformer import TrackTransformer
-from segue.training.atomic_write import atomic_write_text
-from segue.training.checkpoint import load_checkpoint, save_checkpoint
+from segue.recipes import LossFactory, ModelFactory, RunRecipe
+from segue.recipes import build_loss as loss_for_vocab
+from segue.recipes import build_model as model_for_vocab
+from segue.recipes import train as train_recipe
 from segue.training.distributed import is_main_process
 from segue.training.losses import TrackLoss
 from segue.training.refit import refit_settings
-from segue.training.trainer import TrainerConfig, fit
+from segue.training.trainer import TrainerConfig
 
 logger = logging.getLogger(__name__)
 
 
 def side_inputs(model_cfg: DictConfig) -> SideInputs:
+    """The side inputs the ``model`` group asks for (the batches must carry them)."""
     return SideInputs(
         artists=bool(model_cfg.get("artist_input", False)),
         event_types=bool(model_cfg.get("use_event_types", False)),
         gap_buckets=bool(model_cfg.get("use_gap_buckets", False)),
     )
+
+
+def data_group(cfg: DictConfig) -> dict[str, Any]:
+    """The ``data`` group's settings (:data:`~segue.data.settings.GROUP_KEYS`) as plain values."""
+    values = {key: cfg.data.get(key) for key in GROUP_KEYS}
+    return {
+        key: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+        for key, v in values.items()
+    }
 
 
 def data_settings(cfg: DictConfig) -> DataSettings:
@@ -61,13 +75,8 @@ def data_settings(cfg: DictConfig) -> DataSettings:
     The data group names a reader of segue's fixed table and its plain options
     (``source: {reader: read_log, ...}``), never a ``_target_``.
     """
-    values = {key: cfg.data.get(key) for key in GROUP_KEYS}
-    group = {
-        key: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
-        for key, v in values.items()
-    }
     return settings_from_group(
-        group,
+        data_group(cfg),
         max_len=cfg.model.max_len,
         causal=cfg.model.objective == "causal",
         side=side_inputs(cfg.model),
@@ -79,33 +88,78 @@ def load_data(cfg: DictConfig) -> PreparedData:
     return prepare_from_settings(data_settings(cfg))
 
 
+def model_factory(cfg: DictConfig) -> tuple[ModelFactory, bool]:
+    """The ``model`` group as (a factory awaiting the catalogue sizes, ``artist_input``)."""
+    values = plain(cfg.model)
+    artist_input = bool(values.pop("artist_input", False))
+    return instantiate(values, _partial_=True), artist_input
+
+
+def loss_factory(cfg: DictConfig) -> LossFactory:
+    """The ``loss`` group as a factory awaiting the catalogue size and play counts."""
+    return instantiate(plain(cfg.loss), _partial_=True)
+
+
 def build_model(cfg: DictConfig, vocab: TrackVocab) -> TrackTransformer:
-    model_cfg = OmegaConf.to_container(cfg.model)
-    assert isinstance(model_cfg, dict)
-    artist_input = model_cfg.pop("artist_input", False)
-    n_artists = vocab.n_artists if artist_input else 0
-    return instantiate(model_cfg, n_tracks=vocab.n_tracks, n_artists=n_artists)
+    """The configured model for ``vocab``'s catalogue (:func:`segue.recipes.build_model`)."""
+    factory, artist_input = model_factory(cfg)
+    return model_for_vocab(factory, vocab, artist_input=artist_input)
 
 
 def build_loss(cfg: DictConfig, vocab: TrackVocab) -> TrackLoss:
-    if cfg.trainer.get("mask_window_items") and cfg.loss.name != "softmax":
-        raise ValueError(
-            f"trainer.mask_window_items=true trains with a window-masked full softmax, so "
-            f"loss={cfg.loss.name} would be ignored: set trainer.mask_window_items=false to "
-            "train with it, or loss=softmax"
-        )
-    counts = torch.as_tensor(vocab.popularity(), dtype=torch.float32)
-    return instantiate(cfg.loss, n_tracks=vocab.n_tracks, counts=counts)
+    """The configured loss for ``vocab``'s catalogue (:func:`segue.recipes.build_loss`)."""
+    return loss_for_vocab(loss_factory(cfg), vocab)
 
 
 def trainer_config(cfg: DictConfig) -> TrainerConfig:
-    """The trainer and optimiser groups as one checked :class:`TrainerConfig`."""
+    """The trainer group and the optimiser's shared settings as one checked config."""
     return trainer_settings(cfg)
 
 
 def check_settings(cfg: DictConfig) -> RunSettings:
     """Every setting of the run, checked before any data is read or any epoch runs."""
     return check_run_settings(cfg, data_settings)
+
+
+def run_recipe(cfg: DictConfig, settings: RunSettings | None = None) -> RunRecipe:
+    """The composed train config as a :class:`RunRecipe`: every setting checked first.
+
+    Args:
+        cfg: The composed ``train`` config.
+        settings: Its :func:`check_settings` result, when the caller has it already.
+    """
+    settings = settings or check_settings(cfg)
+    model, artist_input = model_factory(cfg)
+    return RunRecipe(
+        data=settings.data,
+        model=model,
+        loss=loss_factory(cfg),
+        trainer=settings.trainer,
+        optimizer=settings.optimizer,
+        artist_input=artist_input,
+        validation_ks=tuple(settings.validation_ks),
+        run_config=OmegaConf.to_yaml(cfg, resolve=True),
+    )
+
+
+def test_metrics(
+    path: Path, data: PreparedData, cfg: DictConfig
+) -> tuple[TrackTransformer, dict[str, float]]:
+    """The checkpoint at ``path`` ranked on the test points; its metrics stored in it too."""
+    checkpoint = load_checkpoint(path)
+    model = checkpoint.build_model()
+    ranks = rank_points(
+        model, data.test, exclude_seen=bool(cfg.data.exclude_seen), batch_size=cfg.eval.batch_size
+    )
+    test = metric_summary(ranks, ks=list(cfg.eval.ks))
+    checkpoint.metrics = {**checkpoint.metrics, **{f"test_{k}": v for k, v in test.items()}}
+    save_checkpoint(checkpoint, path)
+    return model, test
+
+
+def test_line(test: dict[str, float]) -> str:
+    """The test metrics as one log line."""
+    return ", ".join(f"{k} {v:.4f}" for k, v in test.items() if k != "points")
 
 
 def sample_playlist(model: TrackTransformer, data: PreparedData, k: int = 10) -> str:
@@ -139,40 +193,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 def _train(cfg: DictConfig) -> dict[str, Any]:
     """Prepare data, train with early stopping, evaluate the best checkpoint on test."""
-    run = check_settings(cfg)  # every setting, before any data is read
-    recipe, settings = run.data, run.trainer
-    data = prepare_from_settings(recipe)
+    recipe = run_recipe(cfg)  # every setting, before any data is read
+    data = prepare_from_settings(recipe.data)
     logger.info(data.summary())
-    model = build_model(cfg, data.vocab)
-    exclude_seen = bool(cfg.data.exclude_seen)
-
-    def validate(m: TrackTransformer) -> dict[str, float]:
-        ranks = rank_points(m, data.validation, exclude_seen=exclude_seen)
-        return metric_summary(ranks, ks=run.validation_ks)  # the monitored cut-off included
-
-    result = fit(
-        model,
-        data.train,
-        build_loss(cfg, data.vocab),
-        validate if len(data.validation) else None,  # no validation fold: fixed epochs
-        settings,
-        vocab=data.vocab,
-        reports=[r.to_dict() for r in data.reports],
-        run_config=OmegaConf.to_yaml(cfg, resolve=True),
-        # The model decides the side inputs it reads (no artist input when the log has none).
-        data_settings=recipe.for_model(model.config),
-    )
+    result = train_recipe(recipe, data)  # no validation points: fixed epochs, final.pt
     assert result.best_path is not None
     if not is_main_process():  # under torchrun, process 0 alone evaluates and reports
         return {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run}
-    best = load_checkpoint(result.best_path)
-    best_model = best.build_model()
-    ranks = rank_points(
-        best_model, data.test, exclude_seen=exclude_seen, batch_size=cfg.eval.batch_size
-    )
-    test = metric_summary(ranks, ks=cfg.eval.ks)
-    best.metrics = {**best.metrics, **{f"test_{k}": v for k, v in test.items()}}
-    save_checkpoint(best, result.best_path)
+    best_model, test = test_metrics(result.best_path, data, cfg)
     summary = {
         "data": cfg.data.name,
         "best_epoch": result.best_epoch,
@@ -182,15 +210,12 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
         "test": test,
         "checkpoint": str(result.best_path),
     }
-    atomic_write_text(Path(settings.out_dir) / "test_metrics.json", json.dumps(summary, indent=2))
+    out_dir = Path(recipe.trainer.out_dir)
+    atomic_write_text(out_dir / "test_metrics.json", json.dumps(summary, indent=2))
     logger.info(
         f"best epoch {result.best_epoch} of {result.epochs_run}, {result.seconds:.0f} s training"
     )
-    logger.info(
-        "test (full-catalogue ranking): "
-        + ", ".join(f"{k} {v:.4f}" for k, v in test.items() if k != "points")
-        + f" over {test['points']:,} points"
-    )
+    logger.info(f"test (full-catalogue ranking): {test_line(test)} over {test['points']:,} points")
     logger.info(sample_playlist(best_model, data))
     logger.info(f"checkpoint: {result.best_path}")
     if cfg.get("refit"):
@@ -209,43 +234,24 @@ def refit(cfg: DictConfig, epochs: int) -> dict[str, Any]:
     Returns:
         The refit run's summary: epochs, seconds, test metrics and checkpoint.
     """
-    recipe = refit_settings(data_settings(cfg))
-    data = prepare_from_settings(recipe)
-    settings = dataclasses.replace(
-        trainer_config(cfg), out_dir=str(Path(cfg.paths.output_dir) / "refit")
+    chosen = run_recipe(cfg)
+    out_dir = Path(cfg.paths.output_dir) / "refit"
+    recipe = dataclasses.replace(
+        chosen,
+        data=refit_settings(chosen.data),
+        trainer=dataclasses.replace(chosen.trainer, out_dir=str(out_dir)),
     )
-    model = build_model(cfg, data.vocab)
-    result = fit(
-        model,
-        data.train,
-        build_loss(cfg, data.vocab),
-        None,
-        settings,
-        vocab=data.vocab,
-        reports=[r.to_dict() for r in data.reports],
-        run_config=OmegaConf.to_yaml(cfg, resolve=True),
-        data_settings=recipe.for_model(model.config),
-        stop_epoch=epochs,
-    )
+    data = prepare_from_settings(recipe.data)
+    result = train_recipe(recipe, data, stop_epoch=epochs)  # no validation points left
     assert result.best_path is not None
-    final = load_checkpoint(result.best_path)
-    ranks = rank_points(
-        final.build_model(),
-        data.test,
-        exclude_seen=bool(cfg.data.exclude_seen),
-        batch_size=cfg.eval.batch_size,
-    )
-    test = metric_summary(ranks, ks=cfg.eval.ks)
+    _, test = test_metrics(result.best_path, data, cfg)
     summary = {
-        "data": recipe.name,
+        "data": recipe.data.name,
         "epochs": result.epochs_run,
         "train_seconds": round(result.seconds, 1),
         "test": test,
         "checkpoint": str(result.best_path),
     }
-    atomic_write_text(Path(settings.out_dir) / "test_metrics.json", json.dumps(summary, indent=2))
-    logger.info(
-        f"refit on train + validation, {result.epochs_run} epochs, test: "
-        + ", ".join(f"{k} {v:.4f}" for k, v in test.items() if k != "points")
-    )
+    atomic_write_text(out_dir / "test_metrics.json", json.dumps(summary, indent=2))
+    logger.info(f"refit on train + validation, {result.epochs_run} epochs, test: {test_line(test)}")
     return summary

@@ -1,6 +1,6 @@
 """The int8 artefact: a quantized model, its config and vocabulary in one ``weights_only`` file.
 
-Layout (``torch.save`` of plain containers, like :mod:`segue.training.checkpoint`):
+Layout (``torch.save`` of plain containers, like :mod:`segue.io.checkpoint`):
 ``{"format": "segue-int8", "version": 3, "model_config": dict, "vocab": {name: uint8 tensor},
 "tensors": state_dict, "sha256": str}`` where the vocabulary is packed by
 :func:`segue.compress.packed_vocab.pack_vocab` (version 1 stored it as lists, and still loads;
@@ -11,17 +11,18 @@ Loading builds the model's modules for a one-track catalogue and assigns the sto
 a float track table is never allocated, not even for a moment; ``mmap=True`` maps the file
 instead of reading it (pages come in as they are touched).
 
-Loading checks the file as :func:`segue.training.checkpoint.load_checkpoint` does, before the
-model is built (:mod:`segue.training.safe_load`): keys and types, the config against the stored
+Loading checks the file as :func:`segue.io.checkpoint.load_checkpoint` does, before the
+model is built (:mod:`segue.io.safe_load`): keys and types, the config against the stored
 tensors' shapes and dtypes, the checksum, finite float tensors, and the packed vocabulary's
 sizes (decompressed with a cap, so a small file cannot inflate into gigabytes). Any problem is a
-:class:`~segue.training.safe_load.CheckpointError` naming the file.
+:class:`~segue.io.safe_load.CheckpointError` naming the file.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -34,11 +35,9 @@ from segue.compress.int8 import (
 )
 from segue.compress.packed_vocab import PackedVocab, check_packed_vocab, pack_vocab
 from segue.data.vocab import TrackVocab
-from segue.models.config import ModelConfig
-from segue.models.transformer import TrackTransformer
-from segue.training.atomic_write import atomic_write
-from segue.training.checkpoint import load_checkpoint
-from segue.training.safe_load import (
+from segue.io.atomic_write import atomic_write
+from segue.io.checkpoint import load_checkpoint
+from segue.io.safe_load import (
     CheckpointError,
     check_digest,
     check_finite,
@@ -52,6 +51,8 @@ from segue.training.safe_load import (
     tensor_dict,
     vocab_of,
 )
+from segue.models.config import ModelConfig
+from segue.models.transformer import TrackTransformer
 
 FORMAT = "segue-int8"
 VERSION = 3
@@ -82,9 +83,11 @@ class Int8Artefact:
     def config(self) -> ModelConfig:
         return self.model.config
 
-    def score(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Scores over the catalogue, (B, n_tracks + 1), column 0 -inf; ``hidden`` is (B, D)."""
-        return int8_scores(self.model, hidden)
+    def score(self, hidden: torch.Tensor, history: torch.Tensor | None = None) -> torch.Tensor:
+        """Scores over the catalogue, (B, n_tracks + 1), column 0 -inf; ``hidden`` is (B, D)
+        and ``history`` the (B, T) tracks it came from, needed by a model with a history prior
+        (see :func:`segue.compress.int8.int8_scores`)."""
+        return int8_scores(self.model, hidden, history)
 
 
 def save_int8(model: TrackTransformer, vocab: TrackVocab, path: str | Path) -> Path:
@@ -123,7 +126,16 @@ def load_int8(path: str | Path, mmap: bool = True) -> Int8Artefact:
         CheckpointError: For anything wrong with the file, naming it and the problem.
     """
     path = file_path(path, "segue int8 artefact")
-    payload = read_payload(path, "segue int8 artefact", mmap=mmap)
+    return int8_from_payload(path, read_payload(path, "segue int8 artefact", mmap=mmap))
+
+
+def int8_from_payload(path: Path, payload: dict[str, Any]) -> Int8Artefact:
+    """:func:`load_int8` of a payload already read by :func:`read_payload`, for readers that
+    look at its ``format`` first (:meth:`segue.Recommender.load`): the file is read once.
+
+    Raises:
+        CheckpointError: For anything wrong with the payload, naming the file and the problem.
+    """
     version = check_header(path, payload, FORMAT, KEYS, "segue int8 artefact")
     config = model_config_of(path, payload["model_config"])
     tensors = tensor_dict(path, "tensors", payload["tensors"])
@@ -172,6 +184,11 @@ def _skeleton(config: ModelConfig) -> TrackTransformer:
     """
     model = quantize_model(TrackTransformer(replace(config, n_tracks=1)))
     model.config = config
+    if model.prior is not None:  # its table has a row per track: shapes only, to be assigned
+        for name in ("successors", "successor_counts"):
+            small = getattr(model.prior, name)
+            rows = (config.n_tracks + 1, *small.shape[1:])
+            setattr(model.prior, name, torch.empty(rows, dtype=small.dtype, device="meta"))
     return model
 
 

@@ -19,8 +19,13 @@ What is quantized, and why this way:
 * The position, event-type and time-gap tables, the same way. They do not grow with the
   catalogue, but for a small catalogue they are a large part of the file (the 200 x 64 position
   table is a fifth of the ML-100K int8 artefact), and per-row int8 leaves NDCG@10 unchanged on
-  both public protocols (``scripts/benchmark_compress.py``).
+  both public protocols (``python -m benchmarks.compress``).
 * LayerNorms and biases stay float32: a few kB, and they scale every activation.
+* The history prior (:mod:`segue.models.history_prior`) keeps its float32 gate (3 x D weights
+  whose outputs are exponents on counts: rounding them would buy nothing) and its transition
+  table's counts; the table's successor indices are stored int32, half the bytes of int64 (at
+  1M tracks x 32 successors, 128 MB instead of 256 MB; the counts take another 128 MB).
+  :func:`int8_scores` adds the prior's terms as ``TrackTransformer.score`` does.
 
 Error of an int8 score: each weight moves by at most half a step (``scale / 2``), so for a hidden
 state ``h`` the score of row ``i`` moves by at most ``||h||_1 * scale_i / 2``
@@ -39,6 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from segue.models.history_prior import HistoryPrior, add_to_scores
 from segue.models.transformer import TrackTransformer
 
 if TYPE_CHECKING:  # onnxruntime is optional; the kernel module imports it when built
@@ -200,6 +206,8 @@ def quantize_model(model: TrackTransformer) -> TrackTransformer:
     """
     quantized = copy.deepcopy(model).eval()
     _quantize_linears(quantized)
+    if quantized.prior is not None:  # indices < 2**31: int32 halves the table's bytes
+        quantized.prior.successors = quantized.prior.successors.to(torch.int32)
     for name in INT8_TABLES:
         table = getattr(model, name)
         if table is not None:  # side-input tables exist only when the model reads them
@@ -214,6 +222,8 @@ def set_track_table(model: TrackTransformer, table: Int8Embedding) -> None:
 
 def _quantize_linears(module: nn.Module) -> None:
     for name, child in module.named_children():
+        if isinstance(child, HistoryPrior):  # its gate stays float32 (module docstring)
+            continue
         if isinstance(child, nn.Linear):
             setattr(module, name, Int8Linear(Int8Rows.quantize(child.weight), child.bias))
         else:
@@ -247,13 +257,19 @@ def catalogue_rows(model: TrackTransformer) -> Int8Rows:
     return cached[1]
 
 
-def int8_scores(model: TrackTransformer, hidden: torch.Tensor) -> torch.Tensor:
+def int8_scores(
+    model: TrackTransformer, hidden: torch.Tensor, history: torch.Tensor | None = None
+) -> torch.Tensor:
     """Like ``TrackTransformer.score`` for a quantized model, (B, n_tracks + 1); column 0 is -inf.
 
     Args:
         model: A model from :func:`quantize_model`.
         hidden: Last hidden states, (B, D).
+        history: The left-padded tracks the states were computed from, (B, T); needed by (and
+            only by) a model with a history prior, whose terms are added.
     """
     scores = catalogue_rows(model).scores(hidden.float())  # (B, n_tracks + 1)
     scores[:, 0] = float("-inf")
+    if model.prior is not None:
+        add_to_scores(scores, model.prior_entries(hidden, history))
     return scores

@@ -9,6 +9,7 @@ use with a ``torch.utils.data.DataLoader``.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -16,15 +17,26 @@ from torch.utils.data import Dataset
 
 from segue.data.batch import SequenceBatch
 from segue.data.encoding import EncodedEvents
+from segue.side_inputs import SIDE_INPUTS
 
 
 @dataclass(frozen=True)
 class SideInputs:
-    """Which per-position side inputs batches carry (the model config decides)."""
+    """Which per-position side inputs batches carry (the model config decides); one field per
+    :data:`segue.side_inputs.SIDE_INPUTS` row, of the same name."""
 
     artists: bool = False
     event_types: bool = False
     gap_buckets: bool = False
+
+    @classmethod
+    def of_model(cls, config: Any) -> SideInputs:
+        """The side inputs a model config (a ``ModelConfig`` or its dict) reads.
+
+        >>> SideInputs.of_model({"n_artists": 2, "use_event_types": False, "use_gap_buckets": True})
+        SideInputs(artists=True, event_types=False, gap_buckets=True)
+        """
+        return cls(**{side.name: side.enabled(config) for side in SIDE_INPUTS})
 
 
 def _left_padded(values: np.ndarray, idx: np.ndarray, valid: np.ndarray) -> torch.Tensor:
@@ -66,13 +78,12 @@ def gather_windows(
         target_idx = idx + 1 if targets_from == "next" else idx
         target_tracks = np.where(encoded.is_skip, 0, encoded.tracks)
         targets = _left_padded(target_tracks, np.minimum(target_idx, len(encoded) - 1), valid)
-    return SequenceBatch(
-        tracks=_left_padded(encoded.tracks, idx, valid),
-        artists=_left_padded(encoded.artists, idx, valid) if side.artists else None,
-        event_types=_left_padded(encoded.event_types, idx, valid) if side.event_types else None,
-        gap_buckets=_left_padded(encoded.gap_buckets, idx, valid) if side.gap_buckets else None,
-        targets=targets,
-    )
+    inputs = {
+        s.name: _left_padded(getattr(encoded, s.name), idx, valid)
+        for s in SIDE_INPUTS
+        if getattr(side, s.name)
+    }
+    return SequenceBatch(_left_padded(encoded.tracks, idx, valid), **inputs, targets=targets)
 
 
 def training_windows(
@@ -155,6 +166,11 @@ class TrainingSequences(Dataset):
             event_types=base.event_types[order],
             is_skip=base.is_skip[order],
         )
+
+    @property
+    def events(self) -> EncodedEvents:
+        """The encoded training rows in their recorded order (before any tie shuffling)."""
+        return self._original
 
     def lengths(self) -> np.ndarray:
         """Input length of every example, (N,)."""

@@ -129,7 +129,7 @@ class DataSettings:
             self,
             max_len=config.max_len,
             causal=config.objective == "causal",
-            side=SideInputs(config.n_artists > 0, config.use_event_types, config.use_gap_buckets),
+            side=SideInputs.of_model(config),
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -33,7 +33,7 @@ import pyarrow as pa
 from segue.columns import Columns, EventTypes
 from segue.data.event_log import EventLog
 from segue.data.report import Report
-from segue.data.synthetic_catalogue import Catalogue, build_catalogue
+from segue.data.synthetic_catalogue import SyntheticCatalogue, build_catalogue
 from segue.data.synthetic_listeners import (
     MOVES,
     ListeningHabits,
@@ -136,12 +136,14 @@ def play_times_ms(
     user_first: np.ndarray,
     gap_hours: float,
     rng: np.random.Generator,
+    departure_days: float | None = None,
 ) -> np.ndarray:
     """Start time of each play in ms since the log's start; plays laid out user after user.
 
     A play starts when the previous one ends, plus a pause of a few seconds; a session starts
-    hours to days after the previous session's last play ends; a user's first play falls in the
-    first week.
+    hours to days after the previous session's last play ends. A user's first play falls in the
+    first week; with ``departure_days``, each user is then shifted so that its last play falls
+    uniformly in that many days, and the log starts at its earliest play.
     """
     n = len(ms_played)
     step = np.empty(n, np.int64)
@@ -154,7 +156,13 @@ def play_times_ms(
     elapsed = np.cumsum(step)
     # Restart the running sum at each user's first play.
     counts = np.diff(np.r_[first, n])
-    return elapsed - np.repeat(elapsed[first] - step[first], counts)
+    times = elapsed - np.repeat(elapsed[first] - step[first], counts)
+    if departure_days is None:
+        return times
+    last = np.r_[first[1:], n] - 1
+    end = rng.integers(0, max(1, round(departure_days * 24 * HOUR_MS)), size=len(first))
+    times = times + np.repeat(end - times[last], counts)
+    return times - times.min()
 
 
 def _played_ms(walk: Walk, duration: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -176,7 +184,7 @@ def _strings(values: np.ndarray, index: np.ndarray) -> pd.Series:
 
 def _events(
     config: SyntheticConfig,
-    catalogue: Catalogue,
+    catalogue: SyntheticCatalogue,
     walk: Walk,
     user_index: np.ndarray,
     times_ms: np.ndarray,
@@ -242,7 +250,9 @@ def generate_listening_log(config: SyntheticConfig | None = None, **overrides: A
     user_first = np.zeros(config.n_events, bool)
     user_first[np.cumsum(per_user) - per_user] = True
     ms_played = _played_ms(walk, catalogue.duration_ms[walk.track], rng)
-    times = play_times_ms(ms_played, session_start, user_first, habits.session_gap_hours, rng)
+    times = play_times_ms(
+        ms_played, session_start, user_first, habits.session_gap_hours, rng, habits.departure_days
+    )
     liked = ~walk.skipped & (rng.random(config.n_events) < habits.like_rate * walk.affinity)
     user_index = np.repeat(np.arange(config.n_users), per_user)
 

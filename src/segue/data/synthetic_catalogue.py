@@ -60,7 +60,7 @@ class GroupedSampler:
 
 
 @dataclass(frozen=True)
-class Catalogue:
+class SyntheticCatalogue:
     """Artists with genres and similar artists; albums of ordered tracks with durations.
 
     Args:
@@ -151,7 +151,7 @@ def build_catalogue(
     *,
     artist_zipf: float = 1.0,
     n_similar: int = 6,
-) -> Catalogue:
+) -> SyntheticCatalogue:
     """Draw a catalogue whose track popularity follows a power law.
 
     Artist popularity is Zipf over a random ranking of artists; within an artist, albums and
@@ -189,7 +189,7 @@ def build_catalogue(
     similar = artist_of_genre.sample(
         np.repeat(genre, n_similar), rng.random(n_artists * n_similar)
     ).reshape(n_artists, n_similar)
-    return Catalogue(
+    return SyntheticCatalogue(
         artist_genre=genre,
         similar_artists=similar,
         track_artist=track_artist,

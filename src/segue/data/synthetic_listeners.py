@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from segue.data.synthetic_catalogue import Catalogue, GroupedSampler, zipf_weights
+from segue.data.synthetic_catalogue import GroupedSampler, SyntheticCatalogue, zipf_weights
 
 # How each play was chosen. ALBUM_NEXT is the next track of the album being played through.
 MOVES: tuple[str, ...] = (
@@ -63,6 +63,11 @@ class ListeningHabits:
         like_rate: Chance that a fully played, in-taste track is liked.
         mean_session_length: Mean plays per session (lengths are geometric).
         session_gap_hours: Median silence between sessions (log-normal, at least one hour).
+        departure_days: Listeners stop over this many days: each one's last play falls
+            uniformly in them, and its history reaches back as far as it needs. Spread over
+            months, so that the last weeks of the log (a temporal test window) hold many
+            listeners, as a service's log does; drawing first plays in one week instead left
+            2 listeners in the synthetic log's 14-day test window.
     """
 
     p_favourite_track: float = 0.22
@@ -82,6 +87,7 @@ class ListeningHabits:
     like_rate: float = 0.04
     mean_session_length: float = 12.0
     session_gap_hours: float = 10.0
+    departure_days: float = 120.0
 
     def move_probabilities(self, first: bool) -> np.ndarray:
         """Probabilities of the moves in :data:`MOVES` (``album_next`` is decided apart).
@@ -132,7 +138,7 @@ class Tastes:
 
 
 def draw_tastes(
-    n_users: int, catalogue: Catalogue, habits: ListeningHabits, rng: np.random.Generator
+    n_users: int, catalogue: SyntheticCatalogue, habits: ListeningHabits, rng: np.random.Generator
 ) -> Tastes:
     """Draw every listener's genre mix, then favourite artists and tracks from it."""
     n_genres = int(catalogue.artist_genre.max()) + 1
@@ -174,7 +180,7 @@ def _choose(
     move: np.ndarray,
     prev: np.ndarray,
     users: np.ndarray,
-    catalogue: Catalogue,
+    catalogue: SyntheticCatalogue,
     tastes: Tastes,
     rng: np.random.Generator,
 ) -> np.ndarray:
@@ -228,7 +234,7 @@ def _skip_chance(move: np.ndarray, affinity: np.ndarray, habits: ListeningHabits
 def walk_sessions(
     session_user: np.ndarray,
     session_length: np.ndarray,
-    catalogue: Catalogue,
+    catalogue: SyntheticCatalogue,
     tastes: Tastes,
     habits: ListeningHabits,
     rng: np.random.Generator,

@@ -19,7 +19,7 @@ import pandas as pd
 from segue.columns import Columns
 from segue.data.errors import DataError
 from segue.data.report import Report
-from segue.training.atomic_write import atomic_write
+from segue.io.atomic_write import atomic_write
 
 PAD = "<pad>"
 
@@ -162,7 +162,7 @@ class TrackVocab:
 
     def save(self, path: str | Path) -> None:
         """Write as JSON, atomically (a reader never sees a half-written file; see
-        :func:`segue.training.atomic_write.atomic_write`)."""
+        :func:`segue.io.atomic_write.atomic_write`)."""
         text = json.dumps(self.to_dict(), ensure_ascii=False).encode("utf-8")
 
         def write(f: BinaryIO) -> None:

@@ -8,7 +8,7 @@ from segue.evaluation.beyond_accuracy import (
     repeat_share,
 )
 from segue.evaluation.bootstrap import BootstrapResult, paired_bootstrap
-from segue.evaluation.ranking import MISS, TopK, target_ranks, top_k
+from segue.evaluation.ranking import MISS, Ranked, target_ranks, top_k
 from segue.evaluation.ranking_metrics import (
     hit_rate,
     mrr,
@@ -21,7 +21,7 @@ from segue.evaluation.ranking_metrics import (
 __all__ = [
     "MISS",
     "BootstrapResult",
-    "TopK",
+    "Ranked",
     "coverage",
     "hit_rate",
     "intra_list_artist_diversity",

@@ -24,8 +24,8 @@ from segue.evaluation.beyond_accuracy import (
 from segue.evaluation.ranking import MISS
 from segue.evaluation.scoring import Scorer, rank_and_list
 from segue.evaluation.summary import metric_summary
+from segue.io.checkpoint import load_checkpoint
 from segue.models.transformer import TrackTransformer
-from segue.training.checkpoint import load_checkpoint
 
 ModelLike = Scorer | str | Path
 

@@ -18,6 +18,7 @@ Usage::
 from __future__ import annotations
 
 import textwrap
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,6 +36,7 @@ except ImportError as error:  # matplotlib is an optional dependency of segue
 
 from segue.evaluation.breakdown import BUCKETINGS, DESCRIPTIONS, breakdown
 from segue.evaluation.tables import markdown_table, wide
+from segue.io.atomic_write import atomic_write, atomic_write_text
 
 if TYPE_CHECKING:
     from segue.evaluation.evaluate import Evaluation
@@ -110,13 +112,13 @@ def save_report(evaluation: Evaluation, out_dir: str | Path, k: int = 10) -> Pat
         evaluation.to_markdown(),
     ]
     for by, figure in report_figures(evaluation.points, k).items():
-        figure.savefig(out / f"{by}.png", dpi=100)
+        atomic_write(out / f"{by}.png", partial(figure.savefig, format="png", dpi=100))
         table = breakdown(evaluation.points, by, k)
         sections += ["", f"## By {TITLES[by]}", "", f"![{TITLES[by]}]({by}.png)"]
         for metric, label in ((f"ndcg@{k}", f"NDCG@{k}"), (f"hr@{k}", f"HR@{k}")):
             sections += ["", f"{label}:", "", markdown_table(wide(table, metric))]
     index = out / "index.md"
-    index.write_text("\n".join(sections) + "\n", encoding="utf-8")
+    atomic_write_text(index, "\n".join(sections) + "\n")
     return index
 
 

@@ -8,13 +8,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from segue.baselines.protocol import Recommender
+from segue.baselines.protocol import Baseline
 from segue.data.sequences import PredictionSequences
 from segue.evaluation.ranking import target_ranks, top_k
 from segue.models.transformer import TrackTransformer
-from segue.training.masking import append_mask_token
 
-Scorer = TrackTransformer | Recommender
+Scorer = TrackTransformer | Baseline
 
 
 @torch.no_grad()
@@ -26,10 +25,9 @@ def score_points(scorer: Scorer, points: PredictionSequences, indices: np.ndarra
     """
     if isinstance(scorer, TrackTransformer):
         device = next(scorer.parameters()).device
-        batch = points.batch(indices)
-        if scorer.config.objective == "masked":
-            batch = append_mask_token(batch, scorer.config.mask_token, scorer.config.max_len)
-        return scorer.score(scorer.last_hidden(batch.to(device))).float().cpu()
+        batch = points.batch(indices).to(device)
+        history = batch.tracks if scorer.prior is not None else None
+        return scorer.score(scorer.next_hidden(batch), history).float().cpu()
     histories = [points.full_history(int(i)) for i in indices]
     return torch.from_numpy(np.asarray(scorer.score(histories), dtype=np.float32))
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from segue.baselines.protocol import Recommender
+from segue.baselines.protocol import Baseline
 from segue.data.sequences import PredictionSequences
 from segue.evaluation.ranking_metrics import ndcg
 from segue.evaluation.scoring import rank_points
@@ -38,7 +38,7 @@ class Choice:
 
 
 def choose_on_validation(
-    make: Callable[[Any], Recommender],
+    make: Callable[[Any], Baseline],
     values: Sequence[Any],
     sequences: Sequence[np.ndarray],
     n_tracks: int,

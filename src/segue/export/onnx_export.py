@@ -9,6 +9,9 @@ The bundle is a folder (format :data:`segue.export.runtime.BUNDLE_FORMAT`):
 * ``catalogue.npy`` (V, D) float32, or ``catalogue_int8.npy`` (V, D) int8 with
   ``catalogue_scales.npy`` (V,) float32: the output embeddings, scored in numpy by the runtime
   (one GEMV; top-k with exclusions is simpler and faster in numpy than in an ONNX graph).
+* ``prior_*.npy``, for a model with a history prior only: its gate (3, D) weight and (3,) bias,
+  float32, and its transition table, successors (V, S) int32 and counts (V, S) float32
+  (:data:`segue.export.prior_numpy.PRIOR_FILES`); the runtime adds the prior's terms in numpy.
 * ``vocab.json``: :meth:`TrackVocab.to_dict`; ``bundle.json``: model config, input names,
   history-encoding constants, the format version and the SHA-256 of every other file, which
   the runtime checks before it reads them.
@@ -44,6 +47,7 @@ from segue.compress.int8 import catalogue_rows, quantize_model
 from segue.data.batch import SequenceBatch
 from segue.data.features import GAP_EDGES_SECONDS
 from segue.data.vocab import TrackVocab
+from segue.export.prior_numpy import PRIOR_FILES
 from segue.export.runtime import (
     BUNDLE_FORMAT,
     BUNDLE_VERSION,
@@ -51,13 +55,14 @@ from segue.export.runtime import (
     bundle_files,
     file_sha256,
 )
-from segue.models.transformer import TrackTransformer
-from segue.training.atomic_write import (
+from segue.io.atomic_write import (
     clean_stale_temporaries,
     set_tree_modes,
     temporary_folder,
 )
-from segue.training.checkpoint import load_checkpoint
+from segue.io.checkpoint import load_checkpoint
+from segue.models.transformer import TrackTransformer
+from segue.side_inputs import enabled_side_inputs
 
 ASSUMED_GAP_SECONDS = 180.0
 """Gap between events given without timestamps; the value of ``segue.api.history``."""
@@ -89,12 +94,9 @@ class ListenerEncoder(nn.Module):
 
 def input_names(model: TrackTransformer) -> list[str]:
     """Names of the encoder's inputs, ``tracks`` first, then the side inputs the model reads."""
-    names = ["tracks"]
-    if model.config.use_event_types:
-        names.append("event_types")
-    if model.config.use_gap_buckets:
-        names.append("gap_buckets")
-    return names
+    # Per-track inputs (the artist) are looked up inside the graph, not passed.
+    side = enabled_side_inputs(model.config)
+    return ["tracks", *(s.name for s in side if not s.per_track)]
 
 
 @contextmanager
@@ -200,11 +202,11 @@ def write_bundle(
                 np.save(tmp / "catalogue_scales.npy", rows.scales.numpy())
             else:
                 np.save(tmp / "catalogue.npy", model.catalogue_embeddings().float().numpy())
+            save_prior(model, tmp)
         _write_json(tmp / "vocab.json", vocab.to_dict())
         meta = bundle_metadata(model, opset, int8_embeddings)
-        meta[CHECKSUM_KEY] = {
-            name: file_sha256(tmp / name) for name in bundle_files(meta["catalogue"])
-        }
+        files = bundle_files(meta["catalogue"], prior=model.prior is not None)
+        meta[CHECKSUM_KEY] = {name: file_sha256(tmp / name) for name in files}
         _write_json(tmp / "bundle.json", meta)
         set_tree_modes(tmp)
         if out.exists():
@@ -218,6 +220,26 @@ def write_bundle(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def save_prior(model: TrackTransformer, folder: Path) -> None:
+    """Write the history prior's gate and table as ``.npy`` data (nothing for a model
+    without one); the graph never computes the prior, the runtime does in numpy."""
+    prior = model.prior
+    if prior is None:
+        return
+    gate = prior.gate
+    if not isinstance(gate, nn.Linear):  # quantize_model keeps it float: nothing to round
+        raise TypeError(f"the history prior's gate must be a float nn.Linear, got {gate}")
+    table = dict(prior.named_buffers())  # the transition table, typed as tensors
+    arrays = {
+        "gate_weight": gate.weight.detach().float(),  # (3, D)
+        "gate_bias": gate.bias.detach().float(),  # (3,)
+        "successors": table["successors"].to(torch.int32),  # (V, S): indices < 2**31
+        "successor_counts": table["successor_counts"].float(),  # (V, S)
+    }
+    for field, name in PRIOR_FILES.items():
+        np.save(folder / name, arrays[field].cpu().contiguous().numpy())
 
 
 def export_onnx(

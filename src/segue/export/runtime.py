@@ -21,6 +21,12 @@ anywhere is refused, naming the file. Version 1 bundles (no checksums) still loa
 structural checks alone. (These checks live here, not in segue's checkpoint
 module, so that this file still works alone.)
 
+A model with a history prior (``model_config.history_prior``) is served with it: the bundle
+carries its gate and transition table as ``.npy`` files (checksummed and shape-checked like the
+catalogue), and :meth:`OnnxRecommender.scores` adds the prior's terms, computed in numpy from the
+same padded tracks as the listener vectors (:mod:`segue.export.prior_numpy`, a port of the
+torch code tested against it). A bundle whose config has a prior but no prior files is refused.
+
 Scoring is a numpy GEMV. For one request at a time on a busy machine, start the process with
 ``OPENBLAS_NUM_THREADS=1``: waking OpenBLAS's threads for a single GEMV was measured at ~5 ms on
 a loaded 2-core machine, against 0.3 ms single-threaded (10k tracks).
@@ -41,6 +47,9 @@ from typing import Any, TypeGuard
 import numpy as np
 import onnxruntime as ort
 
+from segue.export.prior_numpy import N_FEATURES, PRIOR_FILES, PriorArrays
+from segue.side_inputs import SIDE_INPUTS
+
 BUNDLE_FORMAT = "segue-onnx-bundle"
 BUNDLE_VERSION = 2
 """1: no checksums; 2: ``bundle.json["sha256"]`` holds every other file's SHA-256."""
@@ -51,7 +60,8 @@ MAX_EPOCH_SECONDS = 1e10
 SCORE_CHUNK_ROWS = 16384
 """Rows of an int8 catalogue converted to float32 at once (a few MB, never the whole table)."""
 
-INPUT_NAMES = ("tracks", "event_types", "gap_buckets")
+INPUT_NAMES = ("tracks", *(s.name for s in SIDE_INPUTS if not s.per_track))
+"""Encoder inputs a bundle may declare; the graph looks per-track inputs (artists) up itself."""
 META_KEYS = {
     "format",
     "version",
@@ -112,6 +122,11 @@ class OnnxRecommender:
             self.scales: np.ndarray | None = _load_npy(bundle_dir / "catalogue_scales.npy")  # (V,)
         else:
             self.values, self.scales = _load_npy(bundle_dir / "catalogue.npy"), None  # (V, D)
+        self.prior: PriorArrays | None = None
+        if _has_prior(meta):
+            arrays = {field: _load_npy(bundle_dir / name) for field, name in PRIOR_FILES.items()}
+            window, decay = self.config["prior_window"], self.config["prior_decay"]
+            self.prior = PriorArrays(**arrays, window=window, decay=float(decay))
 
     @classmethod
     def load(cls, bundle_dir: str | Path, num_threads: int | None = None) -> OnnxRecommender:
@@ -149,6 +164,8 @@ class OnnxRecommender:
             _check_npy(bundle_dir / "catalogue_scales.npy", np.float32, (rows,))
         else:
             _check_npy(bundle_dir / "catalogue.npy", np.float32, (rows, width))
+        if _has_prior(meta):
+            _check_prior_files(bundle_dir, rows, width, config["prior_successors"])
         options = ort.SessionOptions()
         if num_threads is not None:
             options.intra_op_num_threads = int(num_threads)
@@ -212,12 +229,37 @@ class OnnxRecommender:
             raise ValueError(f"inputs must be (B, T) arrays of one shape, got {shapes}")
         return self.session.run(["listener"], feed)[0]
 
-    def scores(self, listener: np.ndarray) -> np.ndarray:
+    def history_scores(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """Scores over the catalogue after left-padded encoder inputs (``history_inputs``),
+        (B, V) float32: :meth:`listener_vectors` then :meth:`scores` with the same tracks, so
+        a history prior is never left out."""
+        return self.scores(self.listener_vectors(inputs), inputs["tracks"])
+
+    def scores(self, listener: np.ndarray, tracks: np.ndarray | None = None) -> np.ndarray:
         """Scores over the catalogue, (B, V) float32; column 0 (padding) is -inf.
+
+        ``TrackTransformer.score``'s contract: the dot products with the catalogue, plus the
+        history prior's terms when the bundle's model has one.
 
         Args:
             listener: Listener vectors, (B, D).
+            tracks: The left-padded tracks the vectors came from (``history_inputs``'s
+                ``tracks``), (B, T); needed by (and only by) a bundle with a history prior.
         """
+        out = self.dot_scores(listener)
+        if self.prior is not None:
+            tracks = None if tracks is None else np.asarray(tracks, dtype=np.int64)
+            if tracks is None or tracks.ndim != 2 or len(tracks) != len(out):
+                raise ValueError(
+                    "this bundle's model has a history prior: pass scores(listener, tracks) "
+                    "with the (B, T) left-padded tracks the listener vectors came from"
+                )
+            self.prior.add_to(out, tracks, np.asarray(listener, dtype=np.float32))
+        return out
+
+    def dot_scores(self, listener: np.ndarray) -> np.ndarray:
+        """Dot products of listener vectors (B, D) with the catalogue, (B, V) float32, column 0
+        -inf: :meth:`scores` without the prior (for similarities between tracks)."""
         listener = np.asarray(listener, dtype=np.float32)
         width = self.values.shape[1]
         if listener.ndim != 2 or listener.shape[1] != width:
@@ -268,7 +310,7 @@ class OnnxRecommender:
         tracks, types, gaps = self.encode_history(history, event_types, timestamps)
         if len(tracks):
             inputs = self.history_inputs([tracks], [types], [gaps])
-            scores = self.scores(self.listener_vectors(inputs))[0]  # (V,)
+            scores = self.history_scores(inputs)[0]  # (V,)
         else:
             scores = self.popularity.copy()
         if exclude_played and len(tracks):
@@ -457,7 +499,7 @@ def _checked_meta(path: Path) -> dict[str, Any]:
     if missing or extra:
         raise BundleError(path, f"missing key(s) {missing}, unexpected key(s) {extra}")
     if version >= 2:
-        _check_checksum_table(path, meta[CHECKSUM_KEY], meta["catalogue"])
+        _check_checksum_table(path, meta[CHECKSUM_KEY], meta["catalogue"], _has_prior(meta))
     config = meta["model_config"]
     if not isinstance(config, dict):
         raise BundleError(path, "model_config must be an object")
@@ -471,6 +513,8 @@ def _checked_meta(path: Path) -> dict[str, Any]:
         raise BundleError(path, "model_config.objective must be 'causal' or 'masked'")
     if config["objective"] == "masked" and config["max_len"] < 2:
         raise BundleError(path, "model_config.max_len must be >= 2 for a masked model")
+    if _has_prior(meta):
+        _check_prior_config(path, config)
     inputs = meta["inputs"]
     if (
         not isinstance(inputs, list)
@@ -499,14 +543,52 @@ def _checked_meta(path: Path) -> dict[str, Any]:
     return meta
 
 
-def bundle_files(catalogue: str) -> list[str]:
-    """The files of a bundle besides ``bundle.json``, for its ``catalogue`` kind.
+def bundle_files(catalogue: str, prior: bool = False) -> list[str]:
+    """The files of a bundle besides ``bundle.json``, for its ``catalogue`` kind and whether
+    its model has a history prior.
 
     >>> bundle_files("float32")
     ['encoder.onnx', 'vocab.json', 'catalogue.npy']
     """
     arrays = ["catalogue_int8.npy", "catalogue_scales.npy"] if catalogue == "int8" else []
-    return ["encoder.onnx", "vocab.json", *(arrays or ["catalogue.npy"])]
+    prior_files = list(PRIOR_FILES.values()) if prior else []
+    return ["encoder.onnx", "vocab.json", *(arrays or ["catalogue.npy"]), *prior_files]
+
+
+def _has_prior(meta: Mapping[str, Any]) -> bool:
+    """Whether ``bundle.json``'s model has a history prior (and so the bundle its files)."""
+    config = meta.get("model_config")
+    return isinstance(config, dict) and config.get("history_prior") is True
+
+
+def _check_prior_config(path: Path, config: Mapping[str, Any]) -> None:
+    """The settings the prior's numpy port reads, when ``history_prior`` is true."""
+    if config["objective"] != "causal":
+        raise BundleError(path, "model_config.history_prior needs the causal objective")
+    for key in ("prior_window", "prior_successors"):
+        if not _is_int(config.get(key)) or config[key] < 1:
+            raise BundleError(path, f"model_config.{key} must be an integer >= 1")
+    decay = config.get("prior_decay")
+    if not isinstance(decay, int | float) or isinstance(decay, bool) or not 0 < decay <= 1:
+        raise BundleError(path, "model_config.prior_decay must be a number in (0, 1]")
+
+
+def _check_prior_files(bundle_dir: Path, rows: int, width: int, successors: int) -> None:
+    """The prior's arrays: dtypes and shapes from ``model_config``, finite gate, successor
+    indices in 0..n_tracks and counts >= 0 (so no request can index out of the catalogue)."""
+    files = {field: bundle_dir / name for field, name in PRIOR_FILES.items()}
+    _check_npy(files["gate_weight"], np.float32, (N_FEATURES, width))
+    _check_npy(files["gate_bias"], np.float32, (N_FEATURES,))
+    _check_npy(files["successors"], np.int32, (rows, successors))
+    _check_npy(files["successor_counts"], np.float32, (rows, successors))
+    table = np.load(files["successors"], mmap_mode="r", allow_pickle=False)
+    counts = np.load(files["successor_counts"], mmap_mode="r", allow_pickle=False)
+    for start in range(0, rows, SCORE_CHUNK_ROWS):  # a chunk at a time: no full copy
+        chunk = slice(start, start + SCORE_CHUNK_ROWS)
+        if table[chunk].min(initial=0) < 0 or table[chunk].max(initial=0) >= rows:
+            raise BundleError(files["successors"], f"holds track indices outside 0..{rows - 1}")
+        if counts[chunk].min(initial=0) < 0:
+            raise BundleError(files["successor_counts"], "holds negative counts")
 
 
 def file_sha256(path: Path) -> str:
@@ -537,11 +619,14 @@ def verify_checksums(bundle_dir: Path, checksums: Mapping[str, str]) -> None:
             )
 
 
-def _check_checksum_table(path: Path, checksums: object, catalogue: object) -> None:
+def _check_checksum_table(
+    path: Path, checksums: object, catalogue: object, prior: bool = False
+) -> None:
     """``sha256`` must map exactly the bundle's other files to 64 hex digits each."""
-    files = bundle_files(str(catalogue))
+    files = bundle_files(str(catalogue), prior)
     if not isinstance(checksums, dict) or sorted(checksums) != sorted(files):
-        raise BundleError(path, f"{CHECKSUM_KEY} must map exactly {files} to their SHA-256")
+        hint = " (a model with a history prior: re-export the bundle)" if prior else ""
+        raise BundleError(path, f"{CHECKSUM_KEY} must map exactly {files} to their SHA-256{hint}")
     for name, digest in checksums.items():
         if not isinstance(digest, str) or len(digest) != 64 or digest.strip("0123456789abcdef"):
             raise BundleError(path, f"{CHECKSUM_KEY}[{name!r}] must be 64 lowercase hex digits")

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from segue.checks import check_field_types, check_integer, check_number
 from segue.columns import EventTypes
 from segue.data.features import N_GAP_BUCKETS
+from segue.models.blocks import BLOCKS
 
 Positions = Literal["learned", "rotary", "none"]
 Objective = Literal["causal", "masked"]
@@ -44,11 +45,20 @@ class ModelConfig:
             "none". Positions count from each sequence's first real token.
         objective: "causal" (SASRec: each position sees only the past) or "masked" (BERT4Rec:
             bidirectional attention, [MASK] tokens to predict).
+        block: The transformer block, a name in :data:`segue.models.blocks.BLOCKS`: "sasrec"
+            (softmax attention and a feed-forward layer) or "hstu" (HSTU's pointwise attention
+            with relative position and time bias, :mod:`segue.models.hstu`).
         n_event_types: Size of the event-type vocabulary, stored so that old checkpoints keep
             loading if :class:`segue.columns.EventTypes` grows.
         n_gap_buckets: Number of time-gap buckets, stored for the same reason.
         rotary_base: Base of the rotary frequencies.
         seed: Seed of the deterministic weight initialisation.
+        history_prior: Add the history prior to the scores (:mod:`segue.models.history_prior`):
+            learned weights on the listener's recent replays, its own track order and a
+            first-order transition table counted from the training log. Causal objective only.
+        prior_window: Latest events the prior's replay and sequel features read.
+        prior_successors: Successors per track kept in the prior's transition table.
+        prior_decay: Per-event decay of the prior's replay feature, in (0, 1].
     """
 
     n_tracks: int
@@ -64,10 +74,15 @@ class ModelConfig:
     attn_dropout: float = 0.0
     positions: Positions = "learned"
     objective: Objective = "causal"
+    block: str = "sasrec"
     n_event_types: int = len(EventTypes.VOCAB)
     n_gap_buckets: int = N_GAP_BUCKETS
     rotary_base: float = 10000.0
     seed: int = 0
+    history_prior: bool = False
+    prior_window: int = 50
+    prior_successors: int = 32
+    prior_decay: float = 0.9
 
     def __post_init__(self) -> None:
         """Refuse any value a model cannot be built from, naming the field and what is allowed.
@@ -90,6 +105,13 @@ class ModelConfig:
         for name in ("dropout", "attn_dropout"):
             check_number(name, getattr(self, name), low=0.0, high=1.0, high_open=True)
         check_number("rotary_base", self.rotary_base, low=1.0, low_open=True)
+        if self.block not in BLOCKS:
+            raise ValueError(f"unknown block {self.block!r}; choose from {sorted(BLOCKS)}")
+        check_integer("prior_window", self.prior_window, minimum=1)
+        check_integer("prior_successors", self.prior_successors, minimum=1)
+        check_number("prior_decay", self.prior_decay, low=0.0, high=1.0, low_open=True)
+        if self.history_prior and self.objective != "causal":
+            raise ValueError("history_prior needs the causal objective (it reads the last track)")
 
     @property
     def head_dim(self) -> int:

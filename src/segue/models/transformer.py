@@ -1,15 +1,21 @@
-"""SASRec / BERT4Rec as one small transformer over listening histories.
+"""SASRec / BERT4Rec / HSTU as one small transformer over listening histories.
+
+The model owns its objective: :meth:`TrackTransformer.next_hidden` gives the state that predicts
+the next track for causal and masked models alike, so no caller tests ``config.objective``.
+The block is chosen by ``config.block`` through one factory (:mod:`segue.models.blocks`).
 
 How this departs from the papers:
 
-* Pre-LayerNorm blocks with a final LayerNorm (GPT-2), not SASRec's post-norm variant.
+* Pre-LayerNorm blocks with a final LayerNorm (GPT-2), not SASRec's post-norm variant
+  (:mod:`segue.models.sasrec_block`; HSTU's own departures are in :mod:`segue.models.hstu`).
 * Positions count from each sequence's first real token (``cumsum(mask) - 1``), not from the
   first column, so the output at a real position does not depend on how much left padding a
   row has, and a KV cache stays valid as events are appended.
 * One class for both objectives: ``causal`` (SASRec) and ``masked`` (BERT4Rec) differ only in
   the attention mask; the [MASK] token is the last row of the track table.
 * Output scores are dot products with the tied track-embedding table, with no per-item bias.
-* Optional side inputs (artist, event type, time-gap bucket) are summed into the token.
+* Optional side inputs (:data:`segue.side_inputs.SIDE_INPUTS`: artist, event type, time-gap
+  bucket) are summed into the token.
 * Every query may attend to itself, so rows and positions that are all padding give finite
   (meaningless) outputs instead of NaN.
 """
@@ -19,14 +25,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from segue.data.batch import SequenceBatch
+from segue.models.block_inputs import BlockInputs
+from segue.models.blocks import block_class, build_blocks
 from segue.models.config import ModelConfig
-from segue.models.rotary import apply_rotary, rotary_angles
-
-Rope = tuple[torch.Tensor, torch.Tensor] | None
+from segue.models.elapsed_time import elapsed_seconds
+from segue.models.history_prior import SOFTPLUS_ONE, HistoryPrior, PriorEntries, add_to_scores
+from segue.models.mask_token import append_mask_token
+from segue.models.rotary import rotary_angles
+from segue.side_inputs import SIDE_INPUTS
 
 
 @dataclass
@@ -38,69 +47,15 @@ class KVCache:
         values: One tensor per layer, (B, H, S, head_dim).
         key_mask: True where the cached position is a real token, (B, S).
         n_real: Number of real tokens seen so far per row, (B,); the next token's position.
+        elapsed: Seconds from the first cached event to each cached one, (B, S) int64, for
+            blocks that read time; None otherwise.
     """
 
     keys: list[torch.Tensor]
     values: list[torch.Tensor]
     key_mask: torch.Tensor
     n_real: torch.Tensor
-
-
-class SelfAttention(nn.Module):
-    def __init__(self, config: ModelConfig) -> None:
-        super().__init__()
-        self.n_heads = config.n_heads
-        self.attn_dropout = config.attn_dropout
-        self.qkv = nn.Linear(config.d_model, 3 * config.d_model)
-        self.proj = nn.Linear(config.d_model, config.d_model)
-        self.resid_dropout = nn.Dropout(config.dropout)
-
-    def forward(
-        self,
-        x: torch.Tensor,
-        attn_mask: torch.Tensor,
-        rope: Rope,
-        past: tuple[torch.Tensor, torch.Tensor] | None = None,
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        B, T, D = x.shape
-        q, k, v = self.qkv(x).split(D, dim=-1)  # (B, T, D) each
-        q, k, v = (t.view(B, T, self.n_heads, -1).transpose(1, 2) for t in (q, k, v))
-        if rope is not None:  # rotate before caching: a cached key keeps its position
-            q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)  # (B, H, T, hd)
-        if past is not None:
-            k = torch.cat((past[0], k), dim=2)  # (B, H, S + T, hd)
-            v = torch.cat((past[1], v), dim=2)
-        y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attn_mask, dropout_p=self.attn_dropout if self.training else 0.0
-        )  # (B, H, T, hd)
-        y = y.transpose(1, 2).reshape(B, T, D)  # (B, T, D)
-        return self.resid_dropout(self.proj(y)), (k, v)
-
-
-class Block(nn.Module):
-    def __init__(self, config: ModelConfig) -> None:
-        super().__init__()
-        self.ln_1 = nn.LayerNorm(config.d_model)
-        self.attn = SelfAttention(config)
-        self.ln_2 = nn.LayerNorm(config.d_model)
-        self.mlp = nn.Sequential(
-            nn.Linear(config.d_model, config.ff_dim),
-            nn.GELU(),
-            nn.Linear(config.ff_dim, config.d_model),
-            nn.Dropout(config.dropout),
-        )
-
-    def forward(
-        self,
-        x: torch.Tensor,
-        attn_mask: torch.Tensor,
-        rope: Rope,
-        past: tuple[torch.Tensor, torch.Tensor] | None = None,
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        a, kv = self.attn(self.ln_1(x), attn_mask, rope, past)
-        x = x + a
-        x = x + self.mlp(self.ln_2(x))
-        return x, kv
+    elapsed: torch.Tensor | None = None
 
 
 class TrackTransformer(nn.Module):
@@ -112,19 +67,23 @@ class TrackTransformer(nn.Module):
         D = config.d_model
         # Row 0 is padding, rows 1..n_tracks the catalogue, the last row the [MASK] token.
         self.track_emb = nn.Embedding(config.n_tracks + 2, D, padding_idx=0)
-        self.artist_emb = (
-            nn.Embedding(config.n_artists + 1, D, padding_idx=0) if config.n_artists else None
-        )
-        self.event_emb = (
-            nn.Embedding(config.n_event_types, D, padding_idx=0) if config.use_event_types else None
-        )
-        self.gap_emb = (
-            nn.Embedding(config.n_gap_buckets, D, padding_idx=0) if config.use_gap_buckets else None
-        )
+        for side in SIDE_INPUTS:  # artist_emb, event_emb, gap_emb: None when off
+            enabled = side.enabled(config)
+            table = nn.Embedding(side.n_rows(config), D, padding_idx=0) if enabled else None
+            setattr(self, side.embedding, table)
         self.pos_emb = nn.Embedding(config.max_len, D) if config.positions == "learned" else None
         self.drop = nn.Dropout(config.dropout)
-        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
+        self.blocks = build_blocks(config)
+        # Only time-aware blocks pay for the elapsed-time sums (and export them to ONNX).
+        self._reads_time = block_class(config.block).reads_elapsed_time
         self.ln_f = nn.LayerNorm(D)
+        self.prior = (
+            HistoryPrior(
+                D, config.n_tracks, config.prior_window, config.prior_successors, config.prior_decay
+            )
+            if config.history_prior
+            else None
+        )
         self.reset_parameters()
 
     @torch.no_grad()
@@ -143,6 +102,8 @@ class TrackTransformer(nn.Module):
             elif isinstance(module, nn.LayerNorm):
                 module.weight.fill_(1.0)
                 module.bias.zero_()
+        if self.prior is not None:  # every prior weight starts at 1 (see HistoryPrior)
+            self.prior.gate.bias.fill_(SOFTPLUS_ONE)
 
     # ----------------------------------------------------------------------------------------
     # Encoding
@@ -151,16 +112,12 @@ class TrackTransformer(nn.Module):
         self, batch: SequenceBatch, positions: torch.Tensor, incremental: bool
     ) -> torch.Tensor:
         x = self.track_emb(batch.tracks)  # (B, T, D)
-        side = (
-            (self.artist_emb, batch.artists, "artists"),
-            (self.event_emb, batch.event_types, "event_types"),
-            (self.gap_emb, batch.gap_buckets, "gap_buckets"),
-        )
-        for table, ids, name in side:
+        for side in SIDE_INPUTS:
+            table, ids = getattr(self, side.embedding), getattr(batch, side.name)
             if table is None:
                 continue
             if ids is None:
-                raise ValueError(f"the model config uses {name} but the batch has none")
+                raise ValueError(f"the model config uses {side.name} but the batch has none")
             x = x + table(ids)  # (B, T, D)
         if self.pos_emb is not None:
             # Check only when the shape allows overflow: the check syncs with the GPU.
@@ -192,21 +149,37 @@ class TrackTransformer(nn.Module):
         )
         positions = (n_past[:, None] + real.cumsum(1) - 1).clamp(min=0)  # (B, T)
         key_real = real if cache is None else torch.cat((cache.key_mask, real), dim=1)
-        attn_mask = self._attention_mask(real, key_real)  # (B, 1, T, S + T)
-        rope = (
-            rotary_angles(positions, self.config.head_dim, self.config.rotary_base)
-            if self.config.positions == "rotary"
-            else None
+        key_positions = (key_real.cumsum(1) - 1).clamp(min=0)  # (B, S + T); new ones last
+        inputs = BlockInputs(
+            mask=self._attention_mask(real, key_real),  # (B, 1, T, S + T)
+            rope=(
+                rotary_angles(positions, self.config.head_dim, self.config.rotary_base)
+                if self.config.positions == "rotary"
+                else None
+            ),
+            positions=key_positions,
+            elapsed=self._elapsed(batch, cache),  # (B, S + T) or None
         )
         x = self._embed(batch, positions, incremental=cache is not None)  # (B, T, D)
         keys, values = [], []
         for i, block in enumerate(self.blocks):
             past = None if cache is None else (cache.keys[i], cache.values[i])
-            x, (k, v) = block(x, attn_mask, rope, past)
+            x, (k, v) = block(x, inputs, past)
             keys.append(k)
             values.append(v)
-        new_cache = KVCache(keys, values, key_real, n_past + real.sum(1))
+        new_cache = KVCache(keys, values, key_real, n_past + real.sum(1), inputs.elapsed)
         return self.ln_f(x), new_cache  # (B, T, D)
+
+    def _elapsed(self, batch: SequenceBatch, cache: KVCache | None) -> torch.Tensor | None:
+        """Seconds from the first cached event to every key, (B, S + T), for time-aware blocks
+        of a model with the gap input; None otherwise."""
+        if not self._reads_time or batch.gap_buckets is None:
+            return None
+        if cache is None or cache.elapsed is None:
+            return elapsed_seconds(batch.gap_buckets)  # (B, T)
+        # Left padding in the step adds no time, so the last cached column is the row's clock.
+        new = elapsed_seconds(batch.gap_buckets, start=cache.elapsed[:, -1:])  # (B, T)
+        return torch.cat((cache.elapsed, new), dim=1)  # (B, S + T)
 
     def forward(self, batch: SequenceBatch) -> torch.Tensor:
         """Hidden state at every position, (B, T, D)."""
@@ -215,10 +188,36 @@ class TrackTransformer(nn.Module):
     def last_hidden(self, batch: SequenceBatch) -> torch.Tensor:
         """Hidden state at the last column, which left padding makes the last real token, (B, D).
 
-        For the masked objective, first append a [MASK] token with
-        :func:`segue.training.masking.append_mask_token`.
+        The state that predicts the next track only for the causal objective; use
+        :meth:`next_hidden` unless the batch is already prepared for the model's objective.
         """
         return self(batch)[:, -1]
+
+    def next_hidden(self, batch: SequenceBatch) -> torch.Tensor:
+        """The state that predicts the track after each row's history, (B, D), any objective.
+
+        A causal model reads its output at the last event. A masked model predicts at a [MASK]
+        token, which this appends (side inputs 0), dropping the oldest event of a history
+        already ``max_len`` long, so a masked model reads ``max_len - 1`` events.
+
+        Args:
+            batch: Left-padded histories, (B, T), T <= max_len.
+        """
+        if self.config.objective == "masked":
+            batch = append_mask_token(batch, self.config.mask_token, self.config.max_len)
+        return self.last_hidden(batch)
+
+    @property
+    def history_length(self) -> int:
+        """The most recent events :meth:`next_hidden` reads: ``max_len``, less the [MASK]
+        column of a masked model."""
+        return self.config.max_len - (self.config.objective == "masked")
+
+    @property
+    def supports_incremental(self) -> bool:
+        """Whether :meth:`forward_incremental` works: earlier outputs never depend on later
+        events (causal), so cached keys and values stay valid as events are appended."""
+        return self.config.objective == "causal"
 
     def forward_incremental(
         self, batch_step: SequenceBatch, cache: KVCache | None = None
@@ -235,8 +234,11 @@ class TrackTransformer(nn.Module):
         Returns:
             Hidden states of the new events, (B, t, D), and the cache extended by them.
         """
-        if self.config.objective != "causal":
-            raise ValueError("incremental encoding needs the causal objective")
+        if not self.supports_incremental:
+            raise ValueError(
+                "incremental encoding needs the causal objective (a masked model attends to "
+                "later events, so cached keys go stale): re-encode with next_hidden instead"
+            )
         if cache is not None and cache.key_mask.shape[0] != batch_step.tracks.shape[0]:
             raise ValueError(
                 f"cache has {cache.key_mask.shape[0]} rows, batch has {len(batch_step)}"
@@ -250,9 +252,34 @@ class TrackTransformer(nn.Module):
         """Output embeddings of the padding row and the catalogue, (n_tracks + 1, D), a view."""
         return self.track_emb.weight[: self.config.n_tracks + 1]
 
-    def score(self, hidden: torch.Tensor) -> torch.Tensor:
+    def score(self, hidden: torch.Tensor, history: torch.Tensor | None = None) -> torch.Tensor:
         """Logits over the catalogue, (..., n_tracks + 1); column 0 (padding) is -inf, so an
-        argmax is directly a track index."""
+        argmax is directly a track index.
+
+        Args:
+            hidden: Hidden states, (..., D); (B, D) when the model has a history prior.
+            history: The left-padded tracks the states were computed from, (B, T); needed by
+                (and only by) a model with a history prior, which adds its terms at the last
+                column (:mod:`segue.models.history_prior`).
+        """
         logits = hidden @ self.catalogue_embeddings().T  # (..., n_tracks + 1)
         logits[..., 0] = float("-inf")  # in place: matmul's backward does not need its output
+        if self.prior is not None:
+            add_to_scores(logits, self.prior_entries(hidden, history))
         return logits
+
+    def prior_entries(self, hidden: torch.Tensor, history: torch.Tensor | None) -> PriorEntries:
+        """The history prior's terms after each history (B, T), for last hidden states (B, D)."""
+        if self.prior is None:
+            raise ValueError("this model has no history prior (history_prior=false)")
+        if history is None or history.dim() != 2 or history.shape[0] != hidden.shape[0]:
+            raise ValueError(
+                "a model with a history prior scores from its histories: pass score(hidden, "
+                "history) with the (B, T) left-padded tracks the hidden states came from"
+            )
+        queries = torch.zeros_like(history, dtype=torch.bool)
+        queries[:, -1] = history[:, -1] > 0  # (B, T): the last column, for non-empty rows
+        entries = self.prior.entries(history, queries, hidden[queries[:, -1]])
+        # Entries are numbered over non-empty rows; map them back to batch rows.
+        entries.rows = queries[:, -1].nonzero()[:, 0][entries.rows]
+        return entries

@@ -21,7 +21,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from segue.retrieval.params import IndexParams, default_params
+from segue.retrieval.params import TWO_LEVEL_FROM, IndexParams, default_params
 
 CHECKSUM_BLOCK_ROWS = 1 << 16
 """Rows hashed at once: the checksum never copies the whole table."""
@@ -49,11 +49,13 @@ class TrackIndex:
 
     @property
     def exhaustive(self) -> bool:
-        """True when a search scans every track, so retrieval returns the exact top list."""
+        """True when a search scans every track, so retrieval returns the exact top list.
+
+        Lists are always chosen by an exact comparison with every centroid at search time
+        (:func:`exact_list_selection`), so IVF-Flat with ``nprobe == nlist`` scans everything.
+        """
         p = self.params
-        return p.kind == "flat" or (
-            p.kind == "ivf_flat" and p.nprobe >= p.nlist and not p.coarse_hnsw
-        )
+        return p.kind == "flat" or (p.kind == "ivf_flat" and p.nprobe >= p.nlist)
 
     @property
     def nbytes(self) -> int:
@@ -83,11 +85,7 @@ class TrackIndex:
         p = self.params
         if p.kind in ("ivf_flat", "ivf_pq"):
             nprobe = min(p.nlist, p.nprobe * widen)
-            if not p.coarse_hnsw:
-                return faiss.SearchParametersIVF(nprobe=nprobe)  # type: ignore[call-arg]
-            # The centroid graph must keep at least nprobe candidates to return nprobe lists.
-            graph = faiss.SearchParametersHNSW(efSearch=2 * nprobe)  # type: ignore[attr-defined]
-            return faiss.SearchParametersIVF(nprobe=nprobe, quantizer_params=graph)  # type: ignore[call-arg]
+            return faiss.SearchParametersIVF(nprobe=nprobe)  # type: ignore[call-arg]
         if p.kind == "hnsw":
             return faiss.SearchParametersHNSW(efSearch=max(p.ef_search * widen, n))  # type: ignore[attr-defined]
         return None
@@ -135,20 +133,25 @@ def build_index(
     start = time.perf_counter()
     index = _new_index(params, dim)
     if not index.is_trained:
-        index.train(_training_sample(tracks, params))
+        sample = _training_sample(tracks, params)
+        if params.nlist >= TWO_LEVEL_FROM:
+            _two_level_centroids(index, sample, params)
+        index.train(sample)  # the lists' centroids when not set above, the PQ codebooks
     for first in range(0, n, CHECKSUM_BLOCK_ROWS * 4):  # add in blocks: no contiguous copy
         index.add(np.ascontiguousarray(tracks[first : first + CHECKSUM_BLOCK_ROWS * 4]))
+    exact_list_selection(index)
     seconds = time.perf_counter() - start
     return TrackIndex(index, params, n, dim, table_checksum(table), seconds)
 
 
 def factory_string(params: IndexParams) -> str:
-    """FAISS ``index_factory`` description of ``params``.
+    """FAISS ``index_factory`` description of ``params``; 4-bit PQ codes use FAISS's SIMD
+    "fast scan" layout (``fs``), which scans codes from registers instead of table lookups.
 
-    >>> factory_string(IndexParams("ivf_pq", nlist=4000, nprobe=64, pq_m=32))
+    >>> factory_string(IndexParams("ivf_pq", nlist=4000, nprobe=64, pq_m=32, pq_bits=8))
     'IVF4000,PQ32x8'
-    >>> factory_string(IndexParams("ivf_flat", nlist=12649, nprobe=448, coarse_hnsw=True))
-    'IVF12649_HNSW32,Flat'
+    >>> factory_string(IndexParams("ivf_pq", nlist=50596, nprobe=448, pq_m=32, coarse_hnsw=True))
+    'IVF50596_HNSW32,PQ32x4fs'
     """
     if params.kind == "flat":
         return "Flat"
@@ -157,7 +160,46 @@ def factory_string(params: IndexParams) -> str:
     coarse = f"IVF{params.nlist}_HNSW32" if params.coarse_hnsw else f"IVF{params.nlist}"
     if params.kind == "ivf_flat":
         return f"{coarse},Flat"
-    return f"{coarse},PQ{params.pq_m}x{params.pq_bits}"
+    fast_scan = "fs" if params.pq_bits == 4 else ""
+    return f"{coarse},PQ{params.pq_m}x{params.pq_bits}{fast_scan}"
+
+
+def faiss_class(params: IndexParams) -> str:
+    """Name of the FAISS class that ``params`` build (checked when an index is loaded).
+
+    >>> faiss_class(IndexParams("ivf_pq", nlist=10, nprobe=1, pq_m=8))
+    'IndexIVFPQFastScan'
+    """
+    if params.kind == "ivf_pq":
+        return "IndexIVFPQFastScan" if params.pq_bits == 4 else "IndexIVFPQ"
+    return {"flat": "IndexFlatIP", "ivf_flat": "IndexIVFFlat", "hnsw": "IndexHNSWFlat"}[
+        params.kind
+    ]
+
+
+def exact_list_selection(index: Any) -> None:
+    """Give an IVF index an exact coarse quantizer over its centroids, in place.
+
+    An HNSW graph over the centroids (``coarse_hnsw``) makes assigning millions of tracks to
+    lists cheap while building, but at search time the exact comparison is cheaper than the
+    graph (50k centroids x 64 dims is 3.2M multiply-adds, ~0.3 ms; the graph needs a search
+    breadth of at least ``nprobe``, thousands of lists) and it never misses a list. A no-op for
+    other indexes and for IVF indexes whose quantizer is already exact.
+    """
+    try:
+        ivf: Any = faiss.extract_index_ivf(index)
+    except RuntimeError:  # not an IVF index
+        return
+    old = faiss.downcast_index(ivf.quantizer)
+    if isinstance(old, faiss.IndexFlat):
+        return
+    flat = faiss.IndexFlatIP(ivf.d)
+    flat.add(old.reconstruct_n(0, ivf.nlist))  # (nlist, D): the same centroids, same order
+    if ivf.own_fields:
+        old.this.acquire()  # the IVF index owned its quantizer: Python frees it now
+    ivf.quantizer = flat
+    flat.this.disown()  # ...and the IVF index owns the new one
+    ivf.own_fields = True
 
 
 def _new_index(params: IndexParams, dim: int) -> Any:
@@ -165,13 +207,41 @@ def _new_index(params: IndexParams, dim: int) -> Any:
     if params.kind == "hnsw":
         index.hnsw.efConstruction = params.ef_construction
     elif params.kind != "flat":
-        faiss.extract_index_ivf(index).cp.seed = params.seed  # reproducible k-means
-    if params.kind == "ivf_pq":
+        ivf: Any = faiss.extract_index_ivf(index)
+        ivf.cp.seed = params.seed  # reproducible k-means
+        # Inner-product k-means without normalised centroids collapses onto a few long
+        # centroids (recall 0.83 against 0.97 spherical at 1M, benchmarks/retrieval.py);
+        # with unit centroids a track joins, and a query scans, the lists nearest in angle.
+        ivf.cp.spherical = params.spherical
+    if params.kind == "ivf_pq" and params.pq_bits != 4:
         # The factory turns on polysemous training (a Hamming-distance filter we never use),
         # which anneals for minutes: off.
         ivf_pq: Any = faiss.downcast_index(index)
         ivf_pq.do_polysemous_training = False
     return index
+
+
+def _two_level_centroids(index: Any, sample: np.ndarray, params: IndexParams) -> None:
+    """Train a large ``nlist`` in two levels: ``sqrt(nlist)`` coarse clusters, then each split.
+
+    One-level k-means costs ``rows x nlist x D`` per iteration, and rows grow with nlist: 2M
+    rows x 50k lists is 6.5e12 multiply-adds an iteration. Two levels cost ``rows x
+    sqrt(nlist) x D`` (FAISS's ``two_level_clustering``, sub-cluster counts in proportion to
+    the coarse clusters' sizes).
+    """
+    from faiss.contrib.clustering import two_level_clustering
+
+    centroids, _ = two_level_clustering(
+        sample,
+        max(2, round(params.nlist**0.5)),
+        params.nlist,
+        spherical=params.spherical,
+        seed=params.seed,
+    )
+    if params.spherical:
+        faiss.normalize_L2(centroids)
+    ivf: Any = faiss.extract_index_ivf(index)
+    ivf.quantizer.add(np.ascontiguousarray(centroids, dtype=np.float32))  # (nlist, D)
 
 
 def _training_sample(tracks: np.ndarray, params: IndexParams) -> np.ndarray:

@@ -32,9 +32,15 @@ this size one GEMV over the table is about as fast as a probe plus an exact re-r
 crossover in ``benchmarks/retrieval.py``, README "Scale")."""
 
 HNSW_COARSE_FROM = 8192
-"""IVF indexes with at least this many lists find the nearest lists with an HNSW graph over the
-centroids instead of comparing with every centroid: assigning 10M tracks to 12,649 lists by
-brute force is 8e12 multiply-adds, the longest step of the build."""
+"""IVF indexes with at least this many lists assign the catalogue to its lists through an HNSW
+graph over the centroids while building: assigning 10M tracks to 50,596 lists by brute force is
+3.2e13 multiply-adds, hours on one core. Searches still compare the query with every centroid
+(:func:`segue.retrieval.index.exact_list_selection`)."""
+
+TWO_LEVEL_FROM = 8192
+"""IVF indexes with at least this many lists train their centroids in two levels of k-means
+(``sqrt(nlist)`` clusters, then each split), whose cost grows with ``sqrt(nlist)`` instead of
+``nlist`` per training row."""
 
 TRAIN_ROWS_PER_LIST = 40
 """k-means training rows per IVF list: FAISS warns below 39. More rows cost build time in
@@ -57,8 +63,10 @@ class IndexParams:
         ef_construction: HNSW candidate list while building.
         ef_search: HNSW candidate list while searching (>= ``candidates``).
         train_rows: Rows sampled to train IVF centroids and PQ codebooks.
-        coarse_hnsw: Find IVF lists with an HNSW graph over the centroids (large ``nlist``);
-            then even ``nprobe == nlist`` is not guaranteed exhaustive.
+        coarse_hnsw: Assign the catalogue to IVF lists with an HNSW graph over the centroids
+            while building (large ``nlist``); searches compare with every centroid anyway.
+        spherical: Spherical k-means (unit centroids), so that tracks and queries meet in the
+            lists nearest in angle; False is FAISS's plain inner-product k-means.
         seed: Seed of that sample and of k-means.
     """
 
@@ -67,12 +75,13 @@ class IndexParams:
     nlist: int = 0
     nprobe: int = 0
     pq_m: int = 0
-    pq_bits: int = 8
+    pq_bits: int = 4
     hnsw_m: int = 32
     ef_construction: int = 80
     ef_search: int = 0
     train_rows: int = 0
     coarse_hnsw: bool = False
+    spherical: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:

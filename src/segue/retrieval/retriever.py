@@ -7,10 +7,14 @@ How a request is answered when a :class:`Retriever` is attached to the catalogue
    and are usually among the nearest, so they must not eat the list.
 2. **Exact re-rank.** Each candidate is scored with the model's own float table
    (``hidden . e_track``), so the returned scores are the exhaustive path's scores, and the
-   order among candidates is exact whatever the index's approximation.
+   order among candidates is exact whatever the index's approximation. A model with a history
+   prior adds its terms (:class:`segue.api.queries.Queries`): the tracks with a term join each
+   row's candidates, and a row is complete only when its k-th score is at least the smallest
+   dot product the index returned (no track outside the candidates scores more than that,
+   because only candidates carry a term, and the terms are >= 0).
 3. **Constraints on the final list.** Allow / block lists and played tracks are masks on the
    candidates; the per-artist cap keeps each artist's best ``max_per_artist`` in score order
-   (:func:`segue.api.constraints.within_cap`). Nothing outside the constraints can be
+   (:func:`segue.evaluation.ranking.within_cap`). Nothing outside the constraints can be
    returned, because only masked, capped candidates are.
 4. **Widening.** A row left with fewer than ``k`` tracks is searched again with 4x the
    candidates and 4x the IVF lists / HNSW breadth; once that would cover more than
@@ -18,10 +22,11 @@ How a request is answered when a :class:`Retriever` is attached to the catalogue
    list is short only when the constraints leave fewer than ``k`` eligible tracks in the whole
    catalogue, as on the exhaustive path.
 
-Two cases skip the index: an allow list of at most ``ALLOW_EXACT_MAX`` tracks is scored
-directly (exact and cheaper than a search), and cold-start rows (no history) are ranked by
-popularity on the exhaustive path. With an exhaustive index ("flat", or ``nprobe == nlist``)
-every step is exact, so the result equals :func:`segue.api.ranking.exhaustive_rank`.
+Two cases skip the index: when the constraints leave at most ``ALLOW_EXACT_MAX`` eligible
+tracks (a short allow list) they are scored directly (exact and cheaper than a search), and
+cold-start rows (no history) are ranked by popularity on the exhaustive path. With an
+exhaustive index ("flat", or ``nprobe == nlist``) every step is exact, so the result equals
+:func:`segue.api.ranking.exhaustive_rank`.
 """
 
 from __future__ import annotations
@@ -33,8 +38,10 @@ import numpy as np
 import torch
 
 from segue.api.catalogue import Catalogue
-from segue.api.constraints import NEG_INF, Filters, Ranked, within_cap
+from segue.api.constraints import NEG_INF, ResolvedConstraints
+from segue.api.queries import Queries, as_queries
 from segue.api.ranking import exhaustive_rank
+from segue.evaluation.ranking import Ranked, within_cap
 from segue.retrieval.index import TrackIndex
 from segue.retrieval.params import EXHAUSTIVE_BELOW
 
@@ -68,10 +75,10 @@ class Retriever:
     def rank(
         self,
         catalogue: Catalogue,
-        hidden: torch.Tensor | None,
+        queries: Queries | torch.Tensor | None,
         cold: np.ndarray,
         excluded: Sequence[np.ndarray] | None,
-        filters: Filters,
+        filters: ResolvedConstraints,
         k: int,
     ) -> Ranked:
         """:func:`segue.api.ranking.rank` through the index (same arguments, same result type).
@@ -82,9 +89,10 @@ class Retriever:
         """
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
-        if hidden is None:  # every row cold: popularity, exhaustive
-            return exhaustive_rank(catalogue, hidden, cold, excluded, filters, k)
-        k = min(k, catalogue.size)
+        queries = as_queries(queries)
+        if queries is None:  # every row cold: popularity, exhaustive
+            return exhaustive_rank(catalogue, queries, cold, excluded, filters, k)
+        k = min(k, catalogue.size - 1)  # as wide as the exhaustive path's lists
         out = Ranked(
             np.zeros((len(cold), k), dtype=np.int64), np.full((len(cold), k), NEG_INF, np.float32)
         )
@@ -98,19 +106,23 @@ class Retriever:
             if allowed is None and n_candidates * EXHAUSTIVE_FRACTION > catalogue.size:
                 exhaustive[pending] = True
                 break
-            queries = hidden[torch.as_tensor(pending, device=hidden.device)]  # (p, D)
+            rows = queries.select(pending)
+            floor = torch.full((pending.size,), NEG_INF)  # (p,): no track outside scores more
             if allowed is not None:  # the allowed tracks are the candidates of every row
                 candidates = np.repeat(allowed[None], pending.size, axis=0)  # (p, n_allowed)
                 vectors = catalogue.embeddings[torch.as_tensor(allowed, device=catalogue.device)]
-                scores = queries.to(vectors.dtype) @ vectors.T  # (p, n_allowed): one GEMM
+                scores = rows.hidden.to(vectors.dtype) @ vectors.T  # (p, n_allowed): one GEMM
+                scores += rows.prior_at(torch.as_tensor(candidates, device=scores.device))
                 complete = True
             else:
-                candidates = self.index.search(queries.float().cpu().numpy(), n_candidates, widen)
-                scores = _exact_scores(catalogue, queries, candidates)  # (p, C)
+                found = self.index.search(rows.hidden.float().cpu().numpy(), n_candidates, widen)
+                candidates, scores, floor = _scored_candidates(catalogue, rows, found)
                 complete = n_candidates >= catalogue.size - 1
             _mask(scores, candidates, filters, _rows(excluded, pending))
             picked = _pick(scores, candidates, catalogue.artist_of_track, filters.max_per_artist, k)
-            full = (picked.indices > 0).sum(axis=1) >= k  # (p,)
+            full = ((picked.indices > 0).sum(axis=1) >= k) & (
+                picked.scores[:, -1] >= floor.float().cpu().numpy()
+            )  # (p,)
             done = np.ones(pending.size, dtype=bool) if complete else full
             out.indices[pending[done]] = picked.indices[done]
             out.scores[pending[done]] = picked.scores[done]
@@ -119,9 +131,8 @@ class Retriever:
             widen *= WIDEN_FACTOR
         rest = np.flatnonzero(exhaustive)
         if rest.size:
-            rows = torch.as_tensor(rest, device=hidden.device)
             sub = exhaustive_rank(
-                catalogue, hidden[rows], cold[rest], _rows(excluded, rest), filters, k
+                catalogue, queries.select(rest), cold[rest], _rows(excluded, rest), filters, k
             )
             out.indices[rest], out.scores[rest] = sub.indices, sub.scores
         return out
@@ -131,14 +142,36 @@ def _rows(excluded: Sequence[np.ndarray] | None, rows: np.ndarray) -> list[np.nd
     return None if excluded is None else [excluded[r] for r in rows.tolist()]
 
 
-def _small_allow_list(filters: Filters) -> np.ndarray | None:
-    """The allowed track indices when there are at most ``ALLOW_EXACT_MAX``, (n,) int64."""
-    if filters.disallowed is None:
+def _small_allow_list(filters: ResolvedConstraints) -> np.ndarray | None:
+    """The tracks no rule bans when there are at most ``ALLOW_EXACT_MAX``, (n,) int64."""
+    if filters.banned is None:
         return None
-    allowed = torch.nonzero(~filters.disallowed[1:]).flatten() + 1  # padding is never allowed
+    allowed = torch.nonzero(~filters.banned[1:]).flatten() + 1  # padding is never allowed
     if allowed.numel() > ALLOW_EXACT_MAX:
         return None
     return allowed.cpu().numpy()
+
+
+def _scored_candidates(
+    catalogue: Catalogue, rows: Queries, found: np.ndarray
+) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
+    """The index's candidates with the rows' prior tracks added, their exact scores, and the
+    smallest dot product among the index's own candidates (-inf when it returned fewer than
+    asked, i.e. all it could reach).
+
+    Returns:
+        Candidates (p, C'), scores (p, C') with the prior's terms, floor (p,).
+    """
+    dots = _exact_scores(catalogue, rows.hidden, found)  # (p, C)
+    floor = dots.min(dim=1).values if dots.shape[1] else torch.full((len(rows),), NEG_INF)
+    if rows.prior is None:
+        return found, dots, floor
+    candidates = rows.with_prior_items(found)  # (p, C'): C' >= C, the index's columns first
+    if candidates.shape[1] > found.shape[1]:
+        extra = _exact_scores(catalogue, rows.hidden, candidates[:, found.shape[1] :])
+        dots = torch.cat((dots, extra), dim=1)
+    cand = torch.as_tensor(np.ascontiguousarray(candidates), device=dots.device)
+    return candidates, dots + rows.prior_at(cand), floor
 
 
 def _exact_scores(
@@ -160,15 +193,13 @@ def _exact_scores(
 def _mask(
     scores: torch.Tensor,
     candidates: np.ndarray,
-    filters: Filters,
+    filters: ResolvedConstraints,
     excluded: Sequence[np.ndarray] | None,
 ) -> None:
     """Set the scores of candidates that may not be recommended to -inf, in place, (p, C)."""
     cand = torch.as_tensor(np.ascontiguousarray(candidates), device=scores.device)
-    if filters.disallowed is not None:
-        scores.masked_fill_(filters.disallowed[cand], NEG_INF)
-    if filters.blocked is not None and len(filters.blocked):
-        scores.masked_fill_(torch.isin(cand, filters.blocked), NEG_INF)
+    if filters.banned is not None:
+        scores.masked_fill_(filters.banned[cand], NEG_INF)
     if excluded is not None:
         for row, played in enumerate(excluded):
             if len(played):

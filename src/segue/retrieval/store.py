@@ -26,23 +26,17 @@ from typing import Any
 import faiss
 import numpy as np
 
-from segue.retrieval.index import TrackIndex, table_checksum
-from segue.retrieval.params import IndexParams
-from segue.training.atomic_write import (
+from segue.io.atomic_write import (
     FILE_MODE,
     atomic_write_text,
     clean_stale_temporaries,
     temporary_prefix,
 )
+from segue.retrieval.index import TrackIndex, exact_list_selection, faiss_class, table_checksum
+from segue.retrieval.params import IndexParams
 
 FORMAT = "segue-track-index"
 VERSION = 1
-_FAISS_CLASSES = {
-    "flat": "IndexFlatIP",
-    "ivf_flat": "IndexIVFFlat",
-    "ivf_pq": "IndexIVFPQ",
-    "hnsw": "IndexHNSWFlat",
-}
 
 
 class IndexMismatchError(ValueError):
@@ -116,11 +110,12 @@ def load_index(path: str | Path, table: np.ndarray | None = None) -> TrackIndex:
         check_table(table, n_tracks, dim, header["table_sha256"], path)
     index = faiss.read_index(str(path))
     found = type(faiss.downcast_index(index)).__name__
-    if found != _FAISS_CLASSES[params.kind] or index.ntotal != n_tracks or index.d != dim:
+    if found != faiss_class(params) or index.ntotal != n_tracks or index.d != dim:
         raise IndexMismatchError(
             f"{path} holds a {found} of {index.ntotal} x {index.d}, but its header says "
             f"{params.kind} of {n_tracks} x {dim}"
         )
+    exact_list_selection(index)  # saved with an HNSW coarse quantizer (older segue builds)
     return TrackIndex(index, params, n_tracks, dim, header["table_sha256"])
 
 

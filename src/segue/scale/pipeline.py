@@ -16,7 +16,6 @@ same results (tested equal on small logs: every column, every report count) and 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -33,6 +32,7 @@ from segue.data.sequences import SideInputs
 from segue.data.sessions import SkipRule, check_session_settings
 from segue.data.splits import check_split_options
 from segue.data.vocab import TrackVocab
+from segue.io.atomic_write import atomic_write_text, set_tree_modes
 from segue.scale.dataset import FORMAT, MANIFEST, VERSION, ShardedWindows
 from segue.scale.engine import DuckDBEngine, SqlEngine
 from segue.scale.sessions import sessionise
@@ -216,7 +216,7 @@ def prepare_out_of_core(
         "shards": [asdict(s) for s in shards],
         "reports": [r.to_dict() for r in reports],
     }
-    tmp = out / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1, default=str), encoding="utf-8")
-    os.replace(tmp, out / MANIFEST)
+    set_tree_modes(out)  # shards and parquet files were written under the process umask
+    # The manifest last, atomically: a folder without one is an unfinished preparation.
+    atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=1, default=str))
     return data

@@ -2,10 +2,11 @@
 
 The out-of-core path reads files that already hold segue's canonical columns (what
 :func:`segue.read_log` produces, written to Parquet, CSV or TSV), not the raw export formats: the
-readers' format detection and per-format cleaning stay in pandas, one file at a time. Checks
-here mirror :func:`segue.data.readers.canonical.finish`: required columns present and never
-empty, timestamps that parse, durations that are non-negative numbers; every failure names the
-file, the column and the first bad row.
+readers' format detection and per-format cleaning stay in pandas, one file at a time. The checks
+are :func:`segue.data.readers.canonical.finish`'s, written in SQL from the same column groups,
+flag words, limits and messages: required columns present and never empty, timestamps that
+parse, durations that are non-negative numbers below ``MAX_COUNT``, flags that read as true or
+false; every failure names the file, the column and the first bad row.
 """
 
 from __future__ import annotations
@@ -15,19 +16,18 @@ from pathlib import Path
 
 from segue.columns import Columns
 from segue.data.errors import DataError
+from segue.data.readers.canonical import (
+    COUNT_COLUMNS,
+    FALSE_WORDS,
+    FLAG_COLUMNS,
+    MAX_COUNT,
+    STRING_COLUMNS,
+    TRUE_WORDS,
+    require_columns,
+)
 from segue.scale.engine import SqlEngine
 
 FORMATS = ("parquet", "csv", "tsv")
-_STRINGS = (
-    Columns.USER,
-    Columns.TRACK,
-    Columns.ARTIST,
-    Columns.ALBUM,
-    Columns.TRACK_NAME,
-    Columns.EVENT_TYPE,
-)
-_COUNTS = (Columns.MS_PLAYED, Columns.DURATION_MS)
-_FLAGS = (Columns.SKIPPED, Columns.IS_ORGANIC)
 _TIME_TYPES = ("TIMESTAMP", "DATE")  # prefixes: TIMESTAMP WITH TIME ZONE, TIMESTAMP_NS...
 
 
@@ -57,7 +57,10 @@ def _timestamp_expr(engine: SqlEngine, source_type: str) -> str:
 
 
 def _count_expr(column: str) -> str:
-    return f"CAST(ROUND(TRY_CAST({column} AS DOUBLE)) AS BIGINT)"
+    """Rounded milliseconds; NULL for text that is no number and for values past MAX_COUNT
+    (which :func:`_check` then names), never an engine error."""
+    number = f"TRY_CAST({column} AS DOUBLE)"
+    return f"CASE WHEN abs({number}) < {MAX_COUNT} THEN CAST(ROUND({number}) AS BIGINT) END"
 
 
 def _flag_expr(column: str, source_type: str) -> str:
@@ -65,9 +68,18 @@ def _flag_expr(column: str, source_type: str) -> str:
         return column
     text = f"lower(trim(CAST({column} AS STRING)))"
     return (
-        f"CASE WHEN {text} IN ('true', '1', 'yes', 't', 'y', '1.0') THEN TRUE "
-        f"WHEN {text} IN ('false', '0', 'no', 'f', 'n', '0.0') THEN FALSE END"
+        f"CASE WHEN {text} IN ({_sql_list(TRUE_WORDS)}) THEN TRUE "
+        f"WHEN {text} IN ({_sql_list(FALSE_WORDS)}) THEN FALSE END"
     )
+
+
+def _sql_list(words: Sequence[str]) -> str:
+    """Words as a SQL list of string literals.
+
+    >>> _sql_list(("true", "1"))
+    "'true', '1'"
+    """
+    return ", ".join(f"'{w}'" for w in words)
 
 
 def load_events(
@@ -91,25 +103,24 @@ def load_events(
     kind = file_format(paths)
     names = ", ".join(str(p) for p in paths)
     present = dict(engine.load("raw", paths, kind))
-    missing = [c for c in (*Columns.REQUIRED, *extra_columns) if c not in present]
-    if missing:
-        listing = ", ".join(repr(c) for c in present)
-        raise DataError(f"missing columns {missing}; the files have columns: {listing}", file=names)
+    require_columns(present, (*Columns.REQUIRED, *extra_columns), file=names)
     columns = [c for c in Columns.CANONICAL if c in present and c != Columns.TIMESTAMP]
     columns += list(extra_columns)
     select = [f"{_timestamp_expr(engine, present[Columns.TIMESTAMP])} AS ts_us"]
     for c in columns:
-        if c in _COUNTS:
+        if c in COUNT_COLUMNS:
             select.append(f"{_count_expr(c)} AS {c}")
-        elif c in _FLAGS:
+        elif c in FLAG_COLUMNS:
             select.append(f"{_flag_expr(c, present[c])} AS {c}")
-        elif c in _STRINGS:
+        elif c in STRING_COLUMNS:
             select.append(f"CAST({c} AS STRING) AS {c}")
         else:
             select.append(c)
     # a view: the casts run again in the next stage, cheaper than another copy of the log
     engine.create("events", f"SELECT {', '.join(select)}, src_row FROM raw", view=True)
-    raws = [f"CAST({c} AS STRING) AS raw_{c}" for c in (*_COUNTS, *_FLAGS) if c in present]
+    raws = [
+        f"CAST({c} AS STRING) AS raw_{c}" for c in (*COUNT_COLUMNS, *FLAG_COLUMNS) if c in present
+    ]
     checked = f"SELECT {', '.join([*select, *raws])}, src_row FROM raw"
     n_rows = _check(engine, checked, present, names)
     return columns, n_rows
@@ -121,16 +132,18 @@ def _check(engine: SqlEngine, checked: str, present: dict[str, str], files: str)
     ``checked`` selects the cast columns next to the raw text of the casts that may fail.
     """
     rules: list[tuple[str, str, str]] = []
-    for c in (Columns.USER, Columns.TRACK):
-        rules.append((c, f"{c} IS NULL OR trim({c}) = ''", "missing value (required)"))
-    rules.append(
-        (Columns.TIMESTAMP, "ts_us IS NULL", "missing or unparseable timestamp (required)")
-    )
-    for c in _COUNTS:
+    for c in Columns.REQUIRED:
+        if c == Columns.TIMESTAMP:
+            rules.append((c, "ts_us IS NULL", "missing or unparseable timestamp (required)"))
+        else:
+            rules.append((c, f"{c} IS NULL OR trim({c}) = ''", "missing value (required)"))
+    for c in COUNT_COLUMNS:
         if c in present:
+            number = f"TRY_CAST(raw_{c} AS DOUBLE)"
             rules.append((c, f"{c} < 0", "negative value; durations are never negative"))
-            rules.append((c, f"{c} IS NULL AND raw_{c} IS NOT NULL", "not a number"))
-    for c in _FLAGS:
+            rules.append((c, f"raw_{c} IS NOT NULL AND {number} IS NULL", "not a number"))
+            rules.append((c, f"abs({number}) >= {MAX_COUNT}", "too large"))
+    for c in FLAG_COLUMNS:
         if c in present:
             rules.append((c, f"{c} IS NULL AND raw_{c} IS NOT NULL", "not true or false"))
     firsts = ", ".join(f"MIN(CASE WHEN {cond} THEN src_row END)" for _, cond, _ in rules)

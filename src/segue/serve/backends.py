@@ -59,6 +59,16 @@ class Backend(Protocol):
         seed: int | None,
     ) -> Listing: ...
 
+    def continue_many(self, seeds: list[list[Event]], ns: list[int]) -> list[Listing]:
+        """:meth:`continue_playlist` without constraints of many plain playlists at once."""
+        ...
+
+    def plain_playlist(self, seeds: list[Event], n: int) -> bool:
+        """Whether ``continue_playlist(seeds, n)`` without constraints (greedy, no repeats)
+        equals ``n`` steps of ``recommend(seeds + picks, k=1, exclude_played=True)``, so that
+        it may be generated in a batch (:meth:`continue_many`)."""
+        ...
+
     def similar(self, track_id: str, k: int) -> Listing: ...
 
     def listener(

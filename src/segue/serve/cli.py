@@ -21,6 +21,7 @@ from pathlib import Path
 
 from segue.serve.logs import log_config
 from segue.serve.metrics import MULTIPROC_ENV
+from segue.serve.protocol import http_protocol
 from segue.serve.settings import SETTINGS_ENV, ServeSettings
 
 log = logging.getLogger("segue.serve")
@@ -150,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers,
             log_config=config,
             access_log=False,
+            http=http_protocol(),  # stamps each request's arrival (its deadline's start)
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
             # Longer than uvicorn's 5 s, so that idle pooled client (or proxy) connections are
             # not closed under them between requests.

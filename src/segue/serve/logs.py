@@ -11,15 +11,20 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import random
 import re
 import time
-import uuid
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "segue_request_id", default=None
 )
 _TOKEN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _RECORD_FIELDS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
+# Request ids need to be unique, not secret: a generator seeded once from the OS, because
+# ``uuid4`` reads ``os.urandom`` per request, a system call that releases the GIL, and under
+# load the event loop then waits for the model thread to hand the GIL back (up to the switch
+# interval) on every request.
+_IDS = random.Random()
 
 
 def new_request_id(given: str | None) -> str:
@@ -30,7 +35,7 @@ def new_request_id(given: str | None) -> str:
     """
     if given is not None and _TOKEN.match(given):
         return given
-    return uuid.uuid4().hex
+    return f"{_IDS.getrandbits(128):032x}"
 
 
 class JsonFormatter(logging.Formatter):

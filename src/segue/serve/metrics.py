@@ -73,7 +73,8 @@ class Metrics:
         )
         self.batch_size = Histogram(
             "segue_batch_size",
-            "Recommendations scored per model call",
+            "Ranked lists (kind=lists) or playlists (kind=playlists) computed per model call",
+            ["kind"],
             buckets=(1, 2, 4, 8, 16, 32, 64, 128),
             registry=r,
         )

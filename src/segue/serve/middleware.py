@@ -17,11 +17,9 @@ from starlette.exceptions import HTTPException
 
 from segue.serve.logs import new_request_id, request_id
 from segue.serve.metrics import Metrics
+from segue.serve.protocol import ARRIVAL
 
 log = logging.getLogger("segue.serve.access")
-
-ARRIVAL = "segue.arrival"
-"""Scope key: ``time.perf_counter()`` when the request arrived (its deadline starts there)."""
 
 
 class ServiceMiddleware:
@@ -35,7 +33,8 @@ class ServiceMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        arrival = scope[ARRIVAL] = time.perf_counter()
+        # Stamped by the HTTP protocol when it read the request (segue.serve.protocol).
+        arrival = scope.setdefault(ARRIVAL, time.perf_counter())
         headers = dict(scope["headers"])
         rid = new_request_id(_text(headers.get(b"x-request-id")))
         token = request_id.set(rid)

@@ -1,6 +1,6 @@
 """Top-k under a per-artist cap in numpy, for the torch-free (ONNX) backend.
 
-The same contract as :func:`segue.api.constraints.top_k` for one row: -inf scores are never
+The same contract as :func:`segue.evaluation.ranking.top_k` for one row: -inf scores are never
 returned, ties go to the lower index, tracks of unknown artist (0) are never capped, and the
 result is exact (more candidates are taken when the cap rejected too many).
 """

@@ -140,6 +140,12 @@ class OnnxBackend:
         rows = self._rows(np.asarray(picks, dtype=np.int64), np.asarray(picked_scores), "position")
         return Listing(rows, unknown, cold, exhausted=len(picks) < n)
 
+    def continue_many(self, seeds: list[list[Event]], ns: list[int]) -> list[Listing]:
+        return [self.continue_playlist(s, n, *_PLAIN) for s, n in zip(seeds, ns)]
+
+    def plain_playlist(self, seeds: list[Event], n: int) -> bool:
+        return False  # no batched generation: each playlist runs whole (continue_many loops)
+
     def similar(self, track_id: str, k: int) -> Listing:
         index = self.rec.index.get(track_id)
         if index is None:
@@ -241,3 +247,7 @@ def _pick(scores: np.ndarray, temperature: float | None, rng: np.random.Generato
     logits = np.where(finite, scores / temperature, -np.inf)
     probs = np.exp(logits - logits[finite].max())
     return int(rng.choice(len(scores), p=probs / probs.sum()))
+
+
+_PLAIN = (None, None, None, None, None, None)
+"""No window, artist cap, allow or block list, temperature or seed: a plain greedy playlist."""

@@ -14,11 +14,12 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 
 from segue.serve.access import Reader, Writer, cap, check_caps
-from segue.serve.backends import UnknownTrackError
-from segue.serve.events import Event
+from segue.serve.backends import Backend, UnknownTrackError
+from segue.serve.batching import Row
+from segue.serve.events import Event, ListenerEvents
 from segue.serve.limits import Overloaded
 from segue.serve.listing import Listing
-from segue.serve.middleware import ARRIVAL
+from segue.serve.protocol import ARRIVAL
 from segue.serve.schemas import (
     LISTENER_ID_PATTERN,
     ContinueRequest,
@@ -50,11 +51,6 @@ async def recommend(body: RecommendRequest, request: Request, service: Reader) -
         ]
     )
     backend, events = service.backend, history_events(body.history)
-    if body.allow is None and body.block is None and body.max_per_artist is None:
-        listing = await service.batcher.recommend(
-            backend, events, body.k, body.exclude_played, request.scope[ARRIVAL]
-        )
-        return _tracks(listing, backend.version)
     call = partial(
         backend.recommend,
         events,
@@ -64,6 +60,10 @@ async def recommend(body: RecommendRequest, request: Request, service: Reader) -
         body.block,
         body.max_per_artist,
     )
+    if body.allow is None and body.block is None and body.max_per_artist is None:
+        row = Row(events, body.k, body.exclude_played, call)
+        listing = await service.batcher.rank(backend, row, request.scope[ARRIVAL])
+        return _tracks(listing, backend.version)
     return _tracks(await _model_call(service, request, call, "recommend"), backend.version)
 
 
@@ -84,10 +84,14 @@ async def continue_playlist(body: ContinueRequest, request: Request, service: Re
             cap(("body", "block"), len(body.block or ()), s.max_ids, "block list"),
         ]
     )
-    backend = service.backend
+    backend, seeds = service.backend, history_events(body.seed_tracks)
+    plain = (body.no_repeat_window, body.max_per_artist, body.allow, body.block, body.temperature)
+    if all(value is None for value in plain) and backend.plain_playlist(seeds, body.n):
+        listing = await service.batcher.playlist(backend, seeds, body.n, request.scope[ARRIVAL])
+        return _tracks(listing, backend.version)
     call = partial(
         backend.continue_playlist,
-        history_events(body.seed_tracks),
+        seeds,
         body.n,
         body.no_repeat_window,
         body.max_per_artist,
@@ -147,7 +151,9 @@ async def add_events(
             cap(("body", "block"), len(body.block or ()), s.max_ids, "block list"),
         ]
     )
-    service.admission.check(request.scope[ARRIVAL], "listener")  # refuse before storing
+    filtered = (body.allow, body.block, body.max_per_artist)
+    kind = "listener" if any(value is not None for value in filtered) else "lists"
+    service.admission.check(request.scope[ARRIVAL], kind)  # refuse before storing
     now = time.time()
     events = [
         Event(e.track_id, e.event_type, now if e.timestamp is None else e.timestamp)
@@ -167,7 +173,9 @@ async def add_events(
         body.max_per_artist,
     )
     try:
-        listing = await _model_call(service, request, call, "listener")
+        listing = await _listener_call(
+            service, request, backend, call, held, body.k, body.exclude_played, filtered
+        )
     except Overloaded as error:
         error.events_stored = True  # type: ignore[attr-defined]
         raise
@@ -197,7 +205,10 @@ async def listener_recommendations(
     call = partial(
         backend.listener, listener_id, held, k, exclude_played, None, None, max_per_artist
     )
-    listing = await _model_call(service, request, call, "listener")
+    filtered = (None, None, max_per_artist)
+    listing = await _listener_call(
+        service, request, backend, call, held, k, exclude_played, filtered
+    )
     return _listener_tracks(service, listener_id, held.total, listing, backend.version)
 
 
@@ -214,6 +225,23 @@ async def _model_call(
     service: Service, request: Request, call: Callable[[], Listing], kind: str
 ) -> Listing:
     return await service.admission.run(request.scope[ARRIVAL], call, kind)
+
+
+async def _listener_call(
+    service: Service,
+    request: Request,
+    backend: Backend,
+    call: Callable[[], Listing],
+    held: ListenerEvents,
+    k: int,
+    exclude_played: bool,
+    filters: tuple[object, ...],
+) -> Listing:
+    """A listener's list: batched (its stored events re-encoded) when it has no filters."""
+    if any(value is not None for value in filters):
+        return await _model_call(service, request, call, "listener")
+    row = Row(list(held.events), k, exclude_played, call, source="reencoded")
+    return await service.batcher.rank(backend, row, request.scope[ARRIVAL])
 
 
 def _tracks(listing: Listing, version: str) -> Tracks:

@@ -54,7 +54,9 @@ class Service:
             settings.max_concurrency, settings.max_queue, settings.deadline_ms / 1000
         )
         self.batcher = RecommendBatcher(
-            self.admission, settings.max_batch, on_batch=self.metrics.batch_size.observe
+            self.admission,
+            settings.max_batch,
+            on_batch=lambda kind, size: self.metrics.batch_size.labels(kind=kind).observe(size),
         )
         memory = MemoryStore(settings.max_history, settings.max_listeners, settings.listener_ttl_s)
         self.store: ListenerStore = memory

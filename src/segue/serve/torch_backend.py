@@ -1,7 +1,10 @@
 """The checkpoint backend: :class:`segue.Recommender`, with one KV cache per listener.
 
 A listener's :class:`segue.SessionState` stays in this worker (an LRU of ``max_sessions``)
-together with the store's event ``total`` it has consumed. When the store reports more events,
+together with the store's event ``total`` it has consumed. It is opened with ``keep=max_len``,
+so it always reads exactly the last ``max_len`` events, as ``Recommender.recommend`` of the
+stored events does: the list is the same whether the KV cache or a batch of re-encoded
+listeners (:mod:`segue.serve.batching`) computed it. When the store reports more events,
 only the new ones are added (one incremental step each); when the state is missing, evicted,
 from another model version, or out of step (another worker wrote more events than the store
 still holds), the stored events are re-encoded.
@@ -51,6 +54,7 @@ class TorchBackend:
         self.rec, self.version = rec, version
         self.max_sessions, self.max_events = max_sessions, max_events
         self.n_tracks = rec.model.config.n_tracks
+        self.max_len = rec.model.config.max_len
         self._sessions: OrderedDict[str, _Cached] = OrderedDict()
         self._guard = threading.Lock()
 
@@ -69,7 +73,12 @@ class TorchBackend:
         max_per_artist: int | None,
     ) -> Listing:
         frame = self.rec.recommend(
-            _history(history), k, exclude_played, allow, block, max_per_artist
+            _history(history),
+            k=k,
+            exclude_played=exclude_played,
+            allow=allow,
+            block=block,
+            max_per_artist=max_per_artist,
         )
         return _listing(frame, Columns.RANK)
 
@@ -105,13 +114,61 @@ class TorchBackend:
         seed: int | None,
     ) -> Listing:
         frame = self.rec.continue_playlist(
-            _history(seeds), n, no_repeat_window, max_per_artist, allow, block, temperature, seed
+            _history(seeds),
+            n=n,
+            no_repeat_window=no_repeat_window,
+            max_per_artist=max_per_artist,
+            allow=allow,
+            block=block,
+            temperature=temperature,
+            seed=seed,
         )
         return _listing(frame, Columns.POSITION)
 
+    def continue_many(self, seeds: list[list[Event]], ns: list[int]) -> list[Listing]:
+        """Plain greedy playlists generated together (each accepted by :meth:`plain_playlist`).
+
+        Step ``i`` ranks every unfinished playlist's seeds and picks so far in one
+        ``recommend_batch`` (``k=1``, played tracks excluded): the best track not yet in the
+        playlist, which is what ``continue_playlist`` without constraints picks. Re-encoding
+        the (at most ``max_len``) events of a playlist in the batch costs less than the
+        catalogue read the batch shares.
+        """
+        histories = [[e.track_id for e in s] for s in seeds]  # untimed plays: id lists
+        picks: list[list[dict[str, Any]]] = [[] for _ in seeds]
+        unknown: list[list[str]] = [[] for _ in seeds]
+        exhausted = [False] * len(seeds)
+        for step in range(max(ns, default=0)):
+            live = [i for i, n in enumerate(ns) if len(picks[i]) < n and not exhausted[i]]
+            if not live:
+                break
+            frame = self.rec.recommend_batch([histories[i] for i in live], k=1)
+            best = dict(zip(frame[Columns.QUERY].tolist(), _items(frame, Columns.RANK)))
+            for q, i in enumerate(live):
+                if step == 0:
+                    unknown[i] = list(frame.attrs.get(UNKNOWN_IDS, {}).get(q, []))
+                item = best.get(q)
+                if item is None:  # nothing eligible is left
+                    exhausted[i] = True
+                    continue
+                del item[Columns.RANK]
+                picks[i].append({Columns.POSITION: step + 1, **item})
+                histories[i].append(item[Columns.TRACK])
+        return [Listing(p, u, False, x) for p, u, x in zip(picks, unknown, exhausted)]
+
+    def plain_playlist(self, seeds: list[Event], n: int) -> bool:
+        # Untimed plays with at least one known id: the picks are then untimed plays after
+        # known events in both forms (a session without known events moves the clock
+        # differently). Seeds and picks within max_len: the session never rebuilds its cache.
+        if not all(e.event_type == "play" and e.timestamp is None for e in seeds):
+            return False
+        index = self.rec.catalogue.index
+        known = sum(e.track_id in index for e in seeds)
+        return known >= 1 and known + n - 1 <= self.max_len
+
     def similar(self, track_id: str, k: int) -> Listing:
         try:
-            frame = self.rec.similar_tracks(track_id, k)
+            frame = self.rec.similar_tracks(track_id, k=k)
         except UnknownTracksError as error:
             raise UnknownTrackError(track_id) from error
         return _listing(frame, Columns.RANK)
@@ -143,11 +200,17 @@ class TorchBackend:
                     _add(state, event)
                 source = "kv_cache"
             else:  # re-encode the stored events (which also bounds the state's length)
-                cached.state = self.rec.session(_history(list(events)))
+                cached.state = self.rec.session(_history(list(events)), keep=self.max_len)
                 source = "reencoded"
             cached.applied, cached.last = held.total, events[-1] if events else None
             assert cached.state is not None
-            frame = cached.state.recommend(k, exclude_played, allow, block, max_per_artist)
+            frame = cached.state.recommend(
+                k=k,
+                exclude_played=exclude_played,
+                allow=allow,
+                block=block,
+                max_per_artist=max_per_artist,
+            )
         listing = _listing(frame, Columns.RANK)
         listing.source = source
         return listing

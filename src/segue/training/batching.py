@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import torch
 
-from segue.data.sequences import TrainingSequences
+from segue.training.windows import TrainingWindows
 
 POOL_BATCHES = 50
 """Batches per pool within which windows are sorted by length."""
 
 
 def epoch_batches(
-    data: TrainingSequences, batch_size: int, generator: torch.Generator, bucket_by_length: bool
+    data: TrainingWindows, batch_size: int, generator: torch.Generator, bucket_by_length: bool
 ) -> list[torch.Tensor]:
     """Window indices of each batch of one epoch, in training order.
 

@@ -1,4 +1,5 @@
-"""BERT4Rec's masking transform, and the [MASK] token appended at inference.
+"""BERT4Rec's masking transform (the [MASK] appended at inference is the model's own:
+:func:`segue.models.mask_token.append_mask_token`).
 
 Policy (BERT4Rec, Sun et al. 2019, with one change made explicit):
 
@@ -22,16 +23,13 @@ import torch
 
 from segue.columns import EventTypes
 from segue.data.batch import SequenceBatch
+from segue.side_inputs import SIDE_INPUTS
 
 SKIP = EventTypes.index(EventTypes.SKIP)
 
 
 def _zero_side_inputs(batch: SequenceBatch, where: torch.Tensor) -> dict[str, torch.Tensor]:
-    side = {
-        "artists": batch.artists,
-        "event_types": batch.event_types,
-        "gap_buckets": batch.gap_buckets,
-    }
+    side = {s.name: getattr(batch, s.name) for s in SIDE_INPUTS}
     return {name: ids.masked_fill(where, 0) for name, ids in side.items() if ids is not None}
 
 
@@ -92,41 +90,4 @@ def mask_for_bert4rec(
         tracks=tracks.masked_fill(masked, mask_token),
         targets=torch.where(masked, tracks, 0),
         **_zero_side_inputs(batch, masked),
-    )
-
-
-def append_mask_token(
-    batch: SequenceBatch, mask_token: int, max_len: int | None = None
-) -> SequenceBatch:
-    """Append one [MASK] column, the position a masked model predicts at inference.
-
-    Side inputs of the new column are 0 (unknown), as at masked training positions.
-
-    Args:
-        batch: Left-padded histories, (B, T).
-        mask_token: Index of [MASK], ``ModelConfig.mask_token``.
-        max_len: If given, keep only the last ``max_len`` columns, dropping the oldest event
-            when the history was already full.
-
-    Returns:
-        A batch of (B, T + 1) tensors (or (B, max_len)); ``targets`` is None.
-
-    >>> append_mask_token(SequenceBatch(torch.tensor([[0, 3, 4]])), 9, max_len=3).tracks.tolist()
-    [[3, 4, 9]]
-    """
-
-    def extend(ids: torch.Tensor | None, value: int) -> torch.Tensor | None:
-        if ids is None:
-            return None
-        column = torch.full_like(ids[:, :1], value)  # (B, 1)
-        out = torch.cat((ids, column), dim=1)  # (B, T + 1)
-        return out if max_len is None else out[:, -max_len:]
-
-    tracks = extend(batch.tracks, mask_token)
-    assert tracks is not None
-    return SequenceBatch(
-        tracks=tracks,
-        artists=extend(batch.artists, 0),
-        event_types=extend(batch.event_types, 0),
-        gap_buckets=extend(batch.gap_buckets, 0),
     )

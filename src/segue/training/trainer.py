@@ -1,14 +1,16 @@
 """A plain PyTorch training loop with early stopping on full-catalogue validation NDCG@10.
 
-No training framework: one loop over shuffled windows, AdamW, warmup + cosine schedule, gradient
-clipping, bf16 autocast on CUDA, DDP when launched by ``torchrun``. After each epoch the model is
-ranked against the whole catalogue on the validation points; the best checkpoint and the last
-one (with everything needed for an exact resume) are written atomically.
+No training framework: one loop over shuffled windows, AdamW (or the optimizer given to
+:func:`fit`), warmup + cosine schedule, gradient clipping, bf16 autocast on CUDA, DDP when
+launched by ``torchrun``. After each epoch the model is ranked against the whole catalogue on
+the validation points; the best checkpoint and the last one (with everything needed for an
+exact resume) are written atomically.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import math
@@ -24,20 +26,22 @@ import torch
 from tqdm.auto import tqdm
 
 from segue.checks import check_field_types, check_integer, check_number
-from segue.data.sequences import TrainingSequences
 from segue.data.settings import DataSettings
 from segue.data.vocab import TrackVocab
+from segue.evaluation.summary import METRICS
+from segue.io.atomic_write import atomic_write_text
+from segue.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from segue.logs import show_progress
 from segue.models.param_groups import param_groups
 from segue.models.transformer import TrackTransformer
 from segue.training import distributed
+from segue.training.batch_loss import batch_loss
 from segue.training.batching import epoch_batches
-from segue.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from segue.training.losses import TrackLoss
-from segue.training.losses.window_masked import window_masked_softmax_ce
 from segue.training.masking import mask_for_bert4rec
 from segue.training.reproducibility import seed_everything
 from segue.training.schedule import warmup_cosine
+from segue.training.windows import TrainingWindows
 
 Validate = Callable[[TrackTransformer], dict[str, float]]
 logger = logging.getLogger(__name__)
@@ -53,8 +57,8 @@ class TrainerConfig:
     Args:
         epochs: Maximum number of passes over the training windows.
         batch_size: Windows per optimisation step (per process under DDP).
-        lr: Peak learning rate of AdamW.
-        weight_decay: AdamW weight decay.
+        lr: Peak learning rate of the optimizer (scheduled by warmup + cosine).
+        weight_decay: Decoupled weight decay of the optimizer.
         decay_all: Apply weight decay to norms, biases and embeddings too (False: only to the
             matrices of the blocks, the usual choice for transformers).
         warmup_steps: Linear warmup length in steps; None sizes it from the data, as
@@ -81,9 +85,6 @@ class TrainerConfig:
         bucket_by_length: Batch windows of similar length together (less padding to compute).
         shuffle_ties: Each epoch, shuffle training events that share a user and a timestamp
             (see :meth:`TrainingSequences.shuffle_ties`).
-        mask_window_items: Train with a full softmax in which the row's other window items are
-            not negatives (for logs without repeats, evaluated with seen items excluded; see
-            :mod:`segue.training.losses.window_masked`). Replaces the configured loss.
     """
 
     epochs: int = 50
@@ -109,7 +110,6 @@ class TrainerConfig:
     max_steps_per_epoch: int | None = None
     bucket_by_length: bool = True
     shuffle_ties: bool = False
-    mask_window_items: bool = False
 
     def __post_init__(self) -> None:
         """Refuse settings that would fail or train nonsense, before any data is touched."""
@@ -139,7 +139,7 @@ class TrainerConfig:
         return monitor_k(self.monitor)
 
 
-MONITOR = re.compile(r"(?P<metric>ndcg|hr|mrr)@(?P<k>\d+)")
+MONITOR = re.compile(rf"(?P<metric>{'|'.join(METRICS)})@(?P<k>\d+)")
 """What ``TrainerConfig.monitor`` may be: a metric of :func:`segue.evaluation.metric_summary`."""
 
 
@@ -152,8 +152,8 @@ def monitor_k(monitor: str) -> int:
     match = MONITOR.fullmatch(monitor)
     if match is None or int(match["k"]) < 1:
         raise ValueError(
-            "monitor must be a validation metric: ndcg@K, hr@K or mrr@K with K >= 1 "
-            f"(e.g. ndcg@10), got {monitor!r}"
+            f"monitor must be a validation metric: {', '.join(f'{m}@K' for m in METRICS)} "
+            f"with K >= 1 (e.g. ndcg@10), got {monitor!r}"
         )
     return int(match["k"])
 
@@ -215,7 +215,7 @@ class _Loop:
     def __init__(
         self,
         model: TrackTransformer,
-        data: TrainingSequences,
+        data: TrainingWindows,
         loss: TrackLoss,
         validate: Validate | None,
         config: TrainerConfig,
@@ -224,6 +224,7 @@ class _Loop:
         run_config: str,
         data_settings: DataSettings | None = None,
         stop_epoch: int | None = None,
+        optimizer: torch.optim.Optimizer | None = None,
     ) -> None:
         self.config, self.data, self.loss, self.validate = config, data, loss, validate
         self.stop_epoch = config.epochs if stop_epoch is None else stop_epoch
@@ -235,15 +236,16 @@ class _Loop:
         if config.num_threads:
             torch.set_num_threads(config.num_threads)
         self.generator = seed_everything(config.seed, config.deterministic)
-        loss.generator = self.generator
         self.model = model.to(self.device)
         self.trained = distributed.wrap(self.model, self.device)
-        groups = (
-            self.model.parameters()
-            if config.decay_all
-            else param_groups(self.model, config.weight_decay)
-        )
-        self.optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
+        if optimizer is None:  # the default: AdamW, decay on the block matrices only
+            groups = (
+                self.model.parameters()
+                if config.decay_all
+                else param_groups(self.model, config.weight_decay)
+            )
+            optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
+        self.optimizer = optimizer  # built on the model's parameters, which .to() kept
         self.steps_per_epoch = math.ceil(math.ceil(len(data) / config.batch_size) / self.world)
         if config.max_steps_per_epoch:
             self.steps_per_epoch = min(self.steps_per_epoch, config.max_steps_per_epoch)
@@ -278,21 +280,7 @@ class _Loop:
         autocast = self.device.type == "cuda" and self.config.bf16
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=autocast):
             hidden = self.trained(batch)  # (B, T, D)
-            has_target = batch.targets > 0
-            if self.config.mask_window_items:
-                value = window_masked_softmax_ce(
-                    hidden[has_target].float(),
-                    self.model.catalogue_embeddings().float(),
-                    batch.targets[has_target],
-                    torch.cat([batch.tracks, batch.targets], dim=1),
-                    has_target.nonzero()[:, 0],
-                )
-            else:
-                value = self.loss(
-                    hidden[has_target].float(),
-                    self.model.catalogue_embeddings().float(),
-                    batch.targets[has_target],
-                )
+            value = batch_loss(self.model, hidden, batch, self.loss, self.generator)
         self.optimizer.zero_grad(set_to_none=True)
         value.backward()
         if self.config.grad_clip:
@@ -335,6 +323,7 @@ class _Loop:
         if with_state:
             state = {
                 "optimizer": self.optimizer.state_dict(),
+                "optimizer_class": type(self.optimizer).__name__,
                 "scheduler": self.scheduler.state_dict(),
                 "generator": self.generator.get_state(),
                 "torch_rng": torch.get_rng_state(),
@@ -362,6 +351,13 @@ class _Loop:
         state = checkpoint.training_state
         if not state:
             raise ValueError(f"{path} holds no training state to resume from")
+        # Another optimizer's state would load without complaint and train with its settings.
+        saved = state.get("optimizer_class", "AdamW")  # checkpoints before the name was kept
+        if saved != type(self.optimizer).__name__:
+            raise ValueError(
+                f"{path} was trained with {saved}, this run's optimizer is "
+                f"{type(self.optimizer).__name__}: resume with the same optim group"
+            )
         self.model.load_state_dict(checkpoint.state_dict)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -373,7 +369,7 @@ class _Loop:
 
     def _log(self, row: dict[str, Any]) -> None:
         self.history.append(row)
-        self._write_logs([row])
+        self._write_logs()
 
     def _restart_logs(self) -> None:
         """Start the per-epoch logs from the history this run continues (none when fresh).
@@ -381,21 +377,23 @@ class _Loop:
         A fresh run in a folder used before must not append to the old run's rows, and a
         resumed run's logs must hold exactly the epochs its checkpoint knows.
         """
-        for name in ("metrics.jsonl", "metrics.csv"):
-            (self.out / name).unlink(missing_ok=True)
-        self._write_logs(self.history)
+        self._write_logs()
 
-    def _write_logs(self, rows: list[dict[str, Any]]) -> None:
-        if not rows:
+    def _write_logs(self) -> None:
+        """Write ``metrics.jsonl`` and ``metrics.csv`` whole from the history, through the
+        shared atomic-write rule: a reader (or a crash) never sees half a row, and the files
+        get the shared file mode whatever the umask. An epoch rewrites a few kB."""
+        if not self.history:
+            for name in ("metrics.jsonl", "metrics.csv"):
+                (self.out / name).unlink(missing_ok=True)
             return
-        with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
-            f.writelines(json.dumps(row) + "\n" for row in rows)
-        new_file = not (self.out / "metrics.csv").exists()
-        with open(self.out / "metrics.csv", "a", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            if new_file:
-                writer.writeheader()
-            writer.writerows(rows)
+        lines = "".join(json.dumps(row) + "\n" for row in self.history)
+        atomic_write_text(self.out / "metrics.jsonl", lines)
+        table = io.StringIO()
+        writer = csv.DictWriter(table, fieldnames=list(self.history[0]))
+        writer.writeheader()
+        writer.writerows(self.history)
+        atomic_write_text(self.out / "metrics.csv", table.getvalue())
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -465,7 +463,7 @@ class _Loop:
 
 def fit(
     model: TrackTransformer,
-    data: TrainingSequences,
+    data: TrainingWindows,
     loss: TrackLoss,
     validate: Validate | None,
     config: TrainerConfig,
@@ -475,6 +473,7 @@ def fit(
     run_config: str = "",
     data_settings: DataSettings | None = None,
     stop_epoch: int | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``data`` with ``loss``, validating after every epoch.
 
@@ -487,7 +486,8 @@ def fit(
 
     Args:
         model: The transformer (its config is stored in every checkpoint).
-        data: Training windows.
+        data: Training windows: in memory (``TrainingSequences``) or sharded
+            (``segue.scale.ShardedWindows``), anything with :class:`TrainingWindows`' calls.
         loss: A configured loss (:func:`segue.training.losses.loss_for`).
         validate: Returns validation metrics of the model (must include ``config.monitor``);
             None: no validation (see above).
@@ -498,15 +498,21 @@ def fit(
         data_settings: How ``data`` was prepared, stored in checkpoints so that evaluation
             and export rebuild the same data (:func:`segue.data.settings.prepare_from_settings`).
         stop_epoch: Last epoch to train, in 1..``config.epochs``; None: ``config.epochs``.
+        optimizer: An optimizer over ``model``'s parameters
+            (:func:`segue.recipes.build_optimizer` builds the one a config names); its
+            learning rate is scheduled by ``config``. None: AdamW with ``config.lr`` and
+            ``config.weight_decay`` (not on norms, biases and embeddings unless
+            ``config.decay_all``).
 
     Raises:
         ValueError: On a ``stop_epoch`` outside 1..``config.epochs``, before any training.
     """
     if stop_epoch is not None and not 1 <= stop_epoch <= config.epochs:
         raise ValueError(f"stop_epoch must be in 1..epochs={config.epochs}, got {stop_epoch}")
-    os.makedirs(config.out_dir, exist_ok=True)
-    with open(Path(config.out_dir) / "trainer.json", "w", encoding="utf-8") as f:
-        json.dump(asdict(config), f, indent=2)
+    if model.prior is not None:
+        loss.check_prior()
+        fit_prior_table(model, data)
+    atomic_write_text(Path(config.out_dir) / "trainer.json", json.dumps(asdict(config), indent=2))
     return _Loop(
         model,
         data,
@@ -518,7 +524,23 @@ def fit(
         run_config,
         data_settings,
         stop_epoch,
+        optimizer,
     ).run()
+
+
+def fit_prior_table(model: TrackTransformer, data: TrainingWindows) -> None:
+    """Count the history prior's transition table from the training rows, in their own order.
+
+    A resumed run recounts the same table from the same data, so resume stays exact.
+    """
+    assert model.prior is not None
+    events = getattr(data, "events", None)
+    if events is None:
+        raise ValueError(
+            "a model with a history prior counts its transition table from in-memory training "
+            "sequences; streamed shards do not provide them (set model.history_prior=false)"
+        )
+    model.prior.fit_table(events.tracks, events.group_start)
 
 
 def warmup_length(config: TrainerConfig, total_steps: int) -> int:

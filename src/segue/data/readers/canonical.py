@@ -17,7 +17,7 @@ from segue.data.errors import DataError
 from segue.data.readers.parsed import first_row, shown
 from segue.data.readers.timestamps import TIMESTAMP_DTYPE
 
-_STRINGS = (
+STRING_COLUMNS = (
     Columns.USER,
     Columns.TRACK,
     Columns.ARTIST,
@@ -25,10 +25,13 @@ _STRINGS = (
     Columns.TRACK_NAME,
     Columns.EVENT_TYPE,
 )
-_COUNTS = (Columns.MS_PLAYED, Columns.DURATION_MS)
-_FLAGS = (Columns.SKIPPED, Columns.IS_ORGANIC)
-_TRUE = {"true", "1", "yes", "t", "y", "1.0"}
-_FALSE = {"false", "0", "no", "f", "n", "0.0"}
+COUNT_COLUMNS = (Columns.MS_PLAYED, Columns.DURATION_MS)
+FLAG_COLUMNS = (Columns.SKIPPED, Columns.IS_ORGANIC)
+TRUE_WORDS = ("true", "1", "yes", "t", "y", "1.0")
+FALSE_WORDS = ("false", "0", "no", "f", "n", "0.0")
+"""Flag texts, compared trimmed and lower-cased (the out-of-core path's SQL uses the same)."""
+MAX_COUNT = 2**62
+"""Milliseconds at or beyond this are refused: more than Int64 holds with room to add."""
 
 
 def require_columns(present: Iterable[str], needed: Iterable[str], *, file: str) -> None:
@@ -78,11 +81,11 @@ def finish(
             continue
         where = names.get(col, col)
         values = frame[col]
-        if col in _STRINGS:
+        if col in STRING_COLUMNS:
             values = as_string(values)
-        elif col in _COUNTS:
+        elif col in COUNT_COLUMNS:
             values = as_count(values, file=file, column=where)
-        elif col in _FLAGS:
+        elif col in FLAG_COLUMNS:
             values = as_flag(values, file=file, column=where)
         else:
             values = values.astype(TIMESTAMP_DTYPE)
@@ -119,7 +122,7 @@ def as_count(values: pd.Series, *, file: str, column: str) -> pd.Series:
     if bad.any():
         row = first_row(bad)
         raise DataError(f"{values.loc[row]!r} is not a number", file=file, column=column, row=row)
-    huge = numbers.abs() >= 2**62  # beyond what Int64 milliseconds hold with room to add
+    huge = numbers.abs() >= MAX_COUNT
     if huge.any():
         row = first_row(huge)
         raise DataError(f"{shown(values.loc[row])} is too large", file=file, column=column, row=row)
@@ -151,8 +154,8 @@ def as_flag(values: pd.Series, *, file: str, column: str) -> pd.Series:
         return values.astype("boolean")
     text = values.astype("string").str.strip().str.lower()
     flags = pd.Series(pd.NA, index=values.index, dtype="boolean")
-    flags[text.isin(_TRUE).fillna(False)] = True
-    flags[text.isin(_FALSE).fillna(False)] = False
+    flags[text.isin(TRUE_WORDS).fillna(False)] = True
+    flags[text.isin(FALSE_WORDS).fillna(False)] = False
     bad = flags.isna() & text.notna() & (text != "")
     if bad.any():
         row = first_row(bad)

@@ -3,6 +3,7 @@
 from segue.training.losses.binary import bce_one_negative, gbce, gbce_beta
 from segue.training.losses.dispatch import TrackLoss, loss_for
 from segue.training.losses.full_softmax import full_softmax_ce
+from segue.training.losses.inputs import LossInputs
 from segue.training.losses.sampled_softmax import sampled_softmax
 from segue.training.losses.samplers import (
     NegativeSample,
@@ -12,6 +13,7 @@ from segue.training.losses.samplers import (
 )
 
 __all__ = [
+    "LossInputs",
     "NegativeSample",
     "TrackLoss",
     "bce_one_negative",

@@ -1,9 +1,10 @@
 """Pick a loss by its config name; the callable samples its own negatives.
 
-The training loop stays the same whatever the loss::
+The training loop stays the same whatever the loss: every loss receives a
+:class:`~segue.training.losses.inputs.LossInputs` (see :func:`segue.training.batch_loss`)::
 
     loss_fn = loss_for("gbce", n_tracks=vocab.n_tracks, n_negatives=256)
-    loss = loss_fn(hidden[has_target], model.catalogue_embeddings(), targets[has_target])
+    loss = loss_fn(LossInputs.plain(hidden, model.catalogue_embeddings(), targets))
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from typing import Any
 import torch
 
 from segue.checks import check_field_types, check_integer, check_number
+from segue.training.losses.adjusted import adjusted_full_softmax_ce, adjusted_sampled_softmax
 from segue.training.losses.binary import bce_one_negative, gbce
 from segue.training.losses.full_softmax import full_softmax_ce
+from segue.training.losses.inputs import LossInputs
 from segue.training.losses.sampled_softmax import sampled_softmax
 from segue.training.losses.samplers import (
     NegativeSample,
@@ -23,17 +26,23 @@ from segue.training.losses.samplers import (
     popularity_negatives,
     uniform_negatives,
 )
+from segue.training.losses.window_masked import window_masked_softmax_ce
 
-LOSSES = ("softmax", "sampled_softmax", "gbce", "bce")
+LOSSES = ("softmax", "sampled_softmax", "gbce", "bce", "window_masked_softmax")
+WITH_PRIOR = ("softmax", "sampled_softmax", "window_masked_softmax")
+"""Losses that can add a history prior's sparse terms to their logits."""
 SAMPLERS = ("uniform", "popularity", "in_batch")
 
 
 @dataclass
 class TrackLoss:
-    """A configured loss: ``loss(hidden (N, D), item_emb (V, D), targets (N,)) -> scalar``.
+    """A configured loss: ``loss(LossInputs) -> scalar``.
 
     Args:
-        name: One of "softmax", "sampled_softmax", "gbce", "bce".
+        name: One of "softmax", "sampled_softmax", "gbce", "bce", "window_masked_softmax" (a
+            full softmax in which the row's other window items are not negatives, for logs
+            without repeats evaluated with seen items excluded; see
+            :mod:`segue.training.losses.window_masked`).
         n_tracks: Catalogue size.
         n_negatives: K for the sampled losses ("bce" always uses one per row).
         sampler: "uniform", "popularity" or "in_batch" (the batch's distinct targets, so
@@ -44,7 +53,6 @@ class TrackLoss:
             product, instead of K per row, which gathers an (N, K, D) tensor.
         gbce_t: gBCE calibration strength.
         chunk_size: Catalogue chunk of the full softmax; None picks one automatically.
-        generator: Random generator of the samplers.
     """
 
     name: str
@@ -55,14 +63,13 @@ class TrackLoss:
     shared_negatives: bool = True
     gbce_t: float = 0.75
     chunk_size: int | None = None
-    generator: torch.Generator | None = None
 
     def __post_init__(self) -> None:
         if self.name not in LOSSES:
             raise ValueError(f"unknown loss {self.name!r}; choose from {LOSSES}")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {self.sampler!r}; choose from {SAMPLERS}")
-        check_field_types(self)  # the plain fields; counts and generator are checked by use
+        check_field_types(self)  # the plain fields; counts are checked by use
         check_integer("n_tracks", self.n_tracks, minimum=1)
         check_integer("n_negatives", self.n_negatives, minimum=1)
         if self.chunk_size is not None:
@@ -75,7 +82,13 @@ class TrackLoss:
         if self.name == "bce" and self.sampler == "in_batch":
             raise ValueError("bce draws one negative per row; use uniform or popularity")
 
-    def sample(self, targets: torch.Tensor, n_negatives: int, per_row: bool) -> NegativeSample:
+    def sample(
+        self,
+        targets: torch.Tensor,
+        n_negatives: int,
+        per_row: bool,
+        generator: torch.Generator | None = None,
+    ) -> NegativeSample:
         """Draw negatives for a batch of targets (N,)."""
         n_rows = len(targets) if per_row else None
         if self.sampler == "in_batch":
@@ -83,23 +96,50 @@ class TrackLoss:
         if self.sampler == "popularity":
             assert self.counts is not None
             return popularity_negatives(
-                self.counts.to(targets.device), n_negatives, n_rows, generator=self.generator
+                self.counts.to(targets.device), n_negatives, n_rows, generator=generator
             )
         return uniform_negatives(
-            self.n_tracks, n_negatives, n_rows, generator=self.generator, device=targets.device
+            self.n_tracks, n_negatives, n_rows, generator=generator, device=targets.device
         )
 
-    def __call__(
-        self, hidden: torch.Tensor, item_emb: torch.Tensor, targets: torch.Tensor
-    ) -> torch.Tensor:
+    def check_prior(self) -> None:
+        """Refuse a history prior with a loss that cannot add its terms, before training."""
+        if self.name not in WITH_PRIOR:
+            raise ValueError(
+                f"loss {self.name!r} cannot train a model with a history prior; use one of "
+                f"{WITH_PRIOR} or set model.history_prior=false"
+            )
+        if self.name == "sampled_softmax" and not self.shared_negatives:
+            raise ValueError("the history prior needs shared negatives (shared_negatives=true)")
+
+    def __call__(self, inputs: LossInputs) -> torch.Tensor:
+        hidden, item_emb, targets = inputs.hidden, inputs.item_emb, inputs.targets
+        if inputs.prior is not None:
+            self.check_prior()
         if self.name == "softmax":
+            if inputs.prior is not None:
+                return adjusted_full_softmax_ce(
+                    hidden, item_emb, targets, inputs.prior, self.chunk_size
+                )
             return full_softmax_ce(hidden, item_emb, targets, self.chunk_size)
+        if self.name == "window_masked_softmax":
+            if inputs.batch is None or inputs.batch.targets is None:
+                raise ValueError("window_masked_softmax needs the batch in its LossInputs")
+            window = torch.cat([inputs.batch.tracks, inputs.batch.targets], dim=1)  # (B, 2T)
+            return window_masked_softmax_ce(
+                hidden, item_emb, targets, window, inputs.batch_rows(), inputs.prior
+            )
         if self.name == "bce":
-            sample = self.sample(targets, 1, per_row=True)
+            sample = self.sample(targets, 1, per_row=True, generator=inputs.generator)
             return bce_one_negative(hidden, item_emb, targets, sample.items)
-        sample = self.sample(targets, self.n_negatives, per_row=not self.shared_negatives)
+        per_row = not self.shared_negatives
+        sample = self.sample(targets, self.n_negatives, per_row, inputs.generator)
         if self.name == "gbce":
             return gbce(hidden, item_emb, targets, sample.items, self.n_tracks, self.gbce_t)
+        if inputs.prior is not None:
+            return adjusted_sampled_softmax(
+                hidden, item_emb, targets, sample.items, sample.log_q, inputs.prior
+            )
         return sampled_softmax(hidden, item_emb, targets, sample.items, sample.log_q)
 
 
@@ -107,7 +147,7 @@ def loss_for(name: str, n_tracks: int, **params: Any) -> TrackLoss:
     """Build the loss a config names, e.g. ``loss_for("gbce", n_tracks, n_negatives=256)``.
 
     Args:
-        name: One of "softmax", "sampled_softmax", "gbce", "bce".
+        name: One of :data:`LOSSES`.
         n_tracks: Catalogue size.
         **params: Other :class:`TrackLoss` fields.
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from segue.models.history_prior import PriorEntries, add_to_scores
+
 
 def window_items_mask(window_tracks: torch.Tensor, n_items: int) -> torch.Tensor:
     """Which items occur in each row's window, (B, V); column 0 (padding) is always True.
@@ -38,6 +40,7 @@ def window_masked_softmax_ce(
     targets: torch.Tensor,
     window_tracks: torch.Tensor,
     rows: torch.Tensor,
+    prior: PriorEntries | None = None,
 ) -> torch.Tensor:
     """Mean cross-entropy where each row's other window items are not negatives.
 
@@ -47,8 +50,11 @@ def window_masked_softmax_ce(
         targets: Target indices in 1..V-1, (N,).
         window_tracks: Every track of each batch row's window (inputs and targets), (B, T').
         rows: Batch row of each target, (N,).
+        prior: A history prior's terms added to the logits, or None.
     """
     logits = hidden @ item_emb.T  # (N, V)
+    if prior is not None:
+        logits = add_to_scores(logits, prior)  # in place on a fresh tensor
     excluded = window_items_mask(window_tracks, item_emb.shape[0])[rows]  # (N, V)
     excluded[torch.arange(len(targets), device=targets.device), targets] = False
     return F.cross_entropy(logits.masked_fill(excluded, float("-inf")), targets)

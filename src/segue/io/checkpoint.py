@@ -2,7 +2,7 @@
 
 A checkpoint is data, never code. It loads with ``torch.load(weights_only=True)`` (plain
 containers and tensors, no pickled objects), and everything in it is checked before use
-(:mod:`segue.training.safe_load`): keys and types, the model config against the weights' shapes
+(:mod:`segue.io.safe_load`): keys and types, the model config against the weights' shapes
 before anything is allocated, a SHA-256 of the weights, config, vocabulary and data settings,
 finite values. The data settings are a
 :class:`DataSettings` (a reader *name* and plain options), so rebuilding a run's data never
@@ -11,7 +11,7 @@ naming the file.
 
 Writes go to a temporary file in the same folder that is then renamed, so a crash mid-write
 never leaves a truncated checkpoint behind; the temporaries of killed writers are removed on the
-next write (:mod:`segue.training.atomic_write`).
+next write (:mod:`segue.io.atomic_write`).
 
 Versions: 1 (no data settings, no checksum; still loads for serving, but its data cannot be
 rebuilt from it), 2 (current).
@@ -27,10 +27,8 @@ import torch
 
 from segue.data.settings import DataSettings
 from segue.data.vocab import TrackVocab
-from segue.models.config import ModelConfig
-from segue.models.transformer import TrackTransformer
-from segue.training.atomic_write import atomic_write
-from segue.training.safe_load import (
+from segue.io.atomic_write import atomic_write
+from segue.io.safe_load import (
     CheckpointError,
     check_digest,
     check_finite,
@@ -45,6 +43,8 @@ from segue.training.safe_load import (
     tensor_dict,
     vocab_of,
 )
+from segue.models.config import ModelConfig
+from segue.models.transformer import TrackTransformer
 
 FORMAT = "segue-checkpoint"
 VERSION = 2
@@ -171,7 +171,18 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         CheckpointError: For anything wrong with the file, naming it and the problem.
     """
     path = file_path(path, "segue checkpoint")
-    payload = read_payload(path, "segue checkpoint")
+    return checkpoint_from_payload(path, read_payload(path, "segue checkpoint"), map_location)
+
+
+def checkpoint_from_payload(
+    path: Path, payload: dict[str, Any], map_location: str | torch.device = "cpu"
+) -> Checkpoint:
+    """:func:`load_checkpoint` of a payload already read by :func:`read_payload`, for readers
+    that look at its ``format`` first (:meth:`segue.Recommender.load`): the file is read once.
+
+    Raises:
+        CheckpointError: For anything wrong with the payload, naming the file and the problem.
+    """
     version = check_header(path, payload, FORMAT, KEYS, "segue checkpoint", OPTIONAL_KEYS)
     config = model_config_of(path, payload["model_config"])
     state_dict = tensor_dict(path, "state_dict", payload["state_dict"])

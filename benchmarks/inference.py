@@ -1,7 +1,7 @@
 """Latency and throughput of segue.api.Recommender on synthetic untrained models.
 
-Run: python scripts/benchmark_inference.py                        (10k/100k/1M tracks, ~3 min)
-     python scripts/benchmark_inference.py --tracks 100000 --history 200 --threads 1 --json b.json
+Run: python -m benchmarks.inference                        (10k/100k/1M tracks, ~3 min)
+     python -m benchmarks.inference --tracks 100000 --history 200 --threads 1 --json b.json
 
 For each catalogue size and history length it times, after a warmup, on one request at a time:
 

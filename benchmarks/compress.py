@@ -1,7 +1,7 @@
 """Float32 vs int8 vs ONNX: size, memory, accuracy and latency of the deployment formats.
 
-Run: python scripts/benchmark_compress.py --checkpoint outputs/<run>/best.pt
-     python scripts/benchmark_compress.py --checkpoint outputs/<run>/best.pt --tracks 100000 \
+Run: python -m benchmarks.compress --checkpoint outputs/<run>/best.pt
+     python -m benchmarks.compress --checkpoint outputs/<run>/best.pt --tracks 100000 \
          --threads 1 --json compress.json
 
 Two parts:
@@ -52,10 +52,11 @@ from segue.evaluation.ranking import target_ranks, top_k
 from segue.evaluation.ranking_metrics import point_ndcg
 from segue.export.onnx_export import export_onnx, write_bundle
 from segue.export.runtime import OnnxRecommender
+from segue.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from segue.models import TrackTransformer, sasrec
-from segue.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from segue.training.masking import append_mask_token
+from segue.models.mask_token import append_mask_token
 
+REPO = Path(__file__).resolve().parents[1]
 D_MODEL, N_LAYERS, MAX_LEN, HISTORY, K = 64, 2, 200, 50, 10
 FORMATS = ("float", "int8", "onnx", "onnx_int8")
 ScoreFn = Callable[[SequenceBatch], np.ndarray]
@@ -222,13 +223,16 @@ def measure_memory(fmt: str, path: Path) -> int:
     """RSS growth of a fresh process that loads ``path`` and serves one request."""
     code = (
         "import sys; sys.argv = sys.argv[:1]\n"
-        f"import runpy; m = runpy.run_path({str(Path(__file__))!r})\n"
-        f"before = m['rss_bytes']()\n"
-        f"fn = m['request_fn']({fmt!r}, m['Path']({str(path)!r}), 1)\n"
-        f"fn(['t1', 't2', 't3'])\n"
-        "print(m['rss_bytes']() - before)\n"
+        "from pathlib import Path\n"
+        "from benchmarks.compress import request_fn, rss_bytes\n"
+        "before = rss_bytes()\n"
+        f"fn = request_fn({fmt!r}, Path({str(path)!r}), 1)\n"
+        "fn(['t1', 't2', 't3'])\n"
+        "print(rss_bytes() - before)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    )
     return int(out.stdout.strip().splitlines()[-1])
 
 

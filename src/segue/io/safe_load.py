@@ -36,10 +36,12 @@ import torch
 from torch import nn
 
 from segue.data.vocab import TrackVocab
+from segue.models.blocks import block_class
 from segue.models.config import ModelConfig
+from segue.side_inputs import enabled_side_inputs
 
 LOADERS = {
-    "segue-checkpoint": "segue.training.checkpoint.load_checkpoint",
+    "segue-checkpoint": "segue.io.checkpoint.load_checkpoint",
     "segue-int8": "segue.compress.load_int8",
 }
 """The loader of each known file format, named when the other one is given the file."""
@@ -273,7 +275,11 @@ def check_weights(
             f"model_config {_summary(config)} needs at least {claimed_elements(config):,} "
             f"weights but the file holds {stored:,}",
         )
-    rows = {"track_emb.": config.n_tracks + 2, "artist_emb.": config.n_artists + 1}
+    rows = {
+        "track_emb.": config.n_tracks + 2,
+        "artist_emb.": config.n_artists + 1,
+        "prior.successor": config.n_tracks + 1,  # the history prior's transition table
+    }
     small = replace(config, n_tracks=1, n_artists=min(config.n_artists, 1))
     try:
         expected = {k: (v.shape, v.dtype) for k, v in template(small).state_dict().items()}
@@ -317,19 +323,18 @@ def stored_elements(tensors: Mapping[str, torch.Tensor]) -> int:
 def claimed_elements(config: ModelConfig) -> int:
     """A lower bound on the number of weights a model of ``config`` has.
 
-    Every block has its (3D, D) and (D, D) attention matrices and two (D, D_ff) feed-forward
-    matrices, and the track, position and side tables have D columns. A file whose config
-    claims more than it holds is refused before any template is built.
+    Every block has at least the matrices its class counts (``n_weights``: for the softmax
+    block its (3D, D) and (D, D) attention matrices and two (D, D_ff) feed-forward matrices),
+    and the track, position and side tables have D columns. A file whose config claims more
+    than it holds is refused before any template is built.
 
     >>> claimed_elements(ModelConfig(n_tracks=10, d_model=4, n_layers=1, max_len=5))
     164
     """
     D, tables = config.d_model, config.n_tracks + 2
-    tables += config.n_artists + 1 if config.n_artists else 0
+    tables += sum(side.n_rows(config) for side in enabled_side_inputs(config))
     tables += config.max_len if config.positions == "learned" else 0
-    tables += config.n_event_types if config.use_event_types else 0
-    tables += config.n_gap_buckets if config.use_gap_buckets else 0
-    return D * tables + config.n_layers * (4 * D * D + 2 * D * config.ff_dim)
+    return D * tables + config.n_layers * block_class(config.block).n_weights(config)
 
 
 def check_digest(

@@ -1,7 +1,7 @@
 """Benchmark the data module: read + sessionise synthetic logs of 1M and 10M events.
 
-Run: python scripts/benchmark_data.py                 (1M and 10M events, Parquet)
-     python scripts/benchmark_data.py --events 1000000 --format csv
+Run: python -m benchmarks.data_pipeline                 (1M and 10M events, Parquet)
+     python -m benchmarks.data_pipeline --events 1000000 --format csv
 
 For each size the log is generated once and written to a temporary file; a fresh Python process
 then reads it with ``segue.read_log`` and sessionises it with ``segue.build_sessions``, so the

@@ -1,0 +1,152 @@
+"""The history prior in numpy, for the torch-free runtime (:mod:`segue.export.runtime`).
+
+A line-for-line port of :func:`segue.models.history_prior.prior_features` and of the gate
+(``softplus(A h + b)``, with torch's ``threshold=20``), so that an ONNX bundle scores
+``h . e_j`` plus the same sparse terms as the torch model; tested against it on random
+histories. The bundle carries the gate and the transition table as ``.npy`` data
+(:data:`PRIOR_FILES`), never as code.
+
+Like the runtime, this module imports nothing but numpy, so the two files work copied next to a
+bundle on a device without torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+N_FEATURES = 3
+"""``repeat``, ``sequel``, ``transition``: the order of the gate's outputs."""
+
+PRIOR_FILES = {
+    "gate_weight": "prior_gate_weight.npy",
+    "gate_bias": "prior_gate_bias.npy",
+    "successors": "prior_successors.npy",
+    "successor_counts": "prior_successor_counts.npy",
+}
+"""The bundle files of a model with a history prior, by :class:`PriorArrays` field."""
+
+SOFTPLUS_THRESHOLD = 20.0
+"""Above this, torch's ``softplus`` returns its input (``log1p(exp(x))`` would overflow)."""
+
+
+def softplus(x: np.ndarray) -> np.ndarray:
+    """``torch.nn.functional.softplus`` with its default ``threshold=20``.
+
+    >>> softplus(np.array([0.0, 30.0])).round(4).tolist()
+    [0.6931, 30.0]
+    """
+    safe = np.minimum(x, SOFTPLUS_THRESHOLD)  # no overflow warning in the branch not taken
+    return np.where(x > SOFTPLUS_THRESHOLD, x, np.log1p(np.exp(safe)))
+
+
+def prior_features(
+    tracks: np.ndarray,
+    queries: np.ndarray,
+    window: int,
+    decay: float,
+    successors: np.ndarray,
+    successor_counts: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The three feature counts of every (query, candidate) pair where one is non-zero.
+
+    Args:
+        tracks: Left-padded histories, (B, T) int64.
+        queries: True at the positions whose next track is scored, (B, T); entries are
+            numbered in ``np.nonzero(queries)`` order (row-major).
+        window: Latest events the ``repeat`` and ``sequel`` features read.
+        decay: Per-event decay of the ``repeat`` feature.
+        successors: The transition table's successors of every track, (V, S) integers.
+        successor_counts: Their counts, (V, S) float32.
+
+    Returns:
+        Query number (E,) and track (E,) of each entry, coalesced and sorted by (query, track),
+        and its counts (E, 3) float32.
+
+    >>> succ = np.array([[0], [2], [0]]); counts = np.array([[0.0], [5.0], [0.0]], np.float32)
+    >>> rows, items, f = prior_features(np.array([[2, 1]]), np.array([[False, True]]), 4, 0.5,
+    ...                                 succ, counts)
+    >>> items.tolist(), f.tolist()  # 2: played one event back and follows 1 five times
+    ([1, 2], [[1.0, 0.0, 0.0], [0.5, 0.0, 5.0]])
+    """
+    W = min(window, tracks.shape[1])
+    batch_row, position = np.nonzero(queries)  # (N,) each
+    lags = np.arange(W)  # (W,)
+    back = position[:, None] - lags[None, :]  # (N, W): x_{t-l}
+    history = np.where(back >= 0, tracks[batch_row[:, None], np.maximum(back, 0)], 0)  # (N, W)
+    last = history[:, 0]  # (N,)
+
+    repeat_value = np.broadcast_to(np.float32(decay) ** lags.astype(np.float32), history.shape)
+    sequel_item = history[:, :-1]  # (N, W - 1): x_{t-l+1} for l = 1..W-1
+    sequel_hit = (history[:, 1:] == last[:, None]) & (history[:, 1:] > 0)  # (N, W - 1)
+    trans_item = successors[last].astype(np.int64)  # (N, S)
+    trans_value = successor_counts[last]  # (N, S)
+
+    items = np.concatenate((history, sequel_item, trans_item), axis=1)  # (N, 2W - 1 + S)
+    values = np.concatenate(
+        (repeat_value, sequel_hit.astype(np.float32), trans_value), axis=1, dtype=np.float32
+    )
+    feature = np.concatenate(
+        (
+            np.zeros_like(history),
+            np.ones_like(sequel_item),
+            np.full_like(trans_item, 2),
+        ),
+        axis=1,
+    )
+    rows = np.broadcast_to(np.arange(len(batch_row))[:, None], items.shape)
+    keep = (items > 0) & (values > 0)
+    rows, items, values, feature = rows[keep], items[keep], values[keep], feature[keep]
+    n_items = successors.shape[0]
+    keys, pair = np.unique(rows * n_items + items, return_inverse=True)  # (E,), (M,)
+    counts = np.zeros((len(keys), N_FEATURES), dtype=np.float32)
+    np.add.at(counts, (pair.ravel(), feature), values)  # (E, 3)
+    return keys // n_items, keys % n_items, counts
+
+
+@dataclass(frozen=True)
+class PriorArrays:
+    """A bundle's history prior: the gate and the transition table, read from its files.
+
+    Args:
+        gate_weight: (3, D) float32. gate_bias: (3,) float32.
+        successors: (V, S) int32, track indices (0 = none). successor_counts: (V, S) float32.
+        window: ``model_config.prior_window``. decay: ``model_config.prior_decay``.
+    """
+
+    gate_weight: np.ndarray
+    gate_bias: np.ndarray
+    successors: np.ndarray
+    successor_counts: np.ndarray
+    window: int
+    decay: float
+
+    def entries(
+        self, tracks: np.ndarray, listener: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The prior's terms after each history, as ``TrackTransformer.prior_entries``.
+
+        Args:
+            tracks: The left-padded tracks the listener vectors came from, (B, T).
+            listener: The listener vectors (last hidden states), (B, D).
+
+        Returns:
+            Batch row (E,), track (E,) and the amount added to its score (E,) float32; rows
+            without history have no entry.
+        """
+        queries = np.zeros(tracks.shape, dtype=bool)
+        queries[:, -1] = tracks[:, -1] > 0  # the last column, for non-empty rows
+        rows, items, counts = prior_features(
+            tracks, queries, self.window, self.decay, self.successors, self.successor_counts
+        )
+        real = np.flatnonzero(queries[:, -1])  # entries are numbered over non-empty rows
+        gate = listener[real].astype(np.float32) @ self.gate_weight.T + self.gate_bias  # (N, 3)
+        values = (np.log1p(counts) * softplus(gate)[rows]).sum(axis=1, dtype=np.float32)
+        return real[rows], items, values
+
+    def add_to(self, scores: np.ndarray, tracks: np.ndarray, listener: np.ndarray) -> np.ndarray:
+        """Add the prior's terms to dense scores (B, V) in place and return them."""
+        rows, items, values = self.entries(tracks, listener)
+        np.add.at(scores, (rows, items), values)
+        return scores

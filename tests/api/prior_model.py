@@ -1,0 +1,66 @@
+"""Tiny models with a history prior and a fitted transition table, for the serving parity tests.
+
+Weights are spread out (N(0, 0.5)) so that scores and the prior's gate differ between queries as
+in a trained model; the table is counted from a log where each track is usually followed by the
+next one, so every track has a few strong successors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from segue.data.vocab import TrackVocab
+from segue.models import sasrec
+from segue.models.transformer import TrackTransformer
+
+SIDE = {"n_artists": 5, "use_event_types": True, "use_gap_buckets": True}
+
+
+def prior_vocab(n_tracks: int) -> TrackVocab:
+    """Tracks t0..t{n-1} (t0 most played), artists a0..a4 by track number mod 5."""
+    return TrackVocab(
+        track_ids=[f"t{i}" for i in range(n_tracks)],
+        counts=list(range(n_tracks + 100, 100, -1)),
+        artists=[f"a{i % 5}" for i in range(n_tracks)],
+    )
+
+
+def prior_model(
+    n_tracks: int = 40, max_len: int = 8, side: bool = False, seed: int = 3
+) -> TrackTransformer:
+    """A causal model with a history prior (window 6, 4 successors, decay 0.8), eval mode."""
+    values: dict = {"d_model": 16, "n_layers": 1, "max_len": max_len, "seed": 1, "dropout": 0.0}
+    if side:
+        values.update(SIDE)
+    model = sasrec(
+        n_tracks,
+        history_prior=True,
+        prior_window=6,
+        prior_successors=4,
+        prior_decay=0.8,
+        **values,
+    )
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() == 2:
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
+        model.track_emb.weight[0].zero_()
+    assert model.prior is not None
+    rng = np.random.default_rng(seed)
+    steps = np.where(rng.random(3000) < 0.7, 1, rng.integers(2, n_tracks, 3000))
+    tracks = (np.cumsum(steps) % n_tracks) + 1  # (M,): mostly "the next track"
+    model.prior.fit_table(tracks, np.repeat(np.arange(0, 3000, 100), 100))
+    return model.eval()
+
+
+def random_histories(n: int, n_tracks: int, max_length: int, seed: int) -> list[list[str]]:
+    """``n`` histories of 1..max_length ids drawn from a few tracks each (many repeats)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        pool = rng.integers(0, n_tracks, 4)
+        length = int(rng.integers(1, max_length + 1))
+        out.append([f"t{i}" for i in rng.choice(pool, length)])
+    return out

@@ -1,0 +1,234 @@
+"""A model with a history prior is one model in every artefact: the float checkpoint, the int8
+artefact and the ONNX bundle (float and int8) serve the evaluated scores, prior included."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from segue.api import Recommender
+from segue.compress import load_int8, save_int8
+from segue.compress.int8 import catalogue_rows, int8_scores, quantize_model
+from segue.data.batch import SequenceBatch
+from segue.export.onnx_export import write_bundle
+from segue.export.prior_numpy import PRIOR_FILES
+from segue.export.prior_numpy import prior_features as numpy_features
+from segue.export.runtime import BundleError, OnnxRecommender, file_sha256
+from segue.io.checkpoint import Checkpoint, save_checkpoint
+from segue.models.history_prior import add_to_scores, prior_features
+from tests.api.prior_model import prior_model, prior_vocab, random_histories
+from tests.export.test_runtime_no_torch import BLOCK_TORCH, LOAD_FROM_PACKAGE
+
+N_TRACKS, MAX_LEN = 40, 8
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def padded(histories: list[list[str]], vocab) -> torch.Tensor:
+    """Histories of ids as left-padded (B, T) track indices, cut to max_len."""
+    rows = [np.array(vocab.encode(np.array(h[-MAX_LEN:], dtype=object))) for h in histories]
+    out = torch.zeros(len(rows), max(map(len, rows)), dtype=torch.long)
+    for i, row in enumerate(rows):
+        out[i, out.shape[1] - len(row) :] = torch.from_numpy(row)
+    return out
+
+
+def served(rec, history: list[str]) -> dict[str, float]:
+    """Every track's served score after ``history``, by id (torch or ONNX recommender)."""
+    if isinstance(rec, OnnxRecommender):
+        listed = rec.recommend(history, k=N_TRACKS, exclude_played=False)
+        return {r["track_id"]: r["score"] for r in listed}
+    out = rec.recommend(history, k=N_TRACKS, exclude_played=False)
+    return dict(zip(out["track_id"], out["score"], strict=True))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_numpy_port_equals_prior_features_on_random_histories(seed):
+    """Property test: random window, decay, table and left-padded histories with repeats,
+    every position a query (the training layout) or only some."""
+    rng = np.random.default_rng(seed)
+    model = prior_model(N_TRACKS, MAX_LEN, seed=seed)
+    prior = model.prior
+    prior.window, prior.decay = int(rng.integers(1, 10)), float(rng.uniform(0.3, 1.0))
+    B, T = int(rng.integers(1, 6)), int(rng.integers(1, 12))
+    tracks = torch.from_numpy(rng.integers(1, 8, (B, T)))  # 7 tracks: many repeats
+    tracks[torch.arange(T)[None, :] < torch.from_numpy(rng.integers(0, T + 1, (B, 1)))] = 0
+    queries = (tracks > 0) & torch.from_numpy(rng.random((B, T)) < 0.7)
+    expected = prior_features(tracks, queries, prior)
+    rows, items, features = numpy_features(
+        tracks.numpy(),
+        queries.numpy(),
+        prior.window,
+        prior.decay,
+        prior.successors.numpy().astype(np.int32),
+        prior.successor_counts.numpy(),
+    )
+    np.testing.assert_array_equal(rows, expected.rows.numpy())
+    np.testing.assert_array_equal(items, expected.items.numpy())
+    np.testing.assert_allclose(features, expected.features.numpy(), rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("prior_bundles")
+    out = {}
+    for side in (False, True):
+        model = prior_model(N_TRACKS, MAX_LEN, side=side)
+        for int8 in (False, True):
+            name = f"{'side' if side else 'plain'}_{'int8' if int8 else 'float'}"
+            out[name] = write_bundle(
+                model, prior_vocab(N_TRACKS), folder / name, int8_embeddings=int8
+            )
+    return out
+
+
+@pytest.mark.parametrize("side", [False, True])
+def test_the_onnx_runtime_scores_as_the_torch_model(bundles, side):
+    model = prior_model(N_TRACKS, MAX_LEN, side=side)
+    vocab = prior_vocab(N_TRACKS)
+    runtime = OnnxRecommender.load(bundles[f"{'side' if side else 'plain'}_float"], num_threads=1)
+    rec = Recommender(model, vocab)
+    assert runtime.prior is not None
+    for history in random_histories(10, N_TRACKS, 12, seed=2):
+        got, expected = served(runtime, history), served(rec, history)
+        assert got.keys() == expected.keys()
+        for track, score in expected.items():
+            assert got[track] == pytest.approx(score, abs=2e-5), (history, track)
+    tracks = padded(random_histories(6, N_TRACKS, 12, seed=3), vocab)
+    if not side:  # the layer below recommend: the same (B, V) scores from the same batch
+        with torch.no_grad():
+            hidden = model.last_hidden(SequenceBatch(tracks))
+            expected_scores = model.score(hidden, tracks)[:, 1:].numpy()
+        listener = runtime.listener_vectors({"tracks": tracks.numpy()})
+        got_scores = runtime.scores(listener, tracks.numpy())[:, 1:]
+        np.testing.assert_allclose(got_scores, expected_scores, atol=2e-5, rtol=1e-5)
+        in_one_call = runtime.history_scores({"tracks": tracks.numpy()})[:, 1:]
+        np.testing.assert_array_equal(in_one_call, got_scores)
+        with pytest.raises(ValueError, match="history prior"):
+            runtime.scores(listener)  # without its tracks the prior cannot be added
+
+
+def test_the_int8_bundle_scores_as_the_int8_artefact(bundles, tmp_path):
+    model = prior_model(N_TRACKS, MAX_LEN)
+    artefact = save_int8(quantize_model(model), prior_vocab(N_TRACKS), tmp_path / "m.int8.pt")
+    int8_rec = Recommender.load(artefact)
+    runtime = OnnxRecommender.load(bundles["plain_int8"], num_threads=1)
+    for history in random_histories(8, N_TRACKS, 12, seed=4):
+        got, expected = served(runtime, history), served(int8_rec, history)
+        for track, score in expected.items():
+            assert got[track] == pytest.approx(score, abs=2e-5), (history, track)
+
+
+def test_the_int8_artefact_keeps_the_prior_and_scores_within_the_int8_bound(tmp_path):
+    model = prior_model(N_TRACKS, MAX_LEN)
+    quantized = quantize_model(model)
+    path = save_int8(quantized, prior_vocab(N_TRACKS), tmp_path / "m.int8.pt")
+    loaded = load_int8(path).model
+    assert loaded.prior is not None and model.prior is not None
+    torch.testing.assert_close(loaded.prior.gate.weight, model.prior.gate.weight)
+    assert torch.equal(loaded.prior.successors.long(), model.prior.successors)
+    assert torch.equal(loaded.prior.successor_counts, model.prior.successor_counts)
+    tracks = padded(random_histories(12, N_TRACKS, 12, seed=5), prior_vocab(N_TRACKS))
+    with torch.no_grad():
+        hidden = model.last_hidden(SequenceBatch(tracks))  # one listener vector for both
+        exact = model.score(hidden, tracks)[:, 1:]
+        int8 = int8_scores(loaded, hidden, tracks)[:, 1:]
+    bound = catalogue_rows(loaded).score_error_bound(hidden)[:, 1:]
+    assert ((int8 - exact).abs() <= bound + 1e-5).all()  # the prior's terms are the same
+    # Top-k lists: wherever the float scores have a gap wider than twice the bound, the int8
+    # list holds exactly the float list's tracks above it (no track can cross the gap).
+    cuts = 0
+    for row in range(len(tracks)):
+        top, got = torch.topk(exact[row], 10), torch.topk(int8[row], 10)
+        assert ((got.values - top.values).abs() <= bound[row].max() + 1e-5).all()
+        for cut in np.flatnonzero((-torch.diff(top.values) > 2 * bound[row].max()).numpy()):
+            cuts += 1
+            assert set(got.indices[: cut + 1].tolist()) == set(top.indices[: cut + 1].tolist())
+    assert cuts >= len(tracks)
+
+
+def test_recommender_serves_the_int8_artefact_with_its_prior(tmp_path):
+    model = prior_model(N_TRACKS, MAX_LEN)
+    vocab = prior_vocab(N_TRACKS)
+    path = save_int8(quantize_model(model), vocab, tmp_path / "m.int8.pt")
+    rec = Recommender.load(path)
+    artefact = load_int8(path).model
+    assert artefact.prior is not None
+    for history in random_histories(5, N_TRACKS, 12, seed=6):
+        tracks = padded([history], vocab)
+        with torch.no_grad():  # the artefact's int8 rows, exactly (values * scales), + prior
+            hidden = artefact.last_hidden(SequenceBatch(tracks))
+            expected = catalogue_rows(artefact).chunked_scores(hidden)
+            add_to_scores(expected, artefact.prior_entries(hidden, tracks))
+        got = served(rec, history)
+        for i, track in enumerate(vocab.track_ids, start=1):
+            assert got[track] == pytest.approx(float(expected[0, i]), abs=1e-4)
+
+
+def test_a_float_checkpoint_with_a_prior_loads_and_serves_the_same_scores(tmp_path):
+    model = prior_model(N_TRACKS, MAX_LEN)
+    vocab = prior_vocab(N_TRACKS)
+    path = save_checkpoint(Checkpoint(model.config, model.state_dict(), vocab), tmp_path / "p.pt")
+    loaded, direct = Recommender.load(path), Recommender(model, vocab)
+    history = random_histories(1, N_TRACKS, 12, seed=7)[0]
+    assert served(loaded, history) == pytest.approx(served(direct, history), abs=1e-6)
+
+
+def _resign(bundle: Path, name: str) -> None:
+    """Update ``bundle.json``'s checksum of ``name`` (a consistent but altered bundle)."""
+    meta = json.loads((bundle / "bundle.json").read_text())
+    meta["sha256"][name] = file_sha256(bundle / name)
+    (bundle / "bundle.json").write_text(json.dumps(meta))
+
+
+def test_bundle_prior_files_are_checked_on_load(tmp_path):
+    model = prior_model(N_TRACKS, MAX_LEN)
+    bundle = write_bundle(model, prior_vocab(N_TRACKS), tmp_path / "b")
+    table = bundle / PRIOR_FILES["successors"]
+    (bundle / "bundle.json").chmod(0o644)
+    table.chmod(0o644)
+    original = np.load(table)
+    bad = original.copy()
+    bad[3, 0] = N_TRACKS + 1  # the [MASK] row: not a track
+    np.save(table, bad)
+    _resign(bundle, table.name)
+    with pytest.raises(BundleError, match=r"prior_successors\.npy.*outside 0\.\.40"):
+        OnnxRecommender.load(bundle)
+    np.save(table, original[:, :2])  # fewer successors than model_config.prior_successors
+    _resign(bundle, table.name)
+    with pytest.raises(BundleError, match=r"prior_successors\.npy.*\(41, 4\)"):
+        OnnxRecommender.load(bundle)
+    meta = json.loads((bundle / "bundle.json").read_text())
+    del meta["sha256"][table.name]  # as a bundle exported before the prior was served
+    (bundle / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match="history prior: re-export"):
+        OnnxRecommender.load(bundle)
+
+
+def test_a_prior_bundle_is_served_without_torch(bundles):
+    script = (
+        BLOCK_TORCH
+        + LOAD_FROM_PACKAGE
+        + f"rec = OnnxRecommender.load({str(bundles['plain_float'])!r}, num_threads=1)\n"
+        + "print(json.dumps([r['track_id'] for r in rec.recommend(['t3', 't4', 't3'], k=5)]))\n"
+        + "assert 'torch' not in sys.modules\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    rec = Recommender(prior_model(N_TRACKS, MAX_LEN), prior_vocab(N_TRACKS))
+    expected = rec.recommend(["t3", "t4", "t3"], k=5)["track_id"].tolist()
+    assert json.loads(result.stdout) == expected

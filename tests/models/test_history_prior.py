@@ -1,0 +1,152 @@
+"""The history prior: its features against a naive reference, its table, and model scoring."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+
+import numpy as np
+import pytest
+import torch
+
+from segue.data.batch import SequenceBatch
+from segue.models.config import ModelConfig
+from segue.models.history_prior import fit_transition_table, prior_features
+from segue.models.transformer import TrackTransformer
+
+V = 12
+
+
+def prior_model(window: int = 5, successors: int = 3, decay: float = 0.8) -> TrackTransformer:
+    config = ModelConfig(
+        n_tracks=V,
+        d_model=8,
+        n_heads=2,
+        max_len=16,
+        dropout=0.0,
+        history_prior=True,
+        prior_window=window,
+        prior_successors=successors,
+        prior_decay=decay,
+    )
+    model = TrackTransformer(config)
+    rng = np.random.default_rng(0)
+    tracks = rng.integers(1, V + 1, size=300)
+    model.prior.fit_table(tracks, np.repeat(np.arange(0, 300, 30), 30))
+    return model.eval()
+
+
+def naive_features(model: TrackTransformer, history: list[int], target: int | None) -> dict:
+    """Per candidate: [repeat, sequel, transition], straight from the definitions."""
+    prior = model.prior
+    recent = history[-prior.window :]
+    last = history[-1]
+    out: dict[int, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+    for lag, item in enumerate(reversed(recent)):
+        out[item][0] += prior.decay**lag
+    for s in range(len(recent) - 1):
+        if recent[s] == last:
+            out[recent[s + 1]][1] += 1
+    for item, count in zip(prior.successors[last].tolist(), prior.successor_counts[last].tolist()):
+        if item > 0:
+            out[item][2] += max(0.0, count - (item == target))
+    return {item: values for item, values in out.items() if any(values)}
+
+
+def test_features_equal_the_naive_definitions_at_every_position():
+    model = prior_model()
+    gen = torch.Generator().manual_seed(1)
+    tracks = torch.randint(1, 5, (3, 9), generator=gen)  # few tracks: many repeats
+    tracks[0, :4] = 0  # left padding
+    targets = torch.randint(1, V + 1, (3, 9), generator=gen)
+    queries = tracks > 0
+    raw = prior_features(tracks, queries, model.prior, targets[queries])
+    got: dict[tuple[int, int], list[float]] = {
+        (int(r), int(i)): f.tolist() for r, i, f in zip(raw.rows, raw.items, raw.features)
+    }
+    expected = {}
+    for n, (b, t) in enumerate(queries.nonzero().tolist()):
+        history = [x for x in tracks[b, : t + 1].tolist() if x > 0]
+        for item, values in naive_features(model, history, int(targets[b, t])).items():
+            expected[(n, item)] = values
+    assert got.keys() == expected.keys()
+    for key, values in expected.items():
+        assert got[key] == pytest.approx(values, rel=1e-6), key
+
+
+def test_left_padding_changes_nothing():
+    model = prior_model()
+    history = torch.tensor([[3, 4, 3, 5, 3]])
+    padded = torch.cat((torch.zeros(1, 4, dtype=torch.long), history), dim=1)
+    hidden = torch.randn(1, 8)
+    a = model.score(hidden, history)
+    b = model.score(hidden, padded)
+    torch.testing.assert_close(a, b)
+
+
+def test_score_adds_the_gated_log_counts_to_the_dot_products():
+    model = prior_model()
+    history = torch.tensor([[0, 2, 7, 2, 9, 2]])
+    hidden = torch.randn(1, 8, generator=torch.Generator().manual_seed(3))
+    scores = model.score(hidden, history)[0]
+    weights = model.prior.weights(hidden)[0].detach()
+    plain = hidden[0] @ model.catalogue_embeddings().T
+    features = naive_features(model, [2, 7, 2, 9, 2], target=None)
+    for item in range(1, V + 1):
+        extra = sum(
+            float(w) * math.log1p(f) for w, f in zip(weights, features.get(item, [0.0, 0.0, 0.0]))
+        )
+        assert float(scores[item]) == pytest.approx(float(plain[item]) + extra, abs=1e-5)
+    assert scores[0] == float("-inf")
+
+
+def test_a_prior_model_refuses_to_score_without_its_histories():
+    model = prior_model()
+    with pytest.raises(ValueError, match="score\\(hidden, history\\)"):
+        model.score(torch.randn(2, 8))
+
+
+def test_an_empty_history_row_gets_no_prior_terms():
+    model = prior_model()
+    history = torch.tensor([[0, 0, 0], [0, 4, 5]])
+    hidden = torch.randn(2, 8)
+    entries = model.prior_entries(hidden, history)
+    assert set(entries.rows.tolist()) == {1}
+
+
+def test_the_prior_is_causal_at_training_positions():
+    # Changing a later track never changes the terms at an earlier position.
+    model = prior_model()
+    tracks = torch.tensor([[1, 2, 1, 3, 1, 2]])
+    changed = tracks.clone()
+    changed[0, 4:] = torch.tensor([7, 8])
+    queries = torch.zeros_like(tracks, dtype=torch.bool)
+    queries[0, :4] = True
+    a = prior_features(tracks, queries, model.prior)
+    b = prior_features(changed, queries, model.prior)
+    for field in ("rows", "items", "features"):
+        torch.testing.assert_close(getattr(a, field), getattr(b, field))
+
+
+def test_transition_table_keeps_the_most_frequent_successors_within_groups():
+    tracks = np.array([1, 2, 1, 2, 1, 3, 4, 1, 4])
+    groups = np.array([0, 0, 0, 0, 0, 0, 6, 6, 6])  # 3 -> 4 crosses groups: never counted
+    successors, counts = fit_transition_table(tracks, groups, n_tracks=4, n_successors=1)
+    assert successors[1].tolist() == [2] and counts[1].tolist() == [2.0]
+    assert successors[3].tolist() == [0] and counts[3].tolist() == [0.0]
+    pairs = Counter(zip(tracks[:-1], tracks[1:]))
+    assert pairs[(3, 4)] == 1  # the pair exists in the rows, but across two groups
+
+
+def test_history_prior_needs_the_causal_objective():
+    with pytest.raises(ValueError, match="causal"):
+        ModelConfig(n_tracks=5, objective="masked", history_prior=True)
+
+
+def test_batch_of_a_prior_model_trains_through_forward_and_score():
+    model = prior_model().train()
+    batch = SequenceBatch(tracks=torch.tensor([[0, 1, 2, 1]]))
+    hidden = model.last_hidden(batch)
+    scores = model.score(hidden, batch.tracks)
+    scores[0, 1:].logsumexp(0).backward()
+    assert model.prior.gate.weight.grad is not None
