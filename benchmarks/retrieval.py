@@ -35,9 +35,11 @@ from __future__ import annotations
 import argparse
 import gc
 import math
+import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+import faiss
 import numpy as np
 import torch
 
@@ -46,6 +48,7 @@ from segue.compress.int8 import Int8Rows
 from segue.data.vocab import TrackVocab
 from segue.models import sasrec
 from segue.retrieval import build_index, default_params
+from segue.retrieval.index import factory_string
 from segue.retrieval.retriever import Retriever
 
 TARGET_TRACKS = 150_000_000
@@ -103,16 +106,50 @@ def histories(table: Table, n_queries: int, seed: int) -> list[list[str]]:
     return out
 
 
-def time_queries(rec: Recommender, queries: list[list[str]]) -> tuple[list[list[str]], np.ndarray]:
-    lists, seconds = [], []
+def load() -> str:
+    """The 1 / 5 / 15-minute load averages, printed with every figure (2 shared cores here)."""
+    return "load " + "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+@dataclass
+class Timings:
+    """Per-query milliseconds: wall clock, and CPU time of the calling thread (what the call
+    costs without the time it waited for a core: on 2 cores shared by several jobs the wall
+    clock's tail is mostly waiting)."""
+
+    wall: np.ndarray
+    cpu: np.ndarray
+
+    def __str__(self) -> str:
+        w, c = self.wall, self.cpu
+        return (
+            f"p50 {np.median(w):6.2f} ms  p99 {np.percentile(w, 99):6.2f} ms"
+            f"  (thread CPU p50 {np.median(c):5.2f} p99 {np.percentile(c, 99):5.2f})"
+        )
+
+
+def time_queries(rec: Recommender, queries: list[list[str]]) -> tuple[list[list[str]], Timings]:
+    lists, wall, cpu = [], [], []
     for h in queries[:5]:
         rec.recommend(h, k=10)  # warm-up
     for h in queries:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         frame = rec.recommend(h, k=10)
-        seconds.append(time.perf_counter() - start)
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.thread_time() - start_cpu)
         lists.append(frame["track_id"].tolist())
-    return lists, np.asarray(seconds) * 1e3
+    return lists, Timings(np.asarray(wall) * 1e3, np.asarray(cpu) * 1e3)
+
+
+def exact_lists(rec: Recommender, queries: list[list[str]]) -> list[list[str]]:
+    """The exhaustive path's lists of every query, 50 at a time through ``recommend_batch``
+    (one GEMM per chunk instead of one GEMV per query: minutes at 10M)."""
+    lists: list[list[str]] = []
+    for start in range(0, len(queries), 50):
+        frame = rec.recommend_batch(queries[start : start + 50], k=10)
+        for q in range(min(50, len(queries) - start)):
+            lists.append(frame.loc[frame["query"] == q, "track_id"].tolist())
+    return lists
 
 
 def recall(got: list[list[str]], exact: list[list[str]]) -> float:
@@ -132,39 +169,49 @@ def bench_size(args: argparse.Namespace, n: int) -> None:
     table.embeddings = np.empty((0, dim), np.float32)  # the model holds its copy: free this one
     gc.collect()
     loaded = time.perf_counter() - start
-    print(f"\n== {n:,} tracks x {dim} dims (generated + loaded in {loaded:.0f} s)")
+    print(f"\n== {n:,} tracks x {dim} dims (generated + loaded in {loaded:.0f} s)  {load()}")
     if args.queries == 0:  # int8 scoring only
         if args.int8:
             bench_int8(rec.catalogue.embeddings, args)
         return
     queries = histories(table, args.queries, args.seed)
     torch.set_num_threads(1)
-    exact, ms = time_queries(rec, queries)
-    print(f"exhaustive           p50 {np.median(ms):7.2f} ms  p99 {np.percentile(ms, 99):7.2f} ms")
+    start = time.perf_counter()
+    exact = exact_lists(rec, queries)
+    print(f"exact lists of {len(queries)} queries in {time.perf_counter() - start:.0f} s")
+    timed = queries[: args.exact_timed]
+    same, ms = time_queries(rec, timed)
+    agree = recall(same, exact[: len(timed)])
+    print(
+        f"exhaustive recommend() ({len(timed)} queries)  {ms}  "
+        f"(agrees with the batch lists: {agree:.3f})  {load()}"
+    )
     base = rec.catalogue
     for kind in args.kinds:
         if kind == "hnsw" and n > args.hnsw_max:
             print(f"hnsw                 skipped above {args.hnsw_max:,} tracks (build time)")
             continue
-        import faiss
-
         faiss.omp_set_num_threads(args.build_threads)
         gc.collect()
         before = rss_mb()
-        params = default_params(n, dim, kind)
+        params = default_params(n, dim, kind, **args.overrides)
         index = build_index(base.embeddings.numpy(), params)
         grown = rss_mb() - before
         faiss.omp_set_num_threads(1)
-        per_track = index_bytes(index) / n
-        mib = index_bytes(index) / 2**20
+        parts = index_bytes(index)
+        total = sum(parts.values())
         print(
-            f"{kind:<10} build {index.build_seconds:6.1f} s  index {mib:8.1f} MiB"
-            f" (RSS +{grown:.0f} MiB)  {per_track:.1f} B/track -> 150M: "
-            f"{per_track * TARGET_TRACKS / 2**30:.1f} GiB index + "
-            f"{TARGET_TRACKS * dim * 4 / 2**30:.1f} GiB float table for the re-rank"
+            f"{kind:<10} {factory_string(params)}  build {index.build_seconds:6.1f} s "
+            f"({args.build_threads} threads, {params.train_rows:,} training rows)  "
+            f"index {total / 2**20:8.1f} MiB (RSS +{grown:.0f} MiB)  {load()}"
         )
-        sweep = sweep_values(params, args.sweep)
-        for value in sweep:
+        print(
+            "  bytes/track "
+            + " + ".join(f"{name} {b / n:.2f}" for name, b in parts.items())
+            + f" = {total / n:.2f} -> 150M: {total / n * TARGET_TRACKS / 2**30:.1f} GiB index"
+            f" + {TARGET_TRACKS * dim * 4 / 2**30:.1f} GiB float table for the re-rank"
+        )
+        for value in sweep_values(params, args):
             tuned = _with_search(params, value)
             rec.catalogue = base.with_retriever(
                 Retriever(_reparam(index, tuned), exhaustive_below=0)
@@ -178,8 +225,11 @@ def bench_size(args: argparse.Namespace, n: int) -> None:
             mark = " (default)" if value is None else ""
             print(
                 f"  {knob:<12} cand={tuned.candidates:<4} recall@10 {recall(got, exact):.3f}"
-                f"  p50 {np.median(ms):6.2f} ms  p99 {np.percentile(ms, 99):6.2f} ms{mark}"
+                f"  {ms}  {load()}{mark}"
             )
+        if args.profile:
+            rec.catalogue = base.with_retriever(Retriever(index, exhaustive_below=0))
+            profile_stages(rec, queries)
         rec.catalogue = base
         del index
         gc.collect()
@@ -187,35 +237,40 @@ def bench_size(args: argparse.Namespace, n: int) -> None:
         bench_int8(base.embeddings, args)
 
 
-def index_bytes(index) -> int:
-    """Bytes of the index's arrays, counted without serializing a copy at 10M."""
-    import faiss
-
+def index_bytes(index) -> dict[str, int]:
+    """Bytes of the index's arrays by part, counted without serializing a copy at 10M."""
     inner = faiss.downcast_index(index.index)
     n, d = index.n_tracks, index.dim
     p = index.params
     if p.kind == "flat":
-        return n * d * 4
+        return {"vectors": n * d * 4}
     if p.kind == "hnsw":
         links = faiss.vector_to_array(inner.hnsw.neighbors).nbytes
-        return n * d * 4 + links + faiss.vector_to_array(inner.hnsw.offsets).nbytes
-    codes = d * 4 if p.kind == "ivf_flat" else p.pq_m * p.pq_bits // 8
-    return n * (codes + 8) + p.nlist * d * 4  # codes + 8-byte ids per track, centroids
+        offsets = faiss.vector_to_array(inner.hnsw.offsets).nbytes
+        return {"vectors": n * d * 4, "graph": links + offsets}
+    ivf = faiss.extract_index_ivf(index.index)
+    lists = faiss.downcast_InvertedLists(ivf.invlists)
+    sizes = np.array([lists.list_size(i) for i in range(ivf.nlist)], dtype=np.int64)
+    if p.kind == "ivf_pq" and p.pq_bits == 4:  # fast scan: lists padded to blocks of 32 codes
+        blocks = -(-sizes // lists.n_per_block)
+        codes = int(blocks.sum()) * lists.block_size
+    else:
+        codes = int(sizes.sum()) * ivf.code_size
+    return {"codes": codes, "ids": int(sizes.sum()) * 8, "centroids": p.nlist * d * 4}
 
 
-def sweep_values(params, sweep: bool) -> list:
-    if not sweep:
+def sweep_values(params, args: argparse.Namespace) -> list:
+    if not args.sweep:
         return [None]
     if params.kind == "hnsw":
         return [None, params.ef_search * 2]
     if params.kind == "flat":
         return [None]
-    return [max(1, params.nprobe // 2), None, min(params.nlist, params.nprobe * 2)]
+    scaled = [max(1, min(params.nlist, round(params.nprobe * f))) for f in args.sweep_factors]
+    return [None if v == params.nprobe else v for v in scaled]
 
 
 def _with_search(params, value):
-    from dataclasses import replace
-
     if value is None:
         return params
     if params.kind == "hnsw":
@@ -224,9 +279,81 @@ def _with_search(params, value):
 
 
 def _reparam(index, params):
-    from dataclasses import replace
-
     return replace(index, params=params)
+
+
+STAGES = {
+    "history -> indices": ("segue.api.recommender", "encode_history"),
+    "encoder forward": ("segue.api.recommender", "encode_queries"),
+    "index search": ("segue.retrieval.index", "TrackIndex.search"),
+    "exact re-rank": ("segue.retrieval.retriever", "_scored_candidates"),
+    "constraint masks": ("segue.retrieval.retriever", "_mask"),
+    "top-k + artist cap": ("segue.retrieval.retriever", "_pick"),
+    "output DataFrame": ("segue.api.recommender", "recommendations_frame"),
+}
+"""Stages of one ``recommend()`` timed by wrapping the function each calls (module, name)."""
+
+
+def profile_stages(rec: Recommender, queries: list[list[str]]) -> None:
+    """Where one ``recommend()`` spends its time: each stage's function is wrapped with a
+    timer for the duration of the run; "other" is the call minus the stages (argument checks,
+    constraint resolution, the rank dispatch). Thread CPU time is printed beside the wall
+    clock: on a loaded machine a stage's wall time includes waiting for a core."""
+    import importlib
+
+    clocks = {"wall": time.perf_counter, "cpu": time.thread_time}
+    spent = {c: {name: [] for name in STAGES} for c in clocks}  # clock -> stage -> seconds
+    restore = []
+
+    def timed(name, fn):
+        def wrapper(*a, **kw):
+            starts = {c: clock() for c, clock in clocks.items()}
+            try:
+                return fn(*a, **kw)
+            finally:
+                for c, clock in clocks.items():
+                    spent[c][name][-1] += clock() - starts[c]
+
+        return wrapper
+
+    for name, (module, attr) in STAGES.items():
+        owner = importlib.import_module(module)
+        if "." in attr:
+            owner, attr = getattr(owner, attr.split(".")[0]), attr.split(".")[1]
+        if not hasattr(owner, attr):
+            print(f"  (profile: {module}.{attr} not found, stage {name!r} not timed)")
+            continue
+        restore.append((owner, attr, getattr(owner, attr)))
+        setattr(owner, attr, timed(name, getattr(owner, attr)))
+    totals: dict[str, list[float]] = {c: [] for c in clocks}
+    try:
+        for h in queries[:5] + queries:  # 5 warm-up calls, dropped below
+            for stages in spent.values():
+                for v in stages.values():
+                    v.append(0.0)
+            starts = {c: clock() for c, clock in clocks.items()}
+            rec.recommend(h, k=10)
+            for c, clock in clocks.items():
+                totals[c].append(clock() - starts[c])
+    finally:
+        for owner, attr, fn in restore:
+            setattr(owner, attr, fn)
+    n = len(queries)
+    ms = {c: {name: np.asarray(v[-n:]) * 1e3 for name, v in spent[c].items()} for c in clocks}
+    whole = {c: np.asarray(totals[c][-n:]) * 1e3 for c in clocks}
+    for c in clocks:
+        ms[c]["other"] = whole[c] - sum(ms[c].values())
+        ms[c]["whole call"] = whole[c]
+    print(
+        f"  profile of recommend() over {n} queries, ms: wall p50 | thread CPU p50 / p99 /"
+        f" share of the mean CPU time  {load()}"
+    )
+    for name in ms["cpu"]:
+        w, c = ms["wall"][name], ms["cpu"][name]
+        print(
+            f"    {name:<20} {np.median(w):6.3f} | {np.median(c):6.3f} / "
+            f"{np.percentile(c, 99):6.3f} / {c.mean() / whole['cpu'].mean():6.1%}"
+        )
 
 
 def bench_int8(embeddings: torch.Tensor, args: argparse.Namespace) -> None:
@@ -268,25 +395,36 @@ def bench_int8(embeddings: torch.Tensor, args: argparse.Namespace) -> None:
 
 
 def bench_crossover(args: argparse.Namespace) -> None:
-    """p50 of recommend() exhaustive vs IVF-Flat (default sizing) at small catalogues."""
+    """p50 of recommend() exhaustive vs the default index at small catalogues."""
     torch.set_num_threads(1)
-    import faiss
-
-    print("\n== crossover: exhaustive vs ivf_flat, p50 of recommend()")
+    kind = args.kinds[-1]
+    print(f"\n== crossover: exhaustive vs {kind}, p50 of recommend()  {load()}")
     for n in args.crossover_sizes:
         table = clustered_table(n, args.dim, args.seed)
         rec = make_recommender(table, args.dim)
         queries = histories(table, min(args.queries, 200), args.seed)
         exact, ms_exact = time_queries(rec, queries)
         faiss.omp_set_num_threads(args.build_threads)
-        index = build_index(rec.catalogue.embeddings.numpy(), default_params(n, args.dim))
+        params = default_params(n, args.dim, kind, **args.overrides)
+        index = build_index(rec.catalogue.embeddings.numpy(), params)
         faiss.omp_set_num_threads(1)
         rec.catalogue = rec.catalogue.with_retriever(Retriever(index, exhaustive_below=0))
         got, ms_index = time_queries(rec, queries)
         print(
-            f"  {n:>9,} tracks: exhaustive {np.median(ms_exact):6.2f} ms  ivf_flat "
-            f"{np.median(ms_index):6.2f} ms  (recall {recall(got, exact):.3f})"
+            f"  {n:>9,} tracks: exhaustive {np.median(ms_exact.wall):6.2f} ms  {kind} "
+            f"{np.median(ms_index.wall):6.2f} ms  (recall {recall(got, exact):.3f})  {load()}"
         )
+
+
+def override(text: str) -> tuple[str, object]:
+    """``--set nlist=4000``: one :class:`IndexParams` field, its value parsed as Python would."""
+    import ast
+
+    key, _, value = text.partition("=")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value
 
 
 def main() -> None:
@@ -297,7 +435,22 @@ def main() -> None:
         "--kinds", type=lambda s: s.split(","), default=["flat", "ivf_flat", "ivf_pq", "hnsw"]
     )
     parser.add_argument("--queries", type=int, default=300, help="0: int8 scoring only")
-    parser.add_argument("--sweep", action="store_true", help="also half / double nprobe or ef")
+    parser.add_argument(
+        "--exact-timed", type=int, default=50, help="queries timed on the exhaustive path"
+    )
+    parser.add_argument("--sweep", action="store_true", help="also other nprobe / ef values")
+    parser.add_argument(
+        "--sweep-factors", type=float, nargs="*", default=[0.5, 1.0, 2.0], help="x nprobe"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        type=override,
+        action="append",
+        default=[],
+        help="an index parameter instead of its sized default, e.g. --set nlist=4000",
+    )
+    parser.add_argument("--profile", action="store_true", help="time recommend()'s stages")
     parser.add_argument("--hnsw-max", type=int, default=2_000_000)
     parser.add_argument("--build-threads", type=int, default=2)
     parser.add_argument("--int8", action="store_true", help="int8 vs float exact scoring")
@@ -308,14 +461,13 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    with open("/proc/loadavg") as f:
-        print(f"load average at start: {' '.join(f.read().split()[:3])}")
+    args.overrides = dict(args.overrides)
+    print(f"start: {load()}, faiss {faiss.__version__}, torch {torch.__version__}")
     if args.crossover:
         bench_crossover(args)
     for n in args.tracks:
         bench_size(args, n)
-    with open("/proc/loadavg") as f:
-        print(f"\nload average at end: {' '.join(f.read().split()[:3])}")
+    print(f"\nend: {load()}")
 
 
 if __name__ == "__main__":

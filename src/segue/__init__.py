@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 from segue.columns import Columns, EventTypes
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
-    from segue.api import Constraints, Recommender, SessionState, UnknownTracksError
+    from segue.api import Recommender, SessionState, UnknownTracksError
+    from segue.constraints import Constraints
     from segue.data.concat import concat_logs
     from segue.data.errors import DataError
     from segue.data.event_log import EventLog
@@ -46,7 +47,7 @@ _LAZY = {
     "leave_last_out": "segue.data.splits",
     "generate_listening_log": "segue.data.synthetic",
     "TrackVocab": "segue.data.vocab",
-    "Constraints": "segue.api",
+    "Constraints": "segue.constraints",
     "Recommender": "segue.api",
     "SessionState": "segue.api",
     "UnknownTracksError": "segue.api",

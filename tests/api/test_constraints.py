@@ -1,6 +1,9 @@
-"""One Constraints dataclass: its checks, its resolution to one mask, and every call taking it."""
+"""One Constraints dataclass: its checks, its resolution to one mask, every call taking it."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -8,8 +11,9 @@ import pytest
 import torch
 
 from segue.api import Constraints, Recommender
-from segue.api.constraints import ResolvedConstraints, constraints_from, tracks_of_artists
+from segue.api.constraints import ResolvedConstraints, resolve, tracks_of_artists
 from segue.api.playlist import PlaylistGuard
+from segue.constraints import constraints_from
 from segue.data.vocab import TrackVocab
 from segue.models import sasrec
 from tests.api.conftest import N_TRACKS, ids, tiny_recommender
@@ -62,19 +66,19 @@ def test_keywords_become_one_constraints_in_one_place() -> None:
 
 def test_resolve_gives_one_mask_and_ignores_unknown_ids(rec: Recommender) -> None:
     catalogue = rec.catalogue
-    assert Constraints(max_per_artist=2).resolve(catalogue) == ResolvedConstraints(None, 2)
-    resolved = Constraints(allow=[*ids(1, 2, 3), "zz"], block=["t3", "zz"]).resolve(catalogue)
+    assert resolve(Constraints(max_per_artist=2), catalogue) == ResolvedConstraints(None, 2)
+    resolved = resolve(Constraints(allow=[*ids(1, 2, 3), "zz"], block=["t3", "zz"]), catalogue)
     eligible = set(range(catalogue.size)) - set(banned_indices(resolved))
     assert eligible == set(index_of(1, 2))
-    resolved = Constraints(block=ids(4), exclude_artists=["a2", "nobody"]).resolve(catalogue)
+    resolved = resolve(Constraints(block=ids(4), exclude_artists=["a2", "nobody"]), catalogue)
     assert banned_indices(resolved) == sorted({0, *index_of(4), *artist_tracks(2)})
-    assert Constraints(allow=[]).resolve(catalogue).banned.all()  # type: ignore[union-attr]
+    assert resolve(Constraints(allow=[]), catalogue).banned.all()  # type: ignore[union-attr]
 
 
 def test_resolved_mask_equals_a_loop(rec: Recommender) -> None:
     rng = np.random.default_rng(1)
     scores = rng.normal(size=(3, rec.catalogue.size)).astype(np.float32)
-    resolved = Constraints(block=ids(2, 3), exclude_artists=["a4"]).resolve(rec.catalogue)
+    resolved = resolve(Constraints(block=ids(2, 3), exclude_artists=["a4"]), rec.catalogue)
     masked = torch.from_numpy(scores.copy())
     resolved.mask(masked)
     banned = {0, *index_of(2, 3), *artist_tracks(4)}
@@ -148,3 +152,12 @@ def test_playlist_guard_applies_the_bans(rec: Recommender) -> None:
     guard.apply(scores)
     blocked = set(torch.isneginf(scores).nonzero().ravel().tolist())
     assert blocked == {0, 5, *index_of(0), *artist_tracks(1)}  # the seed never repeats
+
+
+def test_the_dataclass_needs_no_torch() -> None:
+    """A torch-free server (the ONNX backend) builds the same Constraints."""
+    code = (
+        "import sys; import segue.constraints as c; c.Constraints(block='t1'); "
+        "sys.exit(1 if 'torch' in sys.modules or 'pandas' in sys.modules else 0)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

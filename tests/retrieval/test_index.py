@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faiss
 import numpy as np
 import pytest
 
@@ -78,16 +79,41 @@ def test_bad_tables_and_parameters_are_refused_before_building():
         index.search(np.zeros((2, 8), np.float32), 5)
 
 
-def test_hnsw_coarse_quantizer_for_large_nlist():
-    """Large catalogues find their IVF lists with a graph: never claimed exhaustive."""
+def test_a_coarse_graph_only_builds_searches_choose_lists_exactly():
+    """Large catalogues assign tracks to lists through an HNSW graph over the centroids; the
+    built index compares queries with every centroid, so scanning every list is exhaustive."""
     assert default_params(10_000_000, 64).coarse_hnsw and not default_params(10_000, 64).coarse_hnsw
     table = clustered_table(3000)
     params = default_params(3000, 16, coarse_hnsw=True, nprobe=76)
     index = build_index(table, params)
-    assert params.nprobe == params.nlist and not index.exhaustive
+    assert params.nprobe == params.nlist and index.exhaustive
+    quantizer = faiss.downcast_index(faiss.extract_index_ivf(index.index).quantizer)
+    assert isinstance(quantizer, faiss.IndexFlatIP) and quantizer.ntotal == params.nlist
+    queries = np.random.default_rng(3).standard_normal((6, 16)).astype(np.float32)
+    np.testing.assert_array_equal(index.search(queries, 30), exact_top(table, queries, 30))
+
+
+def test_two_level_training_for_many_lists(monkeypatch):
+    """From TWO_LEVEL_FROM lists the centroids come from two levels of spherical k-means."""
+    monkeypatch.setattr("segue.retrieval.index.TWO_LEVEL_FROM", 16)
+    table = clustered_table(4000)
+    params = default_params(4000, 16, "ivf_pq", nlist=64, nprobe=16, pq_m=8)
+    index = build_index(table, params)
+    centroids = faiss.extract_index_ivf(index.index).quantizer.reconstruct_n(0, 64)
+    np.testing.assert_allclose(np.linalg.norm(centroids, axis=1), 1.0, rtol=1e-5)  # spherical
     queries = table[1:21] + 0.1
-    found = index.search(queries, 50)
-    recall = np.mean(
-        [len(set(f) & set(e)) / 10 for f, e in zip(found, exact_top(table, queries, 10))]
-    )
-    assert recall >= 0.95, recall
+    assert _recall(index.search(queries, 100), exact_top(table, queries, 10)) >= 0.9
+
+
+def test_spherical_centroids_have_unit_norm_and_plain_ones_do_not():
+    table = clustered_table(2000) * 3.0
+    for spherical in (True, False):
+        params = default_params(2000, 16, nlist=20, nprobe=2, spherical=spherical)
+        index = build_index(table, params)  # kept alive: the quantizer belongs to it
+        quantizer = faiss.extract_index_ivf(index.index).quantizer
+        norms = np.linalg.norm(quantizer.reconstruct_n(0, 20), axis=1)
+        assert np.allclose(norms, 1.0, rtol=1e-4) == spherical
+
+
+def _recall(found: np.ndarray, exact: np.ndarray) -> float:
+    return float(np.mean([len(set(f) & set(e)) / exact.shape[1] for f, e in zip(found, exact)]))

@@ -14,6 +14,22 @@ def test_ivf_sizing_grows_with_the_square_root_of_the_catalogue():
     assert large.train_rows == 40 * large.nlist  # a sample, not the whole table
 
 
+@pytest.mark.parametrize("n_tracks", [60_000, 1_000_000, 10_000_000, 150_000_000])
+def test_a_fixed_fraction_of_the_lists_is_scanned_at_every_size(n_tracks):
+    """Recall depends on the fraction of lists scanned: a multiple of sqrt(nlist) scanned 9.5%
+    at 1M but 5.3% at 10M (recall 0.943)."""
+    params = default_params(n_tracks, 64, "ivf_pq")
+    assert params.nprobe / params.nlist == pytest.approx(0.1, abs=1e-3)
+    assert params.spherical and params.pq_bits == 4 and params.candidates == 1000
+    assert params.coarse_hnsw == (params.nlist >= 8192)
+
+
+def test_exhaustive_and_graph_kinds_are_not_ivf_sized():
+    for kind in ("flat", "hnsw"):
+        params = default_params(1_000_000, 64, kind)
+        assert params.nlist == params.nprobe == 0 and not params.spherical
+
+
 def test_tiny_catalogues_keep_enough_rows_per_list():
     params = default_params(100, 8)
     assert params.nlist == 100 // 39 and params.train_rows == 80  # >= 39 rows per list

@@ -126,16 +126,17 @@ def test_exhaustive_index_gives_exactly_the_exhaustive_result(seed):
 
 
 @pytest.mark.parametrize("seed", range(12))
-@pytest.mark.parametrize("kind", ["ivf_flat", "hnsw"])
+@pytest.mark.parametrize("kind", ["ivf_flat", "ivf_pq", "hnsw"])
 def test_constraints_hold_on_lists_from_an_approximate_index(seed, kind):
-    """A coarse index (1 of 7 lists, 12 candidates) forces the widening and fallback paths."""
+    """A coarse index (1 of 7 lists, 12 candidates; IVF-PQ: 4-bit codes ranking them) forces
+    the widening and fallback paths."""
     case = Case(seed)
     params = default_params(
         300,
         16,
         kind,
         candidates=12,
-        nprobe=1 if kind == "ivf_flat" else 0,
+        nprobe=1 if kind in ("ivf_flat", "ivf_pq") else 0,
         ef_search=12 if kind == "hnsw" else 0,
     )
     index = build_index(case.table, params)

@@ -26,14 +26,20 @@ def saved(tmp_path):
     return table, index, save_index(index, tmp_path / "best.faiss")
 
 
-@pytest.mark.parametrize("kind", ["flat", "ivf_flat", "ivf_pq", "hnsw"])
-def test_round_trip_keeps_parameters_and_results(tmp_path, kind):
+@pytest.mark.parametrize(
+    ("kind", "overrides"),
+    [
+        ("flat", {}),
+        ("ivf_flat", {}),
+        ("ivf_pq", {}),  # 4-bit fast-scan codes, the default
+        ("ivf_pq", {"pq_bits": 5, "pq_m": 8}),  # classic IVF-PQ
+        ("ivf_flat", {"coarse_hnsw": True}),
+        ("hnsw", {}),
+    ],
+)
+def test_round_trip_keeps_parameters_and_results(tmp_path, kind, overrides):
     table = clustered_table(500)
-    params = (
-        default_params(500, 16, kind, pq_bits=4)
-        if kind == "ivf_pq"
-        else default_params(500, 16, kind)
-    )
+    params = default_params(500, 16, kind, **overrides)
     index = build_index(table, params)
     path = save_index(index, tmp_path / "m.faiss")
     loaded = load_index(path, table)
@@ -123,3 +129,27 @@ def test_index_files_are_shared_modes_and_stale_temporaries_go(tmp_path):
     )
     assert not leftover.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name, header_path(path).name]
+
+
+def test_an_index_saved_with_a_coarse_graph_searches_lists_exactly(tmp_path):
+    """Files written before searches compared every centroid still hold the HNSW quantizer:
+    loading gives them the exact one, so a full scan is exhaustive again."""
+    import faiss
+
+    from segue.retrieval.index import TrackIndex
+
+    table = clustered_table(500)
+    params = default_params(500, 16, nlist=12, nprobe=12, coarse_hnsw=True)
+    raw = faiss.index_factory(16, "IVF12_HNSW32,Flat", faiss.METRIC_INNER_PRODUCT)
+    raw.train(table[1:])
+    raw.add(table[1:])
+    from segue.retrieval.index import table_checksum
+
+    path = save_index(TrackIndex(raw, params, 500, 16, table_checksum(table)), tmp_path / "o.faiss")
+    loaded = load_index(path, table)
+    quantizer = faiss.downcast_index(faiss.extract_index_ivf(loaded.index).quantizer)
+    assert isinstance(quantizer, faiss.IndexFlatIP) and loaded.exhaustive
+    queries = table[1:6] + 0.05
+    scores = queries @ table[1:].T
+    expected = np.argsort(-scores, axis=1, kind="stable")[:, :20] + 1
+    np.testing.assert_array_equal(loaded.search(queries, 20), expected)

@@ -39,3 +39,18 @@ def test_queue_full_and_deadline_refusals_and_idle_admission():
         admission.close()
 
     asyncio.run(scenario())
+
+
+def test_refusal_without_a_kind_counts_only_the_work_queued_ahead():
+    admission = Admission(concurrency=1, max_queue=8, deadline_s=0.5)
+    now = time.perf_counter()
+    assert admission.refusal(now) is None and admission.refusal(now - 0.6) == "deadline"
+    admission.active, admission.queued_seconds = 1, 0.4  # one call queued or running
+    assert admission.refusal(now) is None  # 0.4 s ahead fits in 0.5 s
+    admission.durations["batch"] = 0.2
+    assert admission.refusal(now, "batch") == "deadline"  # but not with a batch of its own
+    admission.queued_seconds = 0.6
+    assert admission.refusal(now) == "deadline"
+    admission.waiting = 8
+    assert admission.refusal(now) == "queue_full"
+    admission.close()

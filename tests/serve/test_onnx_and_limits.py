@@ -88,11 +88,11 @@ def test_the_deadline_starts_when_the_request_reaches_the_server(guarded):
         "Connection: close\r\n\r\n"
     ).encode()
 
-    def send(pause_s: float) -> tuple[int, bytes]:
+    def send(pause_s: float, payload: bytes = body) -> tuple[int, bytes]:
         with socket.create_connection(("127.0.0.1", guarded.port), timeout=10) as conn:
             conn.sendall(head[:20])
             time.sleep(pause_s)
-            conn.sendall(head[20:] + body)
+            conn.sendall(head[20:] + payload)
             reply = b""
             while chunk := conn.recv(65536):
                 reply += chunk
@@ -102,3 +102,8 @@ def test_the_deadline_starts_when_the_request_reaches_the_server(guarded):
     assert send(0.0)[0] == 200
     status, payload = send(0.3)
     assert status == 503 and json.loads(payload)["detail"]["reason"] == "deadline"
+    # Shed before the body is even parsed: an invalid body of the same length gets 503 too,
+    # where on time it gets 422.
+    invalid = b"{" + b" " * (len(body) - 1)
+    assert send(0.0, invalid)[0] == 422
+    assert send(0.3, invalid)[0] == 503

@@ -10,11 +10,11 @@ Example::
     rec.continue_playlist(["track-1"], n=30, constraints=rules)
 """
 
-from segue.api.constraints import Constraints
 from segue.api.history import ASSUMED_GAP_SECONDS, UnknownTracksError
 from segue.api.recommender import Recommender
 from segue.api.results import COLD_START, EXHAUSTED, UNKNOWN_IDS, ColdStartWarning
 from segue.api.session_state import SessionState
+from segue.constraints import Constraints
 
 __all__ = [
     "ASSUMED_GAP_SECONDS",

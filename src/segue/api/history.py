@@ -29,8 +29,8 @@ import pandas as pd
 import torch
 
 from segue.api.catalogue import Catalogue
-from segue.api.constraints import id_list
 from segue.columns import Columns, EventTypes
+from segue.constraints import id_list
 from segue.data.batch import SequenceBatch
 from segue.data.features import gap_buckets
 from segue.data.sequences import SideInputs

@@ -16,10 +16,11 @@ import pandas as pd
 import torch
 
 from segue.api.catalogue import Catalogue
-from segue.api.constraints import NEG_INF, Constraints
+from segue.api.constraints import NEG_INF, resolve
 from segue.api.results import COLD_START, EXHAUSTED, UNKNOWN_IDS, playlist_frame, warn_cold_start
 from segue.api.session_state import SessionState
 from segue.checks import check_integer, check_number
+from segue.constraints import Constraints
 
 MAX_SEED = 2**64 - 1
 """The largest seed ``torch.Generator.manual_seed`` takes."""
@@ -125,7 +126,7 @@ class PlaylistGuard:
         # tracks when repeats are never allowed.
         self.blocked = torch.zeros(catalogue.size, dtype=torch.bool, device=catalogue.device)
         self.blocked[0] = True
-        banned = constraints.resolve(catalogue).banned
+        banned = resolve(constraints, catalogue).banned
         if banned is not None:
             self.blocked |= banned
         window = self.window

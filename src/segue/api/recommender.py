@@ -22,12 +22,7 @@ import pandas as pd
 import torch
 
 from segue.api.catalogue import Catalogue
-from segue.api.constraints import (
-    ConstraintFields,
-    Constraints,
-    check_request,
-    constraints_from,
-)
+from segue.api.constraints import check_request, resolve
 from segue.api.history import (
     EncodedHistory,
     History,
@@ -40,6 +35,7 @@ from segue.api.ranking import encode_queries, rank
 from segue.api.results import COLD_START, UNKNOWN_IDS, recommendations_frame, warn_cold_start
 from segue.api.session_state import SessionState
 from segue.checks import check_integer
+from segue.constraints import ConstraintFields, Constraints, constraints_from
 from segue.data.vocab import TrackVocab
 from segue.evaluation.ranking import Ranked, top_k
 from segue.io.checkpoint import checkpoint_from_payload
@@ -277,7 +273,7 @@ class Recommender:
         return frame
 
     def _rank(self, encoded: list[EncodedHistory], k: int, constraints: Constraints) -> Ranked:
-        resolved = constraints.resolve(self.catalogue)
+        resolved = resolve(constraints, self.catalogue)
         cold = np.array([len(e) == 0 for e in encoded], dtype=bool)
         excluded = [e.tracks for e in encoded] if constraints.exclude_played else None
         with torch.inference_mode():

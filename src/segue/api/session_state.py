@@ -40,7 +40,7 @@ import pandas as pd
 import torch
 
 from segue.api.catalogue import Catalogue
-from segue.api.constraints import ConstraintFields, Constraints, check_request, constraints_from
+from segue.api.constraints import check_request, resolve
 from segue.api.history import (
     ASSUMED_GAP_SECONDS,
     PLAY,
@@ -58,6 +58,7 @@ from segue.api.queries import Queries
 from segue.api.ranking import catalogue_scores, encode_queries, rank
 from segue.api.results import COLD_START, UNKNOWN_IDS, recommendations_frame, warn_cold_start
 from segue.checks import check_integer
+from segue.constraints import ConstraintFields, Constraints, constraints_from
 from segue.data.features import gap_buckets
 from segue.models.transformer import KVCache, TrackTransformer
 
@@ -156,7 +157,7 @@ class SessionState:
         """The next k tracks; same arguments and table as :meth:`segue.Recommender.recommend`."""
         k = check_request(k)
         wanted = constraints_from(constraints, rules, "recommend")
-        resolved = wanted.resolve(self.catalogue)
+        resolved = resolve(wanted, self.catalogue)
         with self.lock, torch.inference_mode():
             queries = self._current_queries()
             cold = np.array([queries is None])

@@ -22,6 +22,7 @@ import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from segue import recipes
 from segue.cli.run_checks import RunSettings, check_run_settings, plain, trainer_settings
 from segue.cli.run_folder import run_output
 from segue.data.pipeline import PreparedData
@@ -38,11 +39,9 @@ from segue.evaluation.scoring import rank_points, score_points
 from segue.evaluation.summary import metric_summary
 from segue.io.atomic_write import atomic_write_text
 from segue.io.checkpoint import load_checkpoint, save_checkpoint
+from segue.models.config import ModelConfig
 from segue.models.transformer import TrackTransformer
 from segue.recipes import LossFactory, ModelFactory, RunRecipe
-from segue.recipes import build_loss as loss_for_vocab
-from segue.recipes import build_model as model_for_vocab
-from segue.recipes import train as train_recipe
 from segue.training.distributed import is_main_process
 from segue.training.losses import TrackLoss
 from segue.training.refit import refit_settings
@@ -52,12 +51,14 @@ logger = logging.getLogger(__name__)
 
 
 def side_inputs(model_cfg: DictConfig) -> SideInputs:
-    """The side inputs the ``model`` group asks for (the batches must carry them)."""
-    return SideInputs(
-        artists=bool(model_cfg.get("artist_input", False)),
-        event_types=bool(model_cfg.get("use_event_types", False)),
-        gap_buckets=bool(model_cfg.get("use_gap_buckets", False)),
-    )
+    """The side inputs the ``model`` group asks for (the batches must carry them).
+
+    Before the catalogue is known, ``artist_input`` stands for the artist count the model will
+    get; the other inputs are read as :data:`segue.side_inputs.SIDE_INPUTS` declares them.
+    """
+    values = {**dataclasses.asdict(ModelConfig(n_tracks=1)), **plain(model_cfg)}
+    values["n_artists"] = int(bool(values.pop("artist_input", False)))
+    return SideInputs.of_model(values)
 
 
 def data_group(cfg: DictConfig) -> dict[str, Any]:
@@ -103,12 +104,12 @@ def loss_factory(cfg: DictConfig) -> LossFactory:
 def build_model(cfg: DictConfig, vocab: TrackVocab) -> TrackTransformer:
     """The configured model for ``vocab``'s catalogue (:func:`segue.recipes.build_model`)."""
     factory, artist_input = model_factory(cfg)
-    return model_for_vocab(factory, vocab, artist_input=artist_input)
+    return recipes.build_model(factory, vocab, artist_input=artist_input)
 
 
 def build_loss(cfg: DictConfig, vocab: TrackVocab) -> TrackLoss:
     """The configured loss for ``vocab``'s catalogue (:func:`segue.recipes.build_loss`)."""
-    return loss_for_vocab(loss_factory(cfg), vocab)
+    return recipes.build_loss(loss_factory(cfg), vocab)
 
 
 def trainer_config(cfg: DictConfig) -> TrainerConfig:
@@ -142,7 +143,7 @@ def run_recipe(cfg: DictConfig, settings: RunSettings | None = None) -> RunRecip
     )
 
 
-def test_metrics(
+def evaluate_on_test(
     path: Path, data: PreparedData, cfg: DictConfig
 ) -> tuple[TrackTransformer, dict[str, float]]:
     """The checkpoint at ``path`` ranked on the test points; its metrics stored in it too."""
@@ -157,7 +158,7 @@ def test_metrics(
     return model, test
 
 
-def test_line(test: dict[str, float]) -> str:
+def metrics_line(test: dict[str, float]) -> str:
     """The test metrics as one log line."""
     return ", ".join(f"{k} {v:.4f}" for k, v in test.items() if k != "points")
 
@@ -196,11 +197,11 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
     recipe = run_recipe(cfg)  # every setting, before any data is read
     data = prepare_from_settings(recipe.data)
     logger.info(data.summary())
-    result = train_recipe(recipe, data)  # no validation points: fixed epochs, final.pt
+    result = recipes.train(recipe, data)  # no validation points: fixed epochs, final.pt
     assert result.best_path is not None
     if not is_main_process():  # under torchrun, process 0 alone evaluates and reports
         return {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run}
-    best_model, test = test_metrics(result.best_path, data, cfg)
+    best_model, test = evaluate_on_test(result.best_path, data, cfg)
     summary = {
         "data": cfg.data.name,
         "best_epoch": result.best_epoch,
@@ -215,7 +216,8 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
     logger.info(
         f"best epoch {result.best_epoch} of {result.epochs_run}, {result.seconds:.0f} s training"
     )
-    logger.info(f"test (full-catalogue ranking): {test_line(test)} over {test['points']:,} points")
+    shown = metrics_line(test)
+    logger.info(f"test (full-catalogue ranking): {shown} over {test['points']:,} points")
     logger.info(sample_playlist(best_model, data))
     logger.info(f"checkpoint: {result.best_path}")
     if cfg.get("refit"):
@@ -242,9 +244,9 @@ def refit(cfg: DictConfig, epochs: int) -> dict[str, Any]:
         trainer=dataclasses.replace(chosen.trainer, out_dir=str(out_dir)),
     )
     data = prepare_from_settings(recipe.data)
-    result = train_recipe(recipe, data, stop_epoch=epochs)  # no validation points left
+    result = recipes.train(recipe, data, stop_epoch=epochs)  # no validation points left
     assert result.best_path is not None
-    _, test = test_metrics(result.best_path, data, cfg)
+    _, test = evaluate_on_test(result.best_path, data, cfg)
     summary = {
         "data": recipe.data.name,
         "epochs": result.epochs_run,
@@ -253,5 +255,6 @@ def refit(cfg: DictConfig, epochs: int) -> dict[str, Any]:
         "checkpoint": str(result.best_path),
     }
     atomic_write_text(out_dir / "test_metrics.json", json.dumps(summary, indent=2))
-    logger.info(f"refit on train + validation, {result.epochs_run} epochs, test: {test_line(test)}")
+    shown = metrics_line(test)
+    logger.info(f"refit on train + validation, {result.epochs_run} epochs, test: {shown}")
     return summary

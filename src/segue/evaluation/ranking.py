@@ -243,10 +243,15 @@ def within_cap(artists: np.ndarray, cap: int) -> np.ndarray:
 
 def _top_k_ties_by_index(s: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-k of (b, V) scores, best first, ties broken by the lower column index."""
-    val, idx = torch.topk(s, k, dim=1)  # (b, k), tie order unspecified
+    # One more than k: an item left out ties with the k-th one exactly when the (k+1)-th does
+    # (scores are sorted), so no (b, V) comparison is needed to find the ambiguous rows.
+    val, idx = torch.topk(s, min(k + 1, s.shape[1]), dim=1)  # (b, k + 1), tie order unspecified
+    if val.shape[1] > k:
+        ambiguous = (val[:, k] == val[:, k - 1]) & ~torch.isneginf(val[:, k - 1])  # (b,)
+        val, idx = val[:, :k], idx[:, :k]
+    else:  # every item is in the list: only their order is left to fix
+        ambiguous = torch.zeros(len(s), dtype=torch.bool, device=s.device)
     kth = val[:, -1:]  # (b, 1)
-    # A row is ambiguous when an item left out ties with the k-th one; fix those rows only.
-    ambiguous = (_count_true(s == kth) > (val == kth).sum(dim=1)) & ~torch.isneginf(kth[:, 0])
     if ambiguous.any():
         amb, amb_kth = s[ambiguous], kth[ambiguous]  # (a, V), (a, 1)
         chosen = amb > amb_kth  # at most k - 1 per row

@@ -116,6 +116,9 @@ class HistoryPrior(nn.Module):
         decay: Per-event decay of the ``repeat`` feature, in (0, 1].
     """
 
+    successors: torch.Tensor  # (n_tracks + 1, n_successors), 0 = none
+    successor_counts: torch.Tensor  # (n_tracks + 1, n_successors), float
+
     def __init__(
         self, d_model: int, n_tracks: int, window: int, n_successors: int, decay: float
     ) -> None:

@@ -1,16 +1,24 @@
 """Index kinds and their parameters, sized from the catalogue by default.
 
 The defaults follow FAISS's own guidance (wiki "Guidelines to choose an index") and were then
-checked by ``benchmarks/retrieval.py``: recall@10 after the exact re-rank 0.989 at 1M tracks,
-but only 0.943 at 10M (README "Scale"), where a larger ``nprobe`` is needed:
+checked by ``benchmarks/retrieval.py`` on its clustered, popularity-skewed tables (README
+"Scale" has the figures and commands):
 
-* IVF: ``nlist ~ 4 sqrt(N)`` lists, k-means trained on ``40 nlist`` sampled rows (FAISS warns
-  below 39 per centroid); ``nprobe = 6 sqrt(nlist)`` scanned lists, so the scanned fraction
-  shrinks as the catalogue grows (9.5% of the lists at 1M tracks, 5.3% at 10M). From 8192
-  lists the lists are found through an HNSW graph over the centroids (``coarse_hnsw``).
-* IVF-PQ: ``m = D / 2`` sub-quantizers of 8 bits (32 bytes per track at D = 64), residuals
-  encoded relative to the list centroid; PQ distances are coarse, so more candidates are
-  re-ranked exactly than for IVF-Flat.
+* IVF: ``nlist ~ 4 sqrt(N)`` lists (4,000 at 1M tracks, 12,649 at 10M), trained by spherical
+  k-means on ``40 nlist`` sampled rows (FAISS warns below 39 per centroid). Inner-product
+  k-means without unit centroids collapses onto a few long centroids (recall 0.83 against 0.97
+  at 1M); spherical centroids put a track, and send a query, to the lists nearest in angle.
+  From 8,192 lists the centroids are trained in two levels and the catalogue is assigned to its
+  lists through an HNSW graph over them (build time); searches always compare the query with
+  every centroid (exact, ~0.1 ms at 12,649 x 64). Finer lists did not pay with fast-scan codes:
+  16 sqrt(N) at 1M gave the same recall at the same scanned fraction, and 5x slower scans.
+* ``nprobe = nlist / 10``: a fixed *fraction* of the lists, because the fraction of the true top
+  tracks inside the scanned lists depends on the fraction scanned, not on a multiple of
+  ``sqrt(nlist)`` (which scanned 9.5% of the lists at 1M but 5.3% at 10M, recall 0.943).
+* IVF-PQ: ``m = D / 2`` sub-quantizers of 4 bits in FAISS's SIMD fast-scan layout (16 bytes of
+  code per track at D = 64, plus its 8-byte id); PQ scores are coarse, so the best 1,000 by PQ
+  score are re-ranked exactly (recall@10 0.968 / 0.990 / 0.991 with 300 / 1,000 / 3,000 at 1M
+  and nlist / 10).
 * HNSW: ``M = 32`` links per node, ``efConstruction = 80``, ``efSearch`` a few times the
   number of candidates.
 
@@ -41,6 +49,12 @@ TWO_LEVEL_FROM = 8192
 """IVF indexes with at least this many lists train their centroids in two levels of k-means
 (``sqrt(nlist)`` clusters, then each split), whose cost grows with ``sqrt(nlist)`` instead of
 ``nlist`` per training row."""
+
+PROBE_FRACTION = 0.1
+"""IVF lists scanned per query, as a fraction of ``nlist`` (see the module docstring)."""
+
+PQ_CANDIDATES = 1000
+"""IVF-PQ candidates re-ranked exactly: gathering 1,000 rows of 256 bytes is ~0.1 ms."""
 
 TRAIN_ROWS_PER_LIST = 40
 """k-means training rows per IVF list: FAISS warns below 39. More rows cost build time in
@@ -117,30 +131,30 @@ def default_params(
         kind: Index kind (checked by :class:`IndexParams`).
         **overrides: Any :class:`IndexParams` field, replacing the sized value.
 
-    >>> p = default_params(1_000_000, 64)
-    >>> p.nlist, p.nprobe, p.train_rows, p.candidates
-    (4000, 378, 160000, 200)
-    >>> default_params(1_000_000, 64, "ivf_pq").pq_m
-    32
+    >>> p = default_params(1_000_000, 64, "ivf_pq")
+    >>> p.nlist, p.nprobe, p.train_rows, p.candidates, p.pq_m, p.pq_bits, p.spherical
+    (4000, 400, 160000, 1000, 32, 4, True)
+    >>> p = default_params(10_000_000, 64, "ivf_pq")
+    >>> p.nlist, p.nprobe, p.train_rows, p.coarse_hnsw
+    (12649, 1265, 505960, True)
+    >>> default_params(100, 8).nlist  # >= 39 training rows per list
+    2
     """
     if n_tracks < 1 or dim < 1:
         raise ValueError(f"need n_tracks >= 1 and dim >= 1, got {n_tracks} and {dim}")
+    ivf = kind in ("ivf_flat", "ivf_pq")
     nlist = max(1, min(n_tracks // 39, round(4 * math.sqrt(n_tracks))))
-    # 6 sqrt(nlist) lists. Recall@10 after the re-rank on the clustered tables of
-    # benchmarks/retrieval.py --sweep: 100k 0.93 / 0.99 at 2 / 4 sqrt(nlist); 1M 0.956 / 0.980 /
-    # 0.993 at 2 / 4 / 8 sqrt(nlist); 10M 0.908 / 0.943 / 0.965 at 3 / 6 / 12 sqrt(nlist).
-    # A fixed multiple loses recall as N grows: pass nprobe= for large catalogues.
-    nprobe = min(nlist, max(8, 6 * round(math.sqrt(nlist))))
-    candidates = 400 if kind == "ivf_pq" else 200
+    candidates = PQ_CANDIDATES if kind == "ivf_pq" else 200
     values: dict[str, Any] = {
         "kind": kind,
         "candidates": candidates,
-        "nlist": nlist if kind in ("ivf_flat", "ivf_pq") else 0,
-        "nprobe": nprobe if kind in ("ivf_flat", "ivf_pq") else 0,
+        "nlist": nlist if ivf else 0,
+        "nprobe": max(1, round(nlist * PROBE_FRACTION)) if ivf else 0,
         "pq_m": _pq_m(dim) if kind == "ivf_pq" else 0,
         "ef_search": 2 * candidates if kind == "hnsw" else 0,
         "train_rows": min(n_tracks, TRAIN_ROWS_PER_LIST * nlist),
-        "coarse_hnsw": kind in ("ivf_flat", "ivf_pq") and nlist >= HNSW_COARSE_FROM,
+        "coarse_hnsw": ivf and nlist >= HNSW_COARSE_FROM,
+        "spherical": ivf,
     }
     values.update(overrides)
     return IndexParams(**values)

@@ -1,7 +1,9 @@
 """Who may do what: the API-key dependencies of the routes, and the server's caps.
 
 ``Reader`` and ``Writer`` are FastAPI dependencies that check the key (see
-:mod:`segue.serve.auth`) and hand the route the worker's :class:`Service`. Caps are the
+:mod:`segue.serve.auth`) and hand the route the worker's :class:`Service`. They are ``async``
+although they never wait: FastAPI runs a plain ``def`` dependency on its thread pool, a thread
+hand-off per request for a few dictionary lookups. Caps are the
 server's own limits (``--max-k``, ``--max-history``, ...), tighter than the request schema's
 ceilings, reported like any validation error: a 422 naming the field.
 """
@@ -42,7 +44,7 @@ def _authorise(request: Request, write: bool, header: str | None) -> None:
         raise HTTPException(401, "invalid API key", {"WWW-Authenticate": "Bearer"})
 
 
-def reader(
+async def reader(
     request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header: Annotated[str | None, Depends(_header_key)],
@@ -52,7 +54,7 @@ def reader(
     return service_of(request)
 
 
-def writer(
+async def writer(
     request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header: Annotated[str | None, Depends(_header_key)],

@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sys
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, HTTPException, Request
@@ -39,12 +38,6 @@ from segue.serve.settings import ServeSettings
 
 log = logging.getLogger("segue.serve")
 
-SWITCH_INTERVAL_S = 0.0005
-"""How long the model thread may hold the GIL while the event loop waits for it (Python's
-default is 5 ms). The model thread runs Python between its torch calls (batch assembly, the
-result tables); every socket call of the event loop releases the GIL and must get it back, so
-with the default a busy model thread adds up to 5 ms to each of them."""
-
 
 def create_app(settings: ServeSettings, access_log: bool = True) -> FastAPI:
     """The ASGI app of one worker; the model is loaded at startup (before it is ready)."""
@@ -57,7 +50,6 @@ def create_app(settings: ServeSettings, access_log: bool = True) -> FastAPI:
             log.error("cannot serve %s: %s", settings.model, error)
             raise
         app.state.service = service
-        sys.setswitchinterval(SWITCH_INTERVAL_S)
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(_reload(service)))
         log.info(

@@ -17,6 +17,9 @@ from segue.serve.limits import Overloaded
 from segue.serve.logs import request_id
 from segue.serve.metrics import Metrics
 
+OVERLOADED = "overloaded, retry later"
+"""The ``error`` of every 503."""
+
 
 def field_name(loc: tuple | list) -> str:
     """``("body", "history", 3, "str")`` -> ``"body.history.3"`` (pydantic's union tags cut).
@@ -54,4 +57,4 @@ def install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
     async def overloaded(request: Request, error: Overloaded) -> JSONResponse:
         metrics.shed.labels(reason=error.reason).inc()
         detail = {"reason": error.reason, "events_stored": getattr(error, "events_stored", False)}
-        return _problem(503, "overloaded, retry later", detail, {"Retry-After": "1"})
+        return _problem(503, OVERLOADED, detail, {"Retry-After": "1"})

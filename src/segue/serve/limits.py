@@ -54,20 +54,30 @@ class Admission:
         """Expected seconds of a call of ``kind`` (0 until one has run)."""
         return self.durations.get(kind, 0.0)
 
+    def refusal(self, arrival: float, kind: str | None = None) -> str | None:
+        """Why a call of ``kind`` arriving at ``arrival`` would be refused now ("queue_full" or
+        "deadline"), or None. Without ``kind``, only what refuses any call: a full queue, a
+        passed deadline, or the work queued ahead alone past the deadline (a request joining
+        a batch already queued finishes no earlier than that)."""
+        remaining = self.deadline_s - (time.perf_counter() - arrival)
+        if self.waiting >= self.max_queue:
+            return "queue_full"
+        if remaining <= 0:
+            return "deadline"
+        # With nothing queued the call is always tried: refusing it on its average alone would
+        # refuse that kind for ever once one slow spell raised the average past the deadline.
+        own = 0.0 if kind is None else self.expected(kind)
+        if self.active and self.queued_seconds / self.concurrency + own > remaining:
+            return "deadline"
+        return None
+
     def check(self, arrival: float, kind: str = "call") -> float:
         """Raise :class:`Overloaded` if a call of ``kind`` arriving at ``arrival`` would be
         refused now; else return the seconds left of its deadline."""
-        remaining = self.deadline_s - (time.perf_counter() - arrival)
-        if self.waiting >= self.max_queue:
-            raise Overloaded("queue_full")
-        if remaining <= 0:
-            raise Overloaded("deadline")
-        # With nothing queued the call is always tried: refusing it on its average alone would
-        # refuse that kind for ever once one slow spell raised the average past the deadline.
-        finish = self.queued_seconds / self.concurrency + self.expected(kind)
-        if self.active and finish > remaining:
-            raise Overloaded("deadline")
-        return remaining
+        reason = self.refusal(arrival, kind)
+        if reason is not None:
+            raise Overloaded(reason)
+        return self.deadline_s - (time.perf_counter() - arrival)
 
     async def run(self, arrival: float, call: Callable[[], T], kind: str = "call") -> T:
         """Run ``call`` on the pool once a slot is free, or raise :class:`Overloaded`.

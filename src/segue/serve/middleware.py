@@ -1,9 +1,16 @@
-"""The ASGI layer every request passes: request id, body-size cap, metrics and access log.
+"""The ASGI layer every request passes: request id, body-size cap, early shedding, metrics and
+access log.
 
 A plain ASGI middleware (not Starlette's ``BaseHTTPMiddleware``, which costs a task and a
 queue per request). A body larger than ``max_body_bytes`` is refused with 413 from its
 ``Content-Length`` before any of it is read, or as soon as a chunked body passes the cap (an
 ``HTTPException`` raised from ``receive``, which FastAPI's body reader passes on).
+
+A request for the model that cannot make its deadline whatever it asks (its deadline passed
+while it waited for the event loop, the admission queue is full, or the work queued ahead
+alone outlasts it) is answered 503 here, before its body is parsed, validated and routed:
+under overload, refusing must cost far less than serving, or the event loop itself falls
+behind and every answer, 503s included, comes late.
 """
 
 from __future__ import annotations
@@ -15,11 +22,15 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 
+from segue.serve.errors import OVERLOADED
 from segue.serve.logs import new_request_id, request_id
 from segue.serve.metrics import Metrics
 from segue.serve.protocol import ARRIVAL
 
 log = logging.getLogger("segue.serve.access")
+
+SHED_ROUTE = "segue.shed_route"
+"""Scope key: the route template of a request shed before routing (for its metrics)."""
 
 
 class ServiceMiddleware:
@@ -58,8 +69,13 @@ class ServiceMiddleware:
         self.metrics.in_flight.inc()
         try:
             length = _text(headers.get(b"content-length"))
+            route = model_route(scope["method"], scope["path"])
+            refusal = None if route is None else _refusal(scope, arrival)
             if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
                 await self._too_large(tagged_send, rid)
+            elif refusal is not None:
+                scope[SHED_ROUTE] = route
+                await self._overloaded(tagged_send, rid, refusal)
             else:
                 await self.app(scope, counting_receive, tagged_send)
         except Exception:  # answered here, inside the request id's context
@@ -75,6 +91,19 @@ class ServiceMiddleware:
         error = f"request body larger than {self.max_body_bytes} bytes"
         await self._problem(send, 413, error, rid)
 
+    async def _overloaded(self, send: Any, rid: str, reason: str) -> None:
+        """The 503 of :func:`segue.serve.errors.install_error_handlers`, keeping the connection."""
+        self.metrics.shed.labels(reason=reason).inc()
+        detail = {"reason": reason, "events_stored": False}
+        body = json.dumps({"error": OVERLOADED, "detail": detail, "request_id": rid}).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", b"1"),
+        ]
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
     async def _problem(self, send: Any, status: int, error: str, rid: str) -> None:
         body = json.dumps({"error": error, "detail": None, "request_id": rid}).encode()
         headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
@@ -83,7 +112,7 @@ class ServiceMiddleware:
 
     def _record(self, scope: dict, code: int, seconds: float) -> None:
         route = scope.get("route")
-        name = getattr(route, "path", "unmatched")
+        name = getattr(route, "path", None) or scope.get(SHED_ROUTE, "unmatched")
         self.metrics.requests.labels(route=name, method=scope["method"], status=str(code)).inc()
         self.metrics.latency.labels(route=name).observe(seconds)
         if code >= 500 and code != 503:
@@ -98,6 +127,34 @@ class ServiceMiddleware:
                     "ms": round(seconds * 1000, 2),
                 },
             )
+
+
+def model_route(method: str, path: str) -> str | None:
+    """The route template of a request that calls the model, or None.
+
+    >>> model_route("POST", "/listeners/ada/events"), model_route("DELETE", "/listeners/ada")
+    ('/listeners/{listener_id}/events', None)
+    """
+    if method == "POST" and path in ("/recommend", "/playlists/continue"):
+        return path
+    parts = path.split("/")  # "", first, id, last
+    if len(parts) != 4 or parts[0]:
+        return None
+    template = _MODEL_ROUTES.get((method, parts[1], parts[3]))
+    return template
+
+
+_MODEL_ROUTES = {
+    ("GET", "tracks", "similar"): "/tracks/{track_id}/similar",
+    ("POST", "listeners", "events"): "/listeners/{listener_id}/events",
+    ("GET", "listeners", "recommendations"): "/listeners/{listener_id}/recommendations",
+}
+
+
+def _refusal(scope: dict, arrival: float) -> str | None:
+    """Why the model would refuse any call now (see :meth:`Admission.refusal`), or None."""
+    service = getattr(scope["app"].state, "service", None)  # None while starting
+    return None if service is None else service.admission.refusal(arrival)
 
 
 def _text(value: bytes | None) -> str | None:
