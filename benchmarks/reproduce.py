@@ -4,7 +4,8 @@ Run: git worktree add /tmp/segue_base <commit>       (the code the figures were 
      python -m benchmarks.reproduce --base /tmp/segue_base --protocol ml100k \
          --set trainer.epochs=3 --set trainer.num_threads=1
      python -m benchmarks.reproduce --base /tmp/segue_base --protocol 30music \
-         --set trainer.epochs=1 --set trainer.max_steps_per_epoch=50 --set trainer.num_threads=1
+         --set trainer.epochs=1 --set trainer.max_steps_per_epoch=50 --set trainer.num_threads=1 \
+         --here-set model.history_prior=false     (a default that moved since: pin the base's)
 
 Runs ``python scripts/train.py experiment=<protocol> <overrides>`` in the base checkout and in
 this one, one after the other, each in a process of its own with its own ``src/`` first on the
@@ -56,18 +57,20 @@ def rows(base: dict[str, Any], here: dict[str, Any]) -> list[tuple[str, float, f
 
 
 def table(compared: list[tuple[str, float, float]]) -> str:
-    """Markdown: each metric to 4 decimals in both checkouts, and whether they agree.
+    """Markdown: each metric to 4 decimals in both checkouts, whether they agree, and whether
+    they are the same float (a refactor that changes no arithmetic keeps every bit).
 
     >>> print(table([("test ndcg@10", 0.12344, 0.12341), ("test hr@10", 0.5, 0.6)]))
-    | metric | base | this checkout | same to 4 decimals |
-    |---|---|---|---|
-    | test ndcg@10 | 0.1234 | 0.1234 | yes |
-    | test hr@10 | 0.5000 | 0.6000 | NO |
+    | metric | base | this checkout | same to 4 decimals | bit for bit |
+    |---|---|---|---|---|
+    | test ndcg@10 | 0.1234 | 0.1234 | yes | no |
+    | test hr@10 | 0.5000 | 0.6000 | NO | no |
     """
-    lines = ["| metric | base | this checkout | same to 4 decimals |", "|---|---|---|---|"]
+    lines = ["| metric | base | this checkout | same to 4 decimals | bit for bit |"]
+    lines.append("|---|---|---|---|---|")
     for name, a, b in compared:
-        same = f"{a:.4f}" == f"{b:.4f}"
-        lines.append(f"| {name} | {a:.4f} | {b:.4f} | {'yes' if same else 'NO'} |")
+        same = "yes" if f"{a:.4f}" == f"{b:.4f}" else "NO"
+        lines.append(f"| {name} | {a:.4f} | {b:.4f} | {same} | {'yes' if a == b else 'no'} |")
     return "\n".join(lines)
 
 
@@ -76,13 +79,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", type=Path, required=True, help="checkout of the base commit")
     parser.add_argument("--protocol", default="ml100k", help="an experiment (configs/experiment)")
     parser.add_argument("--set", action="append", default=[], help="a Hydra override (repeat)")
+    parser.add_argument(
+        "--here-set",
+        action="append",
+        default=[],
+        help="an override for this checkout only: the base's value of a default changed since",
+    )
     args = parser.parse_args(argv)
     overrides = [f"experiment={args.protocol}", "trainer.progress=false", *args.set]
     with tempfile.TemporaryDirectory(prefix="segue-reproduce-") as tmp:
         base = train_in(args.base.resolve(), overrides, Path(tmp) / "base")
-        here = train_in(REPO, overrides, Path(tmp) / "here")
+        here = train_in(REPO, [*overrides, *args.here_set], Path(tmp) / "here")
     compared = rows(base, here)
     print(f"python scripts/train.py {' '.join(overrides)}")
+    if args.here_set:
+        print(f"this checkout also: {' '.join(args.here_set)}")
     print(f"base: {args.base} ({base['wall_seconds']} s), best epoch {base['best_epoch']}")
     print(f"this checkout: {REPO} ({here['wall_seconds']} s), best epoch {here['best_epoch']}")
     print(table(compared))

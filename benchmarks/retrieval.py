@@ -2,15 +2,23 @@
 
 Run (the figures in README "Scale" came from these)::
 
-    python benchmarks/retrieval.py --tracks 1000000 --int8          # 1M: all kinds + int8
-    python benchmarks/retrieval.py --tracks 10000000 --kinds ivf_flat,ivf_pq
-    python benchmarks/retrieval.py --crossover                       # exhaustive vs index
+    python benchmarks/retrieval.py --tracks 1000000 --kinds ivf_pq --sweep --profile
+    nohup python benchmarks/retrieval.py --tracks 10000000 --kinds ivf_pq --queries 300 \
+        --exact-timed 20 --sweep --sweep-factors 0.5 1 2 3 --profile > retrieval_10m.log &
+    python benchmarks/retrieval.py --crossover --kinds ivf_pq        # exhaustive vs index
+    python benchmarks/retrieval.py --tracks 1000000 --queries 0 --int8   # int8 scoring only
+
+``--set nlist=8000`` (any :class:`segue.retrieval.IndexParams` field) replaces a sized default.
 
 What is timed is one :meth:`segue.api.Recommender.recommend` call (history of 20 tracks, k=10,
 played tracks excluded): history encoding, a 2-layer d=64 transformer forward, then either the
 exhaustive GEMV + top-k or the index search + exact re-rank, and the output table. Torch and
-FAISS run on one thread for the latency figures. Recall@10 is the overlap of the returned list
-with the exhaustive list of the same request (same model, same masks), averaged over queries.
+FAISS run on one thread for the latency figures (the build uses ``--build-threads``). Each
+figure is printed with the load average, and with the calling thread's CPU time beside the
+wall clock: on a shared 2-core machine the wall clock's tail is time spent waiting for a core.
+Recall@10 is the overlap of the returned list with the exhaustive list of the same request (same
+model, same masks; computed 50 queries at a time by ``recommend_batch``, and checked against
+single ``recommend()`` calls on the first ``--exact-timed`` queries), averaged over queries.
 
 Embeddings ("trained-looking"): no trained 1M-track model exists here, so the track table is
 drawn from a generator built to have the properties that make retrieval hard or easy on a
@@ -411,8 +419,9 @@ def bench_crossover(args: argparse.Namespace) -> None:
         rec.catalogue = rec.catalogue.with_retriever(Retriever(index, exhaustive_below=0))
         got, ms_index = time_queries(rec, queries)
         print(
-            f"  {n:>9,} tracks: exhaustive {np.median(ms_exact.wall):6.2f} ms  {kind} "
-            f"{np.median(ms_index.wall):6.2f} ms  (recall {recall(got, exact):.3f})  {load()}"
+            f"  {n:>9,} tracks: exhaustive {np.median(ms_exact.wall):6.2f} ms "
+            f"(CPU {np.median(ms_exact.cpu):5.2f})  {kind} {np.median(ms_index.wall):6.2f} ms "
+            f"(CPU {np.median(ms_index.cpu):5.2f})  recall {recall(got, exact):.3f}  {load()}"
         )
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "ServerProcess",
     "build_checkpoint",
     "children",
+    "cpu_seconds",
     "load_average",
     "rss_mb",
     "start_server",
@@ -64,3 +65,16 @@ def start_server(model: Path, args: list[str], log_path: Path) -> ServerProcess:
 def load_average() -> str:
     """The 1, 5 and 15 minute load averages, as printed next to every figure."""
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by ``pid`` and its children, in seconds."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in [pid, *children(pid)]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / ticks

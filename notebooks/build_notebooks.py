@@ -352,7 +352,9 @@ EVALUATION: list[Cell] = [
         """
         ## Train or load
 
-        With `CHECKPOINT = None`: the library's plain training loop (`segue.training.trainer.fit`),
+        With `CHECKPOINT = None`: segue's default model (with the history prior: replays, the
+        listener's own track order and first-order transitions added to the scores), the
+        library's plain training loop (`segue.training.trainer.fit`),
         full softmax over the catalogue, validation NDCG@10 after every epoch
         (`segue.recipes.validator`, as `segue train` validates), the best epoch kept. The run
         folder is temporary.
@@ -362,7 +364,10 @@ EVALUATION: list[Cell] = [
         "train",
         """
         if CHECKPOINT is None:
-            model = sasrec(data.vocab.n_tracks, d_model=D_MODEL, n_layers=1, max_len=MAX_LEN)
+            model = sasrec(
+                data.vocab.n_tracks, d_model=D_MODEL, n_layers=1, max_len=MAX_LEN,
+                history_prior=True,  # segue's default model: the history prior on
+            )
             run = fit(
                 model,
                 data.train,

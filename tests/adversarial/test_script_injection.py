@@ -82,15 +82,13 @@ def test_evaluate_refuses_a_reader_outside_the_table(forged_settings_checkpoint,
 
 
 def test_benchmark_compress_refuses_a_reader_outside_the_table(forged_settings_checkpoint):
-    bench = compress
     with pytest.raises(CheckpointError, match="reader must be one of"):
-        bench.accuracy(forged_settings_checkpoint)
+        compress.accuracy(forged_settings_checkpoint)
 
 
 def test_benchmark_compress_says_how_for_an_old_checkpoint(old_style_checkpoint, canary):
-    bench = compress
     with pytest.raises(CheckpointError, match="no data settings") as caught:
-        bench.accuracy(old_style_checkpoint)
+        compress.accuracy(old_style_checkpoint)
     assert str(old_style_checkpoint) in str(caught.value)
 
 

@@ -9,9 +9,8 @@ from tests.scripts.conftest import compose_config
 
 
 def test_load_then_recommend_from_a_trained_checkpoint(tmp_path) -> None:
-    train = train_run
     cfg = compose_config(["debug=default", "trainer.progress=false"], tmp_path)
-    path = train.train(cfg)["checkpoint"]
+    path = train_run.train(cfg)["checkpoint"]
     rec = Recommender.load(path, num_threads=None)
     vocab = load_checkpoint(path).vocab
     history = vocab.track_ids[:5]
@@ -32,11 +31,10 @@ def test_the_checkpoint_stores_the_data_recipe_of_its_run(tmp_path) -> None:
     """The stored data settings are the run's, as plain data, and rebuild its vocabulary."""
     from segue.data.settings import DataSettings, prepare_from_settings
 
-    train = train_run
     cfg = compose_config(["debug=default", "trainer.progress=false"], tmp_path)
-    checkpoint = load_checkpoint(train.train(cfg)["checkpoint"])
+    checkpoint = load_checkpoint(train_run.train(cfg)["checkpoint"])
     settings = checkpoint.require_data_settings()
-    assert settings == train.data_settings(cfg)
+    assert settings == train_run.data_settings(cfg)
     assert DataSettings.from_dict(settings.to_dict()) == settings
     assert settings.reader == "synthetic" and settings.max_len == cfg.model.max_len
     assert prepare_from_settings(settings).vocab.track_ids == checkpoint.vocab.track_ids

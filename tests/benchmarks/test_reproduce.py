@@ -16,6 +16,8 @@ def test_validation_and_test_figures_are_compared_where_both_runs_have_them():
 
 
 def test_figures_are_the_same_when_they_print_the_same_to_4_decimals():
-    lines = reproduce.table([("a", 0.12344, 0.12336), ("b", 0.12344, 0.12356)]).splitlines()
-    assert lines[2].endswith("| 0.1234 | 0.1234 | yes |")
-    assert lines[3].endswith("| 0.1234 | 0.1236 | NO |")
+    compared = [("a", 0.12344, 0.12336), ("b", 0.12344, 0.12356), ("c", 0.5, 0.5)]
+    lines = reproduce.table(compared).splitlines()
+    assert lines[2].endswith("| 0.1234 | 0.1234 | yes | no |")
+    assert lines[3].endswith("| 0.1234 | 0.1236 | NO | no |")
+    assert lines[4].endswith("| 0.5000 | 0.5000 | yes | yes |")

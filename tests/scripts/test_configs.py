@@ -133,7 +133,7 @@ def test_a_trainer_flag_cannot_replace_the_configured_loss(tmp_path):
     """Window masking is a loss of its own (``loss=window_masked_softmax``), not a trainer flag
     that would silently replace the configured loss."""
     cfg = compose_config(["experiment=ml100k", "+trainer.mask_window_items=true"], tmp_path)
-    with pytest.raises(ValueError, match="trainer.mask_window_items is not a setting"):
+    with pytest.raises(ValueError, match=r"trainer\.mask_window_items is not a setting"):
         train_run.run_recipe(cfg)
     cfg = compose_config(["experiment=ml100k", "loss=bce"], tmp_path)
     vocab = TrackVocab(track_ids=["a", "b"], counts=[2, 1])

@@ -55,11 +55,10 @@ def test_an_old_checkpoint_is_evaluated_on_data_given_explicitly(tmp_path, tiny_
     old = tmp_path / "old" / "best.pt"
     old.parent.mkdir()
     torch.save(values, old)
-    evaluate = evaluate_run
     # the data group as the debug overlay shrank it for training
     overrides = [f"checkpoints=[{old}]", "baselines=none", "++data.max_events=10000"]
     with pytest.raises(CheckpointError, match="data_from_checkpoint=false"):
-        evaluate.run(compose_config(overrides, tmp_path / "e1", name="evaluate"))
+        evaluate_run.run(compose_config(overrides, tmp_path / "e1", name="evaluate"))
     cfg = compose_config([*overrides, "data_from_checkpoint=false"], tmp_path / "e2", "evaluate")
-    summary = evaluate.run(cfg).summary.set_index("model")
+    summary = evaluate_run.run(cfg).summary.set_index("model")
     assert summary.loc["old/best", "ndcg@10"] == pytest.approx(trained["test"]["ndcg@10"])

@@ -12,12 +12,16 @@ from tests.scripts.conftest import compose_config
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "extra",
-    [[], ["model=bert4rec", "loss=sampled_softmax"], ["loss=gbce", "model=sasrec"], ["loss=bce"]],
+    [
+        [],
+        ["model=bert4rec", "loss=sampled_softmax"],
+        ["loss=gbce", "model=sasrec"],
+        ["loss=bce", "optim=sgd"],
+    ],
 )
 def test_train_end_to_end_on_tiny_config(extra, tmp_path, tiny_overrides, capsys):
-    train = train_run
     cfg = compose_config([*tiny_overrides, *extra, "model.d_model=16"], tmp_path)
-    summary = train.train(cfg)
+    summary = train_run.train(cfg)
     out = capsys.readouterr().out
     assert "test (full-catalogue ranking)" in out and "recommended next:" in out
     assert summary["test"]["points"] > 0
@@ -69,9 +73,8 @@ def test_train_on_a_user_csv_without_artists(tmp_path, tiny_overrides):
     plays["timestamp"] = plays["timestamp"].astype("int64") // 10**9
     csv = tmp_path / "plays.csv"
     plays.to_csv(csv, index=False)
-    train = train_run
     cfg = compose_config([*tiny_overrides, "data=csv", f"data.path={csv}"], tmp_path / "run")
-    summary = train.train(cfg)
+    summary = train_run.train(cfg)
     assert summary["test"]["points"] > 0
     checkpoint = load_checkpoint(tmp_path / "run" / "best.pt")
     assert checkpoint.model_config.n_artists == 0

@@ -107,3 +107,6 @@ def test_the_deadline_starts_when_the_request_reaches_the_server(guarded):
     invalid = b"{" + b" " * (len(body) - 1)
     assert send(0.0, invalid)[0] == 422
     assert send(0.3, invalid)[0] == 503
+    metrics = httpx.get(f"{guarded.url}/metrics").text  # counted under the route, not unmatched
+    assert 'segue_requests_total{method="POST",route="/recommend",status="503"}' in metrics
+    assert 'segue_shed_total{reason="deadline"}' in metrics

@@ -7,7 +7,7 @@ loop, and a block that needs less ignores it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -30,9 +30,12 @@ class BlockInputs:
         elapsed: Seconds from the row's first cached event to every key, (B, K) int64, or None
             when the block does not read time or the model has no gap input
             (:mod:`segue.models.elapsed_time`).
+        shared: What one block computes from these inputs and every layer reuses in this
+            forward pass (HSTU's pair indices), by a name of the block's choosing.
     """
 
     mask: torch.Tensor
     rope: Rope
     positions: torch.Tensor
     elapsed: torch.Tensor | None = None
+    shared: dict[str, torch.Tensor] = field(default_factory=dict)

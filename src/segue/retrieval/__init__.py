@@ -5,7 +5,7 @@ Needs FAISS (``pip install segue[scale]``). Typical use::
     from segue.api import Recommender
 
     rec = Recommender.load("outputs/best.pt")
-    rec.build_index("ivf_flat", path="outputs/best.faiss")  # once, after training
+    rec.build_index("ivf_pq", path="outputs/best.faiss")  # once, after training
     rec = Recommender.load("outputs/best.pt", index="outputs/best.faiss")  # when serving
 
 See :mod:`segue.retrieval.retriever` for how constraints stay exact, and

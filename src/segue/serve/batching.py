@@ -39,6 +39,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 from segue.serve.backends import Backend
 from segue.serve.events import Event
@@ -79,7 +80,7 @@ class _Batch:
     backend: Backend
     kind: str  # "lists" (Row) or "playlists" (PlaylistRow)
     arrival: float  # the leader's, the earliest: its deadline covers the batch
-    rows: list = field(default_factory=list)
+    rows: list[Any] = field(default_factory=list)  # Row or PlaylistRow, as ``kind`` says
     closed: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
     done: asyncio.Future | None = None
@@ -126,7 +127,7 @@ class RecommendBatcher:
         Only for what :meth:`Backend.plain_playlist` accepts; the result then equals
         ``backend.continue_playlist(seeds, n)`` without constraints (tested).
         """
-        alone = partial(backend.continue_playlist, seeds, n, *_NONE, None, None, None)
+        alone = partial(backend.continue_playlist, seeds, n, *_PLAIN)
         return await self._submit("playlists", backend, PlaylistRow(seeds, n, alone), arrival)
 
     async def _submit(
@@ -190,5 +191,6 @@ class RecommendBatcher:
         return listings
 
 
-_NONE = (None, None, None)
-"""No allow list, block list or artist cap (or playlist window): what a batched row never has."""
+_PLAIN = (None, None, None, None, None, None)
+"""A plain playlist's constraints: no repeat window, artist cap, allow / block list, temperature
+or seed (the arguments of :meth:`Backend.continue_playlist` after ``seeds`` and ``n``)."""

@@ -85,7 +85,7 @@ class OnnxBackend:
                 [encoded[i][1] for i in warm],
                 [encoded[i][2] for i in warm],
             )
-            scores[warm] = self.rec.scores(self.rec.listener_vectors(inputs))  # (B', V)
+            scores[warm] = self.rec.history_scores(inputs)  # (B', V), the prior included
         out = []
         for i, (tracks, _, _, unknown) in enumerate(encoded):
             row = scores[i]
@@ -151,7 +151,9 @@ class OnnxBackend:
         if index is None:
             raise UnknownTrackError(track_id)
         vector = self._row(index)  # (D,)
-        sims = self.rec.scores(vector[None])[0] / np.maximum(self.norms * self.norms[index], 1e-12)
+        sims = self.rec.dot_scores(vector[None])[0] / np.maximum(
+            self.norms * self.norms[index], 1e-12
+        )
         sims[[0, index]] = -np.inf
         picks = best(sims, k)
         return Listing(self._rows(picks, sims[picks], "rank"))
@@ -189,7 +191,7 @@ class OnnxBackend:
         if not len(tracks):
             return self.rec.popularity.copy()
         inputs = self.rec.history_inputs([tracks], [types], [gaps])
-        return self.rec.scores(self.rec.listener_vectors(inputs))[0]
+        return self.rec.history_scores(inputs)[0]
 
     def _mask(self, scores: np.ndarray, allow: list[str] | None, block: list[str] | None) -> None:
         blocked = np.zeros(len(scores), dtype=bool)

@@ -1,7 +1,9 @@
 """The recommendation and listener routes (see :mod:`segue.serve.app` for the table).
 
 Each route checks the server's caps, takes the model once (``service.backend``: a reload
-during the request does not change it), and runs the model call through the admission queue.
+during the request does not change it), and runs the model call through the admission queue:
+in a batch (:mod:`segue.serve.batching`) when the request has no per-request filters (ranked
+lists, listeners, plain playlists), else as a call of its own.
 """
 
 from __future__ import annotations

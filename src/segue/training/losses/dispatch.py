@@ -5,10 +5,15 @@ The training loop stays the same whatever the loss: every loss receives a
 
     loss_fn = loss_for("gbce", n_tracks=vocab.n_tracks, n_negatives=256)
     loss = loss_fn(LossInputs.plain(hidden, model.catalogue_embeddings(), targets))
+
+:data:`LOSSES` is the registry: a name, the function that computes the loss from the configured
+:class:`TrackLoss` and the inputs, and whether it can carry a history prior's terms. A new loss
+is its own file, one entry here, and its test; ``loss.name=<name>`` then selects it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,9 +33,6 @@ from segue.training.losses.samplers import (
 )
 from segue.training.losses.window_masked import window_masked_softmax_ce
 
-LOSSES = ("softmax", "sampled_softmax", "gbce", "bce", "window_masked_softmax")
-WITH_PRIOR = ("softmax", "sampled_softmax", "window_masked_softmax")
-"""Losses that can add a history prior's sparse terms to their logits."""
 SAMPLERS = ("uniform", "popularity", "in_batch")
 
 
@@ -39,9 +41,9 @@ class TrackLoss:
     """A configured loss: ``loss(LossInputs) -> scalar``.
 
     Args:
-        name: One of "softmax", "sampled_softmax", "gbce", "bce", "window_masked_softmax" (a
-            full softmax in which the row's other window items are not negatives, for logs
-            without repeats evaluated with seen items excluded; see
+        name: A key of :data:`LOSSES`: "softmax", "sampled_softmax", "gbce", "bce",
+            "window_masked_softmax" (a full softmax in which the row's other window items are
+            not negatives, for logs without repeats evaluated with seen items excluded; see
             :mod:`segue.training.losses.window_masked`).
         n_tracks: Catalogue size.
         n_negatives: K for the sampled losses ("bce" always uses one per row).
@@ -66,7 +68,7 @@ class TrackLoss:
 
     def __post_init__(self) -> None:
         if self.name not in LOSSES:
-            raise ValueError(f"unknown loss {self.name!r}; choose from {LOSSES}")
+            raise ValueError(f"unknown loss {self.name!r}; choose from {tuple(LOSSES)}")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {self.sampler!r}; choose from {SAMPLERS}")
         check_field_types(self)  # the plain fields; counts are checked by use
@@ -104,43 +106,88 @@ class TrackLoss:
 
     def check_prior(self) -> None:
         """Refuse a history prior with a loss that cannot add its terms, before training."""
-        if self.name not in WITH_PRIOR:
+        if not LOSSES[self.name].takes_prior:
+            with_prior = tuple(name for name, entry in LOSSES.items() if entry.takes_prior)
             raise ValueError(
                 f"loss {self.name!r} cannot train a model with a history prior; use one of "
-                f"{WITH_PRIOR} or set model.history_prior=false"
+                f"{with_prior} or set model.history_prior=false"
             )
         if self.name == "sampled_softmax" and not self.shared_negatives:
             raise ValueError("the history prior needs shared negatives (shared_negatives=true)")
 
     def __call__(self, inputs: LossInputs) -> torch.Tensor:
-        hidden, item_emb, targets = inputs.hidden, inputs.item_emb, inputs.targets
         if inputs.prior is not None:
             self.check_prior()
-        if self.name == "softmax":
-            if inputs.prior is not None:
-                return adjusted_full_softmax_ce(
-                    hidden, item_emb, targets, inputs.prior, self.chunk_size
-                )
-            return full_softmax_ce(hidden, item_emb, targets, self.chunk_size)
-        if self.name == "window_masked_softmax":
-            if inputs.batch is None or inputs.batch.targets is None:
-                raise ValueError("window_masked_softmax needs the batch in its LossInputs")
-            window = torch.cat([inputs.batch.tracks, inputs.batch.targets], dim=1)  # (B, 2T)
-            return window_masked_softmax_ce(
-                hidden, item_emb, targets, window, inputs.batch_rows(), inputs.prior
-            )
-        if self.name == "bce":
-            sample = self.sample(targets, 1, per_row=True, generator=inputs.generator)
-            return bce_one_negative(hidden, item_emb, targets, sample.items)
-        per_row = not self.shared_negatives
-        sample = self.sample(targets, self.n_negatives, per_row, inputs.generator)
-        if self.name == "gbce":
-            return gbce(hidden, item_emb, targets, sample.items, self.n_tracks, self.gbce_t)
-        if inputs.prior is not None:
-            return adjusted_sampled_softmax(
-                hidden, item_emb, targets, sample.items, sample.log_q, inputs.prior
-            )
-        return sampled_softmax(hidden, item_emb, targets, sample.items, sample.log_q)
+        return LOSSES[self.name].function(self, inputs)
+
+
+def _softmax(loss: TrackLoss, inputs: LossInputs) -> torch.Tensor:
+    if inputs.prior is not None:
+        return adjusted_full_softmax_ce(
+            inputs.hidden, inputs.item_emb, inputs.targets, inputs.prior, loss.chunk_size
+        )
+    return full_softmax_ce(inputs.hidden, inputs.item_emb, inputs.targets, loss.chunk_size)
+
+
+def _window_masked_softmax(loss: TrackLoss, inputs: LossInputs) -> torch.Tensor:
+    if inputs.batch is None or inputs.batch.targets is None:
+        raise ValueError("window_masked_softmax needs the batch in its LossInputs")
+    window = torch.cat([inputs.batch.tracks, inputs.batch.targets], dim=1)  # (B, 2T)
+    return window_masked_softmax_ce(
+        inputs.hidden, inputs.item_emb, inputs.targets, window, inputs.batch_rows(), inputs.prior
+    )
+
+
+def _bce(loss: TrackLoss, inputs: LossInputs) -> torch.Tensor:
+    sample = loss.sample(inputs.targets, 1, per_row=True, generator=inputs.generator)
+    return bce_one_negative(inputs.hidden, inputs.item_emb, inputs.targets, sample.items)
+
+
+def _negatives(loss: TrackLoss, inputs: LossInputs) -> NegativeSample:
+    per_row = not loss.shared_negatives
+    return loss.sample(inputs.targets, loss.n_negatives, per_row, inputs.generator)
+
+
+def _gbce(loss: TrackLoss, inputs: LossInputs) -> torch.Tensor:
+    sample = _negatives(loss, inputs)
+    return gbce(
+        inputs.hidden, inputs.item_emb, inputs.targets, sample.items, loss.n_tracks, loss.gbce_t
+    )
+
+
+def _sampled_softmax(loss: TrackLoss, inputs: LossInputs) -> torch.Tensor:
+    sample = _negatives(loss, inputs)
+    if inputs.prior is not None:
+        return adjusted_sampled_softmax(
+            inputs.hidden,
+            inputs.item_emb,
+            inputs.targets,
+            sample.items,
+            sample.log_q,
+            inputs.prior,
+        )
+    return sampled_softmax(
+        inputs.hidden, inputs.item_emb, inputs.targets, sample.items, sample.log_q
+    )
+
+
+@dataclass(frozen=True)
+class LossEntry:
+    """A registered loss: ``function(configured_loss, inputs) -> scalar``, and whether it adds
+    a history prior's terms to its logits (:class:`LossInputs` ``prior``)."""
+
+    function: Callable[[TrackLoss, LossInputs], torch.Tensor]
+    takes_prior: bool
+
+
+LOSSES: dict[str, LossEntry] = {
+    "softmax": LossEntry(_softmax, takes_prior=True),
+    "sampled_softmax": LossEntry(_sampled_softmax, takes_prior=True),
+    "window_masked_softmax": LossEntry(_window_masked_softmax, takes_prior=True),
+    "gbce": LossEntry(_gbce, takes_prior=False),
+    "bce": LossEntry(_bce, takes_prior=False),
+}
+"""The registry of losses by config name (``loss.name``)."""
 
 
 def loss_for(name: str, n_tracks: int, **params: Any) -> TrackLoss:

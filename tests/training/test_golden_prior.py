@@ -1,0 +1,67 @@
+"""Golden numbers of the history-prior family, through the loop's own ``batch_loss``.
+
+Deterministic init from the config seed, a transition table counted from fixed rows, one fixed
+batch, three AdamW steps; the exact losses to 4 decimals, with the full and the sampled softmax.
+Computed on 2026-12-05 when the prior was added. To recompute after a deliberate change, print
+``golden_losses(name)`` and say why in the commit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from segue.data.batch import SequenceBatch
+from segue.models.builders import sasrec
+from segue.training.batch_loss import batch_loss
+from segue.training.losses import loss_for
+
+N_TRACKS = 30
+ROWS = torch.tensor(
+    [
+        [3, 7, 1, 9, 3, 7, 1, 2],
+        [0, 0, 0, 14, 3, 3, 20, 11],
+        [0, 0, 0, 0, 0, 27, 30, 1],
+        [22, 18, 5, 7, 9, 13, 16, 24],
+    ]
+)
+GOLDEN = {
+    "softmax": [3.3542, 3.1814, 3.0668],
+    "sampled_softmax": [3.424, 3.201, 3.08],
+}
+
+
+def golden_losses(name: str) -> list[float]:
+    model = sasrec(
+        N_TRACKS,
+        d_model=16,
+        n_heads=2,
+        n_layers=2,
+        max_len=8,
+        seed=3,
+        history_prior=True,
+        prior_window=4,
+        prior_successors=3,
+    )
+    table_rows = np.tile(np.arange(1, N_TRACKS + 1), 3)
+    model.prior.fit_table(table_rows, np.zeros_like(table_rows))
+    loss = loss_for(name, n_tracks=N_TRACKS, n_negatives=8)
+    inputs, targets = ROWS[:, :-1], ROWS[:, 1:]
+    batch = SequenceBatch(inputs, targets=targets * (inputs != 0))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    generator = torch.Generator().manual_seed(5)
+    values = []
+    for _ in range(3):
+        value = batch_loss(model, model(batch), batch, loss, generator)
+        optimizer.zero_grad()
+        value.backward()
+        optimizer.step()
+        values.append(round(float(value.detach()), 4))
+    return values
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_prior_family_losses_are_the_golden_numbers(name):
+    torch.manual_seed(0)  # dropout draws from the global generator
+    assert golden_losses(name) == GOLDEN[name]
