@@ -219,8 +219,9 @@ def bench_size(args: argparse.Namespace, n: int) -> None:
             + f" = {total / n:.2f} -> 150M: {total / n * TARGET_TRACKS / 2**30:.1f} GiB index"
             f" + {TARGET_TRACKS * dim * 4 / 2**30:.1f} GiB float table for the re-rank"
         )
-        for value in sweep_values(params, args):
+        for value, candidates in sweep_values(params, args):
             tuned = _with_search(params, value)
+            tuned = replace(tuned, candidates=candidates or tuned.candidates)
             rec.catalogue = base.with_retriever(
                 Retriever(_reparam(index, tuned), exhaustive_below=0)
             )
@@ -230,7 +231,7 @@ def bench_size(args: argparse.Namespace, n: int) -> None:
                 "ivf_pq": f"nprobe={tuned.nprobe}",
                 "hnsw": f"ef={tuned.ef_search}",
             }.get(kind, "exhaustive")
-            mark = " (default)" if value is None else ""
+            mark = " (default)" if value is None and candidates is None else ""
             print(
                 f"  {knob:<12} cand={tuned.candidates:<4} recall@10 {recall(got, exact):.3f}"
                 f"  {ms}  {load()}{mark}"
@@ -267,15 +268,19 @@ def index_bytes(index) -> dict[str, int]:
     return {"codes": codes, "ids": int(sizes.sum()) * 8, "centroids": p.nlist * d * 4}
 
 
-def sweep_values(params, args: argparse.Namespace) -> list:
+def sweep_values(params, args: argparse.Namespace) -> list[tuple[int | None, int | None]]:
+    """(nprobe or ef, candidates) pairs to time; None is the sized default."""
     if not args.sweep:
-        return [None]
+        return [(None, None)]
     if params.kind == "hnsw":
-        return [None, params.ef_search * 2]
-    if params.kind == "flat":
-        return [None]
-    scaled = [max(1, min(params.nlist, round(params.nprobe * f))) for f in args.sweep_factors]
-    return [None if v == params.nprobe else v for v in scaled]
+        values = [None, params.ef_search * 2]
+    elif params.kind == "flat":
+        values = [None]
+    else:
+        scaled = [max(1, min(params.nlist, round(params.nprobe * f))) for f in args.sweep_factors]
+        values = [None if v == params.nprobe else v for v in scaled]
+    counts = [None if c == params.candidates else c for c in args.sweep_candidates]
+    return [(v, c) for v in values for c in counts or [None]]
 
 
 def _with_search(params, value):
@@ -458,6 +463,9 @@ def main() -> None:
         action="append",
         default=[],
         help="an index parameter instead of its sized default, e.g. --set nlist=4000",
+    )
+    parser.add_argument(
+        "--sweep-candidates", type=int, nargs="*", default=[], help="re-ranked candidates"
     )
     parser.add_argument("--profile", action="store_true", help="time recommend()'s stages")
     parser.add_argument("--hnsw-max", type=int, default=2_000_000)

@@ -138,6 +138,16 @@ def test_transition_table_keeps_the_most_frequent_successors_within_groups():
     assert pairs[(3, 4)] == 1  # the pair exists in the rows, but across two groups
 
 
+def test_transition_table_never_counts_a_pair_into_a_skipped_play():
+    tracks = np.array([1, 2, 1, 3, 1, 2])
+    skipped = np.array([False, True, False, False, False, False])  # the first 1 -> 2 is skipped
+    successors, counts = fit_transition_table(
+        tracks, np.zeros(6, dtype=np.int64), n_tracks=3, n_successors=2, is_skip=skipped
+    )
+    assert successors[1].tolist() == [2, 3] and counts[1].tolist() == [1.0, 1.0]
+    assert successors[2].tolist() == [1, 0]  # a skipped play may still be followed
+
+
 def test_history_prior_needs_the_causal_objective():
     with pytest.raises(ValueError, match="causal"):
         ModelConfig(n_tracks=5, objective="masked", history_prior=True)

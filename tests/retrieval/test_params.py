@@ -9,7 +9,7 @@ from segue.retrieval.params import IndexParams, default_params
 
 def test_ivf_sizing_grows_with_the_square_root_of_the_catalogue():
     small, large = default_params(100_000, 64), default_params(1_000_000, 64)
-    assert small.nlist == 1265 and large.nlist == 4000  # round(4 sqrt(N))
+    assert small.nlist == 2530 and large.nlist == 8000  # round(8 sqrt(N))
     assert 1 <= small.nprobe <= small.nlist and large.nprobe < large.nlist
     assert large.train_rows == 40 * large.nlist  # a sample, not the whole table
 

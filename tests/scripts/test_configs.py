@@ -44,7 +44,13 @@ def test_every_option_of_every_group_composes_with_debug_and_checks(group, optio
     if group == "data" and option in NEEDS_A_PATH:
         overrides.append(f"data.path={tmp_path / 'export'}")
     cfg = compose_config(overrides, tmp_path)
-    recipe = train_run.run_recipe(cfg)  # every setting checked, nothing read
+    try:
+        recipe = train_run.run_recipe(cfg)  # every setting checked, nothing read
+    except ValueError as error:
+        # A loss that cannot carry the default model's history prior is refused, saying how.
+        assert "model.history_prior=false" in str(error) and group == "loss", error
+        cfg = compose_config([*overrides, "model.history_prior=false"], tmp_path)
+        recipe = train_run.run_recipe(cfg)
     assert recipe.trainer.epochs == cfg.trainer.epochs == 2  # the debug overlay is on top
     assert recipe.data.max_events == cfg.data.max_events and recipe.data.max_len == 20
     assert recipe.optimizer.name == cfg.optim.get("name", "adamw")

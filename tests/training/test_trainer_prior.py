@@ -43,7 +43,11 @@ def test_fit_counts_the_table_from_the_training_rows_and_learns_the_gate(data, t
     fit(model, data.train, loss, _validate(data), _config(tmp_path), vocab=data.vocab)
     events = data.train.events
     expected, counts = fit_transition_table(
-        events.tracks, events.group_start, data.vocab.n_tracks, model.config.prior_successors
+        events.tracks,
+        events.group_start,
+        data.vocab.n_tracks,
+        model.config.prior_successors,
+        events.is_skip,
     )
     assert model.prior.successors.tolist() == expected.tolist()
     assert model.prior.successor_counts.tolist() == counts.tolist()

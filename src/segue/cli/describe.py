@@ -30,6 +30,7 @@ MODEL_KEYS = (
     "n_artists",
     "use_event_types",
     "use_gap_buckets",
+    "history_prior",
 )
 """Model settings shown, in this order (the config may hold more; ``--json`` shows all)."""
 

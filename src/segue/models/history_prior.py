@@ -64,18 +64,26 @@ class PriorEntries:
 
 
 def fit_transition_table(
-    tracks: np.ndarray, group_start: np.ndarray, n_tracks: int, n_successors: int
+    tracks: np.ndarray,
+    group_start: np.ndarray,
+    n_tracks: int,
+    n_successors: int,
+    is_skip: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``n_successors`` most frequent successors of every track, with their counts.
 
     Pairs are consecutive rows of one group (a listener or a session): they never cross groups.
-    Ties between counts go to the smaller track index, so the table is deterministic.
+    A pair whose second row is a skipped play is not counted: the table predicts what the
+    model's targets are, and a skipped play is never a target (any row, skipped or not, may be
+    the first of a pair, as any event may be the last of a history). Ties between counts go to
+    the smaller track index, so the table is deterministic.
 
     Args:
         tracks: Track index per row, grouped and in time order, (M,).
         group_start: First row of each row's group, (M,).
         n_tracks: Catalogue size.
         n_successors: Successors kept per track.
+        is_skip: Whether each row is a skipped play, (M,); None: no skips.
 
     Returns:
         Successor indices (n_tracks + 1, n_successors), 0 where a track has fewer, and their
@@ -89,6 +97,8 @@ def fit_transition_table(
     successors = np.zeros((n_tracks + 1, n_successors), dtype=np.int64)
     counts = np.zeros((n_tracks + 1, n_successors), dtype=np.float32)
     same_group = group_start[1:] == group_start[:-1]
+    if is_skip is not None:
+        same_group &= ~np.asarray(is_skip[1:], dtype=bool)
     src, dst = tracks[:-1][same_group], tracks[1:][same_group]
     keep = (src > 0) & (dst > 0)
     if not keep.any():
@@ -138,10 +148,14 @@ class HistoryPrior(nn.Module):
         self.gate.bias.fill_(SOFTPLUS_ONE)
 
     @torch.no_grad()
-    def fit_table(self, tracks: np.ndarray, group_start: np.ndarray) -> None:
+    def fit_table(
+        self, tracks: np.ndarray, group_start: np.ndarray, is_skip: np.ndarray | None = None
+    ) -> None:
         """Count the transition table from training rows (see :func:`fit_transition_table`)."""
         n_tracks, n_successors = self.successors.shape[0] - 1, self.successors.shape[1]
-        successors, counts = fit_transition_table(tracks, group_start, n_tracks, n_successors)
+        successors, counts = fit_transition_table(
+            tracks, group_start, n_tracks, n_successors, is_skip
+        )
         self.successors.copy_(torch.from_numpy(successors))
         self.successor_counts.copy_(torch.from_numpy(counts))
 

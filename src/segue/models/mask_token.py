@@ -39,8 +39,6 @@ def append_mask_token(
         return out if max_len is None else out[:, -max_len:]
 
     side = {
-        s.name: extend(ids, 0)
-        for s in SIDE_INPUTS
-        if (ids := getattr(batch, s.name)) is not None
+        s.name: extend(ids, 0) for s in SIDE_INPUTS if (ids := getattr(batch, s.name)) is not None
     }
     return SequenceBatch(tracks=extend(batch.tracks, mask_token), **side)

@@ -4,21 +4,21 @@ The defaults follow FAISS's own guidance (wiki "Guidelines to choose an index") 
 checked by ``benchmarks/retrieval.py`` on its clustered, popularity-skewed tables (README
 "Scale" has the figures and commands):
 
-* IVF: ``nlist ~ 4 sqrt(N)`` lists (4,000 at 1M tracks, 12,649 at 10M), trained by spherical
-  k-means on ``40 nlist`` sampled rows (FAISS warns below 39 per centroid). Inner-product
-  k-means without unit centroids collapses onto a few long centroids (recall 0.83 against 0.97
-  at 1M); spherical centroids put a track, and send a query, to the lists nearest in angle.
-  From 8,192 lists the centroids are trained in two levels and the catalogue is assigned to its
-  lists through an HNSW graph over them (build time); searches always compare the query with
-  every centroid (exact, ~0.1 ms at 12,649 x 64). Finer lists did not pay with fast-scan codes:
-  16 sqrt(N) at 1M gave the same recall at the same scanned fraction, and 5x slower scans.
-* ``nprobe = nlist / 10``: a fixed *fraction* of the lists, because the fraction of the true top
-  tracks inside the scanned lists depends on the fraction scanned, not on a multiple of
+* IVF: ``nlist = 8 sqrt(N)`` lists (8,000 at 1M tracks, 25,298 at 10M), trained by spherical
+  k-means on ``40 nlist`` sampled rows (FAISS warns below 39 per centroid). Inner-product k-means
+  without unit centroids collapses onto a few long centroids (recall 0.83 against 0.97 at 1M);
+  unit centroids put a track, and send a query, to the lists nearest in angle. The share of the
+  exact top-10 lying in the scanned tenth of the lists at 10M was 0.955 / 0.977 / 0.988 with
+  4 / 8 / 16 sqrt(N) lists (1M: 0.990 / - / 0.993); each list scanned also costs ~0.8 us of
+  fast-scan setup, so 8 sqrt(N) is the middle of FAISS's 4-16 range. From 4,096 lists the
+  centroids are trained in two levels, from 8,192 the catalogue is assigned to its lists through
+  an HNSW graph over them (build time only: searches compare the query with every centroid).
+* ``nprobe = nlist / 10``: a fixed *fraction* of the lists, because the share of the true top
+  tracks inside the scanned lists follows the fraction scanned, not a multiple of
   ``sqrt(nlist)`` (which scanned 9.5% of the lists at 1M but 5.3% at 10M, recall 0.943).
 * IVF-PQ: ``m = D / 2`` sub-quantizers of 4 bits in FAISS's SIMD fast-scan layout (16 bytes of
   code per track at D = 64, plus its 8-byte id); PQ scores are coarse, so the best 1,000 by PQ
-  score are re-ranked exactly (recall@10 0.968 / 0.990 / 0.991 with 300 / 1,000 / 3,000 at 1M
-  and nlist / 10).
+  score are re-ranked exactly (recall@10 0.979 / 0.990 / 0.991 with 300 / 1,000 / 3,000 at 1M).
 * HNSW: ``M = 32`` links per node, ``efConstruction = 80``, ``efSearch`` a few times the
   number of candidates.
 
@@ -41,14 +41,17 @@ crossover in ``benchmarks/retrieval.py``, README "Scale")."""
 
 HNSW_COARSE_FROM = 8192
 """IVF indexes with at least this many lists assign the catalogue to its lists through an HNSW
-graph over the centroids while building: assigning 10M tracks to 50,596 lists by brute force is
-3.2e13 multiply-adds, hours on one core. Searches still compare the query with every centroid
-(:func:`segue.retrieval.index.exact_list_selection`)."""
+graph over the centroids while building: assigning 10M tracks to 25,298 lists by brute force is
+1.6e13 multiply-adds, over half an hour on one core of this loaded machine. Searches still compare
+the query with every centroid (:func:`segue.retrieval.index.exact_list_selection`)."""
 
-TWO_LEVEL_FROM = 8192
+TWO_LEVEL_FROM = 4096
 """IVF indexes with at least this many lists train their centroids in two levels of k-means
 (``sqrt(nlist)`` clusters, then each split), whose cost grows with ``sqrt(nlist)`` instead of
 ``nlist`` per training row."""
+
+LISTS_PER_SQRT_N = 8
+"""IVF lists per square root of the catalogue size (FAISS suggests 4 to 16)."""
 
 PROBE_FRACTION = 0.1
 """IVF lists scanned per query, as a fraction of ``nlist`` (see the module docstring)."""
@@ -133,17 +136,17 @@ def default_params(
 
     >>> p = default_params(1_000_000, 64, "ivf_pq")
     >>> p.nlist, p.nprobe, p.train_rows, p.candidates, p.pq_m, p.pq_bits, p.spherical
-    (4000, 400, 160000, 1000, 32, 4, True)
+    (8000, 800, 320000, 1000, 32, 4, True)
     >>> p = default_params(10_000_000, 64, "ivf_pq")
     >>> p.nlist, p.nprobe, p.train_rows, p.coarse_hnsw
-    (12649, 1265, 505960, True)
+    (25298, 2530, 1011920, True)
     >>> default_params(100, 8).nlist  # >= 39 training rows per list
     2
     """
     if n_tracks < 1 or dim < 1:
         raise ValueError(f"need n_tracks >= 1 and dim >= 1, got {n_tracks} and {dim}")
     ivf = kind in ("ivf_flat", "ivf_pq")
-    nlist = max(1, min(n_tracks // 39, round(4 * math.sqrt(n_tracks))))
+    nlist = max(1, min(n_tracks // 39, round(LISTS_PER_SQRT_N * math.sqrt(n_tracks))))
     candidates = PQ_CANDIDATES if kind == "ivf_pq" else 200
     values: dict[str, Any] = {
         "kind": kind,

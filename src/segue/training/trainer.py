@@ -540,7 +540,7 @@ def fit_prior_table(model: TrackTransformer, data: TrainingWindows) -> None:
             "a model with a history prior counts its transition table from in-memory training "
             "sequences; streamed shards do not provide them (set model.history_prior=false)"
         )
-    model.prior.fit_table(events.tracks, events.group_start)
+    model.prior.fit_table(events.tracks, events.group_start, events.is_skip)
 
 
 def warmup_length(config: TrainerConfig, total_steps: int) -> int:
