@@ -17,10 +17,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from segue.data.batch import SequenceBatch
 from segue.data.sequences import TrainingSequences
 from segue.models.transformer import TrackTransformer
-from segue.training.batch_loss import batch_loss
+from segue.training.batch_loss import batch_loss, training_batch
 from segue.training.batching import epoch_batches
 from segue.training.losses import TrackLoss
-from segue.training.masking import mask_for_bert4rec
 
 aten = torch.ops.aten
 
@@ -53,6 +52,7 @@ CPU_FLOP_FORMULAS: dict[Any, Callable[..., int]] = {
     aten._scaled_dot_product_flash_attention_for_cpu: _cpu_sdpa_flops,
     aten._scaled_dot_product_flash_attention_for_cpu_backward: _cpu_sdpa_backward_flops,
 }
+
 
 def _counted(step: Callable[[], None]) -> dict[str, int]:
     """Matmul FLOPs per op name of running ``step`` once."""
@@ -144,9 +144,7 @@ def mean_flops_per_step(
     model.train()
     rows = []
     for indices in counted:
-        batch = data.batch(indices.numpy())
-        if model.config.objective == "masked":
-            batch = mask_for_bert4rec(batch, settings.mask_prob, model.config.mask_token, gen)
+        batch = training_batch(model, data.batch(indices.numpy()), settings.mask_prob, gen)
         assert batch.targets is not None
         if bool((batch.targets > 0).any()):
             rows.append(model_flops_per_step(model, batch, loss_fn))

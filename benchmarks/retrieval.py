@@ -231,7 +231,8 @@ def bench_size(args: argparse.Namespace, n: int) -> None:
                 "ivf_pq": f"nprobe={tuned.nprobe}",
                 "hnsw": f"ef={tuned.ef_search}",
             }.get(kind, "exhaustive")
-            mark = " (default)" if value is None and candidates is None else ""
+            sized = value is None and candidates is None and not args.overrides
+            mark = " (default)" if sized else ""
             print(
                 f"  {knob:<12} cand={tuned.candidates:<4} recall@10 {recall(got, exact):.3f}"
                 f"  {ms}  {load()}{mark}"

@@ -88,7 +88,8 @@ def test_score_adds_the_gated_log_counts_to_the_dot_products():
     model = prior_model()
     history = torch.tensor([[0, 2, 7, 2, 9, 2]])
     hidden = torch.randn(1, 8, generator=torch.Generator().manual_seed(3))
-    scores = model.score(hidden, history)[0]
+    with torch.no_grad():
+        scores = model.score(hidden, history)[0]
     weights = model.prior.weights(hidden)[0].detach()
     plain = hidden[0] @ model.catalogue_embeddings().T
     features = naive_features(model, [2, 7, 2, 9, 2], target=None)

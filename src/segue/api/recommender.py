@@ -140,7 +140,7 @@ class Recommender:
         return recommender
 
     def build_index(
-        self, kind: str = "ivf_flat", path: str | Path | None = None, **params: Any
+        self, kind: str = "ivf_pq", path: str | Path | None = None, **params: Any
     ) -> Any:
         """Build an approximate-retrieval index over the tracks and rank through it.
 
@@ -148,7 +148,8 @@ class Recommender:
         "ivf_flat", "ivf_pq", "hnsw") and how every constraint stays exact.
 
         Args:
-            kind: Index kind.
+            kind: Index kind; "ivf_pq" (4-bit fast-scan codes, exact re-rank) is the measured
+                default: recall@10 0.993 at 1M tracks, 0.984 at 10M (README, "Scale").
             path: Save it there (``best.faiss`` next to ``best.pt``) for :meth:`load`.
             **params: Overrides of the sized :class:`segue.retrieval.IndexParams`.
 

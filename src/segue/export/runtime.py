@@ -1,7 +1,8 @@
 """Recommendations from an ONNX bundle with numpy and onnxruntime only: no torch, no pandas.
 
-This module imports nothing from segue, so it also works as a single file copied next to a
-bundle on a device that has only ``numpy`` and ``onnxruntime``. It reproduces
+This module imports only two torch-free segue modules (``segue.side_inputs`` and
+``segue.export.prior_numpy``, plain numpy), so it runs on a device that has only ``numpy`` and
+``onnxruntime`` with those three files copied next to a bundle. It reproduces
 :meth:`segue.api.Recommender.recommend` for histories of track ids (optionally with event types
 and timestamps): the same history encoding, truncation to ``max_len``, [MASK] token for masked
 models, exclusion of played tracks, popularity for cold start, and top-k.

@@ -9,16 +9,19 @@ checked by ``benchmarks/retrieval.py`` on its clustered, popularity-skewed table
   without unit centroids collapses onto a few long centroids (recall 0.83 against 0.97 at 1M);
   unit centroids put a track, and send a query, to the lists nearest in angle. The share of the
   exact top-10 lying in the scanned tenth of the lists at 10M was 0.955 / 0.977 / 0.988 with
-  4 / 8 / 16 sqrt(N) lists (1M: 0.990 / - / 0.993); each list scanned also costs ~0.8 us of
-  fast-scan setup, so 8 sqrt(N) is the middle of FAISS's 4-16 range. From 4,096 lists the
-  centroids are trained in two levels, from 8,192 the catalogue is assigned to its lists through
-  an HNSW graph over them (build time only: searches compare the query with every centroid).
-* ``nprobe = nlist / 10``: a fixed *fraction* of the lists, because the share of the true top
-  tracks inside the scanned lists follows the fraction scanned, not a multiple of
-  ``sqrt(nlist)`` (which scanned 9.5% of the lists at 1M but 5.3% at 10M, recall 0.943).
+  4 / 8 / 16 sqrt(N) lists (1M, after the re-rank: 0.990 / 0.993 / 0.993); each scanned list
+  costs ~0.8 us of fast-scan setup, so 8 sqrt(N) is the middle of FAISS's 4-16 range. From
+  4,096 lists the centroids are trained in two levels, from 8,192 the catalogue is assigned to
+  its lists through an HNSW graph over them (build time only: searches compare the query with
+  every centroid).
+* ``nprobe``: a *fraction* of the lists, because the share of the true top tracks inside the
+  scanned lists follows the fraction scanned, not a multiple of ``sqrt(nlist)`` (which scanned
+  9.5% of the lists at 1M but 5.3% at 10M, recall 0.943). A tenth of the lists up to 1M tracks,
+  doubled for each tenfold beyond (a fifth at 10M; :func:`growth`).
 * IVF-PQ: ``m = D / 2`` sub-quantizers of 4 bits in FAISS's SIMD fast-scan layout (16 bytes of
   code per track at D = 64, plus its 8-byte id); PQ scores are coarse, so the best 1,000 by PQ
-  score are re-ranked exactly (recall@10 0.979 / 0.990 / 0.991 with 300 / 1,000 / 3,000 at 1M).
+  score are re-ranked exactly up to 1M tracks (recall@10 0.979 / 0.990 / 0.991 with 300 / 1,000
+  / 3,000 at 1M), four times more per tenfold beyond (4,000 at 10M: 0.984 against 0.966).
 * HNSW: ``M = 32`` links per node, ``efConstruction = 80``, ``efSearch`` a few times the
   number of candidates.
 
@@ -36,8 +39,9 @@ INDEX_KINDS: tuple[str, ...] = ("flat", "ivf_flat", "ivf_pq", "hnsw")
 
 EXHAUSTIVE_BELOW = 50_000
 """Catalogues with fewer tracks are scored exhaustively even when an index is attached: below
-this size one GEMV over the table is about as fast as a probe plus an exact re-rank (measured
-crossover in ``benchmarks/retrieval.py``, README "Scale")."""
+this size one GEMV over the table costs about as much as a probe plus an exact re-rank, and the
+sized index is coarse (IVF-PQ at 30k tracks: CPU 3.35 ms exhaustive vs 2.65 ms, recall 0.928;
+100k: 4.65 vs 2.84 ms, recall 0.996; ``benchmarks/retrieval.py --crossover``, README "Scale")."""
 
 HNSW_COARSE_FROM = 8192
 """IVF indexes with at least this many lists assign the catalogue to its lists through an HNSW
@@ -54,10 +58,11 @@ LISTS_PER_SQRT_N = 8
 """IVF lists per square root of the catalogue size (FAISS suggests 4 to 16)."""
 
 PROBE_FRACTION = 0.1
-"""IVF lists scanned per query, as a fraction of ``nlist`` (see the module docstring)."""
+"""IVF lists scanned per query up to 1M tracks, as a fraction of ``nlist``; doubled per 10x
+more tracks (:func:`growth`)."""
 
 PQ_CANDIDATES = 1000
-"""IVF-PQ candidates re-ranked exactly: gathering 1,000 rows of 256 bytes is ~0.1 ms."""
+"""IVF-PQ candidates re-ranked exactly up to 1M tracks; quadrupled per 10x more tracks."""
 
 TRAIN_ROWS_PER_LIST = 40
 """k-means training rows per IVF list: FAISS warns below 39. More rows cost build time in
@@ -138,8 +143,8 @@ def default_params(
     >>> p.nlist, p.nprobe, p.train_rows, p.candidates, p.pq_m, p.pq_bits, p.spherical
     (8000, 800, 320000, 1000, 32, 4, True)
     >>> p = default_params(10_000_000, 64, "ivf_pq")
-    >>> p.nlist, p.nprobe, p.train_rows, p.coarse_hnsw
-    (25298, 2530, 1011920, True)
+    >>> p.nlist, p.nprobe, p.candidates, p.train_rows, p.coarse_hnsw
+    (25298, 5060, 4000, 1011920, True)
     >>> default_params(100, 8).nlist  # >= 39 training rows per list
     2
     """
@@ -147,12 +152,15 @@ def default_params(
         raise ValueError(f"need n_tracks >= 1 and dim >= 1, got {n_tracks} and {dim}")
     ivf = kind in ("ivf_flat", "ivf_pq")
     nlist = max(1, min(n_tracks // 39, round(LISTS_PER_SQRT_N * math.sqrt(n_tracks))))
-    candidates = PQ_CANDIDATES if kind == "ivf_pq" else 200
+    steps = growth(n_tracks)
+    # IVF-Flat scores candidates exactly in the index: its list only has to outlast the filters.
+    candidates = round(PQ_CANDIDATES * 4**steps) if kind == "ivf_pq" else 200
+    fraction = min(1.0, PROBE_FRACTION * 2**steps)
     values: dict[str, Any] = {
         "kind": kind,
         "candidates": candidates,
         "nlist": nlist if ivf else 0,
-        "nprobe": max(1, round(nlist * PROBE_FRACTION)) if ivf else 0,
+        "nprobe": max(1, round(nlist * fraction)) if ivf else 0,
         "pq_m": _pq_m(dim) if kind == "ivf_pq" else 0,
         "ef_search": 2 * candidates if kind == "hnsw" else 0,
         "train_rows": min(n_tracks, TRAIN_ROWS_PER_LIST * nlist),
@@ -161,6 +169,20 @@ def default_params(
     }
     values.update(overrides)
     return IndexParams(**values)
+
+
+def growth(n_tracks: int) -> float:
+    """Tenfold steps of the catalogue beyond 1M tracks (0 up to 1M), for the search effort.
+
+    At a fixed fraction of the lists, recall@10 fell from 0.993 at 1M to 0.947 at 10M (more
+    clusters per list, and ten times more codes competing for the re-ranked candidates); twice
+    the fraction and four times the candidates gave 0.984 at 10M. Both sizes measured are
+    reproduced exactly; beyond 10M the rule is an extrapolation.
+
+    >>> growth(500_000), growth(1_000_000), growth(10_000_000), round(growth(150_000_000), 2)
+    (0.0, 0.0, 1.0, 2.18)
+    """
+    return max(0.0, math.log10(n_tracks / 1_000_000))
 
 
 def _pq_m(dim: int) -> int:

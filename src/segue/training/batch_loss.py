@@ -1,4 +1,8 @@
-"""The training loss of one batch: the one definition the loop and the FLOP counter share."""
+"""One training batch, from windows to loss: the definitions the loop and the FLOP counter share.
+
+:func:`training_batch` applies the model's objective to a batch of windows (BERT4Rec masking for
+the masked objective); :func:`batch_loss` turns the model's hidden states into the loss.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,28 @@ import torch
 from segue.data.batch import SequenceBatch
 from segue.models.transformer import TrackTransformer
 from segue.training.losses import LossInputs, TrackLoss
+from segue.training.masking import mask_for_bert4rec
+
+
+def training_batch(
+    model: TrackTransformer,
+    batch: SequenceBatch,
+    mask_prob: float,
+    generator: torch.Generator | None = None,
+) -> SequenceBatch:
+    """The batch ``model`` trains on: a masked model's windows get BERT4Rec's [MASK]s and
+    targets (:func:`segue.training.masking.mask_for_bert4rec`); a causal model's are unchanged
+    (their targets are the next tracks already).
+
+    Args:
+        model: The model being trained.
+        batch: Windows with next-track targets (causal) or without (masked), (B, T).
+        mask_prob: Masking probability of the masked objective.
+        generator: Random generator of the masking.
+    """
+    if model.config.objective == "masked":
+        return mask_for_bert4rec(batch, mask_prob, model.config.mask_token, generator)
+    return batch
 
 
 def batch_loss(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import logging
 import math
@@ -35,10 +36,9 @@ from segue.logs import show_progress
 from segue.models.param_groups import param_groups
 from segue.models.transformer import TrackTransformer
 from segue.training import distributed
-from segue.training.batch_loss import batch_loss
+from segue.training.batch_loss import batch_loss, training_batch
 from segue.training.batching import epoch_batches
 from segue.training.losses import TrackLoss
-from segue.training.masking import mask_for_bert4rec
 from segue.training.reproducibility import seed_everything
 from segue.training.schedule import warmup_cosine
 from segue.training.windows import TrainingWindows
@@ -264,15 +264,16 @@ class _Loop:
         batches = epoch_batches(
             self.data, self.config.batch_size, self.generator, self.config.bucket_by_length
         )
-        batches = batches[self.rank :: self.world]  # each DDP process takes its own share
-        return batches[: self.steps_per_epoch]
+        mine = batches[self.rank :: self.world] or batches[:1]  # each DDP process's share
+        # Every process must take the same number of steps, or their collectives (gradient
+        # all-reduce, buffer broadcast) pair up wrongly and the run hangs or aborts: a share
+        # one batch short repeats its first batch, as DistributedSampler pads its indices.
+        return list(itertools.islice(itertools.cycle(mine), self.steps_per_epoch))
 
     def _step(self, indices: torch.Tensor) -> tuple[float, int]:
-        batch = self.data.batch(indices.numpy())
-        if self.model.config.objective == "masked":
-            batch = mask_for_bert4rec(
-                batch, self.config.mask_prob, self.model.config.mask_token, self.generator
-            )
+        batch = training_batch(
+            self.model, self.data.batch(indices.numpy()), self.config.mask_prob, self.generator
+        )
         batch = batch.to(self.device)
         assert batch.targets is not None
         if not bool((batch.targets > 0).any()):
