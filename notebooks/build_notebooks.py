@@ -311,8 +311,8 @@ EVALUATION: list[Cell] = [
         from segue.evaluation.ranking_metrics import point_ndcg
         from segue.evaluation.report import breakdown, plot_breakdown, save_report
         from segue.evaluation.scoring import score_points
-        from segue.models import sasrec
         from segue.io.checkpoint import load_checkpoint
+        from segue.models import sasrec
         from segue.recipes import validator
         from segue.training.losses import loss_for
         from segue.training.trainer import TrainerConfig, fit
@@ -365,7 +365,10 @@ EVALUATION: list[Cell] = [
         """
         if CHECKPOINT is None:
             model = sasrec(
-                data.vocab.n_tracks, d_model=D_MODEL, n_layers=1, max_len=MAX_LEN,
+                data.vocab.n_tracks,
+                d_model=D_MODEL,
+                n_layers=1,
+                max_len=MAX_LEN,
                 history_prior=True,  # segue's default model: the history prior on
             )
             run = fit(

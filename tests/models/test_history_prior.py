@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter, defaultdict
 
@@ -135,7 +136,7 @@ def test_transition_table_keeps_the_most_frequent_successors_within_groups():
     successors, counts = fit_transition_table(tracks, groups, n_tracks=4, n_successors=1)
     assert successors[1].tolist() == [2] and counts[1].tolist() == [2.0]
     assert successors[3].tolist() == [0] and counts[3].tolist() == [0.0]
-    pairs = Counter(zip(tracks[:-1], tracks[1:]))
+    pairs = Counter(itertools.pairwise(tracks.tolist()))
     assert pairs[(3, 4)] == 1  # the pair exists in the rows, but across two groups
 
 
