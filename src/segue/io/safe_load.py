@@ -303,6 +303,27 @@ def check_weights(
                 f"weight {name!r} is {got.dtype} {tuple(got.shape)} but model_config "
                 f"{_summary(config)} needs {dtype} {tuple(shape)}",
             )
+    check_prior_table(path, tensors, config.n_tracks)
+
+
+def check_prior_table(path: Path, tensors: Mapping[str, torch.Tensor], n_tracks: int) -> None:
+    """The history prior's transition table holds track indices and counts, nothing else.
+
+    Its values index the score columns at inference, so a successor outside 0..n_tracks would
+    fail there (or, in a numpy port, wrap around); a negative count has no meaning.
+    """
+    successors = tensors.get("prior.successors")
+    counts = tensors.get("prior.successor_counts")
+    if successors is not None and successors.numel():
+        low, high = int(successors.min()), int(successors.max())
+        if low < 0 or high > n_tracks:
+            raise CheckpointError(
+                path,
+                f"prior.successors holds track index {low if low < 0 else high}, outside "
+                f"0..{n_tracks}",
+            )
+    if counts is not None and counts.numel() and float(counts.min()) < 0:
+        raise CheckpointError(path, "prior.successor_counts holds a negative count")
 
 
 def stored_elements(tensors: Mapping[str, torch.Tensor]) -> int:
