@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from segue.data.batch import SequenceBatch
-from segue.models.history_prior import PriorEntries, add_to_scores
+from segue.models.history_prior import PriorEntries, add_to_scores, values_at
 from segue.models.transformer import TrackTransformer
 
 
@@ -72,19 +72,10 @@ class Queries:
         Args:
             candidates: Track indices per row, (B, C) int64 (0 = no candidate).
         """
-        out = torch.zeros(candidates.shape, dtype=torch.float32, device=candidates.device)
-        if self.prior is None or len(self.prior) == 0 or candidates.numel() == 0:
-            return out
-        stride = int(max(int(candidates.max()), int(self.prior.items.max()))) + 1
-        keys = self.prior.rows * stride + self.prior.items  # (E,)
-        keys, order = torch.sort(keys)
-        values = self.prior.values[order].float()
-        rows = torch.arange(len(candidates), device=candidates.device)[:, None]
-        wanted = (rows * stride + candidates).reshape(-1)  # (B * C,)
-        at = torch.searchsorted(keys, wanted).clamp(max=len(keys) - 1)
-        hit = keys[at] == wanted
-        out.view(-1)[hit] = values[at[hit]]
-        return out
+        if self.prior is None:
+            return torch.zeros(candidates.shape, dtype=torch.float32, device=candidates.device)
+        rows = torch.arange(len(candidates), device=candidates.device)[:, None]  # (B, 1)
+        return values_at(self.prior, rows, candidates).float()
 
     def with_prior_items(self, candidates: np.ndarray) -> np.ndarray:
         """Each row's candidates and its prior's tracks that are not among them, (B, C + P).

@@ -244,6 +244,36 @@ def prior_features(
     return RawFeatures(keys // n_items, keys % n_items, counts)
 
 
+def values_at(entries: PriorEntries, rows: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    """The entries' value at each (row, item) pair, 0 where there is none; ``items``' shape.
+
+    One binary search per pair over the entries' ``row * stride + item`` keys (sorted first
+    unless they already are, as :func:`prior_features` leaves them). Differentiable w.r.t.
+    ``entries.values``.
+
+    Args:
+        entries: Coalesced entries.
+        rows: Row of each pair, broadcastable to ``items``.
+        items: Track index of each pair, any shape.
+
+    >>> e = PriorEntries(torch.tensor([0, 1]), torch.tensor([2, 1]), torch.tensor([0.5, 1.0]))
+    >>> values_at(e, torch.tensor([0, 1]), torch.tensor([2, 2])).tolist()
+    [0.5, 0.0]
+    """
+    if len(entries) == 0 or items.numel() == 0:
+        return torch.zeros(items.shape, dtype=entries.values.dtype, device=items.device)
+    stride = max(int(items.max()), int(entries.items.max())) + 1
+    keys = entries.rows * stride + entries.items  # (E,)
+    values = entries.values
+    if not bool((keys[1:] >= keys[:-1]).all()):
+        keys, order = torch.sort(keys)
+        values = values[order]
+    wanted = (rows * stride + items).reshape(-1)  # (P,)
+    at = torch.searchsorted(keys, wanted).clamp(max=len(keys) - 1)
+    found = values[at]
+    return torch.where(keys[at] == wanted, found, torch.zeros_like(found)).reshape(items.shape)
+
+
 def add_to_scores(scores: torch.Tensor, entries: PriorEntries) -> torch.Tensor:
     """Add the prior to dense scores (N, V) in place and return them.
 

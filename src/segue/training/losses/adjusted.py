@@ -20,7 +20,7 @@ import math
 
 import torch
 
-from segue.models.history_prior import PriorEntries
+from segue.models.history_prior import PriorEntries, values_at
 from segue.training.losses._checks import check_negatives, check_scoring_inputs, reduce
 from segue.training.losses.full_softmax import full_softmax_ce
 
@@ -32,23 +32,14 @@ def _entry_logits(
     return (hidden[entries.rows] * item_emb[entries.items]).sum(dim=1)
 
 
-def target_adjustment(entries: PriorEntries, targets: torch.Tensor, n_items: int) -> torch.Tensor:
+def target_adjustment(entries: PriorEntries, targets: torch.Tensor) -> torch.Tensor:
     """The prior's value at each row's target, 0 where the target has no entry, (N,).
 
-    Entries are coalesced and sorted by ``row * n_items + item`` (as ``torch.unique`` leaves
-    them), so one binary search finds each target.
-
     >>> e = PriorEntries(torch.tensor([0, 1]), torch.tensor([2, 1]), torch.tensor([0.5, 1.0]))
-    >>> target_adjustment(e, torch.tensor([2, 2]), n_items=3).tolist()
+    >>> target_adjustment(e, torch.tensor([2, 2])).tolist()
     [0.5, 0.0]
     """
-    keys = entries.rows * n_items + entries.items  # (E,), sorted
-    wanted = torch.arange(len(targets), device=targets.device) * n_items + targets  # (N,)
-    at = torch.searchsorted(keys, wanted).clamp(max=max(len(keys) - 1, 0))
-    if len(keys) == 0:
-        return torch.zeros(len(targets), device=targets.device)
-    hit = keys[at] == wanted
-    return torch.where(hit, entries.values[at], torch.zeros_like(entries.values[at]))
+    return values_at(entries, torch.arange(len(targets), device=targets.device), targets)
 
 
 def _ragged_logsumexp(
@@ -91,7 +82,7 @@ def adjusted_full_softmax_ce(
     # Mass outside the entries; clamped because it is negligible exactly when it cancels.
     outside = lse + (1.0 - inside).clamp(min=1e-30).log()  # (N,)
     new_lse = _ragged_logsumexp(outside, entries.rows, logits + entries.values)
-    loss = new_lse - (target_logit + target_adjustment(entries, targets, item_emb.shape[0]))
+    loss = new_lse - (target_logit + target_adjustment(entries, targets))
     return reduce(loss.to(hidden.dtype), reduction)
 
 
@@ -120,7 +111,7 @@ def adjusted_sampled_softmax(
         raise ValueError("the history prior needs shared negatives (shared_negatives=true)")
     V, K = item_emb.shape[0], len(negatives)
     target_logit = (hidden * item_emb[targets]).sum(dim=1)  # (N,)
-    target_logit = target_logit + target_adjustment(entries, targets, V)
+    target_logit = target_logit + target_adjustment(entries, targets)
     log_weight = (
         log_q[negatives] + math.log(K)
         if log_q is not None
