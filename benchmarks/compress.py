@@ -95,12 +95,9 @@ def score_fns(checkpoint_path: Path, folder: Path) -> dict[str, ScoreFn]:
     def onnx_fn(rec: OnnxRecommender) -> ScoreFn:
         return lambda b: rec.history_scores({n: getattr(b, n).numpy() for n in rec.inputs})
 
-    def history(m: torch.nn.Module, b: SequenceBatch) -> torch.Tensor | None:
-        return b.tracks if getattr(m, "prior", None) is not None else None  # the prior reads it
-
-    return {
-        "float": lambda b: model.score(model.last_hidden(b), history(model, b)).numpy(),
-        "int8": lambda b: int8_scores(int8, int8.last_hidden(b), history(int8, b)).numpy(),
+    return {  # the tracks feed a history prior, if the model has one
+        "float": lambda b: model.score(model.last_hidden(b), b.tracks).numpy(),
+        "int8": lambda b: int8_scores(int8, int8.last_hidden(b), b.tracks).numpy(),
         **{name: onnx_fn(rec) for name, rec in bundles.items()},
     }
 
@@ -215,9 +212,8 @@ def int8_request(
         "event_types": torch.ones_like(tracks) if model.config.use_event_types else None,
         "gap_buckets": torch.full_like(tracks, 6) if model.config.use_gap_buckets else None,
     }
-    batch = SequenceBatch(tracks, **side)
-    history = tracks if model.prior is not None else None  # a history prior reads the tracks
-    scores = int8_scores(model, model.last_hidden(batch), history)  # (1, V)
+    batch = SequenceBatch(tracks, **side)  # its tracks feed a history prior, if any
+    scores = int8_scores(model, model.last_hidden(batch), batch.tracks)  # (1, V)
     scores[0, tracks[0]] = float("-inf")
     return torch.topk(scores, K).indices
 

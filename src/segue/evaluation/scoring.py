@@ -25,9 +25,8 @@ def score_points(scorer: Scorer, points: PredictionSequences, indices: np.ndarra
     """
     if isinstance(scorer, TrackTransformer):
         device = next(scorer.parameters()).device
-        batch = points.batch(indices).to(device)
-        history = batch.tracks if scorer.prior is not None else None
-        return scorer.score(scorer.next_hidden(batch), history).float().cpu()
+        batch = points.batch(indices).to(device)  # the tracks feed a history prior, if any
+        return scorer.score(scorer.next_hidden(batch), batch.tracks).float().cpu()
     histories = [points.full_history(int(i)) for i in indices]
     return torch.from_numpy(np.asarray(scorer.score(histories), dtype=np.float32))
 
