@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from segue.api import Recommender
+from segue.api.cpu_product import set_num_threads
 from segue.api.history import encode_history, history_batch
 from segue.data.vocab import TrackVocab
 from segue.models import sasrec
@@ -187,7 +188,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     if args.threads is not None:
-        torch.set_num_threads(args.threads)
+        set_num_threads(args.threads)  # torch and numpy BLAS
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {load()}")
     rows = []
     for n_tracks in args.tracks:

@@ -19,39 +19,51 @@ from benchmarks.serve_traffic import Requests, open_loop
 def reload_under_load(
     server: ServerProcess, model: Path, other: Path, rate: float, seconds: float
 ) -> dict:
-    """Swap the model file and ``POST /admin/reload`` halfway through; count what failed."""
+    """Swap the model file and ``POST /admin/reload`` halfway through; count what failed.
+
+    The reload is a task of its own: arrivals go on at the same pace while it runs (awaited
+    in the arrival loop, it would pause them, and the missed arrivals would then be sent at
+    once as a burst)."""
     shutil.copyfile(other, model.with_suffix(".new"))
     os.replace(model.with_suffix(".new"), model)
     outcome: dict = {}
+    tasks: list[asyncio.Task] = []
+
+    async def reload() -> None:
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+            start = time.perf_counter()
+            reply = await http.post("/admin/reload", headers={"X-API-Key": API_KEY})
+            outcome.update(reply.json(), reload_s=round(time.perf_counter() - start, 2))
 
     async def during(elapsed: float) -> None:
-        if elapsed >= seconds / 2 and not outcome:
-            outcome["started"] = True
-            async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
-                start = time.perf_counter()
-                reply = await http.post("/admin/reload", headers={"X-API-Key": API_KEY})
-                outcome.update(reply.json(), reload_s=round(time.perf_counter() - start, 2))
+        if elapsed >= seconds / 2 and not tasks:
+            outcome["started_at_s"] = round(elapsed, 2)
+            tasks.append(asyncio.create_task(reload()))
 
     async def run() -> dict:
         phase = await open_loop(
             server.url, API_KEY, Requests(_n_tracks(server)), rate, seconds, "reload", during=during
         )
+        await asyncio.gather(*tasks)
         return {**phase.summary(), "reload": outcome}
 
     return _fire(run())
 
 
 def redis_restart(server: ServerProcess, redis: RedisProcess, rate: float, seconds: float) -> dict:
-    """Stop redis-server at a third of the phase, start it again at two thirds."""
+    """Stop redis-server at a third of the phase, start it again at two thirds (on a thread:
+    the arrivals go on meanwhile)."""
     marks: dict = {}
+    tasks: list[asyncio.Task] = []
 
     async def during(elapsed: float) -> None:
         if elapsed >= seconds / 3 and "stopped" not in marks:
-            redis.stop()
             marks["stopped"] = round(elapsed, 2)
+            tasks.append(asyncio.create_task(asyncio.to_thread(redis.stop)))
         if elapsed >= 2 * seconds / 3 and "started" not in marks:
-            redis.start()
             marks["started"] = round(elapsed, 2)
+            await asyncio.gather(*tasks)  # stopped before it starts again
+            tasks.append(asyncio.create_task(asyncio.to_thread(redis.start)))
 
     async def run() -> dict:
         phase = await open_loop(
@@ -63,6 +75,7 @@ def redis_restart(server: ServerProcess, redis: RedisProcess, rate: float, secon
             "redis",
             during=during,
         )
+        await asyncio.gather(*tasks)
         return phase.summary()
 
     summary = _fire(run())

@@ -197,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--target-p99-ms", type=float, default=25.0)
     p.add_argument("--deadline-ms", type=float, default=200.0)
     p.add_argument("--max-concurrency", type=int, default=1, help="model calls at once")
+    p.add_argument(
+        "--playlist-threads", type=int, default=1, help="server's playlist lane (0: none)"
+    )
     p.add_argument("--max-batch", type=int, default=None, help="server's --max-batch")
     p.add_argument("--workers", type=int, default=1, help="server's --workers (Redis store)")
     p.add_argument(
@@ -221,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         str(args.deadline_ms),
         "--max-concurrency",
         str(args.max_concurrency),
+        "--playlist-threads",
+        str(args.playlist_threads),
     ]
     if args.max_batch is not None:
         server_args += ["--max-batch", str(args.max_batch)]

@@ -27,9 +27,15 @@ def prior_vocab(n_tracks: int) -> TrackVocab:
 
 
 def prior_model(
-    n_tracks: int = 40, max_len: int = 8, side: bool = False, seed: int = 3
+    n_tracks: int = 40,
+    max_len: int = 8,
+    side: bool = False,
+    seed: int = 3,
+    plays: bool = False,
+    chain: bool = False,
 ) -> TrackTransformer:
-    """A causal model with a history prior (window 6, 4 successors, decay 0.8), eval mode."""
+    """A causal model with a history prior (window 6, 4 successors, decay 0.8, the optional
+    ``plays`` and ``chain`` features when asked), eval mode."""
     values: dict = {"d_model": 16, "n_layers": 1, "max_len": max_len, "seed": 1, "dropout": 0.0}
     if side:
         values.update(SIDE)
@@ -39,6 +45,8 @@ def prior_model(
         prior_window=6,
         prior_successors=4,
         prior_decay=0.8,
+        prior_plays=plays,
+        prior_chain=chain,
         **values,
     )
     gen = torch.Generator().manual_seed(seed)

@@ -59,7 +59,7 @@ def test_the_numpy_port_equals_prior_features_on_random_histories(seed):
     """Property test: random window, decay, table and left-padded histories with repeats,
     every position a query (the training layout) or only some."""
     rng = np.random.default_rng(seed)
-    model = prior_model(N_TRACKS, MAX_LEN, seed=seed)
+    model = prior_model(N_TRACKS, MAX_LEN, seed=seed, plays=seed % 2 == 1, chain=seed % 4 >= 2)
     prior = model.prior
     prior.window, prior.decay = int(rng.integers(1, 10)), float(rng.uniform(0.3, 1.0))
     B, T = int(rng.integers(1, 6)), int(rng.integers(1, 12))
@@ -74,7 +74,10 @@ def test_the_numpy_port_equals_prior_features_on_random_histories(seed):
         prior.decay,
         prior.successors.numpy().astype(np.int32),
         prior.successor_counts.numpy(),
+        prior.plays,
+        prior.chain,
     )
+    assert features.shape[1] == 3 + prior.plays + prior.chain
     np.testing.assert_array_equal(rows, expected.rows.numpy())
     np.testing.assert_array_equal(items, expected.items.numpy())
     np.testing.assert_allclose(features, expected.features.numpy(), rtol=1e-6)
@@ -91,16 +94,21 @@ def bundles(tmp_path_factory) -> dict[str, Path]:
             out[name] = write_bundle(
                 model, prior_vocab(N_TRACKS), folder / name, int8_embeddings=int8
             )
+    for int8 in (False, True):  # the five-feature prior (prior_plays, prior_chain)
+        name = f"plays_{'int8' if int8 else 'float'}"
+        model = prior_model(N_TRACKS, MAX_LEN, plays=True, chain=True)
+        out[name] = write_bundle(model, prior_vocab(N_TRACKS), folder / name, int8_embeddings=int8)
     return out
 
 
-@pytest.mark.parametrize("side", [False, True])
-def test_the_onnx_runtime_scores_as_the_torch_model(bundles, side):
-    model = prior_model(N_TRACKS, MAX_LEN, side=side)
+@pytest.mark.parametrize(("side", "plays"), [(False, False), (True, False), (False, True)])
+def test_the_onnx_runtime_scores_as_the_torch_model(bundles, side, plays):
+    model = prior_model(N_TRACKS, MAX_LEN, side=side, plays=plays, chain=plays)
     vocab = prior_vocab(N_TRACKS)
-    runtime = OnnxRecommender.load(bundles[f"{'side' if side else 'plain'}_float"], num_threads=1)
+    name = "plays" if plays else "side" if side else "plain"
+    runtime = OnnxRecommender.load(bundles[f"{name}_float"], num_threads=1)
     rec = Recommender(model, vocab)
-    assert runtime.prior is not None
+    assert runtime.prior is not None and runtime.prior.plays == runtime.prior.chain == plays
     for history in random_histories(10, N_TRACKS, 12, seed=2):
         got, expected = served(runtime, history), served(rec, history)
         assert got.keys() == expected.keys()
@@ -120,11 +128,13 @@ def test_the_onnx_runtime_scores_as_the_torch_model(bundles, side):
             runtime.scores(listener)  # without its tracks the prior cannot be added
 
 
-def test_the_int8_bundle_scores_as_the_int8_artefact(bundles, tmp_path):
-    model = prior_model(N_TRACKS, MAX_LEN)
+@pytest.mark.parametrize("plays", [False, True])
+def test_the_int8_bundle_scores_as_the_int8_artefact(bundles, tmp_path, plays):
+    model = prior_model(N_TRACKS, MAX_LEN, plays=plays, chain=plays)
     artefact = save_int8(quantize_model(model), prior_vocab(N_TRACKS), tmp_path / "m.int8.pt")
     int8_rec = Recommender.load(artefact)
-    runtime = OnnxRecommender.load(bundles["plain_int8"], num_threads=1)
+    assert load_int8(artefact).model.prior.features == model.prior.features
+    runtime = OnnxRecommender.load(bundles[f"{'plays' if plays else 'plain'}_int8"], num_threads=1)
     for history in random_histories(8, N_TRACKS, 12, seed=4):
         got, expected = served(runtime, history), served(int8_rec, history)
         for track, score in expected.items():
@@ -177,8 +187,9 @@ def test_recommender_serves_the_int8_artefact_with_its_prior(tmp_path):
             assert got[track] == pytest.approx(float(expected[0, i]), abs=1e-4)
 
 
-def test_a_float_checkpoint_with_a_prior_loads_and_serves_the_same_scores(tmp_path):
-    model = prior_model(N_TRACKS, MAX_LEN)
+@pytest.mark.parametrize("plays", [False, True])
+def test_a_float_checkpoint_with_a_prior_loads_and_serves_the_same_scores(tmp_path, plays):
+    model = prior_model(N_TRACKS, MAX_LEN, plays=plays, chain=plays)
     vocab = prior_vocab(N_TRACKS)
     path = save_checkpoint(Checkpoint(model.config, model.state_dict(), vocab), tmp_path / "p.pt")
     loaded, direct = Recommender.load(path), Recommender(model, vocab)
@@ -232,3 +243,22 @@ def test_a_prior_bundle_is_served_without_torch(bundles):
     rec = Recommender(prior_model(N_TRACKS, MAX_LEN), prior_vocab(N_TRACKS))
     expected = rec.recommend(["t3", "t4", "t3"], k=5)["track_id"].tolist()
     assert json.loads(result.stdout) == expected
+
+
+def test_a_bundle_with_optional_features_refuses_a_three_feature_gate(tmp_path):
+    model = prior_model(N_TRACKS, MAX_LEN, plays=True, chain=True)
+    bundle = write_bundle(model, prior_vocab(N_TRACKS), tmp_path / "b")
+    for field in ("gate_weight", "gate_bias"):
+        path = bundle / PRIOR_FILES[field]
+        path.chmod(0o644)
+        np.save(path, np.load(path)[:3])  # the gate of a prior without plays
+    (bundle / "bundle.json").chmod(0o644)
+    for field in ("gate_weight", "gate_bias"):
+        _resign(bundle, PRIOR_FILES[field])
+    with pytest.raises(BundleError, match=r"prior_gate_weight\.npy.*\(5, 16\)"):
+        OnnxRecommender.load(bundle)
+    meta = json.loads((bundle / "bundle.json").read_text())
+    meta["model_config"]["prior_chain"] = "yes"
+    (bundle / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match="prior_chain must be true or false"):
+        OnnxRecommender.load(bundle)

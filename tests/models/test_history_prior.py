@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections import Counter, defaultdict
@@ -11,6 +12,9 @@ import pytest
 import torch
 
 from segue.data.batch import SequenceBatch
+from segue.data.vocab import TrackVocab
+from segue.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from segue.io.safe_load import CheckpointError
 from segue.models.config import ModelConfig
 from segue.models.history_prior import fit_transition_table, prior_features
 from segue.models.transformer import TrackTransformer
@@ -18,7 +22,13 @@ from segue.models.transformer import TrackTransformer
 V = 12
 
 
-def prior_model(window: int = 5, successors: int = 3, decay: float = 0.8) -> TrackTransformer:
+def prior_model(
+    window: int = 5,
+    successors: int = 3,
+    decay: float = 0.8,
+    plays: bool = False,
+    chain: bool = False,
+) -> TrackTransformer:
     config = ModelConfig(
         n_tracks=V,
         d_model=8,
@@ -29,6 +39,8 @@ def prior_model(window: int = 5, successors: int = 3, decay: float = 0.8) -> Tra
         prior_window=window,
         prior_successors=successors,
         prior_decay=decay,
+        prior_plays=plays,
+        prior_chain=chain,
     )
     model = TrackTransformer(config)
     rng = np.random.default_rng(0)
@@ -38,24 +50,41 @@ def prior_model(window: int = 5, successors: int = 3, decay: float = 0.8) -> Tra
 
 
 def naive_features(model: TrackTransformer, history: list[int], target: int | None) -> dict:
-    """Per candidate: [repeat, sequel, transition], straight from the definitions."""
+    """Per candidate: [repeat, sequel, transition(, plays)(, chain)], from the definitions."""
     prior = model.prior
+    column = {name: k for k, name in enumerate(prior.features)}
     recent = history[-prior.window :]
     last = history[-1]
-    out: dict[int, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+    out: dict[int, list[float]] = defaultdict(lambda: [0.0] * len(prior.features))
     for lag, item in enumerate(reversed(recent)):
         out[item][0] += prior.decay**lag
+        if prior.plays:
+            out[item][column["plays"]] += 1.0
     for s in range(len(recent) - 1):
         if recent[s] == last:
             out[recent[s + 1]][1] += 1
+    # In a chain: the step into the last track was counted in the table (other than itself).
+    table = (
+        dict(
+            zip(
+                prior.successors[history[-2]].tolist(), prior.successor_counts[history[-2]].tolist()
+            )
+        )
+        if len(history) > 1
+        else {}
+    )
+    in_chain = table.get(last, 0.0) - (target is not None) > 0
     for item, count in zip(prior.successors[last].tolist(), prior.successor_counts[last].tolist()):
         if item > 0:
             out[item][2] += max(0.0, count - (item == target))
+            if prior.chain and in_chain:
+                out[item][column["chain"]] += max(0.0, count - (item == target))
     return {item: values for item, values in out.items() if any(values)}
 
 
-def test_features_equal_the_naive_definitions_at_every_position():
-    model = prior_model()
+@pytest.mark.parametrize(("plays", "chain"), [(False, False), (True, False), (True, True)])
+def test_features_equal_the_naive_definitions_at_every_position(plays, chain):
+    model = prior_model(plays=plays, chain=chain)
     gen = torch.Generator().manual_seed(1)
     tracks = torch.randint(1, 5, (3, 9), generator=gen)  # few tracks: many repeats
     tracks[0, :4] = 0  # left padding
@@ -75,8 +104,9 @@ def test_features_equal_the_naive_definitions_at_every_position():
         assert got[key] == pytest.approx(values, rel=1e-6), key
 
 
-def test_left_padding_changes_nothing():
-    model = prior_model()
+@pytest.mark.parametrize("plays", [False, True])
+def test_left_padding_changes_nothing(plays):
+    model = prior_model(plays=plays, chain=plays)
     history = torch.tensor([[3, 4, 3, 5, 3]])
     padded = torch.cat((torch.zeros(1, 4, dtype=torch.long), history), dim=1)
     hidden = torch.randn(1, 8)
@@ -85,8 +115,9 @@ def test_left_padding_changes_nothing():
     torch.testing.assert_close(a, b)
 
 
-def test_score_adds_the_gated_log_counts_to_the_dot_products():
-    model = prior_model()
+@pytest.mark.parametrize(("plays", "chain"), [(False, False), (True, False), (False, True)])
+def test_score_adds_the_gated_log_counts_to_the_dot_products(plays, chain):
+    model = prior_model(plays=plays, chain=chain)
     history = torch.tensor([[0, 2, 7, 2, 9, 2]])
     hidden = torch.randn(1, 8, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
@@ -94,10 +125,10 @@ def test_score_adds_the_gated_log_counts_to_the_dot_products():
     weights = model.prior.weights(hidden)[0].detach()
     plain = hidden[0] @ model.catalogue_embeddings().T
     features = naive_features(model, [2, 7, 2, 9, 2], target=None)
+    assert len(weights) == 3 + plays + chain
     for item in range(1, V + 1):
-        extra = sum(
-            float(w) * math.log1p(f) for w, f in zip(weights, features.get(item, [0.0, 0.0, 0.0]))
-        )
+        counts = features.get(item, [0.0] * len(weights))
+        extra = sum(float(w) * math.log1p(f) for w, f in zip(weights, counts, strict=True))
         assert float(scores[item]) == pytest.approx(float(plain[item]) + extra, abs=1e-5)
     assert scores[0] == float("-inf")
 
@@ -116,9 +147,10 @@ def test_an_empty_history_row_gets_no_prior_terms():
     assert set(entries.rows.tolist()) == {1}
 
 
-def test_the_prior_is_causal_at_training_positions():
+@pytest.mark.parametrize("plays", [False, True])
+def test_the_prior_is_causal_at_training_positions(plays):
     # Changing a later track never changes the terms at an earlier position.
-    model = prior_model()
+    model = prior_model(plays=plays, chain=plays)
     tracks = torch.tensor([[1, 2, 1, 3, 1, 2]])
     changed = tracks.clone()
     changed[0, 4:] = torch.tensor([7, 8])
@@ -162,3 +194,68 @@ def test_batch_of_a_prior_model_trains_through_forward_and_score():
     scores = model.score(hidden, batch.tracks)
     scores[0, 1:].logsumexp(0).backward()
     assert model.prior.gate.weight.grad is not None
+
+
+def test_plays_counts_every_replay_in_the_window_without_decay():
+    # 3 was played 3 times, the oldest 5 events back; 2 once, just now: the decayed repeat
+    # feature ranks 2 first, the plays feature 3. Outside the window nothing counts.
+    model = prior_model(window=6, decay=0.5, plays=True)
+    tracks = torch.tensor([[3, 3, 4, 3, 5, 6, 2]])  # the first 3 is 7 events back: out
+    queries = torch.zeros_like(tracks, dtype=torch.bool)
+    queries[0, -1] = True
+    raw = prior_features(tracks, queries, model.prior)
+    plays = dict(zip(raw.items.tolist(), raw.features[:, 3].tolist()))
+    repeat = dict(zip(raw.items.tolist(), raw.features[:, 0].tolist()))
+    assert plays[3] == 2.0 and plays[2] == 1.0 and plays[4] == 1.0
+    assert repeat[2] > repeat[3]
+
+
+def test_a_prior_without_plays_keeps_the_three_feature_gate_of_older_checkpoints():
+    old, new = prior_model(), prior_model(plays=True)
+    assert old.prior.gate.out_features == 3 and new.prior.gate.out_features == 4
+    assert old.prior.features == ("repeat", "sequel", "transition")
+    # The state dict of a three-feature model does not fit a four-feature one: refused loudly.
+    with pytest.raises(RuntimeError, match="gate"):
+        new.load_state_dict(old.state_dict())
+
+
+def test_a_config_stored_before_plays_existed_loads_as_the_three_feature_prior():
+    old = prior_model()
+    stored = old.config.to_dict()
+    del stored["prior_plays"]  # what a checkpoint written before the field holds
+    again = TrackTransformer(ModelConfig.from_dict(stored))
+    again.load_state_dict(old.state_dict())
+    history = torch.tensor([[0, 2, 7, 2, 9, 2]])
+    hidden = torch.randn(1, 8)
+    torch.testing.assert_close(again.score(hidden, history), old.score(hidden, history))
+
+
+def test_chain_repeats_the_transition_counts_only_after_a_step_of_the_table():
+    model = prior_model(successors=2, plays=False, chain=True)
+    prior = model.prior
+    tracks = np.array([1, 2, 3, 1, 2, 3, 1, 2, 4, 5, 6, 5])
+    prior.fit_table(tracks, np.zeros(len(tracks), dtype=np.int64))
+    # 1 -> 2 is in the table (3 times): inside a chain; 6 -> 2 never happened: outside.
+    tracks_in = torch.tensor([[1, 2], [6, 2]])
+    queries = torch.tensor([[False, True], [False, True]])
+    raw = prior_features(tracks_in, queries, prior)
+    chain = raw.features[:, prior.features.index("chain")]
+    transition = raw.features[:, prior.features.index("transition")]
+    assert torch.equal(chain[raw.rows == 0], transition[raw.rows == 0])
+    assert transition[raw.rows == 0].sum() == 3.0  # 2 -> 3 twice, 2 -> 4 once
+    assert chain[raw.rows == 1].sum() == 0.0 and transition[raw.rows == 1].sum() == 3.0
+    # During training the step itself is counted out: 5 -> 6 happened once, so at the query
+    # after [5, 6] the model is not told "chain" by its own training pair.
+    raw = prior_features(torch.tensor([[5, 6]]), queries[:1], prior, torch.tensor([5]))
+    assert raw.features[:, prior.features.index("chain")].sum() == 0.0
+    raw = prior_features(torch.tensor([[5, 6]]), queries[:1], prior)
+    assert raw.features[:, prior.features.index("chain")].sum() == 1.0  # 6 -> 5 once
+
+
+def test_a_checkpoint_whose_gate_does_not_match_its_features_is_refused(tmp_path):
+    old = prior_model()  # three features
+    claimed = dataclasses.replace(old.config, prior_plays=True)  # four, by its config
+    vocab = TrackVocab(track_ids=[f"t{i}" for i in range(V)], counts=[1] * V)
+    path = save_checkpoint(Checkpoint(claimed, old.state_dict(), vocab), tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match=r"prior\.gate\.weight.*\(4, 8\)"):
+        load_checkpoint(path)

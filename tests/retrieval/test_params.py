@@ -9,30 +9,39 @@ from segue.retrieval.params import IndexParams, default_params
 
 def test_ivf_sizing_grows_with_the_square_root_of_the_catalogue():
     small, large = default_params(100_000, 64), default_params(1_000_000, 64)
-    assert small.nlist == 2530 and large.nlist == 8000  # round(8 sqrt(N))
+    # round(8 sqrt(N)) directions, each cut into 4 norm tiers
+    assert small.nlist == 4 * 2530 and large.nlist == 4 * 8000
+    assert small.norm_tiers == large.norm_tiers == 4
     assert 1 <= small.nprobe <= small.nlist and large.nprobe < large.nlist
-    assert large.train_rows == 40 * large.nlist  # a sample, not the whole table
+    assert large.train_rows == 40 * 8000  # 40 rows per direction: a sample, not the table
+
+
+def test_small_catalogues_get_one_list_per_direction():
+    params = default_params(19_999, 64, "ivf_pq")
+    assert params.norm_tiers == 1 and params.nlist == 19_999 // 39  # >= 39 rows a list
+    assert params.nprobe == round(params.nlist * 0.1)  # probed by angle: a tenth
 
 
 @pytest.mark.parametrize(
     ("n_tracks", "fraction", "candidates"),
     [
-        (60_000, 0.1, 1000),
-        (1_000_000, 0.1, 1000),
-        (10_000_000, 0.2, 4000),
-        (100_000_000, 0.4, 16000),
+        (60_000, 0.02, 1000),
+        (1_000_000, 0.02, 1000),
+        (10_000_000, 0.04, 4000),
+        (100_000_000, 0.08, 16000),
     ],
 )
 def test_the_scanned_fraction_and_the_re_rank_grow_with_the_catalogue(
     n_tracks, fraction, candidates
 ):
     """A fraction of the lists, not a multiple of sqrt(nlist) (9.5% at 1M but 5.3% at 10M,
-    recall 0.943); doubled, and the re-rank quadrupled, per tenfold beyond 1M."""
+    recall 0.943); 2% of the norm-tiered lists up to 1M, doubled, and the re-rank quadrupled,
+    per tenfold beyond."""
     params = default_params(n_tracks, 64, "ivf_pq")
     assert params.nprobe / params.nlist == pytest.approx(fraction, abs=1e-3)
     assert params.candidates == candidates
     assert params.spherical and params.pq_bits == 4
-    assert params.coarse_hnsw == (params.nlist >= 8192)
+    assert params.coarse_hnsw == (params.nlist // params.norm_tiers >= 8192)  # directions
     assert default_params(n_tracks, 64, "ivf_flat").candidates == 200  # exact in the index
 
 

@@ -9,6 +9,7 @@ tolerance, same flags.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from functools import partial
 
@@ -16,6 +17,7 @@ import pytest
 
 from segue.serve.backends import load_backend
 from segue.serve.batching import RecommendBatcher, Row
+from segue.serve.estimates import Estimate
 from segue.serve.events import Event, ListenerEvents
 from segue.serve.limits import Admission, Overloaded
 
@@ -174,3 +176,98 @@ def test_a_leader_past_its_deadline_is_shed_and_later_rows_still_served(backend)
     assert all(isinstance(o, Overloaded) and o.reason == "deadline" for o in outcomes[:2])
     assert [_ids(o) for o in outcomes[2:]] == [want] * 3
     assert sum(size for _, size in batches) == 3  # the late rows never reached the model
+
+
+def _per_row(admission: Admission, seconds: float) -> None:
+    """Teach ``admission`` that a list costs ``seconds`` per row, alone or batched."""
+    for key in ((True, 1), (False, 2)):
+        admission.cost("lists").classes[key] = Estimate(mean=seconds, dev=0.0, known=True)
+
+
+def test_a_batch_grows_only_while_its_earliest_row_stays_in_time(backend):
+    history = [Event("t1")]
+
+    async def scenario(batcher):
+        admission = batcher.lanes["lists"]
+        _per_row(admission, 0.1)  # predicted: a batch of r rows takes 0.1 r s
+        admission.cost("hold").classes[True, 1] = Estimate(mean=0.2, dev=0.0, known=True)
+        release = threading.Event()
+        hold = asyncio.ensure_future(admission.run(time.perf_counter(), release.wait, "hold"))
+        await asyncio.sleep(0.01)  # the thread is taken for a predicted 0.2 s
+        now = time.perf_counter()
+
+        def row() -> Row:
+            return Row(history, 3, True, partial(backend.recommend, history, 3, True, *NO_FILTERS))
+
+        calls = [asyncio.ensure_future(batcher.rank(backend, row(), now)) for _ in range(12)]
+        await asyncio.sleep(0.01)
+        release.set()
+        await hold
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    outcomes, batches = _run(scenario, max_batch=32, deadline_s=1.05)
+    served = [o for o in outcomes if not isinstance(o, Exception)]
+    # 0.2 s ahead + 8 rows x 0.1 s = 1.0 s fits in 1.05 s; a ninth row would end at 1.1 s.
+    assert len(served) == 8 and batches == [("lists", 8)]
+    assert all(isinstance(o, Overloaded) and o.reason == "deadline" for o in outcomes[8:])
+
+
+def test_rows_that_can_no_longer_finish_are_dropped_when_their_batch_starts(backend):
+    history = [Event("t1")]
+    want = _ids(backend.recommend(history, 3, True, *NO_FILTERS))
+
+    async def scenario(batcher):
+        admission = batcher.lanes["lists"]
+        _per_row(admission, 0.02)
+        admission.cost("hold").classes[True, 1] = Estimate(mean=0.05, dev=0.0, known=True)
+        release = threading.Event()
+        hold = asyncio.ensure_future(admission.run(time.perf_counter(), release.wait, "hold"))
+        await asyncio.sleep(0.01)
+
+        def row() -> Row:
+            return Row(history, 3, True, partial(backend.recommend, history, 3, True, *NO_FILTERS))
+
+        early, now = time.perf_counter() - 0.15, time.perf_counter()
+        calls = [asyncio.ensure_future(batcher.rank(backend, row(), early)) for _ in range(2)]
+        calls += [asyncio.ensure_future(batcher.rank(backend, row(), now)) for _ in range(3)]
+        await asyncio.sleep(0.3)  # the hold, predicted 0.05 s, lasts 0.3 s
+        release.set()
+        await hold
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    outcomes, batches = _run(scenario, deadline_s=0.5)
+    # When the thread comes the early rows have 0.05 s left, less than the batch: dropped.
+    assert all(isinstance(o, Overloaded) and o.reason == "deadline" for o in outcomes[:2])
+    assert [_ids(o) for o in outcomes[2:]] == [want] * 3
+    assert batches == [("lists", 3)]
+
+
+def test_playlists_in_their_own_lane_never_hold_up_ranked_lists(backend):
+    history, seeds = [Event("t1")], [Event("t2"), Event("t5")]
+
+    async def scenario():
+        lists = Admission(concurrency=1, max_queue=8, deadline_s=60.0)
+        playlists = Admission(1, 8, 60.0, lists.loop, lists.tail, name="segue-playlists")
+        batcher = RecommendBatcher({"lists": lists, "playlists": playlists}, max_batch=8)
+        release = threading.Event()
+        try:  # the playlists' thread is busy (as with a long playlist)...
+            hold = asyncio.ensure_future(playlists.run(time.perf_counter(), release.wait))
+            await asyncio.sleep(0.01)
+            playlist = asyncio.ensure_future(
+                batcher.playlist(backend, seeds, 3, time.perf_counter())
+            )
+            alone = partial(backend.recommend, history, 3, True, *NO_FILTERS)
+            row = Row(history, 3, True, alone)
+            listing = await asyncio.wait_for(batcher.rank(backend, row, time.perf_counter()), 10)
+            waiting = not playlist.done()  # ...while a list was served on the other lane
+            release.set()
+            await hold
+            return listing, waiting, await playlist
+        finally:
+            release.set()
+            lists.close()
+            playlists.close()
+
+    listing, waiting, playlist = asyncio.run(scenario())
+    assert waiting and _ids(listing) == _ids(backend.recommend(history, 3, True, *NO_FILTERS))
+    assert len(playlist.items) == 3

@@ -1,4 +1,6 @@
-"""The admission queue in process: refusals by queue length and by deadline, never when idle."""
+"""The admission queue in process: refusals by queue length and by predicted finish (work ahead,
+the call itself, the tail after it, the event loop's lag), a second check when the call gets
+its thread, and never a refusal when idle."""
 
 from __future__ import annotations
 
@@ -8,16 +10,26 @@ import time
 
 import pytest
 
+from segue.serve.estimates import Estimate, LoopWatch
 from segue.serve.limits import Admission, Overloaded
+
+
+def _known(mean: float) -> Estimate:
+    """An estimate that has seen ``mean`` many times (no deviation)."""
+    return Estimate(mean=mean, dev=0.0, known=True)
+
+
+def _costs(admission: Admission, **per_call: float) -> None:
+    for kind, seconds in per_call.items():
+        admission.cost(kind).classes[True, 1] = _known(seconds)
 
 
 def test_queue_full_and_deadline_refusals_and_idle_admission():
     async def scenario() -> None:
         admission = Admission(concurrency=1, max_queue=2, deadline_s=0.5)
         release = threading.Event()
-        loop_start = time.perf_counter()
-        first = asyncio.ensure_future(admission.run(loop_start, release.wait, "slow"))
-        await asyncio.sleep(0.05)  # first holds the only slot
+        first = asyncio.ensure_future(admission.run(time.perf_counter(), release.wait, "slow"))
+        await asyncio.sleep(0.05)  # first holds the only thread
         waiting = [
             asyncio.ensure_future(admission.run(time.perf_counter(), lambda: 1, "fast"))
             for _ in range(2)
@@ -32,25 +44,97 @@ def test_queue_full_and_deadline_refusals_and_idle_admission():
         release.set()
         assert await first is True
         assert await asyncio.gather(*waiting) == [1, 1]
-        # An average above the deadline does not refuse a call when nothing is queued.
-        admission.durations["slow"] = 10.0
+        # An estimate above the deadline does not refuse a call when nothing is queued.
+        _costs(admission, slow=10.0)
         assert await admission.run(time.perf_counter(), lambda: 2, "slow") == 2
-        assert admission.durations["slow"] < 10.0  # and the average comes down again
+        assert admission.expected("slow") < 10.0  # and the estimate comes down again
         admission.close()
 
     asyncio.run(scenario())
 
 
-def test_refusal_without_a_kind_counts_only_the_work_queued_ahead():
-    admission = Admission(concurrency=1, max_queue=8, deadline_s=0.5)
-    now = time.perf_counter()
-    assert admission.refusal(now) is None and admission.refusal(now - 0.6) == "deadline"
-    admission.active, admission.queued_seconds = 1, 0.4  # one call queued or running
-    assert admission.refusal(now) is None  # 0.4 s ahead fits in 0.5 s
-    admission.durations["batch"] = 0.2
-    assert admission.refusal(now, "batch") == "deadline"  # but not with a batch of its own
-    admission.queued_seconds = 0.6
-    assert admission.refusal(now) == "deadline"
-    admission.waiting = 8
-    assert admission.refusal(now) == "queue_full"
-    admission.close()
+def test_work_ahead_the_call_itself_the_tail_and_the_loop_lag_all_count():
+    async def scenario() -> None:
+        admission = Admission(concurrency=1, max_queue=8, deadline_s=0.5)
+        _costs(admission, batch=0.3, small=0.1)
+        now = time.perf_counter()
+        assert admission.refusal(now, "batch") is None  # idle: always tried
+        assert admission.refusal(now - 0.6) == "deadline"
+        ticket = admission.enter(now, "batch")  # 0.3 s queued
+        assert admission.ahead() == pytest.approx(0.3)
+        assert admission.refusal(now) is None  # 0.3 s ahead fits in 0.5 s
+        assert admission.refusal(now, "batch") == "deadline"  # but not with a batch of its own
+        assert admission.refusal(now, "small") is None  # 0.3 + 0.1
+        admission.tail = _known(0.15)  # answering after the model call takes time too
+        assert admission.refusal(now) is None and admission.refusal(now, "small") == "deadline"
+        admission.loop.estimate = _known(0.1)  # so does the loop before the arrival stamp
+        assert admission.refusal(now) == "deadline"
+        admission.leave(ticket)
+        admission.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_call_that_waited_longer_than_predicted_is_refused_when_its_thread_comes():
+    async def scenario() -> None:
+        admission = Admission(concurrency=1, max_queue=8, deadline_s=0.3)
+        _costs(admission, blocker=0.01, fast=0.01)  # the blocker is predicted short...
+        release, ran = threading.Event(), []
+        blocker = asyncio.ensure_future(admission.run(time.perf_counter(), release.wait, "blocker"))
+        await asyncio.sleep(0.01)
+        second = asyncio.ensure_future(
+            admission.run(time.perf_counter(), lambda: ran.append(1), "fast")
+        )
+        await asyncio.sleep(0.35)  # ...but holds the thread past the second one's deadline
+        release.set()
+        with pytest.raises(Overloaded) as late:
+            await second
+        assert late.value.reason == "deadline" and ran == []  # refused without running
+        assert await blocker is True
+        assert admission.refusal(time.perf_counter()) is None  # nothing left queued
+        admission.close()
+
+    asyncio.run(scenario())
+
+
+def test_the_loop_watch_sees_a_blocked_loop():
+    async def scenario() -> float:
+        watch = LoopWatch(interval_s=0.005)
+        watch.start()
+        await asyncio.sleep(0.03)
+        quiet = watch.lag()
+        time.sleep(0.1)  # blocks the loop: the next timer fires 0.1 s late
+        await asyncio.sleep(0.03)
+        watch.stop()
+        return quiet, watch.lag()
+
+    quiet, blocked = asyncio.run(scenario())
+    assert blocked > quiet and blocked >= 0.01
+
+
+def test_a_queued_call_running_past_the_deadline_answers_503_and_frees_its_thread_later():
+    async def scenario() -> None:
+        admission = Admission(concurrency=1, max_queue=8, deadline_s=0.3)
+        _costs(admission, short=0.01)
+        first_done, release = threading.Event(), threading.Event()
+        first = asyncio.ensure_future(
+            admission.run(time.perf_counter(), lambda: first_done.wait(5), "short")
+        )
+        await asyncio.sleep(0.01)
+        start = time.perf_counter()
+        late = asyncio.ensure_future(admission.run(start, lambda: release.wait(5), "short"))
+        await asyncio.sleep(0.01)
+        first_done.set()  # the queued call gets the thread, then hangs past its deadline
+        assert await first is True
+        with pytest.raises(Overloaded) as error:
+            await late
+        assert error.value.reason == "deadline"
+        assert time.perf_counter() - start < 0.5  # answered at its deadline, not the call's end
+        third = asyncio.ensure_future(admission.run(time.perf_counter(), lambda: 3, "short"))
+        await asyncio.sleep(0.05)
+        assert not third.done()  # the hung call still holds the thread...
+        release.set()
+        assert await third == 3  # ...until it ends
+        admission.close()
+
+    asyncio.run(scenario())

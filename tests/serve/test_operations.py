@@ -60,6 +60,7 @@ def test_reload_swaps_the_model_without_dropping_requests(models, tmp_path):
         statuses, reloaded = asyncio.run(load_and_reload())
         assert statuses == [200] * 30  # nothing dropped while the model was swapped
         assert reloaded["changed"] and reloaded["previous_version"] == before["model_version"]
+        assert reloaded["read_in_child"]  # off the serving process's GIL (serve.staging)
         after = httpx.post(f"{server.url}/recommend", json={"history": HISTORY, "k": 5}).json()
         assert after["model_version"] == reloaded["model_version"]
         assert _ids(after) == want_new["track_id"].tolist()

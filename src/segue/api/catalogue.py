@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from segue.api.cpu_product import catalogue_product
 from segue.data.vocab import TrackVocab
 from segue.models.transformer import TrackTransformer
 
@@ -136,7 +137,7 @@ class Catalogue:
         Args:
             hidden: Last hidden states, (B, D).
         """
-        scores = hidden @ self.embeddings.T  # (B, V): one GEMV when B == 1
+        scores = catalogue_product(hidden, self.embeddings)  # (B, V): one GEMV when B == 1
         scores[:, 0] = float("-inf")
         return scores
 
@@ -144,7 +145,7 @@ class Catalogue:
         """Cosine similarity of every index to track ``index``, (V,); padding is -inf."""
         query = self.embeddings[index]  # (D,)
         denom = (self.norms * self.norms[index]).clamp_min(1e-12)  # (V,)
-        sims = torch.mv(self.embeddings, query) / denom  # (V,)
+        sims = catalogue_product(query[None], self.embeddings)[0] / denom  # (V,)
         sims[0] = float("-inf")
         return sims
 

@@ -23,6 +23,7 @@ import torch
 
 from segue.api.catalogue import Catalogue
 from segue.api.constraints import check_request, resolve
+from segue.api.cpu_product import set_num_threads
 from segue.api.history import (
     EncodedHistory,
     History,
@@ -118,13 +119,14 @@ class Recommender:
             path: The checkpoint or int8 artefact file.
             device: Where the model runs: "cpu", "cuda", "cuda:1", "mps" or "auto" (CUDA when
                 present).
-            num_threads: If given, ``torch.set_num_threads(num_threads)``: note that this sets
-                torch's intra-op thread pool for the whole process.
+            num_threads: If given, the threads of torch's intra-op pool and of numpy's BLAS
+                (which computes the catalogue product), for the whole process
+                (:func:`segue.api.cpu_product.set_num_threads`).
             index: A retrieval index saved by :meth:`build_index` (``best.faiss``), checked
                 against the model's embeddings and then used for ranking; see :meth:`use_index`.
         """
         if num_threads is not None:
-            torch.set_num_threads(check_integer("num_threads", num_threads, minimum=1))
+            set_num_threads(check_integer("num_threads", num_threads, minimum=1))
         if not isinstance(device, torch.device):
             device = resolve_device(device)  # "cuda" without CUDA: a ValueError saying so
         path = file_path(path, "segue checkpoint")

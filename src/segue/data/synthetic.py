@@ -37,6 +37,7 @@ from segue.data.synthetic_catalogue import SyntheticCatalogue, build_catalogue
 from segue.data.synthetic_listeners import (
     MOVES,
     ListeningHabits,
+    Tastes,
     Walk,
     draw_tastes,
     walk_sessions,
@@ -213,22 +214,48 @@ def _events(
     )
 
 
-def generate_listening_log(config: SyntheticConfig | None = None, **overrides: Any) -> EventLog:
-    """Generate a seeded synthetic listening log in canonical columns.
+@dataclass(frozen=True)
+class SyntheticDraw:
+    """Everything the generator drew for one log, before it is written as a table.
+
+    What :func:`generate_listening_log` writes out, plus the hidden state behind it (tastes,
+    the move of every play), so that the generator's own next-track distribution can be
+    recomputed at any play (see ``benchmarks/synthetic_oracle.py``).
 
     Args:
-        config: Sizes, seed and habits; :data:`DEFAULT_SYNTHETIC` when omitted.
-        **overrides: Fields of :class:`SyntheticConfig` to replace, e.g. ``n_events=10_000``.
+        config: The validated config that was drawn.
+        catalogue: Tracks, artists, albums and the catalogue's samplers.
+        tastes: Every listener's genre mix, favourite artists and favourite tracks.
+        events_per_user: Plays of each listener, ``(n_users,)``; plays are laid out user after
+            user, session after session, in the log's row order.
+        session_lengths: Plays of each session, ``(n_sessions,)``, in that order.
+        walk: Track, move, skip and affinity of every play, ``(n_events,)`` each.
+        ms_played: Played time of every play, ``(n_events,)``.
+        times_ms: Start of every play in ms after ``config.start``, ``(n_events,)``.
+        liked: Whether each play is written as a like, ``(n_events,)``.
+    """
+
+    config: SyntheticConfig
+    catalogue: SyntheticCatalogue
+    tastes: Tastes
+    events_per_user: np.ndarray
+    session_lengths: np.ndarray
+    walk: Walk
+    ms_played: np.ndarray
+    times_ms: np.ndarray
+    liked: np.ndarray
+
+
+def draw_listening(config: SyntheticConfig) -> SyntheticDraw:
+    """Draw a synthetic log's catalogue, listeners and plays: every random draw of the log.
+
+    Args:
+        config: Sizes, seed and habits (validated here).
 
     Returns:
-        An :class:`EventLog` of exactly ``n_events`` rows sorted by user, then time, and one
-        ``"synthetic"`` report whose stats give the parameters and what was drawn.
-
-    >>> log = generate_listening_log(n_users=3, n_events=60, n_artists=8, seed=1)
-    >>> len(log), log.events["user_id"].nunique(), log.report.rows_kept
-    (60, 3, 60)
+        The :class:`SyntheticDraw`; :func:`generate_listening_log` writes it as a table.
     """
-    config = dataclasses.replace(config or DEFAULT_SYNTHETIC, **overrides).validate()
+    config = config.validate()
     catalogue_rng, listener_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(2)
     )
@@ -254,11 +281,34 @@ def generate_listening_log(config: SyntheticConfig | None = None, **overrides: A
         ms_played, session_start, user_first, habits.session_gap_hours, rng, habits.departure_days
     )
     liked = ~walk.skipped & (rng.random(config.n_events) < habits.like_rate * walk.affinity)
-    user_index = np.repeat(np.arange(config.n_users), per_user)
+    return SyntheticDraw(
+        config, catalogue, tastes, per_user, lengths, walk, ms_played, times, liked
+    )
 
-    events = _events(config, catalogue, walk, user_index, times, ms_played, liked)
+
+def generate_listening_log(config: SyntheticConfig | None = None, **overrides: Any) -> EventLog:
+    """Generate a seeded synthetic listening log in canonical columns.
+
+    Args:
+        config: Sizes, seed and habits; :data:`DEFAULT_SYNTHETIC` when omitted.
+        **overrides: Fields of :class:`SyntheticConfig` to replace, e.g. ``n_events=10_000``.
+
+    Returns:
+        An :class:`EventLog` of exactly ``n_events`` rows sorted by user, then time, and one
+        ``"synthetic"`` report whose stats give the parameters and what was drawn.
+
+    >>> log = generate_listening_log(n_users=3, n_events=60, n_artists=8, seed=1)
+    >>> len(log), log.events["user_id"].nunique(), log.report.rows_kept
+    (60, 3, 60)
+    """
+    config = dataclasses.replace(config or DEFAULT_SYNTHETIC, **overrides).validate()
+    draw = draw_listening(config)
+    user_index = np.repeat(np.arange(config.n_users), draw.events_per_user)
+    events = _events(
+        config, draw.catalogue, draw.walk, user_index, draw.times_ms, draw.ms_played, draw.liked
+    )
     report = Report("synthetic", rows_in=config.n_events, rows_kept=config.n_events)
-    report.stats.update(_stats(config, walk, len(lengths), liked))
+    report.stats.update(_stats(config, draw.walk, len(draw.session_lengths), draw.liked))
     return EventLog(events, [report.check()])
 
 

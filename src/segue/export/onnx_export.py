@@ -9,7 +9,7 @@ The bundle is a folder (format :data:`segue.export.runtime.BUNDLE_FORMAT`):
 * ``catalogue.npy`` (V, D) float32, or ``catalogue_int8.npy`` (V, D) int8 with
   ``catalogue_scales.npy`` (V,) float32: the output embeddings, scored in numpy by the runtime
   (one GEMV; top-k with exclusions is simpler and faster in numpy than in an ONNX graph).
-* ``prior_*.npy``, for a model with a history prior only: its gate (3, D) weight and (3,) bias,
+* ``prior_*.npy``, for a model with a history prior only: its gate (F, D) weight and (F,) bias,
   float32, and its transition table, successors (V, S) int32 and counts (V, S) float32
   (:data:`segue.export.prior_numpy.PRIOR_FILES`); the runtime adds the prior's terms in numpy.
 * ``vocab.json``: :meth:`TrackVocab.to_dict`; ``bundle.json``: model config, input names,
@@ -233,8 +233,8 @@ def save_prior(model: TrackTransformer, folder: Path) -> None:
         raise TypeError(f"the history prior's gate must be a float nn.Linear, got {gate}")
     table = dict(prior.named_buffers())  # the transition table, typed as tensors
     arrays = {
-        "gate_weight": gate.weight.detach().float(),  # (3, D)
-        "gate_bias": gate.bias.detach().float(),  # (3,)
+        "gate_weight": gate.weight.detach().float(),  # (F, D): 3 features, 4 with plays
+        "gate_bias": gate.bias.detach().float(),  # (F,)
         "successors": table["successors"].to(torch.int32),  # (V, S): indices < 2**31
         "successor_counts": table["successor_counts"].float(),  # (V, S)
     }

@@ -17,7 +17,19 @@ from dataclasses import dataclass
 import numpy as np
 
 N_FEATURES = 3
-"""``repeat``, ``sequel``, ``transition``: the order of the gate's outputs."""
+"""``repeat``, ``sequel``, ``transition``: the first gate outputs, always there; a model with
+``prior_plays`` adds ``plays``, then one with ``prior_chain`` adds ``chain`` (see
+:func:`n_features`)."""
+
+
+def n_features(plays: bool, chain: bool) -> int:
+    """Outputs of the prior's gate: 3, plus one for each optional feature that is on.
+
+    >>> n_features(plays=True, chain=False), n_features(plays=True, chain=True)
+    (4, 5)
+    """
+    return N_FEATURES + int(plays) + int(chain)
+
 
 PRIOR_FILES = {
     "gate_weight": "prior_gate_weight.npy",
@@ -48,8 +60,10 @@ def prior_features(
     decay: float,
     successors: np.ndarray,
     successor_counts: np.ndarray,
+    plays: bool = False,
+    chain: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The three feature counts of every (query, candidate) pair where one is non-zero.
+    """The feature counts of every (query, candidate) pair where one is non-zero.
 
     Args:
         tracks: Left-padded histories, (B, T) int64.
@@ -59,10 +73,12 @@ def prior_features(
         decay: Per-event decay of the ``repeat`` feature.
         successors: The transition table's successors of every track, (V, S) integers.
         successor_counts: Their counts, (V, S) float32.
+        plays: Add the ``plays`` feature (undecayed plays in the window) as a column.
+        chain: Add the ``chain`` feature (transition counts inside a chain) as the last column.
 
     Returns:
         Query number (E,) and track (E,) of each entry, coalesced and sorted by (query, track),
-        and its counts (E, 3) float32.
+        and its counts (E, F) float32, F = :func:`n_features`.
 
     >>> succ = np.array([[0], [2], [0]]); counts = np.array([[0.0], [5.0], [0.0]], np.float32)
     >>> rows, items, f = prior_features(np.array([[2, 1]]), np.array([[False, True]]), 4, 0.5,
@@ -82,26 +98,30 @@ def prior_features(
     sequel_hit = (history[:, 1:] == last[:, None]) & (history[:, 1:] > 0)  # (N, W - 1)
     trans_item = successors[last].astype(np.int64)  # (N, S)
     trans_value = successor_counts[last]  # (N, S)
+    if chain:  # x_{t-1} -> x_t in the table: x_t itself continues a chain
+        prev = np.where(position >= 1, tracks[batch_row, np.maximum(position - 1, 0)], 0)  # (N,)
+        prev_item = successors[prev].astype(np.int64)  # (N, S)
+        step = (successor_counts[prev] * (prev_item == last[:, None])).sum(axis=1)  # (N,)
+        in_chain = (step > 0) & (prev > 0) & (last > 0)  # (N,)
 
-    items = np.concatenate((history, sequel_item, trans_item), axis=1)  # (N, 2W - 1 + S)
-    values = np.concatenate(
-        (repeat_value, sequel_hit.astype(np.float32), trans_value), axis=1, dtype=np.float32
-    )
-    feature = np.concatenate(
-        (
-            np.zeros_like(history),
-            np.ones_like(sequel_item),
-            np.full_like(trans_item, 2),
-        ),
-        axis=1,
-    )
+    blocks = [history, sequel_item, trans_item]  # (N, W), (N, W - 1), (N, S)
+    block_values = [repeat_value, sequel_hit.astype(np.float32), trans_value]
+    if plays:  # plays: item x_{t-l} with weight 1, the same gather as repeat
+        blocks.append(history)
+        block_values.append(np.ones(history.shape, dtype=np.float32))
+    if chain:  # chain: the transition block again, zero outside chains
+        blocks.append(trans_item)
+        block_values.append(trans_value * in_chain[:, None])
+    feature = np.concatenate([np.full_like(b, k) for k, b in enumerate(blocks)], axis=1)
+    items = np.concatenate(blocks, axis=1)  # (N, 2W - 1 + S [+ W])
+    values = np.concatenate(block_values, axis=1, dtype=np.float32)
     rows = np.broadcast_to(np.arange(len(batch_row))[:, None], items.shape)
     keep = (items > 0) & (values > 0)
     rows, items, values, feature = rows[keep], items[keep], values[keep], feature[keep]
     n_items = successors.shape[0]
     keys, pair = np.unique(rows * n_items + items, return_inverse=True)  # (E,), (M,)
-    counts = np.zeros((len(keys), N_FEATURES), dtype=np.float32)
-    np.add.at(counts, (pair.ravel(), feature), values)  # (E, 3)
+    counts = np.zeros((len(keys), len(blocks)), dtype=np.float32)
+    np.add.at(counts, (pair.ravel(), feature), values)  # (E, n_features)
     return keys // n_items, keys % n_items, counts
 
 
@@ -110,9 +130,11 @@ class PriorArrays:
     """A bundle's history prior: the gate and the transition table, read from its files.
 
     Args:
-        gate_weight: (3, D) float32. gate_bias: (3,) float32.
+        gate_weight: (F, D) float32, F = :func:`n_features`. gate_bias: (F,) float32.
         successors: (V, S) int32, track indices (0 = none). successor_counts: (V, S) float32.
         window: ``model_config.prior_window``. decay: ``model_config.prior_decay``.
+        plays: ``model_config.prior_plays`` (False in bundles written before it existed).
+        chain: ``model_config.prior_chain`` (likewise).
     """
 
     gate_weight: np.ndarray
@@ -121,6 +143,8 @@ class PriorArrays:
     successor_counts: np.ndarray
     window: int
     decay: float
+    plays: bool = False
+    chain: bool = False
 
     def entries(
         self, tracks: np.ndarray, listener: np.ndarray
@@ -138,10 +162,17 @@ class PriorArrays:
         queries = np.zeros(tracks.shape, dtype=bool)
         queries[:, -1] = tracks[:, -1] > 0  # the last column, for non-empty rows
         rows, items, counts = prior_features(
-            tracks, queries, self.window, self.decay, self.successors, self.successor_counts
+            tracks,
+            queries,
+            self.window,
+            self.decay,
+            self.successors,
+            self.successor_counts,
+            self.plays,
+            self.chain,
         )
         real = np.flatnonzero(queries[:, -1])  # entries are numbered over non-empty rows
-        gate = listener[real].astype(np.float32) @ self.gate_weight.T + self.gate_bias  # (N, 3)
+        gate = listener[real].astype(np.float32) @ self.gate_weight.T + self.gate_bias  # (N, F)
         values = (np.log1p(counts) * softplus(gate)[rows]).sum(axis=1, dtype=np.float32)
         return real[rows], items, values
 

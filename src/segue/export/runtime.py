@@ -48,7 +48,7 @@ from typing import Any, TypeGuard
 import numpy as np
 import onnxruntime as ort
 
-from segue.export.prior_numpy import N_FEATURES, PRIOR_FILES, PriorArrays
+from segue.export.prior_numpy import PRIOR_FILES, PriorArrays, n_features
 from segue.side_inputs import SIDE_INPUTS
 
 BUNDLE_FORMAT = "segue-onnx-bundle"
@@ -127,7 +127,14 @@ class OnnxRecommender:
         if _has_prior(meta):
             arrays = {field: _load_npy(bundle_dir / name) for field, name in PRIOR_FILES.items()}
             window, decay = self.config["prior_window"], self.config["prior_decay"]
-            self.prior = PriorArrays(**arrays, window=window, decay=float(decay))
+            # Absent in a bundle written before these features existed: off, as then.
+            plays, chain = (
+                self.config.get("prior_plays", False),
+                self.config.get("prior_chain", False),
+            )
+            self.prior = PriorArrays(
+                **arrays, window=window, decay=float(decay), plays=plays, chain=chain
+            )
 
     @classmethod
     def load(cls, bundle_dir: str | Path, num_threads: int | None = None) -> OnnxRecommender:
@@ -166,7 +173,10 @@ class OnnxRecommender:
         else:
             _check_npy(bundle_dir / "catalogue.npy", np.float32, (rows, width))
         if _has_prior(meta):
-            _check_prior_files(bundle_dir, rows, width, config["prior_successors"])
+            features = n_features(
+                config.get("prior_plays", False), config.get("prior_chain", False)
+            )
+            _check_prior_files(bundle_dir, rows, width, config["prior_successors"], features)
         options = ort.SessionOptions()
         if num_threads is not None:
             options.intra_op_num_threads = int(num_threads)
@@ -572,14 +582,20 @@ def _check_prior_config(path: Path, config: Mapping[str, Any]) -> None:
     decay = config.get("prior_decay")
     if not isinstance(decay, int | float) or isinstance(decay, bool) or not 0 < decay <= 1:
         raise BundleError(path, "model_config.prior_decay must be a number in (0, 1]")
+    for key in ("prior_plays", "prior_chain"):
+        if not isinstance(config.get(key, False), bool):
+            raise BundleError(path, f"model_config.{key} must be true or false")
 
 
-def _check_prior_files(bundle_dir: Path, rows: int, width: int, successors: int) -> None:
-    """The prior's arrays: dtypes and shapes from ``model_config``, finite gate, successor
-    indices in 0..n_tracks and counts >= 0 (so no request can index out of the catalogue)."""
+def _check_prior_files(
+    bundle_dir: Path, rows: int, width: int, successors: int, features: int
+) -> None:
+    """The prior's arrays: dtypes and shapes from ``model_config`` (``features`` gate outputs),
+    finite gate, successor indices in 0..n_tracks and counts >= 0 (so no request can index out
+    of the catalogue)."""
     files = {field: bundle_dir / name for field, name in PRIOR_FILES.items()}
-    _check_npy(files["gate_weight"], np.float32, (N_FEATURES, width))
-    _check_npy(files["gate_bias"], np.float32, (N_FEATURES,))
+    _check_npy(files["gate_weight"], np.float32, (features, width))
+    _check_npy(files["gate_bias"], np.float32, (features,))
     _check_npy(files["successors"], np.int32, (rows, successors))
     _check_npy(files["successor_counts"], np.float32, (rows, successors))
     table = np.load(files["successors"], mmap_mode="r", allow_pickle=False)

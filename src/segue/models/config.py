@@ -59,6 +59,12 @@ class ModelConfig:
         prior_window: Latest events the prior's replay and sequel features read.
         prior_successors: Successors per track kept in the prior's transition table.
         prior_decay: Per-event decay of the prior's replay feature, in (0, 1].
+        prior_plays: Add the prior's ``plays`` feature: undecayed plays of each track in the
+            last ``prior_window`` events (long-run favourites a decayed count forgets). False
+            keeps the three-feature prior of checkpoints written before it existed.
+        prior_chain: Add the prior's ``chain`` feature: transition counts again, at queries
+            whose own last step is in the transition table (playing through an album or a
+            playlist). False, like ``prior_plays``, for earlier checkpoints.
     """
 
     n_tracks: int
@@ -83,6 +89,8 @@ class ModelConfig:
     prior_window: int = 50
     prior_successors: int = 32
     prior_decay: float = 0.9
+    prior_plays: bool = False
+    prior_chain: bool = False
 
     def __post_init__(self) -> None:
         """Refuse any value a model cannot be built from, naming the field and what is allowed.

@@ -7,14 +7,25 @@ SASRec on personal logs. The prior adds that memory to the transformer's scores,
 
     score(j) = h . e_j + sum_k w_k(h) * log1p(F_k(j)),     w(h) = softplus(A h + b) >= 0
 
-with three sparse features of candidate ``j`` at a query whose history ends ``..., x_{t-1}, x_t``:
+with three sparse features of candidate ``j`` at a query whose history ends ``..., x_{t-1}, x_t``,
+and two optional ones:
 
 * ``repeat``: recency-weighted plays of ``j`` in the last ``window`` events,
   ``sum_l decay**l [x_{t-l} = j]`` (personalised popularity, Abbattista et al., RecSys 2024);
 * ``sequel``: how often ``j`` followed the current track ``x_t`` earlier in those events
   (the listener's own album or playlist order);
 * ``transition``: how often ``j`` followed ``x_t`` anywhere in the training log, over the
-  ``n_successors`` most frequent successors of each track (a truncated transition table).
+  ``n_successors`` most frequent successors of each track (a truncated transition table);
+* ``plays`` (``plays=True`` only): undecayed plays of ``j`` in the last ``window`` events, the
+  listener's long-run favourites. A decayed count forgets a favourite played 30 events ago
+  (``0.9**30 = 0.04``); listeners who replay a fixed set of favourites across sessions need the
+  plain count, and the gate weighs the two against each other;
+* ``chain`` (``chain=True`` only): the ``transition`` count of ``j``, but only at queries whose
+  own last step ``x_{t-1} -> x_t`` is in the transition table (counted elsewhere in the log):
+  the listener is playing through a chain (an album, a playlist), where the table's top
+  successor is far more likely than at other queries. A sum of gated log-counts is a product
+  of experts, not a mixture: without this feature the gate has to infer "in a chain" from the
+  hidden state, and favourites outrank the album's next track.
 
 How this departs from a fixed mixture: the weights come from the hidden state, so the model
 learns when to trust each memory; counts enter as ``log1p`` so a weight is an exponent on the
@@ -36,8 +47,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-FEATURES = ("repeat", "sequel", "transition")
-"""The prior's features, in the order of its gate's outputs."""
+FEATURES = ("repeat", "sequel", "transition", "plays", "chain")
+"""The prior's features, in the order of its gate's outputs when all are on; the first three are
+always on (the whole prior of checkpoints written before ``plays`` and ``chain`` existed)."""
 
 SOFTPLUS_ONE = float(np.log(np.e - 1.0))
 """softplus(SOFTPLUS_ONE) == 1: the gate's initial bias, so training starts from w = 1."""
@@ -124,17 +136,27 @@ class HistoryPrior(nn.Module):
         window: How many of the latest events the ``repeat`` and ``sequel`` features read.
         n_successors: Successors kept per track in the transition table.
         decay: Per-event decay of the ``repeat`` feature, in (0, 1].
+        plays: Add the ``plays`` feature (undecayed plays in the window).
+        chain: Add the ``chain`` feature (transition counts at queries inside a chain).
     """
 
     successors: torch.Tensor  # (n_tracks + 1, n_successors), 0 = none
     successor_counts: torch.Tensor  # (n_tracks + 1, n_successors), float
 
     def __init__(
-        self, d_model: int, n_tracks: int, window: int, n_successors: int, decay: float
+        self,
+        d_model: int,
+        n_tracks: int,
+        window: int,
+        n_successors: int,
+        decay: float,
+        plays: bool = False,
+        chain: bool = False,
     ) -> None:
         super().__init__()
-        self.window, self.decay = window, decay
-        self.gate = nn.Linear(d_model, len(FEATURES))
+        self.window, self.decay, self.plays, self.chain = window, decay, plays, chain
+        self.features = enabled_features(plays, chain)
+        self.gate = nn.Linear(d_model, len(self.features))
         # Buffers, not parameters: the table is counted from the training log (fit_table).
         self.register_buffer(
             "successors", torch.zeros(n_tracks + 1, n_successors, dtype=torch.long)
@@ -161,7 +183,7 @@ class HistoryPrior(nn.Module):
 
     def weights(self, hidden: torch.Tensor) -> torch.Tensor:
         """Per-query feature weights, (N, n_features), all >= 0."""
-        return F.softplus(self.gate(hidden))  # (N, 3)
+        return F.softplus(self.gate(hidden))  # (N, n_features)
 
     def entries(
         self,
@@ -185,9 +207,20 @@ class HistoryPrior(nn.Module):
         return PriorEntries(raw.rows, raw.items, values)
 
 
+def enabled_features(plays: bool, chain: bool) -> tuple[str, ...]:
+    """The prior's features, in the order of its gate's outputs.
+
+    >>> enabled_features(plays=False, chain=True)
+    ('repeat', 'sequel', 'transition', 'chain')
+    """
+    optional = {"plays": plays, "chain": chain}
+    return tuple(f for f in FEATURES if optional.get(f, True))
+
+
 @dataclass
 class RawFeatures:
-    """Coalesced feature counts before the gate: (E,) rows and items, (E, n_features) counts."""
+    """Coalesced feature counts before the gate: (E,) rows and items, (E, n_features) counts,
+    with the columns in ``prior.features`` order."""
 
     rows: torch.Tensor
     items: torch.Tensor
@@ -200,7 +233,7 @@ def prior_features(
     prior: HistoryPrior,
     targets: torch.Tensor | None = None,
 ) -> RawFeatures:
-    """The three feature counts of every (query, candidate) pair where one is non-zero.
+    """The feature counts of every (query, candidate) pair where one is non-zero.
 
     Fixed-shape gathers over the last ``window`` positions of each query, then one sort to
     merge repeated (query, track) pairs. See :meth:`HistoryPrior.entries` for the arguments.
@@ -224,24 +257,46 @@ def prior_features(
         trans_value = (trans_value - (trans_item == targets[:, None]).float()).clamp(min=0)
 
     N = len(batch_row)
-    items = torch.cat((history, sequel_item, trans_item), dim=1)  # (N, W + W - 1 + S)
-    values = torch.cat((repeat_value, sequel_hit.float(), trans_value), dim=1)
-    feature = torch.cat(
-        (
-            torch.zeros_like(history),
-            torch.ones_like(sequel_item),
-            torch.full_like(trans_item, 2),
-        ),
-        dim=1,
-    )
+    item_blocks = [history, sequel_item, trans_item]  # (N, W), (N, W - 1), (N, S)
+    value_blocks = [repeat_value, sequel_hit.float(), trans_value]
+    if prior.plays:  # plays: item x_{t-l} with weight 1, the same gather as repeat
+        item_blocks.append(history)
+        value_blocks.append(torch.ones_like(repeat_value))
+    if prior.chain:  # chain: the transition block again, zero outside chains
+        before_last = tracks[batch_row, (position - 1).clamp(min=0)].masked_fill(position < 1, 0)
+        in_chain = chain_queries(before_last, last, prior, training=targets is not None)
+        item_blocks.append(trans_item)
+        value_blocks.append(trans_value * in_chain[:, None])
+    feature = torch.cat([torch.full_like(b, k) for k, b in enumerate(item_blocks)], dim=1)
+    items, values = torch.cat(item_blocks, dim=1), torch.cat(value_blocks, dim=1)  # (N, M_q)
     rows = torch.arange(N, device=tracks.device)[:, None].expand_as(items)
     keep = (items > 0) & (values > 0)
     rows, items, values, feature = rows[keep], items[keep], values[keep], feature[keep]
     n_items = prior.successors.shape[0]
     keys, pair = torch.unique(rows * n_items + items, return_inverse=True)  # (E,), (M,)
-    counts = values.new_zeros(len(keys), len(FEATURES))
-    counts.index_put_((pair, feature), values, accumulate=True)  # (E, 3)
+    counts = values.new_zeros(len(keys), len(prior.features))
+    counts.index_put_((pair, feature), values, accumulate=True)  # (E, n_features)
     return RawFeatures(keys // n_items, keys % n_items, counts)
+
+
+def chain_queries(
+    before_last: torch.Tensor, last: torch.Tensor, prior: HistoryPrior, training: bool
+) -> torch.Tensor:
+    """Whether each query's own last step ``x_{t-1} -> x_t`` is in the transition table.
+
+    Args:
+        before_last: ``x_{t-1}`` of each query, (N,); 0 where the history has one event.
+        last: ``x_t`` of each query, (N,).
+        prior: The prior whose table is read.
+        training: The queries are training positions, whose step is itself counted in the
+            table: it must be counted elsewhere too (count >= 2), as it would be at test time.
+
+    Returns:
+        (N,) bool.
+    """
+    followers = prior.successors[before_last]  # (N, S)
+    step = (prior.successor_counts[before_last] * (followers == last[:, None])).sum(dim=1)  # (N,)
+    return (step > int(training)) & (before_last > 0) & (last > 0)
 
 
 def values_at(entries: PriorEntries, rows: torch.Tensor, items: torch.Tensor) -> torch.Tensor:

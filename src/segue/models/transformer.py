@@ -79,7 +79,13 @@ class TrackTransformer(nn.Module):
         self.ln_f = nn.LayerNorm(D)
         self.prior = (
             HistoryPrior(
-                D, config.n_tracks, config.prior_window, config.prior_successors, config.prior_decay
+                D,
+                config.n_tracks,
+                config.prior_window,
+                config.prior_successors,
+                config.prior_decay,
+                plays=config.prior_plays,
+                chain=config.prior_chain,
             )
             if config.history_prior
             else None

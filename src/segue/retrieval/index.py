@@ -21,6 +21,14 @@ from typing import Any
 import faiss
 import numpy as np
 
+from segue.retrieval.norm_tiers import (
+    ListBounds,
+    add_to_lists,
+    bounds_from_index,
+    list_norm_range,
+    search_lists,
+    tier_of,
+)
 from segue.retrieval.params import TWO_LEVEL_FROM, IndexParams, default_params
 
 CHECKSUM_BLOCK_ROWS = 1 << 16
@@ -38,6 +46,9 @@ class TrackIndex:
         dim: Embedding width.
         checksum: SHA-256 of the float32 table (padding row included) it was built from.
         build_seconds: Wall time of the build (0 for a loaded index).
+        bounds: For an index with norm tiers (``params.norm_tiers > 1``), what its lists are
+            probed by; None for other indexes, and for a tiered index loaded without the
+            model's table (it cannot be searched then).
     """
 
     index: faiss.Index
@@ -46,6 +57,7 @@ class TrackIndex:
     dim: int
     checksum: str
     build_seconds: float = 0.0
+    bounds: ListBounds | None = None
 
     @property
     def exhaustive(self) -> bool:
@@ -78,8 +90,22 @@ class TrackIndex:
         if queries.ndim != 2 or queries.shape[1] != self.dim:
             raise ValueError(f"queries must be (B, {self.dim}), got {queries.shape}")
         n = min(n, self.n_tracks)
-        _, labels = self.index.search(queries, n, params=self._search_params(n, widen))
+        if self.params.norm_tiers > 1:
+            labels = self._search_tiered(queries, n, widen)
+        else:
+            _, labels = self.index.search(queries, n, params=self._search_params(n, widen))
         return labels + 1  # row i is track i + 1; -1 (nothing found) becomes 0, the padding
+
+    def _search_tiered(self, queries: np.ndarray, n: int, widen: int) -> np.ndarray:
+        if self.bounds is None:
+            raise ValueError(
+                "this index has norm tiers and was loaded without the model's table: load it "
+                "with load_index(path, table) (Recommender.load(..., index=...) does)"
+            )
+        lists, _ = self.bounds.select(queries, min(self.params.nlist, self.params.nprobe * widen))
+        # by_residual is off, so the lists' coarse scores do not enter the codes' scores
+        zeros = np.zeros(lists.shape, dtype=np.float32)
+        return search_lists(self.index, queries, n, lists, zeros)
 
     def _search_params(self, n: int, widen: int) -> Any:
         p = self.params
@@ -131,6 +157,10 @@ def build_index(
     if threads is not None:
         faiss.omp_set_num_threads(threads)
     start = time.perf_counter()
+    if params.kind in ("ivf_flat", "ivf_pq") and params.norm_tiers > 1:
+        index, bounds = _build_tiered(tracks, params)
+        seconds = time.perf_counter() - start
+        return TrackIndex(index, params, n, dim, table_checksum(table), seconds, bounds)
     index = _new_index(params, dim)
     if not index.is_trained:
         sample = _training_sample(tracks, params)
@@ -142,6 +172,90 @@ def build_index(
     exact_list_selection(index)
     seconds = time.perf_counter() - start
     return TrackIndex(index, params, n, dim, table_checksum(table), seconds)
+
+
+def _build_tiered(tracks: np.ndarray, params: IndexParams) -> tuple[Any, ListBounds]:
+    """An IVF index whose lists are (direction, norm tier), see :mod:`.norm_tiers`."""
+    n, dim = tracks.shape
+    tiers = params.norm_tiers
+    sample = _training_sample(tracks, params)
+    directions = _directions(sample, params.nlist // tiers, params)  # (n_dir, D), unit
+    norms = row_norms(tracks)  # (N,)
+    tier, _ = tier_of(norms, tiers)
+    lists = _nearest_direction(tracks, directions, params.coarse_hnsw) * tiers + tier  # (N,)
+    quantizer: Any = faiss.IndexFlatIP(dim)
+    quantizer.add(np.ascontiguousarray(np.repeat(directions, tiers, axis=0)))  # list d*T + t
+    if params.kind == "ivf_pq":
+        built: Any = faiss.IndexIVFPQ(
+            quantizer, dim, params.nlist, params.pq_m, params.pq_bits, faiss.METRIC_INNER_PRODUCT
+        )
+        built.by_residual = False  # one lookup table per query for all lists (module doc)
+        built.do_polysemous_training = False
+    else:
+        built = faiss.IndexIVFFlat(quantizer, dim, params.nlist, faiss.METRIC_INNER_PRODUCT)
+    built.train(sample)  # the quantizer is full: only the PQ codebooks are trained
+    add_to_lists(built, tracks, lists)
+    if params.kind == "ivf_pq" and params.pq_bits == 4:
+        built = faiss.IndexIVFPQFastScan(built)  # the SIMD layout; shares the quantizer
+    quantizer.this.disown()  # the returned index frees it
+    built.own_fields = True
+    high, low = list_norm_range(lists, norms, params.nlist)
+    return built, ListBounds(directions, tiers, high, low)
+
+
+def _directions(sample: np.ndarray, n_dir: int, params: IndexParams) -> np.ndarray:
+    """Unit direction centroids by spherical k-means, two-level from ``TWO_LEVEL_FROM``."""
+    if n_dir >= TWO_LEVEL_FROM:
+        from faiss.contrib.clustering import two_level_clustering
+
+        centroids, _ = two_level_clustering(
+            sample, max(2, round(n_dir**0.5)), n_dir, spherical=True, seed=params.seed
+        )
+    else:
+        kmeans: Any = faiss.Kmeans(sample.shape[1], n_dir, spherical=True, seed=params.seed)
+        kmeans.train(sample)
+        centroids = kmeans.centroids
+    centroids = np.ascontiguousarray(centroids, dtype=np.float32)
+    faiss.normalize_L2(centroids)
+    return centroids
+
+
+def _nearest_direction(tracks: np.ndarray, directions: np.ndarray, graph: bool) -> np.ndarray:
+    """Each track's nearest direction in angle, (N,) int64; through an HNSW graph when
+    ``graph`` (exhaustively 10M x 25k is 1.6e13 multiply-adds, see ``HNSW_COARSE_FROM``)."""
+    dim = directions.shape[1]
+    search: Any = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT) if graph else None
+    if search is not None:
+        search.hnsw.efSearch = 64
+    else:
+        search = faiss.IndexFlatIP(dim)
+    search.add(directions)
+    out = np.empty(tracks.shape[0], dtype=np.int64)
+    for first in range(0, tracks.shape[0], CHECKSUM_BLOCK_ROWS * 4):
+        block = np.ascontiguousarray(tracks[first : first + CHECKSUM_BLOCK_ROWS * 4])
+        _, nearest = search.search(block, 1)
+        out[first : first + len(block)] = nearest[:, 0]
+    return out
+
+
+def row_norms(table: np.ndarray) -> np.ndarray:
+    """Euclidean norm of each row, (N,) float32, computed in blocks (no full-size temporary).
+
+    >>> row_norms(np.array([[3.0, 4.0], [0.0, 1.0]], np.float32)).tolist()
+    [5.0, 1.0]
+    """
+    out = np.empty(table.shape[0], dtype=np.float32)
+    for first in range(0, table.shape[0], CHECKSUM_BLOCK_ROWS):
+        block = table[first : first + CHECKSUM_BLOCK_ROWS]
+        out[first : first + len(block)] = np.sqrt(np.einsum("ij,ij->i", block, block))
+    return out
+
+
+def tiered_bounds(index: Any, params: IndexParams, table: np.ndarray) -> ListBounds | None:
+    """The probing bounds of a loaded index with norm tiers (None for other indexes)."""
+    if params.kind not in ("ivf_flat", "ivf_pq") or params.norm_tiers == 1:
+        return None
+    return bounds_from_index(index, params.norm_tiers, row_norms(np.asarray(table)[1:]))
 
 
 def factory_string(params: IndexParams) -> str:

@@ -4,8 +4,11 @@ The defaults follow FAISS's own guidance (wiki "Guidelines to choose an index") 
 checked by ``benchmarks/retrieval.py`` on its clustered, popularity-skewed tables (README
 "Scale" has the figures and commands):
 
-* IVF: ``nlist = 8 sqrt(N)`` lists (8,000 at 1M tracks, 25,298 at 10M), trained by spherical
-  k-means on ``40 nlist`` sampled rows (FAISS warns below 39 per centroid). Inner-product k-means
+* IVF: ``8 sqrt(N)`` direction centroids (8,000 at 1M tracks, 25,298 at 10M), each cut into
+  ``NORM_TIERS`` lists by track norm from 20k tracks (:mod:`segue.retrieval.norm_tiers`: lists
+  probed by the best inner product they can hold, so loud tracks at wider angles are found;
+  ``nlist`` counts the lists, 32,000 at 1M). The directions are trained by spherical
+  k-means on ``40`` sampled rows per direction (FAISS warns below 39 per centroid). Inner-product k-means
   without unit centroids collapses onto a few long centroids (recall 0.83 against 0.97 at 1M);
   unit centroids put a track, and send a query, to the lists nearest in angle. The share of the
   exact top-10 lying in the scanned tenth of the lists at 10M was 0.955 / 0.977 / 0.988 with
@@ -16,8 +19,9 @@ checked by ``benchmarks/retrieval.py`` on its clustered, popularity-skewed table
   every centroid).
 * ``nprobe``: a *fraction* of the lists, because the share of the true top tracks inside the
   scanned lists follows the fraction scanned, not a multiple of ``sqrt(nlist)`` (which scanned
-  9.5% of the lists at 1M but 5.3% at 10M, recall 0.943). A tenth of the lists up to 1M tracks,
-  doubled for each tenfold beyond (a fifth at 10M; :func:`growth`).
+  9.5% of the lists at 1M but 5.3% at 10M, recall 0.943). With norm tiers 2% of the lists up to
+  1M tracks (``TIERED_PROBE_FRACTION``); without, a tenth; doubled for each tenfold beyond
+  (:func:`growth`). The figures in this paragraph before were measured without tiers.
 * IVF-PQ: ``m = D / 2`` sub-quantizers of 4 bits in FAISS's SIMD fast-scan layout (16 bytes of
   code per track at D = 64, plus its 8-byte id); PQ scores are coarse, so the best 1,000 by PQ
   score are re-ranked exactly up to 1M tracks (recall@10 0.979 / 0.990 / 0.991 with 300 / 1,000
@@ -64,6 +68,18 @@ more tracks (:func:`growth`)."""
 PQ_CANDIDATES = 1000
 """IVF-PQ candidates re-ranked exactly up to 1M tracks; quadrupled per 10x more tracks."""
 
+NORM_TIERS = 4
+"""Norm tiers per direction of the sized IVF indexes (:mod:`segue.retrieval.norm_tiers`)."""
+
+NORM_TIERS_FROM = 20_000
+"""Smaller catalogues get one list per direction: tiers would leave lists of a handful of
+tracks (4 tiers of 8 sqrt(N) directions hold N / (32 sqrt(N)) tracks a list, 4 at 20k)."""
+
+TIERED_PROBE_FRACTION = 0.02
+"""Lists probed up to 1M tracks when lists are cut by norm and probed by their score bound:
+2% of the lists scanned about 2% of the codes for recall@10 0.994 at 1M, where probing by angle
+needed 10% for 0.990 (:mod:`segue.retrieval.norm_tiers`). Doubled per 10x, like ``nprobe``."""
+
 TRAIN_ROWS_PER_LIST = 40
 """k-means training rows per IVF list: FAISS warns below 39. More rows cost build time in
 proportion (k-means is the longest step of an IVF build) for centroids that barely move."""
@@ -89,6 +105,10 @@ class IndexParams:
             while building (large ``nlist``); searches compare with every centroid anyway.
         spherical: Spherical k-means (unit centroids), so that tracks and queries meet in the
             lists nearest in angle; False is FAISS's plain inner-product k-means.
+        norm_tiers: IVF kinds: norm tiers per direction (:mod:`segue.retrieval.norm_tiers`):
+            ``nlist / norm_tiers`` direction centroids, each cut into this many lists by track
+            norm, probed by the best score a list can hold. 1: one list per centroid, probed
+            by angle (FAISS's plain IVF, residual PQ codes).
         seed: Seed of that sample and of k-means.
     """
 
@@ -104,6 +124,7 @@ class IndexParams:
     train_rows: int = 0
     coarse_hnsw: bool = False
     spherical: bool = False
+    norm_tiers: int = 1
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -115,6 +136,10 @@ class IndexParams:
             raise ValueError(f"need 1 <= nprobe <= nlist, got {self.nprobe} and {self.nlist}")
         if self.kind == "hnsw" and (self.hnsw_m < 2 or self.ef_search < 1):
             raise ValueError(f"HNSW needs hnsw_m >= 2 and ef_search >= 1, got {self}")
+        if self.norm_tiers < 1 or (self.nlist and self.nlist % self.norm_tiers):
+            raise ValueError(
+                f"norm_tiers must be >= 1 and divide nlist, got {self.norm_tiers} and {self.nlist}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -140,22 +165,27 @@ def default_params(
         **overrides: Any :class:`IndexParams` field, replacing the sized value.
 
     >>> p = default_params(1_000_000, 64, "ivf_pq")
-    >>> p.nlist, p.nprobe, p.train_rows, p.candidates, p.pq_m, p.pq_bits, p.spherical
-    (8000, 800, 320000, 1000, 32, 4, True)
+    >>> p.nlist, p.norm_tiers, p.nprobe, p.train_rows, p.candidates, p.pq_m, p.spherical
+    (32000, 4, 640, 320000, 1000, 32, True)
     >>> p = default_params(10_000_000, 64, "ivf_pq")
     >>> p.nlist, p.nprobe, p.candidates, p.train_rows, p.coarse_hnsw
-    (25298, 5060, 4000, 1011920, True)
+    (101192, 4048, 4000, 1011920, True)
+    >>> default_params(10_000, 16, "ivf_flat").norm_tiers  # small: one list per direction
+    1
     >>> default_params(100, 8).nlist  # >= 39 training rows per list
     2
     """
     if n_tracks < 1 or dim < 1:
         raise ValueError(f"need n_tracks >= 1 and dim >= 1, got {n_tracks} and {dim}")
     ivf = kind in ("ivf_flat", "ivf_pq")
-    nlist = max(1, min(n_tracks // 39, round(LISTS_PER_SQRT_N * math.sqrt(n_tracks))))
+    directions = max(1, min(n_tracks // 39, round(LISTS_PER_SQRT_N * math.sqrt(n_tracks))))
+    tiers = NORM_TIERS if ivf and n_tracks >= NORM_TIERS_FROM else 1
+    nlist = directions * tiers
     steps = growth(n_tracks)
     # IVF-Flat scores candidates exactly in the index: its list only has to outlast the filters.
     candidates = round(PQ_CANDIDATES * 4**steps) if kind == "ivf_pq" else 200
-    fraction = min(1.0, PROBE_FRACTION * 2**steps)
+    base = TIERED_PROBE_FRACTION if tiers > 1 else PROBE_FRACTION
+    fraction = min(1.0, base * 2**steps)
     values: dict[str, Any] = {
         "kind": kind,
         "candidates": candidates,
@@ -163,9 +193,10 @@ def default_params(
         "nprobe": max(1, round(nlist * fraction)) if ivf else 0,
         "pq_m": _pq_m(dim) if kind == "ivf_pq" else 0,
         "ef_search": 2 * candidates if kind == "hnsw" else 0,
-        "train_rows": min(n_tracks, TRAIN_ROWS_PER_LIST * nlist),
-        "coarse_hnsw": ivf and nlist >= HNSW_COARSE_FROM,
+        "train_rows": min(n_tracks, TRAIN_ROWS_PER_LIST * directions),
+        "coarse_hnsw": ivf and directions >= HNSW_COARSE_FROM,
         "spherical": ivf,
+        "norm_tiers": tiers,
     }
     values.update(overrides)
     return IndexParams(**values)

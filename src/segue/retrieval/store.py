@@ -5,13 +5,17 @@ arrays and sizes, read back by ``faiss.read_index``, which instantiates only FAI
 classes named by the file's fourcc codes, never Python objects) and ``<name>.faiss.json``, a
 small header::
 
-    {"format": "segue-track-index", "version": 1, "params": {...}, "n_tracks": N, "dim": D,
+    {"format": "segue-track-index", "version": 2, "params": {...}, "n_tracks": N, "dim": D,
      "table_sha256": "...", "index_sha256": "...", "faiss_version": "1.x"}
 
 Loading refuses, before reading the index: a header of another format or a newer version, an
 index file whose SHA-256 differs from the header's (a truncated or edited file), and, given the
 model's table, a different catalogue size, width or table checksum (an index built for another
 model or an older training run would silently return wrong tracks).
+
+Version 2 added ``norm_tiers`` to the parameters (:mod:`segue.retrieval.norm_tiers`); a version
+1 header has none and loads as an untiered index. A tiered index's list bounds are not stored:
+they are recomputed at load from its inverted lists and the model's table.
 """
 
 from __future__ import annotations
@@ -32,11 +36,17 @@ from segue.io.atomic_write import (
     clean_stale_temporaries,
     temporary_prefix,
 )
-from segue.retrieval.index import TrackIndex, exact_list_selection, faiss_class, table_checksum
+from segue.retrieval.index import (
+    TrackIndex,
+    exact_list_selection,
+    faiss_class,
+    table_checksum,
+    tiered_bounds,
+)
 from segue.retrieval.params import IndexParams
 
 FORMAT = "segue-track-index"
-VERSION = 1
+VERSION = 2
 
 
 class IndexMismatchError(ValueError):
@@ -116,7 +126,8 @@ def load_index(path: str | Path, table: np.ndarray | None = None) -> TrackIndex:
             f"{params.kind} of {n_tracks} x {dim}"
         )
     exact_list_selection(index)  # saved with an HNSW coarse quantizer (older segue builds)
-    return TrackIndex(index, params, n_tracks, dim, header["table_sha256"])
+    bounds = None if table is None else tiered_bounds(index, params, table)
+    return TrackIndex(index, params, n_tracks, dim, header["table_sha256"], bounds=bounds)
 
 
 def check_table(table: np.ndarray, n_tracks: int, dim: int, checksum: str, path: Path) -> None:

@@ -84,6 +84,10 @@ class Backend(Protocol):
 
     def forget(self, listener_id: str) -> None: ...
 
+    def warm(self) -> None:
+        """Run the common calls once (a new model is warmed before it is swapped in)."""
+        ...
+
 
 def model_version(path: str | Path) -> str:
     """``sha256:`` and the first 16 hex digits of the model's bytes (file, or bundle files)."""

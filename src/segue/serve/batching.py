@@ -21,29 +21,34 @@ the ranked-list batches one step at a time would make a playlist of n tracks wai
 batches, past the deadline under load.)
 
 How a batch forms (no timer, so a lone request never waits): the first row to find no open
-batch of its kind opens one and waits for the model thread through
-:class:`segue.serve.limits.Admission` like any call; rows arriving meanwhile join it (up to
-``max_batch``). When the thread is free the batch closes and runs; later rows open the next
-batch. A batch of one row runs that row's own single-request call (a listener's KV cache,
-``continue_playlist``), so an idle server answers exactly as without batching.
+batch of its kind opens one, which queues for the model thread through
+:class:`segue.serve.limits.Admission` like any call; rows arriving meanwhile join it. When a
+thread is free the batch closes and runs; later rows open the next batch. A batch of one row
+runs that row's own single-request call (a listener's KV cache, ``continue_playlist``), so an
+idle server answers exactly as without batching.
 
-The leader's deadline covers the batch (the others arrived later). If the leader is shed for
-its deadline, the batch closes and the rows that arrived after it try again (the first one
-leads a new batch, admitted on its own deadline); if the queue is full, they are shed too.
+Deadlines are each row's own. A row joins the open batch only if the batch, with the row,
+still ends within the row's deadline and within the earliest deadline of the rows already in
+it (a batch costs more with every row: its size is bounded by time, and by ``max_batch``);
+else it opens the next batch, or is refused at once if even this batch ends too late for it.
+When the batch gets its thread, rows that can no longer finish in time (the wait was longer
+than predicted) are dropped and answered 503, earliest first, which also shortens the batch;
+a client that went away drops its row too. A row whose batch runs past the row's deadline is
+answered 503 then (:meth:`segue.serve.limits.Admission.in_time`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 from segue.serve.backends import Backend
 from segue.serve.events import Event
-from segue.serve.limits import Admission, Overloaded
+from segue.serve.limits import Admission, Overloaded, Ticket, model_done
 from segue.serve.listing import Listing
 
 
@@ -79,30 +84,45 @@ class PlaylistRow:
 class _Batch:
     backend: Backend
     kind: str  # "lists" (Row) or "playlists" (PlaylistRow)
-    arrival: float  # the leader's, the earliest: its deadline covers the batch
+    ticket: Ticket  # its place in the admission queue
     rows: list[Any] = field(default_factory=list)  # Row or PlaylistRow, as ``kind`` says
+    arrivals: list[float] = field(default_factory=list)  # each row's request's arrival
+    units: list[int] = field(default_factory=list)  # each row's work (a playlist: n steps)
+    futures: list[asyncio.Future] = field(default_factory=list)  # (listing, model end) per row
     closed: bool = False
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    done: asyncio.Future | None = None
+
+    def add(self, row: Any, arrival: float, units: int) -> asyncio.Future:
+        future = asyncio.get_running_loop().create_future()
+        self.rows.append(row)
+        self.arrivals.append(arrival)
+        self.units.append(units)
+        self.futures.append(future)
+        return future
 
 
 class RecommendBatcher:
-    """Groups concurrent plain ranked lists into one backend call.
+    """Groups concurrent plain ranked lists (and plain playlists) into one backend call.
 
     Args:
-        admission: The worker's admission control (one batch = one model call).
+        admission: The worker's admission control (one batch = one model call), or one per
+            kind of batch ("lists", "playlists": lanes of their own).
         max_batch: Rows in one batch (1: every row runs alone).
         on_batch: Called with each batch's kind ("lists" or "playlists") and size (metrics).
     """
 
     def __init__(
         self,
-        admission: Admission,
+        admission: Admission | Mapping[str, Admission],
         max_batch: int,
         on_batch: Callable[[str, int], None] | None = None,
     ) -> None:
-        self.admission, self.max_batch, self._on_batch = admission, max_batch, on_batch
+        lanes = admission if isinstance(admission, Mapping) else {}
+        default = admission if isinstance(admission, Admission) else lanes["lists"]
+        self.lanes = {kind: lanes.get(kind, default) for kind in ("lists", "playlists")}
+        self.max_batch, self._on_batch = max_batch, on_batch
         self._open: dict[str, _Batch] = {}
+        self._drivers: set[asyncio.Task] = set()
+        self._last_units = {"lists": 1, "playlists": 1}  # a row's work, for :meth:`refusal`
 
     async def rank(self, backend: Backend, row: Row, arrival: float) -> Listing:
         """The listing of ``row``, computed with whatever rows joined its batch.
@@ -113,10 +133,10 @@ class RecommendBatcher:
             arrival: ``time.perf_counter()`` when the request arrived (its deadline).
 
         Raises:
-            segue.serve.limits.Overloaded: If the row's batch is shed: the queue is full, or
-                the row's own deadline has passed.
+            segue.serve.limits.Overloaded: If the row cannot be computed within its deadline
+                (at once, or when its batch got a thread), or the queue is full.
         """
-        return await self._submit("lists", backend, row, arrival)
+        return await self._submit("lists", backend, row, arrival, 1)
 
     async def playlist(
         self, backend: Backend, seeds: list[Event], n: int, arrival: float
@@ -128,67 +148,150 @@ class RecommendBatcher:
         ``backend.continue_playlist(seeds, n)`` without constraints (tested).
         """
         alone = partial(backend.continue_playlist, seeds, n, *_PLAIN)
-        return await self._submit("playlists", backend, PlaylistRow(seeds, n, alone), arrival)
+        row = PlaylistRow(seeds, n, alone)
+        return await self._submit("playlists", backend, row, arrival, max(n, 1))
 
     async def _submit(
-        self, kind: str, backend: Backend, row: Row | PlaylistRow, arrival: float
+        self, kind: str, backend: Backend, row: Row | PlaylistRow, arrival: float, units: int
     ) -> Listing:
-        while True:
-            batch, slot = self._join(kind, backend, row, arrival)
-            assert batch.done is not None
-            if slot == 0:  # the leader runs the batch once admitted
-                return (await self._lead(batch))[0]
-            try:
-                return (await asyncio.shield(batch.done))[slot]
-            except Overloaded as error:
-                # The leader's deadline passed; this row arrived later and may still make it:
-                # it tries again, as the leader of a new batch or in a younger one.
-                if error.reason != "deadline" or arrival <= batch.arrival:
-                    raise
+        self._last_units[kind] = units
+        future, batch = self._join(kind, backend, row, arrival, units)
+        lane = self.lanes[kind]
+        listing, done = await lane.in_time(future, arrival, batch.ticket.waited)
+        model_done(done)
+        return listing
 
-    async def _lead(self, batch: _Batch) -> list[Listing]:
-        assert batch.done is not None
-        run = partial(self._run, batch)
+    def refusal(self, kind: str, arrival: float) -> str | None:
+        """Why a row of ``kind`` arriving at ``arrival`` would be refused now ("queue_full" or
+        "deadline"), or None: the check :meth:`rank` and :meth:`playlist` make, for the
+        middleware to refuse before it parses a request's body (which says the row's work:
+        the last row's is assumed)."""
         try:
-            results = await self.admission.run(batch.arrival, run, batch.kind)
-        except BaseException as error:
-            with batch.lock:
-                batch.closed = True  # a shed batch takes no more rows
-            batch.done.set_exception(error)
-            batch.done.exception()  # retrieved: followers may all be gone
-            raise
-        batch.done.set_result(results)
-        return results
+            self._place(kind, None, arrival, self._last_units[kind])
+        except Overloaded as error:
+            return error.reason
+        return None
+
+    def _place(
+        self, kind: str, backend: Backend | None, arrival: float, units: int
+    ) -> _Batch | None:
+        """The open batch a row joins (None: it opens a new one), or raise
+        :class:`Overloaded`. ``backend`` None: any model's batch."""
+        admission = self.lanes[kind]
+        batch = self._open.get(kind)
+        if batch is None or batch.closed or backend not in (None, batch.backend):
+            batch = None
+        elif len(batch.rows) < self.max_batch:
+            if admission.remaining(arrival) <= 0:
+                raise Overloaded("deadline")
+            rows, work = len(batch.rows) + 1, sum(batch.units) + units
+            cost = admission.expected(kind, rows, work, high=True)
+            ahead = admission.ahead(batch.ticket)
+            # Late in this batch is late in any later one. Making the batch's earliest row
+            # late is refused too: opening a batch behind this one instead would queue a
+            # train of small batches, each paying a call's fixed cost, and the throughput
+            # would shrink as the load grows.
+            if admission.late(arrival, cost, ahead) or admission.late(
+                min(batch.arrivals), cost, ahead
+            ):
+                raise Overloaded("deadline")
+            return batch
+        reason = admission.refusal(arrival, kind, 1, units)
+        if reason is not None:
+            raise Overloaded(reason)
+        return None
 
     def _join(
-        self, kind: str, backend: Backend, row: Row | PlaylistRow, arrival: float
-    ) -> tuple[_Batch, int]:
-        batch = self._open.get(kind)
-        if batch is not None and batch.backend is backend:
-            with batch.lock:  # the model thread closes the batch under this lock
-                if not batch.closed and len(batch.rows) < self.max_batch:
-                    batch.rows.append(row)
-                    return batch, len(batch.rows) - 1
-        done = asyncio.get_running_loop().create_future()
-        batch = self._open[kind] = _Batch(backend, kind, arrival, [row], done=done)
-        return batch, 0
+        self, kind: str, backend: Backend, row: Row | PlaylistRow, arrival: float, units: int
+    ) -> tuple[asyncio.Future, _Batch]:
+        """The future of ``row``'s result in the open batch, or in a new one, and the batch;
+        or raise :class:`Overloaded`."""
+        batch = self._place(kind, backend, arrival, units)
+        if batch is not None:
+            batch.ticket.expected = self.lanes[kind].expected(
+                kind, len(batch.rows) + 1, sum(batch.units) + units
+            )
+            return batch.add(row, arrival, units), batch
+        old = self._open.get(kind)
+        if old is not None:
+            old.closed = True  # full, or of the previous model: later rows open the next batch
+        ticket = self.lanes[kind].enter(arrival, kind, 1, units)
+        batch = self._open[kind] = _Batch(backend, kind, ticket)
+        future = batch.add(row, arrival, units)
+        driver = asyncio.get_running_loop().create_task(self._drive(batch))
+        self._drivers.add(driver)  # held until done (the loop keeps only weak references)
+        driver.add_done_callback(self._drivers.discard)
+        return future, batch
 
-    def _run(self, batch: _Batch) -> list[Listing]:
-        with batch.lock:
-            batch.closed = True  # later rows open the next batch
-        rows = batch.rows
+    async def _drive(self, batch: _Batch) -> None:
+        """Wait for a thread, drop the rows that can no longer make it, run the rest."""
+        admission = self.lanes[batch.kind]
+        try:
+            await admission.acquire(batch.ticket)
+            self._close(batch)
+            live = self._in_time(batch)
+            if live:
+                rows = [batch.rows[i] for i in live]
+                units = sum(batch.units[i] for i in live)
+                run = partial(self._run, batch.backend, batch.kind, rows)
+                listings = await admission.execute(batch.ticket, run, len(rows), units)
+                done = time.perf_counter()
+                for i, listing in zip(live, listings):
+                    _settle(batch.futures[i], result=(listing, done))
+        except Exception as error:  # shed, or the model failed: every row's request says so
+            for future in batch.futures:
+                _settle(future, error=error)
+        finally:
+            self._close(batch)
+            admission.leave(batch.ticket)
+            for future in batch.futures:  # cancelled by shutdown: nothing is left waiting
+                _settle(future, error=Overloaded("deadline"))
+
+    def _close(self, batch: _Batch) -> None:
+        batch.closed = True
+        if self._open.get(batch.kind) is batch:
+            del self._open[batch.kind]
+
+    def _in_time(self, batch: _Batch) -> list[int]:
+        """The rows still worth running, in order: not abandoned by their client, and, if the
+        batch waited, able to end within their deadline (the earliest are dropped first)."""
+        live = sorted(
+            (i for i, f in enumerate(batch.futures) if not f.done()),
+            key=lambda i: batch.arrivals[i],
+        )
+        admission = self.lanes[batch.kind]
+        while live and batch.ticket.waited:
+            units = sum(batch.units[i] for i in live)
+            cost = admission.expected(batch.kind, len(live), units, high=True)
+            if not admission.late(batch.arrivals[live[0]], cost):
+                break
+            _settle(batch.futures[live.pop(0)], error=Overloaded("deadline"))
+        return sorted(live)
+
+    def _run(self, backend: Backend, kind: str, rows: list[Any]) -> list[Listing]:
         if self._on_batch is not None:
-            self._on_batch(batch.kind, len(rows))
+            self._on_batch(kind, len(rows))
         if len(rows) == 1:
             return [rows[0].alone()]
-        if batch.kind == "playlists":
-            return batch.backend.continue_many([r.seeds for r in rows], [r.n for r in rows])
+        if kind == "playlists":
+            return backend.continue_many([r.seeds for r in rows], [r.n for r in rows])
         histories = [r.history for r in rows]
         ks, exclude = [r.k for r in rows], [r.exclude_played for r in rows]
-        listings = batch.backend.recommend_many(histories, ks, exclude)
+        listings = backend.recommend_many(histories, ks, exclude)
         for row, listing in zip(rows, listings):
             listing.source = row.source
         return listings
+
+
+def _settle(future: asyncio.Future, result: Any = None, error: BaseException | None = None) -> None:
+    """Give ``future`` its outcome unless it has one (a cancelled request's future has)."""
+    if future.done():
+        return
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(error)
+        future.exception()  # retrieved: the request may be gone by the time it is read
 
 
 _PLAIN = (None, None, None, None, None, None)

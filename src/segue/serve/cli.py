@@ -78,7 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-concurrency",
         type=int,
         default=defaults["max_concurrency"],
-        help="model calls at once per worker",
+        help="model calls at once per worker (besides the playlist threads)",
+    )
+    p.add_argument(
+        "--playlist-threads",
+        type=int,
+        default=defaults["playlist_threads"],
+        help="threads of the playlists' own lane (0: playlists share the model's threads)",
     )
     p.add_argument("--max-body-bytes", type=int, default=defaults["max_body_bytes"])
     p.add_argument("--max-history", type=int, default=defaults["max_history"])
@@ -102,6 +108,7 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         model=str(model.resolve()),
         deadline_ms=args.deadline_ms,
         max_concurrency=args.max_concurrency,
+        playlist_threads=args.playlist_threads,
         max_queue=args.max_queue,
         max_batch=args.max_batch,
         max_body_bytes=args.max_body_bytes,

@@ -10,7 +10,9 @@ A request for the model that cannot make its deadline whatever it asks (its dead
 while it waited for the event loop, the admission queue is full, or the work queued ahead
 alone outlasts it) is answered 503 here, before its body is parsed, validated and routed:
 under overload, refusing must cost far less than serving, or the event loop itself falls
-behind and every answer, 503s included, comes late.
+behind and every answer, 503s included, comes late. Each answered request also reports how
+long its answer took after its model call returned (the tail that admission control adds to
+its predictions, :mod:`segue.serve.limits`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 
 from segue.serve.errors import OVERLOADED
+from segue.serve.limits import REQUEST_TIMING, Timing
 from segue.serve.logs import new_request_id, request_id
 from segue.serve.metrics import Metrics
 from segue.serve.protocol import ARRIVAL
@@ -49,6 +52,8 @@ class ServiceMiddleware:
         headers = dict(scope["headers"])
         rid = new_request_id(_text(headers.get(b"x-request-id")))
         token = request_id.set(rid)
+        timing = Timing()
+        timing_token = REQUEST_TIMING.set(timing)
         status = {"code": 500, "started": False}
         received = 0
 
@@ -70,7 +75,7 @@ class ServiceMiddleware:
         try:
             length = _text(headers.get(b"content-length"))
             route = model_route(scope["method"], scope["path"])
-            refusal = None if route is None else _refusal(scope, arrival)
+            refusal = None if route is None else _refusal(scope, route, arrival)
             if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
                 await self._too_large(tagged_send, rid)
             elif refusal is not None:
@@ -84,7 +89,10 @@ class ServiceMiddleware:
                 await self._problem(tagged_send, 500, "internal error (logged with this id)", rid)
         finally:
             self.metrics.in_flight.dec()
+            if status["code"] == 200:
+                _served(scope, timing)
             self._record(scope, status["code"], time.perf_counter() - arrival)
+            REQUEST_TIMING.reset(timing_token)
             request_id.reset(token)
 
     async def _too_large(self, send: Any, rid: str) -> None:
@@ -151,10 +159,34 @@ _MODEL_ROUTES = {
 }
 
 
-def _refusal(scope: dict, arrival: float) -> str | None:
-    """Why the model would refuse any call now (see :meth:`Admission.refusal`), or None."""
+def _refusal(scope: dict, route: str, arrival: float) -> str | None:
+    """Why the model would refuse the request now, or None: a plain request of a batched
+    route is checked as a row of its batch (:meth:`RecommendBatcher.refusal`), anything else
+    as a call whose kind is not known yet (:meth:`Admission.refusal`)."""
     service = getattr(scope["app"].state, "service", None)  # None while starting
-    return None if service is None else service.admission.refusal(arrival)
+    if service is None:
+        return None
+    kind = _BATCHED.get((scope["method"], route))
+    if kind is None:
+        return service.admission.refusal(arrival)
+    return service.batcher.refusal(kind, arrival)
+
+
+_BATCHED = {
+    ("POST", "/recommend"): "lists",
+    ("POST", "/playlists/continue"): "playlists",
+    ("POST", "/listeners/{listener_id}/events"): "lists",
+    ("GET", "/listeners/{listener_id}/recommendations"): "lists",
+}
+"""The batch a plain request of each route joins (requests with filters run alone and are
+checked again, by their kind, once their body is read)."""
+
+
+def _served(scope: dict, timing: Timing) -> None:
+    """Teach admission control how long answering took after the model call (its tail)."""
+    service = getattr(scope["app"].state, "service", None)
+    if service is not None:
+        service.admission.served(timing)
 
 
 def _text(value: bytes | None) -> str | None:

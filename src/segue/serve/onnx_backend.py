@@ -55,6 +55,12 @@ class OnnxBackend:
     def load(cls, path: Path, version: str) -> OnnxBackend:
         return cls(OnnxRecommender.load(path, num_threads=1), version)
 
+    def warm(self) -> None:
+        """Run a lone list and a batch once, so the first requests do not pay for set-up."""
+        plays = [Event(track) for track in self.rec.track_ids[:2]]
+        self.recommend(plays, 1, True, None, None, None)
+        self.recommend_many([plays, plays[:1]], [1, 1], [True, True])
+
     def recommend(
         self,
         history: list[Event],

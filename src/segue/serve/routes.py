@@ -226,7 +226,7 @@ async def delete_listener(listener_id: ListenerId, service: Writer) -> dict:
 async def _model_call(
     service: Service, request: Request, call: Callable[[], Listing], kind: str
 ) -> Listing:
-    return await service.admission.run(request.scope[ARRIVAL], call, kind)
+    return await service.lane(kind).run(request.scope[ARRIVAL], call, kind)
 
 
 async def _listener_call(

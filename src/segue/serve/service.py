@@ -2,8 +2,14 @@
 
 The model is swapped whole on reload: a request takes ``service.backend`` once when it starts,
 so requests in flight finish on the model they started with and new ones get the new model;
-nothing waits for a reload and nothing is dropped. The new model is loaded on a thread of its
-own (not the model pool), and a failed load leaves the old model serving.
+nothing waits for a reload and nothing is dropped. A failed load leaves the old model serving.
+
+Reading the new model must not slow the requests being served (under load a slower model call
+means shed requests): a checkpoint is read in a child process at a lower CPU priority
+(:mod:`segue.serve.staging`, which says why), then checked and built on a thread of its own
+(not the model pool), and warmed there with a few calls before the swap, so its first requests
+do not pay for set-up and the warm-up calls never enter the admission's estimates. An ONNX
+bundle is opened on that thread, and warmed there too.
 """
 
 from __future__ import annotations
@@ -13,10 +19,12 @@ import logging
 import os
 import signal
 from dataclasses import dataclass
+from pathlib import Path
 
 from segue.serve.auth import load_keys
 from segue.serve.backends import Backend, load_backend
 from segue.serve.batching import RecommendBatcher
+from segue.serve.estimates import Estimate, LoopWatch
 from segue.serve.limits import Admission
 from segue.serve.metrics import Metrics
 from segue.serve.redis_store import RedisStore
@@ -34,6 +42,7 @@ class Reloaded:
     previous_version: str
     changed: bool
     rolling_restart: bool
+    read_in_child: bool  # the checkpoint was read by a child process (segue.serve.staging)
 
 
 class Service:
@@ -50,11 +59,25 @@ class Service:
         self.keys = load_keys(settings.api_key_file)
         self.backend: Backend = self._load()
         self.metrics.set_model(self.backend.version, self.backend.kind)
+        # Two lanes sharing the loop's lag and the tail estimates: the model's threads, and the
+        # playlists' own (a playlist is n model steps: a recommendation queued behind one
+        # would wait for all of them).
+        loop, tail, deadline_s = LoopWatch(), Estimate(), settings.deadline_ms / 1000
         self.admission = Admission(
-            settings.max_concurrency, settings.max_queue, settings.deadline_ms / 1000
+            settings.max_concurrency, settings.max_queue, deadline_s, loop, tail
         )
+        self.playlist_admission = self.admission
+        if settings.playlist_threads:
+            self.playlist_admission = Admission(
+                settings.playlist_threads,
+                settings.max_queue,
+                deadline_s,
+                loop,
+                tail,
+                name="segue-playlists",
+            )
         self.batcher = RecommendBatcher(
-            self.admission,
+            {"lists": self.admission, "playlists": self.playlist_admission},
             settings.max_batch,
             on_batch=lambda kind, size: self.metrics.batch_size.labels(kind=kind).observe(size),
         )
@@ -73,6 +96,12 @@ class Service:
             )
             self.store = self.redis
         self._reload_lock = asyncio.Lock()
+
+    def lane(self, kind: str) -> Admission:
+        """The admission (threads) that runs a call of ``kind``: playlists have their own."""
+        if kind == "playlists" or kind.startswith("continue"):
+            return self.playlist_admission
+        return self.admission
 
     @property
     def store_kind(self) -> str:
@@ -96,7 +125,7 @@ class Service:
         """
         async with self._reload_lock:
             try:
-                backend = await asyncio.to_thread(self._load)
+                backend, staged = await self._load_new()
             except Exception:
                 self.metrics.reloads.labels(outcome="failed").inc()
                 raise
@@ -111,12 +140,47 @@ class Service:
             if rolling:
                 os.kill(os.getppid(), signal.SIGHUP)
             changed = backend.version != previous.version
-            return Reloaded(backend.version, previous.version, changed, rolling)
+            return Reloaded(backend.version, previous.version, changed, rolling, staged)
 
     async def close(self) -> None:
         """Let running model calls finish, then close the store."""
         await asyncio.to_thread(self.admission.close)
+        await asyncio.to_thread(self.playlist_admission.close)
         await self.store.close()
+
+    async def _load_new(self) -> tuple[Backend, bool]:
+        """The model file read again, checked and warmed, off the event loop and the GIL's
+        busiest holders (see the module docstring); and whether a child process read it."""
+        path = Path(self.settings.model)
+        backend = None
+        if path.is_file():
+            from segue.serve import staging  # imports torch: only for a checkpoint
+
+            try:
+                data = await staging.read_in_child(path)
+            except staging.StagingError as error:
+                log.warning("reading the model in a child process failed (%s): in process", error)
+            else:
+                backend = await asyncio.to_thread(self._from_staged, path, data)
+        staged = backend is not None
+        if backend is None:
+            backend = await asyncio.to_thread(self._load)
+        await asyncio.to_thread(backend.warm)
+        return backend, staged
+
+    def _from_staged(self, path: Path, data: bytes) -> Backend | None:
+        """The backend of what the child read (None: not a float checkpoint, read in process)."""
+        from segue.io.checkpoint import FORMAT
+        from segue.serve import staging
+        from segue.serve.torch_backend import TorchBackend
+
+        payload, version = staging.decode(data)
+        if payload.get("format") != FORMAT:
+            return None
+        settings = self.settings
+        return TorchBackend.from_payload(
+            path, payload, version, settings.max_listeners, settings.max_history
+        )
 
     def _load(self) -> Backend:
         settings = self.settings

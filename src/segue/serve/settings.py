@@ -26,6 +26,9 @@ class ServeSettings:
         model: Checkpoint (``.pt``) or ONNX bundle folder; reloads re-read this same path.
         deadline_ms: A request not started within this budget (from its arrival) answers 503.
         max_concurrency: Model calls running at once (threads of the inference pool).
+        playlist_threads: Threads of a lane of their own for playlist continuations, so that a
+            playlist (n model steps) never holds up the ranked lists queued behind it; 0: the
+            playlists share the inference pool.
         max_queue: Requests waiting for a model call; one more answers 503 at once.
         max_batch: Concurrent plain recommendations scored in one model call (1: none).
         max_body_bytes: Larger request bodies answer 413 before they are read in full.
@@ -47,6 +50,7 @@ class ServeSettings:
     model: str
     deadline_ms: float = 200.0
     max_concurrency: int = 1
+    playlist_threads: int = 1
     max_queue: int = 64
     max_batch: int = 32
     max_body_bytes: int = 256 * 1024
@@ -72,6 +76,8 @@ class ServeSettings:
         for name in positive.split():
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.playlist_threads < 0:
+            raise ValueError(f"playlist_threads must be >= 0, got {self.playlist_threads}")
         if self.read_auth not in ("open", "key"):
             raise ValueError(f"read_auth must be 'open' or 'key', got {self.read_auth!r}")
 

@@ -24,6 +24,7 @@ import pandas as pd
 from segue.api import Recommender, SessionState, UnknownTracksError
 from segue.api.results import COLD_START, EXHAUSTED, UNKNOWN_IDS
 from segue.columns import Columns
+from segue.io.checkpoint import checkpoint_from_payload
 from segue.serve.backends import UnknownTrackError
 from segue.serve.events import Event, ListenerEvents
 from segue.serve.listing import Listing
@@ -62,6 +63,31 @@ class TorchBackend:
     def load(cls, path: Path, version: str, max_sessions: int, max_events: int) -> TorchBackend:
         # One intra-op thread per call: the service runs calls side by side instead.
         return cls(Recommender.load(path, num_threads=1), version, max_sessions, max_events)
+
+    @classmethod
+    def from_payload(
+        cls,
+        path: Path,
+        payload: dict[str, Any],
+        version: str,
+        max_sessions: int,
+        max_events: int,
+    ) -> TorchBackend:
+        """The backend of a checkpoint's payload read elsewhere (a reload's child process,
+        :mod:`segue.serve.staging`), checked as ``Recommender.load`` checks the file's.
+
+        Raises:
+            segue.io.safe_load.CheckpointError: If the payload is not a valid checkpoint.
+        """
+        checkpoint = checkpoint_from_payload(path, payload, map_location="cpu")
+        rec = Recommender(checkpoint.build_model("cpu"), checkpoint.vocab)
+        return cls(rec, version, max_sessions, max_events)
+
+    def warm(self) -> None:
+        """Run a lone list and a batch once, so the first requests do not pay for set-up."""
+        plays = [Event(track) for track in self.rec.vocab.track_ids[:2]]
+        self.recommend(plays, 1, True, None, None, None)
+        self.recommend_many([plays, plays[:1]], [1, 1], [True, True])
 
     def recommend(
         self,
