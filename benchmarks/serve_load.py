@@ -28,6 +28,9 @@ each kind of the mix, and the machine's load average when the phase ended):
 * faults (:mod:`benchmarks.serve_faults`): hot reload, Redis restart (with ``redis-server``
   installed) and a killed worker (``--workers 2``), each in the middle of a paced phase.
 
+The server runs playlists on a thread of their own (``--playlist-threads 1``, the server's
+default); ``--playlist-threads 0`` measures them sharing the model's thread.
+
 The load generator shares the machine with the server. Once the in-process phase is done, this
 process (the generator) is pinned to one core (``--client-cpu``, default the last one) with
 ``os.sched_setaffinity``; the server process is started before that and may use every core.

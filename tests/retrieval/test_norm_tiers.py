@@ -107,10 +107,29 @@ def test_round_trip_recomputes_the_bounds(tmp_path, kind):
     queries = table[1:9] + 0.05
     np.testing.assert_array_equal(loaded.search(queries, 30), index.search(queries, 30))
     without_table = load_index(path)
-    with pytest.raises(ValueError, match="norm tiers.*without the model's table"):
+    with pytest.raises(ValueError, match=r"norm tiers.*without the model.s table"):
         without_table.search(queries, 30)
 
 
 def test_tiers_must_divide_the_lists():
     with pytest.raises(ValueError, match="norm_tiers must be >= 1 and divide nlist"):
         default_params(1000, 16, "ivf_flat", nlist=30, norm_tiers=4)
+
+
+def test_a_version_1_index_loads_untiered(tmp_path):
+    import json
+
+    from segue.retrieval.store import header_path
+
+    table = clustered_table(800)
+    params = default_params(800, 16, "ivf_flat", nlist=16, nprobe=4)  # untiered, as v1 built
+    index = build_index(table, params)
+    path = save_index(index, tmp_path / "old.faiss")
+    header = json.loads(header_path(path).read_text())
+    header["version"] = 1
+    del header["params"]["norm_tiers"]  # a version-1 header has no such key
+    header_path(path).write_text(json.dumps(header))
+    loaded = load_index(path, table)
+    assert loaded.params.norm_tiers == 1 and loaded.bounds is None
+    queries = table[1:5] + 0.05
+    np.testing.assert_array_equal(loaded.search(queries, 20), index.search(queries, 20))

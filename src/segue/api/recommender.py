@@ -131,15 +131,32 @@ class Recommender:
             device = resolve_device(device)  # "cuda" without CUDA: a ValueError saying so
         path = file_path(path, "segue checkpoint")
         payload = read_payload(path, "segue checkpoint")  # read once, then by its format
-        if payload.get("format") == INT8_FORMAT:
-            model, vocab = _int8_model(path, payload)
-            recommender = cls(model.to(device), vocab)
-        else:  # the checkpoint's checks say what is wrong with anything else
-            checkpoint = checkpoint_from_payload(path, payload, map_location=device)
-            recommender = cls(checkpoint.build_model(device), checkpoint.vocab)
+        recommender = cls.from_payload(path, payload, device)
         if index is not None:
             recommender.use_index(index)
         return recommender
+
+    @classmethod
+    def from_payload(
+        cls, path: Path, payload: dict[str, Any], device: str | torch.device = "cpu"
+    ) -> Recommender:
+        """The recommender of a checkpoint or int8 artefact already read by
+        :func:`segue.io.safe_load.read_payload` (the server reads a new version in a child
+        process), with the checks :meth:`load` makes.
+
+        Args:
+            path: The file it was read from (named in errors).
+            payload: The plain data read from it.
+            device: Where the model runs.
+        """
+        if not isinstance(device, torch.device):
+            device = resolve_device(device)
+        if payload.get("format") == INT8_FORMAT:
+            model, vocab = _int8_model(path, payload)
+            return cls(model.to(device), vocab)
+        # the checkpoint's checks say what is wrong with anything else
+        checkpoint = checkpoint_from_payload(path, payload, map_location=device)
+        return cls(checkpoint.build_model(device), checkpoint.vocab)
 
     def build_index(
         self, kind: str = "ivf_pq", path: str | Path | None = None, **params: Any

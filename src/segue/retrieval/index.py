@@ -176,7 +176,7 @@ def build_index(
 
 def _build_tiered(tracks: np.ndarray, params: IndexParams) -> tuple[Any, ListBounds]:
     """An IVF index whose lists are (direction, norm tier), see :mod:`.norm_tiers`."""
-    n, dim = tracks.shape
+    dim = tracks.shape[1]
     tiers = params.norm_tiers
     sample = _training_sample(tracks, params)
     directions = _directions(sample, params.nlist // tiers, params)  # (n_dir, D), unit

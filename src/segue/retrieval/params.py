@@ -7,16 +7,15 @@ checked by ``benchmarks/retrieval.py`` on its clustered, popularity-skewed table
 * IVF: ``8 sqrt(N)`` direction centroids (8,000 at 1M tracks, 25,298 at 10M), each cut into
   ``NORM_TIERS`` lists by track norm from 20k tracks (:mod:`segue.retrieval.norm_tiers`: lists
   probed by the best inner product they can hold, so loud tracks at wider angles are found;
-  ``nlist`` counts the lists, 32,000 at 1M). The directions are trained by spherical
-  k-means on ``40`` sampled rows per direction (FAISS warns below 39 per centroid). Inner-product k-means
+  ``nlist`` counts the lists, 32,000 at 1M). The directions are trained by spherical k-means on
+  ``40`` sampled rows per direction (FAISS warns below 39 per centroid). Inner-product k-means
   without unit centroids collapses onto a few long centroids (recall 0.83 against 0.97 at 1M);
   unit centroids put a track, and send a query, to the lists nearest in angle. The share of the
-  exact top-10 lying in the scanned tenth of the lists at 10M was 0.955 / 0.977 / 0.988 with
-  4 / 8 / 16 sqrt(N) lists (1M, after the re-rank: 0.990 / 0.993 / 0.993); each scanned list
-  costs ~0.8 us of fast-scan setup, so 8 sqrt(N) is the middle of FAISS's 4-16 range. From
-  4,096 lists the centroids are trained in two levels, from 8,192 the catalogue is assigned to
-  its lists through an HNSW graph over them (build time only: searches compare the query with
-  every centroid).
+  exact top-10 lying in the scanned tenth of the lists at 10M was 0.955 / 0.977 / 0.988 with 4 / 8
+  / 16 sqrt(N) lists (1M, after the re-rank: 0.990 / 0.993 / 0.993); each scanned list costs ~0.8
+  us of fast-scan setup, so 8 sqrt(N) is the middle of FAISS's 4-16 range. From 4,096 lists the
+  centroids are trained in two levels, from 8,192 the catalogue is assigned to its lists through
+  an HNSW graph over them (build time only: searches compare the query with every centroid).
 * ``nprobe``: a *fraction* of the lists, because the share of the true top tracks inside the
   scanned lists follows the fraction scanned, not a multiple of ``sqrt(nlist)`` (which scanned
   9.5% of the lists at 1M but 5.3% at 10M, recall 0.943). With norm tiers 2% of the lists up to

@@ -24,7 +24,6 @@ import pandas as pd
 from segue.api import Recommender, SessionState, UnknownTracksError
 from segue.api.results import COLD_START, EXHAUSTED, UNKNOWN_IDS
 from segue.columns import Columns
-from segue.io.checkpoint import checkpoint_from_payload
 from segue.serve.backends import UnknownTrackError
 from segue.serve.events import Event, ListenerEvents
 from segue.serve.listing import Listing
@@ -73,15 +72,14 @@ class TorchBackend:
         max_sessions: int,
         max_events: int,
     ) -> TorchBackend:
-        """The backend of a checkpoint's payload read elsewhere (a reload's child process,
-        :mod:`segue.serve.staging`), checked as ``Recommender.load`` checks the file's.
+        """The backend of a checkpoint's or int8 artefact's payload read elsewhere (a reload's
+        child process, :mod:`segue.serve.staging`), checked as ``Recommender.load`` checks
+        the file's.
 
         Raises:
             segue.io.safe_load.CheckpointError: If the payload is not a valid checkpoint.
         """
-        checkpoint = checkpoint_from_payload(path, payload, map_location="cpu")
-        rec = Recommender(checkpoint.build_model("cpu"), checkpoint.vocab)
-        return cls(rec, version, max_sessions, max_events)
+        return cls(Recommender.from_payload(path, payload), version, max_sessions, max_events)
 
     def warm(self) -> None:
         """Run a lone list and a batch once, so the first requests do not pay for set-up."""
