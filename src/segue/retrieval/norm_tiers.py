@@ -35,6 +35,13 @@ from typing import Any
 import faiss
 import numpy as np
 
+FAST_SCAN_IMPLEM = 11
+"""FAISS's fast-scan search kernel for tiered indexes (``IndexIVFFastScan.implem``): the
+query-blocked scan with a reservoir of candidates. For one query over 640 / 4,048 lists of a
+32,000-list index it took 0.20 / 0.89 ms where FAISS's automatic choice took 0.39 / 2.04 ms (1
+thread, p50 of 50). It keeps the same best codes up to ties of the quantized distances (994 to
+999 of 1,000 candidates shared), which the exact re-rank makes irrelevant."""
+
 ADD_BLOCK_ROWS = 1 << 18
 """Tracks added to the index at once: bounds the temporary copies while building."""
 
@@ -117,6 +124,12 @@ def add_to_lists(index: Any, tracks: np.ndarray, lists: np.ndarray) -> None:
         index.add_core(
             stop - first, faiss.swig_ptr(block), faiss.swig_ptr(ids), faiss.swig_ptr(assign)
         )
+
+
+def use_fast_kernel(index: Any) -> None:
+    """Select :data:`FAST_SCAN_IMPLEM` on a fast-scan index, in place (not saved by FAISS)."""
+    if isinstance(faiss.downcast_index(index), faiss.IndexIVFFastScan):
+        index.implem = FAST_SCAN_IMPLEM
 
 
 def list_members(index: Any) -> np.ndarray:

@@ -30,6 +30,20 @@ GRACEFUL_SHUTDOWN_S = 10
 KEEP_ALIVE_S = 75
 
 
+_LIMIT_OPTIONS: tuple[tuple[str, type, str], ...] = (
+    ("--deadline-ms", float, "a request not started within this answers 503"),
+    ("--max-queue", int, "requests waiting for the model before 503"),
+    ("--max-batch", int, "concurrent plain recommendations scored in one model call (1: off)"),
+    ("--max-concurrency", int, "model calls at once per worker (besides the playlist threads)"),
+    (
+        "--playlist-threads",
+        int,
+        "threads of the playlists' own lane (0: playlists share the model's threads)",
+    ),
+)
+"""Options of the admission limits: flag, type, help (the default is the settings' own)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     defaults = {f.name: f.default for f in fields(ServeSettings) if f.name != "model"}
     p = argparse.ArgumentParser(
@@ -56,36 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="listener store, e.g. redis://127.0.0.1:6379/0 (default: in-process LRU)",
     )
     p.add_argument("--listener-ttl-s", type=int, default=defaults["listener_ttl_s"])
-    p.add_argument(
-        "--deadline-ms",
-        type=float,
-        default=defaults["deadline_ms"],
-        help="a request not started within this answers 503",
-    )
-    p.add_argument(
-        "--max-queue",
-        type=int,
-        default=defaults["max_queue"],
-        help="requests waiting for the model before 503",
-    )
-    p.add_argument(
-        "--max-batch",
-        type=int,
-        default=defaults["max_batch"],
-        help="concurrent plain recommendations scored in one model call (1: off)",
-    )
-    p.add_argument(
-        "--max-concurrency",
-        type=int,
-        default=defaults["max_concurrency"],
-        help="model calls at once per worker (besides the playlist threads)",
-    )
-    p.add_argument(
-        "--playlist-threads",
-        type=int,
-        default=defaults["playlist_threads"],
-        help="threads of the playlists' own lane (0: playlists share the model's threads)",
-    )
+    for flag, kind, text in _LIMIT_OPTIONS:
+        key = flag.removeprefix("--").replace("-", "_")
+        p.add_argument(flag, type=kind, default=defaults[key], help=text)
     p.add_argument("--max-body-bytes", type=int, default=defaults["max_body_bytes"])
     p.add_argument("--max-history", type=int, default=defaults["max_history"])
     p.add_argument("--max-k", type=int, default=defaults["max_k"])
