@@ -1,12 +1,12 @@
 """The catalogue product ``hidden @ embeddings.T`` on the CPU, through numpy's BLAS.
 
-Scoring a request is one matrix-vector product with the (V, D) catalogue table, and on the
-CPUs these machines have (AMD EPYC, AVX2) torch's MKL product was the slowest step of a
-request: at 100k x 64 float32 on one thread ``torch.mv`` took 2.9 ms where numpy's OpenBLAS
-``sgemv`` took 1.2 ms on the same arrays (p50 of 200 calls, back to back); at 1M tracks 28 vs
-17 ms, and with batches of 8 queries 4.7 vs 3.0 ms. Both read the same float32 table, so the
-results agree to float rounding (the order of the 64 additions differs). numpy releases the GIL
-inside BLAS, so server threads still score in parallel.
+Scoring a request is one matrix-vector product with the (V, D) catalogue table, and on the AMD
+EPYC (AVX2) machine of 2026-12-05 torch's MKL product was the slowest step of a request: at 100k x
+64 float32 on one thread ``torch.mv`` took 2.9 ms where numpy's OpenBLAS ``sgemv`` took 1.2 ms on
+the same arrays (p50 of 200 calls, back to back); at 1M tracks 28 vs 17 ms, and with batches of 8
+queries 4.7 vs 3.0 ms. Both read the same float32 table, so the results agree to float rounding
+(the order of the 64 additions differs). numpy releases the GIL inside BLAS, so server threads
+still score in parallel.
 
 OpenBLAS keeps its own thread pool, separate from torch's: :func:`set_num_threads` sizes both,
 so "one thread" means one thread for the whole request.
