@@ -24,7 +24,8 @@ checked by ``benchmarks/retrieval.py`` on its clustered, popularity-skewed table
 * IVF-PQ: ``m = D / 2`` sub-quantizers of 4 bits in FAISS's SIMD fast-scan layout (16 bytes of
   code per track at D = 64, plus its 8-byte id); PQ scores are coarse, so the best 1,000 by PQ
   score are re-ranked exactly up to 1M tracks (recall@10 0.979 / 0.990 / 0.991 with 300 / 1,000
-  / 3,000 at 1M), four times more per tenfold beyond (4,000 at 10M: 0.984 against 0.966).
+  / 3,000 at 1M), three times more per tenfold beyond (3,000 at 10M: recall 0.984 with norm
+  tiers, 0.979 with 2,000 and 0.985 with 4,000 at 1.1 ms more p99).
 * HNSW: ``M = 32`` links per node, ``efConstruction = 80``, ``efSearch`` a few times the
   number of candidates.
 
@@ -65,7 +66,7 @@ PROBE_FRACTION = 0.1
 more tracks (:func:`growth`)."""
 
 PQ_CANDIDATES = 1000
-"""IVF-PQ candidates re-ranked exactly up to 1M tracks; quadrupled per 10x more tracks."""
+"""IVF-PQ candidates re-ranked exactly up to 1M tracks; tripled per 10x more tracks."""
 
 NORM_TIERS = 4
 """Norm tiers per direction of the sized IVF indexes (:mod:`segue.retrieval.norm_tiers`)."""
@@ -168,7 +169,7 @@ def default_params(
     (32000, 4, 640, 320000, 1000, 32, True)
     >>> p = default_params(10_000_000, 64, "ivf_pq")
     >>> p.nlist, p.nprobe, p.candidates, p.train_rows, p.coarse_hnsw
-    (101192, 4048, 4000, 1011920, True)
+    (101192, 4048, 3000, 1011920, True)
     >>> default_params(10_000, 16, "ivf_flat").norm_tiers  # small: one list per direction
     1
     >>> default_params(100, 8).nlist  # >= 39 training rows per list
@@ -182,7 +183,7 @@ def default_params(
     nlist = directions * tiers
     steps = growth(n_tracks)
     # IVF-Flat scores candidates exactly in the index: its list only has to outlast the filters.
-    candidates = round(PQ_CANDIDATES * 4**steps) if kind == "ivf_pq" else 200
+    candidates = round(PQ_CANDIDATES * 3**steps) if kind == "ivf_pq" else 200
     base = TIERED_PROBE_FRACTION if tiers > 1 else PROBE_FRACTION
     fraction = min(1.0, base * 2**steps)
     values: dict[str, Any] = {
@@ -205,9 +206,10 @@ def growth(n_tracks: int) -> float:
     """Tenfold steps of the catalogue beyond 1M tracks (0 up to 1M), for the search effort.
 
     At a fixed fraction of the lists, recall@10 fell from 0.993 at 1M to 0.947 at 10M (more
-    clusters per list, and ten times more codes competing for the re-ranked candidates); twice
-    the fraction and four times the candidates gave 0.984 at 10M. Both sizes measured are
-    reproduced exactly; beyond 10M the rule is an extrapolation.
+    clusters per list, and ten times more codes competing for the re-ranked candidates; lists
+    probed by angle). With norm tiers, twice the fraction and three times the candidates gave
+    0.984 at 10M. Both sizes measured are reproduced exactly; beyond 10M the rule is an
+    extrapolation.
 
     >>> growth(500_000), growth(1_000_000), growth(10_000_000), round(growth(150_000_000), 2)
     (0.0, 0.0, 1.0, 2.18)
