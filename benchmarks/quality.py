@@ -21,8 +21,8 @@ For each protocol it
 Every evaluation carries the breakdowns by repeat vs new target and by target popularity, and a
 bootstrap that resamples listeners. It writes ``benchmarks/results/quality_<protocol>.{md,json}``
 with the command, date, machine and versions. ML-100K and 30Music need ``../shared/data`` (or
-``$SEGUE_DATA_DIR``); the synthetic protocol is the bundled default (``scripts/train.py`` with no
-experiment).
+``$SEGUE_DATA_DIR``); the synthetic protocol is the bundled log with the prior settings chosen
+on its validation window (``experiment=synthetic``).
 """
 
 from __future__ import annotations
@@ -52,8 +52,8 @@ from segue.training.refit import REFIT_SPLITS
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
-PROTOCOLS: dict[str, str | None] = {"ml100k": "ml100k", "30music": "30music", "synthetic": None}
-"""Protocol -> experiment overlay (None: the bundled defaults)."""
+PROTOCOLS: dict[str, str | None] = {"ml100k": "ml100k", "30music": "30music", "synthetic": "synthetic"}
+"""Protocol -> experiment overlay (None would mean the bundled defaults)."""
 DATA_GROUPS = {"ml100k": "movielens_100k", "30music": "30music", "synthetic": "synthetic"}
 """Protocol -> its data group (for ``--baselines-only``)."""
 BASELINE_REFERENCE = "transitions"

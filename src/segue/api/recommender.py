@@ -168,7 +168,8 @@ class Recommender:
 
         Args:
             kind: Index kind; "ivf_pq" (4-bit fast-scan codes, exact re-rank) is the measured
-                default: recall@10 0.993 at 1M tracks, 0.984 at 10M (README, "Scale").
+                default (lists cut by norm tier): recall@10 0.996 at 1M tracks, 0.984 at 10M
+                (README, "Scale").
             path: Save it there (``best.faiss`` next to ``best.pt``) for :meth:`load`.
             **params: Overrides of the sized :class:`segue.retrieval.IndexParams`.
 
