@@ -52,7 +52,11 @@ from segue.training.refit import REFIT_SPLITS
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
-PROTOCOLS: dict[str, str | None] = {"ml100k": "ml100k", "30music": "30music", "synthetic": "synthetic"}
+PROTOCOLS: dict[str, str | None] = {
+    "ml100k": "ml100k",
+    "30music": "30music",
+    "synthetic": "synthetic",
+}
 """Protocol -> experiment overlay (None would mean the bundled defaults)."""
 DATA_GROUPS = {"ml100k": "movielens_100k", "30music": "30music", "synthetic": "synthetic"}
 """Protocol -> its data group (for ``--baselines-only``)."""
