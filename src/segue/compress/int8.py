@@ -21,7 +21,7 @@ What is quantized, and why this way:
   table is a fifth of the ML-100K int8 artefact), and per-row int8 leaves NDCG@10 unchanged on
   both public protocols (``python -m benchmarks.compress``).
 * LayerNorms and biases stay float32: a few kB, and they scale every activation.
-* The history prior (:mod:`segue.models.history_prior`) keeps its float32 gate (3 or 4 x D weights
+* The history prior (:mod:`segue.models.history_prior`) keeps its float32 gate (3 to 5 x D weights
   whose outputs are exponents on counts: rounding them would buy nothing) and its transition
   table's counts; the table's successor indices are stored int32, half the bytes of int64 (at
   1M tracks x 32 successors, 128 MB instead of 256 MB; the counts take another 128 MB).

@@ -233,7 +233,7 @@ def save_prior(model: TrackTransformer, folder: Path) -> None:
         raise TypeError(f"the history prior's gate must be a float nn.Linear, got {gate}")
     table = dict(prior.named_buffers())  # the transition table, typed as tensors
     arrays = {
-        "gate_weight": gate.weight.detach().float(),  # (F, D): 3 features, 4 with plays
+        "gate_weight": gate.weight.detach().float(),  # (F, D): 3 features, up to 5
         "gate_bias": gate.bias.detach().float(),  # (F,)
         "successors": table["successors"].to(torch.int32),  # (V, S): indices < 2**31
         "successor_counts": table["successor_counts"].float(),  # (V, S)

@@ -91,7 +91,7 @@ class TrackIndex:
         if queries.ndim != 2 or queries.shape[1] != self.dim:
             raise ValueError(f"queries must be (B, {self.dim}), got {queries.shape}")
         n = min(n, self.n_tracks)
-        if self.params.norm_tiers > 1:
+        if self.params.tiered:
             labels = self._search_tiered(queries, n, widen)
         else:
             _, labels = self.index.search(queries, n, params=self._search_params(n, widen))
@@ -158,7 +158,7 @@ def build_index(
     if threads is not None:
         faiss.omp_set_num_threads(threads)
     start = time.perf_counter()
-    if params.kind in ("ivf_flat", "ivf_pq") and params.norm_tiers > 1:
+    if params.tiered:
         index, bounds = _build_tiered(tracks, params)
         seconds = time.perf_counter() - start
         return TrackIndex(index, params, n, dim, table_checksum(table), seconds, bounds)
@@ -208,11 +208,7 @@ def _build_tiered(tracks: np.ndarray, params: IndexParams) -> tuple[Any, ListBou
 def _directions(sample: np.ndarray, n_dir: int, params: IndexParams) -> np.ndarray:
     """Unit direction centroids by spherical k-means, two-level from ``TWO_LEVEL_FROM``."""
     if n_dir >= TWO_LEVEL_FROM:
-        from faiss.contrib.clustering import two_level_clustering
-
-        centroids, _ = two_level_clustering(
-            sample, max(2, round(n_dir**0.5)), n_dir, spherical=True, seed=params.seed
-        )
+        centroids = _two_level_kmeans(sample, n_dir, spherical=True, seed=params.seed)
     else:
         kmeans: Any = faiss.Kmeans(sample.shape[1], n_dir, spherical=True, seed=params.seed)
         kmeans.train(sample)
@@ -255,7 +251,7 @@ def row_norms(table: np.ndarray) -> np.ndarray:
 
 def tiered_bounds(index: Any, params: IndexParams, table: np.ndarray) -> ListBounds | None:
     """The probing bounds of a loaded index with norm tiers (None for other indexes)."""
-    if params.kind not in ("ivf_flat", "ivf_pq") or params.norm_tiers == 1:
+    if not params.tiered:
         return None
     use_fast_kernel(index)
     return bounds_from_index(index, params.norm_tiers, row_norms(np.asarray(table)[1:]))
@@ -337,26 +333,30 @@ def _new_index(params: IndexParams, dim: int) -> Any:
 
 
 def _two_level_centroids(index: Any, sample: np.ndarray, params: IndexParams) -> None:
-    """Train a large ``nlist`` in two levels: ``sqrt(nlist)`` coarse clusters, then each split.
+    """Set an untiered IVF index's ``nlist`` centroids from :func:`_two_level_kmeans`."""
+    centroids = _two_level_kmeans(sample, params.nlist, params.spherical, params.seed)
+    ivf: Any = faiss.extract_index_ivf(index)
+    ivf.quantizer.add(centroids)  # (nlist, D)
 
-    One-level k-means costs ``rows x nlist x D`` per iteration, and rows grow with nlist: 2M
-    rows x 50k lists is 6.5e12 multiply-adds an iteration. Two levels cost ``rows x
-    sqrt(nlist) x D`` (FAISS's ``two_level_clustering``, sub-cluster counts in proportion to
-    the coarse clusters' sizes).
+
+def _two_level_kmeans(sample: np.ndarray, k: int, spherical: bool, seed: int) -> np.ndarray:
+    """``k`` centroids trained in two levels: ``sqrt(k)`` coarse clusters, then each split,
+    (k, D) float32, unit rows when ``spherical``.
+
+    One-level k-means costs ``rows x k x D`` per iteration, and rows grow with k: 2M rows x 50k
+    centroids is 6.5e12 multiply-adds an iteration. Two levels cost ``rows x sqrt(k) x D``
+    (FAISS's ``two_level_clustering``, sub-cluster counts in proportion to the coarse
+    clusters' sizes).
     """
     from faiss.contrib.clustering import two_level_clustering
 
     centroids, _ = two_level_clustering(
-        sample,
-        max(2, round(params.nlist**0.5)),
-        params.nlist,
-        spherical=params.spherical,
-        seed=params.seed,
+        sample, max(2, round(k**0.5)), k, spherical=spherical, seed=seed
     )
-    if params.spherical:
+    centroids = np.ascontiguousarray(centroids, dtype=np.float32)
+    if spherical:
         faiss.normalize_L2(centroids)
-    ivf: Any = faiss.extract_index_ivf(index)
-    ivf.quantizer.add(np.ascontiguousarray(centroids, dtype=np.float32))  # (nlist, D)
+    return centroids
 
 
 def _training_sample(tracks: np.ndarray, params: IndexParams) -> np.ndarray:

@@ -141,6 +141,11 @@ class IndexParams:
                 f"norm_tiers must be >= 1 and divide nlist, got {self.norm_tiers} and {self.nlist}"
             )
 
+    @property
+    def tiered(self) -> bool:
+        """Whether the index's lists are cut by norm (an IVF kind with ``norm_tiers > 1``)."""
+        return self.kind in ("ivf_flat", "ivf_pq") and self.norm_tiers > 1
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -39,6 +39,7 @@ import torch
 
 from segue.api.catalogue import Catalogue
 from segue.api.constraints import NEG_INF, ResolvedConstraints
+from segue.api.cpu_product import catalogue_product
 from segue.api.queries import Queries, as_queries
 from segue.api.ranking import exhaustive_rank
 from segue.evaluation.ranking import Ranked, within_cap
@@ -111,7 +112,7 @@ class Retriever:
             if allowed is not None:  # the allowed tracks are the candidates of every row
                 candidates = np.repeat(allowed[None], pending.size, axis=0)  # (p, n_allowed)
                 vectors = catalogue.embeddings[torch.as_tensor(allowed, device=catalogue.device)]
-                scores = rows.hidden.to(vectors.dtype) @ vectors.T  # (p, n_allowed): one GEMM
+                scores = catalogue_product(rows.hidden.to(vectors.dtype), vectors)  # (p, n)
                 scores += rows.prior_at(torch.as_tensor(candidates, device=scores.device))
                 complete = True
             else:
