@@ -45,7 +45,9 @@ def reload_under_load(
             server.url, API_KEY, Requests(_n_tracks(server)), rate, seconds, "reload", during=during
         )
         await asyncio.gather(*tasks)
-        return {**phase.summary(), "reload": outcome}
+        # From the reload's request to a second after its answer (requests then in flight).
+        window = (outcome["started_at_s"], outcome["started_at_s"] + outcome["reload_s"] + 1.0)
+        return {**phase.summary(), "reload": outcome, "shed_in_window": phase.shed_between(*window)}
 
     return _fire(run())
 
@@ -76,7 +78,8 @@ def redis_restart(server: ServerProcess, redis: RedisProcess, rate: float, secon
             during=during,
         )
         await asyncio.gather(*tasks)
-        return phase.summary()
+        window = (marks["stopped"], marks["started"] + 1.0)  # down, then a second to reconnect
+        return {**phase.summary(), "shed_in_window": phase.shed_between(*window)}
 
     summary = _fire(run())
     deadline = time.monotonic() + 15

@@ -26,7 +26,10 @@ each kind of the mix, and the machine's load average when the phase ended):
 * ``overload``: arrivals at 4x the capacity: accepted p99 against the deadline, the 503s, the
   server's memory before / peak / after, then ``recovery`` (sequential requests once it stops).
 * faults (:mod:`benchmarks.serve_faults`): hot reload, Redis restart (with ``redis-server``
-  installed) and a killed worker (``--workers 2``), each in the middle of a paced phase.
+  installed) and a killed worker (``--workers 2``), each in the middle of a paced phase. The
+  pace is the highest rate of the bisection that the service took with no 503 and no error
+  (:func:`fault_rate`): at a rate it already sheds without a fault, a 503 during the fault
+  says nothing of the fault.
 
 The server runs playlists on a thread of their own (``--playlist-threads 1``, the server's
 default); ``--playlist-threads 0`` measures them sharing the model's thread.
@@ -187,6 +190,17 @@ def sustained_rate(
     return rows
 
 
+def fault_rate(rows: list[dict], capacity: float) -> float:
+    """Pace of the fault phases: the highest ``rate@N`` step with no 503 and no error, or a
+    quarter of the capacity when no step ran or none was shed-free."""
+    clean = [
+        r["offered_per_s"]
+        for r in rows
+        if str(r.get("phase", "")).startswith("rate@") and r["shed_503"] == 0 and r["errors"] == 0
+    ]
+    return max(clean, default=capacity / 4)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--tracks", type=int, default=100_000)
@@ -212,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
         help="pin the load generator to this core after the in-process phase (-1: no pinning)",
     )
     p.add_argument("--phases", default="load,overload,faults")
+    p.add_argument(
+        "--fault-rate", type=float, default=None, help="pace of the faults (default: fault_rate)"
+    )
     p.add_argument("--work-dir", type=Path, default=None, help="keep the model here")
     p.add_argument("--out", type=Path, default=None, help="also write the rows as JSON")
     args = p.parse_args(argv)
@@ -286,18 +303,20 @@ def main(argv: list[str] | None = None) -> int:
             )
         if "overload" in phases:
             rows += overload(server, args.tracks, 4 * rate, args.phase_seconds)
+        pace = args.fault_rate or fault_rate(rows, rate)
         if "faults" in phases:
-            rows.append(reload_under_load(server, model, other, rate / 2, args.phase_seconds))
+            rows.append(reload_under_load(server, model, other, pace, args.phase_seconds))
+            rows[-1]["offered_per_s"] = round(pace, 1)
             if redis is not None:
-                rows.append(redis_restart(server, redis, rate / 2, args.phase_seconds))
+                rows.append(redis_restart(server, redis, pace, args.phase_seconds))
+                rows[-1]["offered_per_s"] = round(pace, 1)
     finally:
         server.stop()
         if redis is not None:
             redis.stop()
     if "faults" in phases:
-        rows.append(
-            worker_kill(model, server_args, work / "workers.log", rate / 2, args.phase_seconds)
-        )
+        rows.append(worker_kill(model, server_args, work / "workers.log", pace, args.phase_seconds))
+        rows[-1]["offered_per_s"] = round(pace, 1)
     rows.append({"phase": "done", "load_average": load_average()})
     _print(rows)
     if args.out is not None:

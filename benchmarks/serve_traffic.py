@@ -59,11 +59,20 @@ class Phase:
     latency: list[float] = field(default_factory=list)
     status: list[int] = field(default_factory=list)
     kinds: list[str] = field(default_factory=list)
+    sent: list[float] = field(default_factory=list)
+    origin: float = 0.0
 
-    def record(self, seconds: float, status: int, kind: str = "") -> None:
+    def record(self, seconds: float, status: int, kind: str = "", sent: float = 0.0) -> None:
         self.latency.append(seconds)
         self.status.append(status)
         self.kinds.append(kind)
+        self.sent.append(sent - self.origin)
+
+    def shed_between(self, first_s: float, last_s: float) -> int:
+        """503s among the requests sent from ``first_s`` to ``last_s`` into the phase: what a
+        fault in that window could have caused, apart from the phase's other 503s."""
+        sent, status = np.asarray(self.sent), np.asarray(self.status)
+        return int(((status == 503) & (sent >= first_s) & (sent <= last_s)).sum())
 
     def summary(self) -> dict:
         """Counts, throughput, and p50 / p99 (ms) of the accepted (200) and the shed (503);
@@ -169,7 +178,7 @@ async def _send(client: Connections, requests: Requests, phase: Phase) -> int:
     kind, path, body = requests.next()
     start = time.perf_counter()
     status = await client.post(path, body)
-    phase.record(time.perf_counter() - start, status, kind)
+    phase.record(time.perf_counter() - start, status, kind, sent=start)
     return status
 
 
@@ -230,7 +239,7 @@ async def open_loop(
     gen = np.random.default_rng(1)
     tasks: set[asyncio.Task] = set()
     async with client(url, api_key, connections) as http:
-        start = time.perf_counter()
+        start = phase.origin = time.perf_counter()
         next_at, next_hook = start, start
         while (now := time.perf_counter()) - start < seconds:
             if during is not None and now >= next_hook:

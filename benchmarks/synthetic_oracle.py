@@ -31,6 +31,10 @@ model reaches a higher expected NDCG@10. This benchmark
    attainable in principle. EASE and PureSVD (``--baselines all``) keep the evaluate config's
    settings rather than those ``benchmarks/quality.py`` tunes on validation.
 
+``--checkpoint NAME=PATH`` (repeatable) adds trained checkpoints of this data (``python
+scripts/train.py experiment=synthetic``), evaluated on the same points: where each one stands
+against the ceiling, move by move.
+
 ``--set data.split_options.validation_days=0`` gives the refit protocol's data: the same test
 points, with the baselines fitted on train + validation.
 
@@ -74,6 +78,7 @@ from segue.evaluation.evaluate import evaluate, point_table
 from segue.evaluation.ranking import target_ranks
 from segue.evaluation.ranking_metrics import ndcg
 from segue.evaluation.tables import breakdown_sections, markdown_table, wide
+from segue.io.checkpoint import load_checkpoint
 
 TARGET_RATIO = 1.2
 """Issue 12's target on the synthetic log: NDCG@10 >= 1.2x the best baseline."""
@@ -197,7 +202,28 @@ def baseline_points(
     return result.points
 
 
-def run(overrides: list[str], baselines: list[str]) -> dict[str, Any]:
+def checkpoint_points(
+    data: PreparedData, settings: DataSettings, checkpoints: dict[str, str]
+) -> pd.DataFrame:
+    """Per-point table of trained checkpoints on the test points, named by the given names.
+
+    Each checkpoint's data are prepared with its own settings (its side inputs); its points
+    must be the oracle's, in the same order, or this raises.
+    """
+    tables = []
+    for name, path in checkpoints.items():
+        checkpoint = load_checkpoint(path)
+        own = evaluate_run.prepare_for(checkpoint.require_data_settings(path), checkpoint)
+        if not point_table(own, TEST).equals(point_table(data, TEST)):
+            raise ValueError(f"{path}: its test points are not the oracle's (other data?)")
+        result = evaluate({name: path}, own, fold=TEST, ks=[10], exclude_seen=settings.exclude_seen)
+        tables.append(result.points)
+    return pd.concat(tables, ignore_index=True)
+
+
+def run(
+    overrides: list[str], baselines: list[str], checkpoints: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Everything the benchmark prints, as a dict (see the module docstring)."""
     began = time.perf_counter()
     settings = quick_start_settings(overrides)
@@ -224,6 +250,8 @@ def run(overrides: list[str], baselines: list[str]) -> dict[str, Any]:
     base = point_table(data, TEST)
     tables = [base.assign(model=name, rank=scored.ranks) for name, scored in oracles.items()]
     tables.append(baseline_points(data, settings, baselines, overrides))
+    if checkpoints:
+        tables.append(checkpoint_points(data, settings, checkpoints))
     points = pd.concat(tables, ignore_index=True)
     # How the generator drew each target: where the ceiling's edge over the baselines lies.
     points["move"] = np.array(MOVES)[draw.walk.move[plays]][points["query"].to_numpy()]
@@ -242,18 +270,23 @@ def run(overrides: list[str], baselines: list[str]) -> dict[str, Any]:
             "oracle_expected_se": float(np.sqrt(ceiling.variance.sum()) / len(plays)),
             "seconds": round(time.perf_counter() - began, 1),
         },
+        trained=tuple(checkpoints or ()),
     )
 
 
 def summarise(
-    points: pd.DataFrame, oracles: list[str], settings: DataSettings, facts: dict[str, Any]
+    points: pd.DataFrame,
+    oracles: list[str],
+    settings: DataSettings,
+    facts: dict[str, Any],
+    trained: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """NDCG@10 of every model, the ratios, the breakdowns and the verdict."""
     overall = {
         name: ndcg(group[Columns.RANK].to_numpy(), 10) for name, group in points.groupby("model")
     }
     by_repeat = breakdown(points, "is_repeat", 10)
-    baselines = [m for m in overall if m not in oracles]
+    baselines = [m for m in overall if m not in oracles and m not in trained]
     best = max(baselines, key=overall.__getitem__)
     ceiling = overall["oracle"]
     return {
@@ -267,7 +300,7 @@ def summarise(
         "ndcg@10": overall,
         "by_repeat": by_repeat.astype({"bucket": str}).to_dict(orient="records"),
         "best_baseline": best,
-        "ratios": {name: overall[name] / overall[best] for name in oracles},
+        "ratios": {name: overall[name] / overall[best] for name in [*oracles, *trained]},
         "target": TARGET_RATIO * overall[best],
         "attainable": bool(ceiling >= TARGET_RATIO * overall[best]),
         "bootstrap": compare(points, "oracle", k=10, seed=0),
@@ -275,7 +308,8 @@ def summarise(
         # Per bucket, the ceiling against the baselines (not against the other oracles).
         "breakdowns": "\n".join(
             breakdown_sections(
-                points[points["model"].isin(["oracle", *baselines])], reference="oracle"
+                points[points["model"].isin(["oracle", *baselines, *trained])],
+                reference="oracle",
             )
         ),
     }
@@ -340,15 +374,20 @@ def main() -> None:
     parser.add_argument(
         "--baselines", nargs="+", default=list(DEFAULT_BASELINES), help="names, or 'all'"
     )
+    parser.add_argument(
+        "--checkpoint", action="append", default=[], help="NAME=PATH of a trained checkpoint"
+    )
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
+    checkpoints = dict(item.split("=", 1) for item in args.checkpoint)
     command = "python -m benchmarks.synthetic_oracle" + "".join(f" --set {o}" for o in args.set)
     if args.baselines != list(DEFAULT_BASELINES):
         command += " --baselines " + " ".join(args.baselines)
+    command += "".join(f" --checkpoint {item}" for item in args.checkpoint)
     # One thread: the figures do not depend on it, and the machine is shared.
     torch.set_num_threads(1)
     with threadpool_limits(limits=1):
-        report = run(args.set, args.baselines)
+        report = run(args.set, args.baselines, checkpoints)
     lines = report_lines(report, command)
     print("\n".join(lines))
     if not args.no_write:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from segue.api.cpu_product import catalogue_product, set_num_threads
+from segue.api.cpu_product import catalogue_product, set_num_threads, to_huge_pages
 
 
 @pytest.fixture
@@ -57,3 +57,14 @@ def test_set_num_threads_sizes_torch_and_blas() -> None:
         assert np.isfinite(np.ones((4, 4)) @ np.ones(4)).all()
     finally:
         set_num_threads(before)
+
+
+def test_to_huge_pages_copies_cpu_tables_and_leaves_others():
+    table = torch.randn(300, 8)
+    moved = to_huge_pages(table)
+    assert torch.equal(moved, table) and moved.data_ptr() != table.data_ptr()
+    assert moved.dtype == table.dtype and moved.is_contiguous()
+    trained = torch.randn(3, 2, requires_grad=True)
+    assert to_huge_pages(trained) is trained  # autograd's tensors are not the serving table's
+    meta = torch.empty(4, 4, device="meta")
+    assert to_huge_pages(meta) is meta

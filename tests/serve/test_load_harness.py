@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+from benchmarks.serve_load import fault_rate
 from benchmarks.serve_traffic import Phase, Requests, closed_loop
 from tests.serve.conftest import API_KEY
 
@@ -32,6 +33,26 @@ def test_phase_summary_counts_and_percentiles():
     # Per kind, of the accepted only: no event was accepted.
     assert summary["p99_ms_recommend"] == 49.51 and summary["p99_ms_continue"] == 99.51
     assert summary["p99_ms_event"] is None
+
+
+def test_shed_in_a_window_counts_by_send_time():
+    phase = Phase("fault", origin=100.0)
+    for sent, status in [(100.5, 503), (101.0, 200), (102.5, 503), (104.0, 503), (104.2, 200)]:
+        phase.record(0.01, status, "recommend", sent=sent)
+    assert phase.shed_between(1.0, 4.0) == 2  # the 503s sent at 2.5 s and 4.0 s
+    assert phase.shed_between(0.0, 10.0) == 3 and phase.shed_between(5.0, 9.0) == 0
+
+
+def test_faults_run_at_the_fastest_shed_free_rate():
+    rows = [
+        {"phase": "capacity", "shed_503": 0, "errors": 0, "offered_per_s": None},
+        {"phase": "rate@100", "shed_503": 4, "errors": 0, "offered_per_s": 100.0},
+        {"phase": "rate@50", "shed_503": 0, "errors": 0, "offered_per_s": 50.0},
+        {"phase": "rate@75", "shed_503": 0, "errors": 1, "offered_per_s": 75.0},
+        {"phase": "rate@25", "shed_503": 0, "errors": 0, "offered_per_s": 25.0},
+    ]
+    assert fault_rate(rows, capacity=200.0) == 50.0
+    assert fault_rate(rows[:2], capacity=200.0) == 50.0  # none shed-free: a quarter of capacity
 
 
 def test_the_raw_client_reads_real_responses(server):

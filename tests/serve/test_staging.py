@@ -77,3 +77,23 @@ def test_a_child_that_cannot_read_the_file_says_why(tmp_path):
     broken.write_bytes(b"not a checkpoint")
     with pytest.raises(staging.StagingError, match=r"broken\.pt"):
         asyncio.run(staging.read_in_child(broken))
+
+
+def test_short_gil_turns_lowers_the_switch_interval_and_restores_it():
+    import sys
+
+    from segue.serve.service import RELOAD_SWITCH_INTERVAL_S, short_gil_turns
+
+    before = sys.getswitchinterval()
+    with short_gil_turns():
+        assert sys.getswitchinterval() == pytest.approx(RELOAD_SWITCH_INTERVAL_S, rel=0.05)
+    assert sys.getswitchinterval() == before
+    with pytest.raises(RuntimeError), short_gil_turns():
+        raise RuntimeError("a failed build")
+    assert sys.getswitchinterval() == before  # restored whatever the block raised
+    sys.setswitchinterval(1e-4)
+    try:
+        with short_gil_turns():  # never raised above what the process set
+            assert sys.getswitchinterval() == pytest.approx(1e-4, rel=0.05)
+    finally:
+        sys.setswitchinterval(before)

@@ -23,7 +23,7 @@ import torch
 
 from segue.api.catalogue import Catalogue
 from segue.api.constraints import check_request, resolve
-from segue.api.cpu_product import set_num_threads
+from segue.api.cpu_product import set_num_threads, to_huge_pages
 from segue.api.history import (
     EncodedHistory,
     History,
@@ -77,7 +77,9 @@ class Recommender:
     """Recommendations from a trained :class:`TrackTransformer` and its :class:`TrackVocab`.
 
     Args:
-        model: The model; it is put in eval mode and used on its current device.
+        model: The model; it is put in eval mode and used on its current device. On the CPU
+            its track table is moved to memory numpy allocates (2 MB pages where Linux grants
+            them; :func:`segue.api.cpu_product.to_huge_pages`): same values, same parameter.
         vocab: The vocabulary it was trained with.
     """
 
@@ -96,6 +98,10 @@ class Recommender:
                 raise ValueError(f"model weight {name!r} holds NaN or infinite values")
         self.model = model.eval()
         self.vocab = vocab
+        # Every request streams the track table: in 2 MB pages a GEMV is 1.3x faster
+        # (segue.api.cpu_product). The weight is rebound, so the catalogue (a view) follows.
+        with torch.no_grad():
+            model.track_emb.weight.data = to_huge_pages(model.track_emb.weight.data)
         self.catalogue = Catalogue.build(model, vocab)
 
     @classmethod
