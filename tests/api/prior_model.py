@@ -33,9 +33,11 @@ def prior_model(
     seed: int = 3,
     plays: bool = False,
     chain: bool = False,
+    chain_rule: str = "known",
+    plays_outside_chain: bool = False,
 ) -> TrackTransformer:
     """A causal model with a history prior (window 6, 4 successors, decay 0.8, the optional
-    ``plays`` and ``chain`` features when asked), eval mode."""
+    ``plays`` and ``chain`` features when asked, ``chain_rule`` for the latter), eval mode."""
     values: dict = {"d_model": 16, "n_layers": 1, "max_len": max_len, "seed": 1, "dropout": 0.0}
     if side:
         values.update(SIDE)
@@ -47,6 +49,8 @@ def prior_model(
         prior_decay=0.8,
         prior_plays=plays,
         prior_chain=chain,
+        prior_chain_rule=chain_rule,
+        prior_plays_outside_chain=plays_outside_chain,
         **values,
     )
     gen = torch.Generator().manual_seed(seed)

@@ -26,6 +26,8 @@ from tests.api.prior_model import prior_model, prior_vocab, random_histories
 from tests.export.test_runtime_no_torch import BLOCK_TORCH, LOAD_FROM_PACKAGE
 
 N_TRACKS, MAX_LEN = 40, 8
+OUTSIDE = {"plays_outside_chain": True}
+"""The bundles with the five-feature prior also count plays only outside chains."""
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -59,7 +61,17 @@ def test_the_numpy_port_equals_prior_features_on_random_histories(seed):
     """Property test: random window, decay, table and left-padded histories with repeats,
     every position a query (the training layout) or only some."""
     rng = np.random.default_rng(seed)
-    model = prior_model(N_TRACKS, MAX_LEN, seed=seed, plays=seed % 2 == 1, chain=seed % 4 >= 2)
+    rule = "strongest" if seed >= 6 else "known"
+    plays, chain = seed % 2 == 1, seed % 4 >= 2
+    model = prior_model(
+        N_TRACKS,
+        MAX_LEN,
+        seed=seed,
+        plays=plays,
+        chain=chain,
+        chain_rule=rule,
+        plays_outside_chain=plays and chain and seed >= 4,
+    )
     prior = model.prior
     prior.window, prior.decay = int(rng.integers(1, 10)), float(rng.uniform(0.3, 1.0))
     B, T = int(rng.integers(1, 6)), int(rng.integers(1, 12))
@@ -76,6 +88,8 @@ def test_the_numpy_port_equals_prior_features_on_random_histories(seed):
         prior.successor_counts.numpy(),
         prior.plays,
         prior.chain,
+        prior.chain_rule,
+        prior.plays_outside_chain,
     )
     assert features.shape[1] == 3 + prior.plays + prior.chain
     np.testing.assert_array_equal(rows, expected.rows.numpy())
@@ -96,14 +110,20 @@ def bundles(tmp_path_factory) -> dict[str, Path]:
             )
     for int8 in (False, True):  # the five-feature prior (prior_plays, prior_chain)
         name = f"plays_{'int8' if int8 else 'float'}"
-        model = prior_model(N_TRACKS, MAX_LEN, plays=True, chain=True)
+        model = prior_model(
+            N_TRACKS, MAX_LEN, plays=True, chain=True, chain_rule="strongest", **OUTSIDE
+        )
         out[name] = write_bundle(model, prior_vocab(N_TRACKS), folder / name, int8_embeddings=int8)
     return out
 
 
 @pytest.mark.parametrize(("side", "plays"), [(False, False), (True, False), (False, True)])
 def test_the_onnx_runtime_scores_as_the_torch_model(bundles, side, plays):
-    model = prior_model(N_TRACKS, MAX_LEN, side=side, plays=plays, chain=plays)
+    rule = "strongest" if plays else "known"  # as the bundles fixture wrote them
+    extra = OUTSIDE if plays else {}
+    model = prior_model(
+        N_TRACKS, MAX_LEN, side=side, plays=plays, chain=plays, chain_rule=rule, **extra
+    )
     vocab = prior_vocab(N_TRACKS)
     name = "plays" if plays else "side" if side else "plain"
     runtime = OnnxRecommender.load(bundles[f"{name}_float"], num_threads=1)
@@ -130,7 +150,9 @@ def test_the_onnx_runtime_scores_as_the_torch_model(bundles, side, plays):
 
 @pytest.mark.parametrize("plays", [False, True])
 def test_the_int8_bundle_scores_as_the_int8_artefact(bundles, tmp_path, plays):
-    model = prior_model(N_TRACKS, MAX_LEN, plays=plays, chain=plays)
+    rule = "strongest" if plays else "known"  # as the bundles fixture wrote them
+    extra = OUTSIDE if plays else {}
+    model = prior_model(N_TRACKS, MAX_LEN, plays=plays, chain=plays, chain_rule=rule, **extra)
     artefact = save_int8(quantize_model(model), prior_vocab(N_TRACKS), tmp_path / "m.int8.pt")
     int8_rec = Recommender.load(artefact)
     assert load_int8(artefact).model.prior.features == model.prior.features
@@ -189,7 +211,9 @@ def test_recommender_serves_the_int8_artefact_with_its_prior(tmp_path):
 
 @pytest.mark.parametrize("plays", [False, True])
 def test_a_float_checkpoint_with_a_prior_loads_and_serves_the_same_scores(tmp_path, plays):
-    model = prior_model(N_TRACKS, MAX_LEN, plays=plays, chain=plays)
+    rule = "strongest" if plays else "known"
+    extra = OUTSIDE if plays else {}
+    model = prior_model(N_TRACKS, MAX_LEN, plays=plays, chain=plays, chain_rule=rule, **extra)
     vocab = prior_vocab(N_TRACKS)
     path = save_checkpoint(Checkpoint(model.config, model.state_dict(), vocab), tmp_path / "p.pt")
     loaded, direct = Recommender.load(path), Recommender(model, vocab)
@@ -261,4 +285,9 @@ def test_a_bundle_with_optional_features_refuses_a_three_feature_gate(tmp_path):
     meta["model_config"]["prior_chain"] = "yes"
     (bundle / "bundle.json").write_text(json.dumps(meta))
     with pytest.raises(BundleError, match="prior_chain must be true or false"):
+        OnnxRecommender.load(bundle)
+    meta["model_config"]["prior_chain"] = True
+    meta["model_config"]["prior_chain_rule"] = "loudest"
+    (bundle / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match="prior_chain_rule must be one of"):
         OnnxRecommender.load(bundle)

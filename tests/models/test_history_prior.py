@@ -28,6 +28,8 @@ def prior_model(
     decay: float = 0.8,
     plays: bool = False,
     chain: bool = False,
+    chain_rule: str = "known",
+    plays_outside_chain: bool = False,
 ) -> TrackTransformer:
     config = ModelConfig(
         n_tracks=V,
@@ -41,6 +43,8 @@ def prior_model(
         prior_decay=decay,
         prior_plays=plays,
         prior_chain=chain,
+        prior_chain_rule=chain_rule,
+        prior_plays_outside_chain=plays_outside_chain,
     )
     model = TrackTransformer(config)
     rng = np.random.default_rng(0)
@@ -58,8 +62,6 @@ def naive_features(model: TrackTransformer, history: list[int], target: int | No
     out: dict[int, list[float]] = defaultdict(lambda: [0.0] * len(prior.features))
     for lag, item in enumerate(reversed(recent)):
         out[item][0] += prior.decay**lag
-        if prior.plays:
-            out[item][column["plays"]] += 1.0
     for s in range(len(recent) - 1):
         if recent[s] == last:
             out[recent[s + 1]][1] += 1
@@ -73,7 +75,14 @@ def naive_features(model: TrackTransformer, history: list[int], target: int | No
         if len(history) > 1
         else {}
     )
-    in_chain = table.get(last, 0.0) - (target is not None) > 0
+    # The query's own step is in the table once more during training: counted out.
+    own = {item: count - (item == last and target is not None) for item, count in table.items()}
+    in_chain = own.get(last, 0.0) > 0
+    if prior.chain_rule == "strongest":  # and no successor of x_{t-1} was counted more
+        in_chain = in_chain and own[last] >= max(own.values())
+    if prior.plays and not (prior.plays_outside_chain and in_chain):
+        for item in recent:
+            out[item][column["plays"]] += 1.0
     for item, count in zip(prior.successors[last].tolist(), prior.successor_counts[last].tolist()):
         if item > 0:
             out[item][2] += max(0.0, count - (item == target))
@@ -82,9 +91,19 @@ def naive_features(model: TrackTransformer, history: list[int], target: int | No
     return {item: values for item, values in out.items() if any(values)}
 
 
-@pytest.mark.parametrize(("plays", "chain"), [(False, False), (True, False), (True, True)])
-def test_features_equal_the_naive_definitions_at_every_position(plays, chain):
-    model = prior_model(plays=plays, chain=chain)
+@pytest.mark.parametrize(
+    ("plays", "chain", "rule", "outside"),
+    [
+        (False, False, "known", False),
+        (True, False, "known", False),
+        (True, True, "known", False),
+        (True, True, "strongest", False),
+        (True, True, "known", True),
+        (True, True, "strongest", True),
+    ],
+)
+def test_features_equal_the_naive_definitions_at_every_position(plays, chain, rule, outside):
+    model = prior_model(plays=plays, chain=chain, chain_rule=rule, plays_outside_chain=outside)
     gen = torch.Generator().manual_seed(1)
     tracks = torch.randint(1, 5, (3, 9), generator=gen)  # few tracks: many repeats
     tracks[0, :4] = 0  # left padding
@@ -250,6 +269,48 @@ def test_chain_repeats_the_transition_counts_only_after_a_step_of_the_table():
     assert raw.features[:, prior.features.index("chain")].sum() == 0.0
     raw = prior_features(torch.tensor([[5, 6]]), queries[:1], prior)
     assert raw.features[:, prior.features.index("chain")].sum() == 1.0  # 6 -> 5 once
+
+
+def test_the_strongest_rule_counts_only_steps_to_the_most_counted_successor():
+    model = prior_model(successors=3, plays=False, chain=True, chain_rule="strongest")
+    prior = model.prior
+    # 1 -> 2 three times, 1 -> 4 once; 2 -> 3 twice, 2 -> 4 once.
+    tracks = np.array([1, 2, 3, 1, 2, 3, 1, 2, 4, 1, 4])
+    prior.fit_table(tracks, np.zeros(len(tracks), dtype=np.int64))
+    queries = torch.tensor([[False, True], [False, True]])
+    raw = prior_features(torch.tensor([[1, 2], [1, 4]]), queries, prior)
+    chain = raw.features[:, prior.features.index("chain")]
+    transition = raw.features[:, prior.features.index("transition")]
+    assert torch.equal(chain[raw.rows == 0], transition[raw.rows == 0])  # 2: 1's strongest
+    assert chain[raw.rows == 1].sum() == 0.0  # 1 -> 4 is known, but not 1's strongest step
+    known = prior_model(successors=3, plays=False, chain=True)
+    known.prior.fit_table(tracks, np.zeros(len(tracks), dtype=np.int64))
+    raw = prior_features(torch.tensor([[1, 4]]), queries[:1], known.prior)
+    assert raw.features[:, known.prior.features.index("chain")].sum() > 0  # "known": inside
+    # Training: the query's own step is counted out first. With 1 -> 2 three times and
+    # 1 -> 4 once, a training step 1 -> 2 still leads (2 against 1).
+    raw = prior_features(torch.tensor([[1, 2]]), queries[:1], prior, torch.tensor([3]))
+    assert raw.features[:, prior.features.index("chain")].sum() > 0
+
+
+def test_an_unknown_chain_rule_is_refused():
+    with pytest.raises(ValueError, match="prior_chain_rule must be one of"):
+        prior_model(chain=True, chain_rule="loudest")
+    with pytest.raises(ValueError, match="prior_plays_outside_chain needs"):
+        prior_model(plays=True, chain=False, plays_outside_chain=True)
+
+
+def test_plays_outside_chain_is_zero_inside_a_chain_only():
+    model = prior_model(successors=3, plays=True, chain=True, plays_outside_chain=True)
+    prior = model.prior
+    tracks = np.array([1, 2, 3, 1, 2, 3, 1, 2, 4, 1, 4])  # 1 -> 2 is in the table
+    prior.fit_table(tracks, np.zeros(len(tracks), dtype=np.int64))
+    histories = torch.tensor([[2, 1, 2], [2, 6, 2]])  # ends 1 -> 2 (a chain), 6 -> 2 (none)
+    queries = torch.tensor([[False, False, True], [False, False, True]])
+    raw = prior_features(histories, queries, prior)
+    plays = raw.features[:, prior.features.index("plays")]
+    assert plays[raw.rows == 0].sum() == 0.0  # inside the chain: no favourites
+    assert plays[(raw.rows == 1) & (raw.items == 2)].item() == 2.0  # outside: 2 played twice
 
 
 def test_a_checkpoint_whose_gate_does_not_match_its_features_is_refused(tmp_path):

@@ -22,6 +22,10 @@ N_FEATURES = 3
 :func:`n_features`)."""
 
 
+CHAIN_RULES = ("known", "strongest")
+"""Values of ``ModelConfig.prior_chain_rule``; here because the torch-free runtime checks them."""
+
+
 def n_features(plays: bool, chain: bool) -> int:
     """Outputs of the prior's gate: 3, plus one for each optional feature that is on.
 
@@ -62,6 +66,8 @@ def prior_features(
     successor_counts: np.ndarray,
     plays: bool = False,
     chain: bool = False,
+    chain_rule: str = "known",
+    plays_outside_chain: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The feature counts of every (query, candidate) pair where one is non-zero.
 
@@ -75,6 +81,9 @@ def prior_features(
         successor_counts: Their counts, (V, S) float32.
         plays: Add the ``plays`` feature (undecayed plays in the window) as a column.
         chain: Add the ``chain`` feature (transition counts inside a chain) as the last column.
+        chain_rule: "known" (the last step is in the table) or "strongest" (the last track is
+            its predecessor's most counted successor), as ``chain_queries`` in torch.
+        plays_outside_chain: ``plays`` is zero at queries inside a chain (needs both).
 
     Returns:
         Query number (E,) and track (E,) of each entry, coalesced and sorted by (query, track),
@@ -103,12 +112,17 @@ def prior_features(
         prev_item = successors[prev].astype(np.int64)  # (N, S)
         step = (successor_counts[prev] * (prev_item == last[:, None])).sum(axis=1)  # (N,)
         in_chain = (step > 0) & (prev > 0) & (last > 0)  # (N,)
+        if chain_rule == "strongest":
+            in_chain &= step >= successor_counts[prev].max(axis=1)
 
     blocks = [history, sequel_item, trans_item]  # (N, W), (N, W - 1), (N, S)
     block_values = [repeat_value, sequel_hit.astype(np.float32), trans_value]
     if plays:  # plays: item x_{t-l} with weight 1, the same gather as repeat
         blocks.append(history)
-        block_values.append(np.ones(history.shape, dtype=np.float32))
+        plays_value = np.ones(history.shape, dtype=np.float32)
+        if plays_outside_chain:  # zero inside a chain
+            plays_value *= ~in_chain[:, None]
+        block_values.append(plays_value)
     if chain:  # chain: the transition block again, zero outside chains
         blocks.append(trans_item)
         block_values.append(trans_value * in_chain[:, None])
@@ -135,6 +149,8 @@ class PriorArrays:
         window: ``model_config.prior_window``. decay: ``model_config.prior_decay``.
         plays: ``model_config.prior_plays`` (False in bundles written before it existed).
         chain: ``model_config.prior_chain`` (likewise).
+        chain_rule: ``model_config.prior_chain_rule`` ("known" in bundles written before it).
+        plays_outside_chain: ``model_config.prior_plays_outside_chain`` (likewise False).
     """
 
     gate_weight: np.ndarray
@@ -145,6 +161,8 @@ class PriorArrays:
     decay: float
     plays: bool = False
     chain: bool = False
+    chain_rule: str = "known"
+    plays_outside_chain: bool = False
 
     def entries(
         self, tracks: np.ndarray, listener: np.ndarray
@@ -170,6 +188,8 @@ class PriorArrays:
             self.successor_counts,
             self.plays,
             self.chain,
+            self.chain_rule,
+            self.plays_outside_chain,
         )
         real = np.flatnonzero(queries[:, -1])  # entries are numbered over non-empty rows
         gate = listener[real].astype(np.float32) @ self.gate_weight.T + self.gate_bias  # (N, F)

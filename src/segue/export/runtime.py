@@ -48,7 +48,7 @@ from typing import Any, TypeGuard
 import numpy as np
 import onnxruntime as ort
 
-from segue.export.prior_numpy import PRIOR_FILES, PriorArrays, n_features
+from segue.export.prior_numpy import CHAIN_RULES, PRIOR_FILES, PriorArrays, n_features
 from segue.side_inputs import SIDE_INPUTS
 
 BUNDLE_FORMAT = "segue-onnx-bundle"
@@ -133,7 +133,13 @@ class OnnxRecommender:
                 self.config.get("prior_chain", False),
             )
             self.prior = PriorArrays(
-                **arrays, window=window, decay=float(decay), plays=plays, chain=chain
+                **arrays,
+                window=window,
+                decay=float(decay),
+                plays=plays,
+                chain=chain,
+                chain_rule=self.config.get("prior_chain_rule", "known"),
+                plays_outside_chain=self.config.get("prior_plays_outside_chain", False),
             )
 
     @classmethod
@@ -582,9 +588,15 @@ def _check_prior_config(path: Path, config: Mapping[str, Any]) -> None:
     decay = config.get("prior_decay")
     if not isinstance(decay, int | float) or isinstance(decay, bool) or not 0 < decay <= 1:
         raise BundleError(path, "model_config.prior_decay must be a number in (0, 1]")
-    for key in ("prior_plays", "prior_chain"):
+    for key in ("prior_plays", "prior_chain", "prior_plays_outside_chain"):
         if not isinstance(config.get(key, False), bool):
             raise BundleError(path, f"model_config.{key} must be true or false")
+    if config.get("prior_plays_outside_chain", False) and not (
+        config.get("prior_plays", False) and config.get("prior_chain", False)
+    ):
+        raise BundleError(path, "model_config.prior_plays_outside_chain needs plays and chain")
+    if config.get("prior_chain_rule", "known") not in CHAIN_RULES:
+        raise BundleError(path, f"model_config.prior_chain_rule must be one of {list(CHAIN_RULES)}")
 
 
 def _check_prior_files(

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from segue.checks import check_field_types, check_integer, check_number
 from segue.columns import EventTypes
 from segue.data.features import N_GAP_BUCKETS
+from segue.export.prior_numpy import CHAIN_RULES
 from segue.models.blocks import BLOCKS
 
 Positions = Literal["learned", "rotary", "none"]
@@ -65,6 +66,15 @@ class ModelConfig:
         prior_chain: Add the prior's ``chain`` feature: transition counts again, at queries
             whose own last step is in the transition table (playing through an album or a
             playlist). False, like ``prior_plays``, for earlier checkpoints.
+        prior_chain_rule: Which queries the ``chain`` feature counts as inside a chain:
+            ``"known"`` (earlier checkpoints), those whose last step ``x_{t-1} -> x_t`` is in
+            the transition table at all; ``"strongest"``, those where ``x_t`` is
+            ``x_{t-1}``'s most counted successor (an album's order, not a favourite heard once
+            after another track).
+        prior_plays_outside_chain: Count the ``plays`` feature only at queries outside a chain
+            (by ``prior_chain_rule``): inside one, the listener's favourites are what outranks
+            the album's next track. Needs ``prior_plays`` and ``prior_chain``; False (earlier
+            checkpoints) counts them everywhere.
     """
 
     n_tracks: int
@@ -91,6 +101,8 @@ class ModelConfig:
     prior_decay: float = 0.9
     prior_plays: bool = False
     prior_chain: bool = False
+    prior_chain_rule: str = "known"
+    prior_plays_outside_chain: bool = False
 
     def __post_init__(self) -> None:
         """Refuse any value a model cannot be built from, naming the field and what is allowed.
@@ -118,6 +130,13 @@ class ModelConfig:
         check_integer("prior_window", self.prior_window, minimum=1)
         check_integer("prior_successors", self.prior_successors, minimum=1)
         check_number("prior_decay", self.prior_decay, low=0.0, high=1.0, low_open=True)
+        if self.prior_plays_outside_chain and not (self.prior_plays and self.prior_chain):
+            raise ValueError("prior_plays_outside_chain needs prior_plays and prior_chain")
+        if self.prior_chain_rule not in CHAIN_RULES:
+            raise ValueError(
+                f"prior_chain_rule must be one of {list(CHAIN_RULES)}, "
+                f"got {self.prior_chain_rule!r}"
+            )
         if self.history_prior and self.objective != "causal":
             raise ValueError("history_prior needs the causal objective (it reads the last track)")
 

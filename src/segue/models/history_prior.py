@@ -21,11 +21,13 @@ and two optional ones:
   (``0.9**30 = 0.04``); listeners who replay a fixed set of favourites across sessions need the
   plain count, and the gate weighs the two against each other;
 * ``chain`` (``chain=True`` only): the ``transition`` count of ``j``, but only at queries whose
-  own last step ``x_{t-1} -> x_t`` is in the transition table (counted elsewhere in the log):
+  own last step ``x_{t-1} -> x_t`` is in the transition table (counted elsewhere in the log;
+  with ``chain_rule="strongest"``, only where ``x_t`` is ``x_{t-1}``'s most counted successor):
   the listener is playing through a chain (an album, a playlist), where the table's top
   successor is far more likely than at other queries. A sum of gated log-counts is a product
   of experts, not a mixture: without this feature the gate has to infer "in a chain" from the
-  hidden state, and favourites outrank the album's next track.
+  hidden state, and favourites outrank the album's next track. With ``plays_outside_chain``
+  the ``plays`` feature is zero at queries inside a chain, so that the two experts take turns.
 
 How this departs from a fixed mixture: the weights come from the hidden state, so the model
 learns when to trust each memory; counts enter as ``log1p`` so a weight is an exponent on the
@@ -138,6 +140,9 @@ class HistoryPrior(nn.Module):
         decay: Per-event decay of the ``repeat`` feature, in (0, 1].
         plays: Add the ``plays`` feature (undecayed plays in the window).
         chain: Add the ``chain`` feature (transition counts at queries inside a chain).
+        chain_rule: Which queries are inside a chain (:func:`chain_queries`): "known" or
+            "strongest" (``ModelConfig.prior_chain_rule``).
+        plays_outside_chain: Count ``plays`` only at queries outside a chain (needs both).
     """
 
     successors: torch.Tensor  # (n_tracks + 1, n_successors), 0 = none
@@ -152,9 +157,12 @@ class HistoryPrior(nn.Module):
         decay: float,
         plays: bool = False,
         chain: bool = False,
+        chain_rule: str = "known",
+        plays_outside_chain: bool = False,
     ) -> None:
         super().__init__()
         self.window, self.decay, self.plays, self.chain = window, decay, plays, chain
+        self.chain_rule, self.plays_outside_chain = chain_rule, plays_outside_chain
         self.features = enabled_features(plays, chain)
         self.gate = nn.Linear(d_model, len(self.features))
         # Buffers, not parameters: the table is counted from the training log (fit_table).
@@ -259,12 +267,16 @@ def prior_features(
     N = len(batch_row)
     item_blocks = [history, sequel_item, trans_item]  # (N, W), (N, W - 1), (N, S)
     value_blocks = [repeat_value, sequel_hit.float(), trans_value]
-    if prior.plays:  # plays: item x_{t-l} with weight 1, the same gather as repeat
-        item_blocks.append(history)
-        value_blocks.append(torch.ones_like(repeat_value))
-    if prior.chain:  # chain: the transition block again, zero outside chains
+    if prior.chain:
         before_last = tracks[batch_row, (position - 1).clamp(min=0)].masked_fill(position < 1, 0)
         in_chain = chain_queries(before_last, last, prior, training=targets is not None)
+    if prior.plays:  # plays: item x_{t-l} with weight 1, the same gather as repeat
+        item_blocks.append(history)
+        plays_value = torch.ones_like(repeat_value)
+        if prior.plays_outside_chain:  # zero inside a chain
+            plays_value = plays_value * (~in_chain)[:, None].float()
+        value_blocks.append(plays_value)
+    if prior.chain:  # chain: the transition block again, zero outside chains
         item_blocks.append(trans_item)
         value_blocks.append(trans_value * in_chain[:, None])
     feature = torch.cat([torch.full_like(b, k) for k, b in enumerate(item_blocks)], dim=1)
@@ -282,21 +294,33 @@ def prior_features(
 def chain_queries(
     before_last: torch.Tensor, last: torch.Tensor, prior: HistoryPrior, training: bool
 ) -> torch.Tensor:
-    """Whether each query's own last step ``x_{t-1} -> x_t`` is in the transition table.
+    """Whether each query's own last step ``x_{t-1} -> x_t`` continues a chain: the step is
+    in the transition table (``prior.chain_rule`` "known"), or ``x_t`` is ``x_{t-1}``'s most
+    counted successor ("strongest"; ties count).
+
+    Why "strongest": nearly every step a listener takes was taken by someone before, so
+    "known" is true at most queries, favourite replays included; an album's next track is
+    its previous track's strongest successor. On the synthetic log's validation window it
+    lifted NDCG@10 from 0.2836 to 0.2882 (README, "Bundled synthetic log").
 
     Args:
         before_last: ``x_{t-1}`` of each query, (N,); 0 where the history has one event.
         last: ``x_t`` of each query, (N,).
         prior: The prior whose table is read.
         training: The queries are training positions, whose step is itself counted in the
-            table: it must be counted elsewhere too (count >= 2), as it would be at test time.
+            table: it is counted out (one less), as it would not be there at test time.
 
     Returns:
         (N,) bool.
     """
-    followers = prior.successors[before_last]  # (N, S)
-    step = (prior.successor_counts[before_last] * (followers == last[:, None])).sum(dim=1)  # (N,)
-    return (step > int(training)) & (before_last > 0) & (last > 0)
+    counts = prior.successor_counts[before_last]  # (N, S)
+    is_step = prior.successors[before_last] == last[:, None]  # (N, S)
+    counts = counts - is_step.float() * int(training)
+    step = (counts * is_step).sum(dim=1)  # (N,)
+    inside = (step > 0) & (before_last > 0) & (last > 0)
+    if prior.chain_rule == "strongest":
+        inside &= step >= counts.max(dim=1).values
+    return inside
 
 
 def values_at(entries: PriorEntries, rows: torch.Tensor, items: torch.Tensor) -> torch.Tensor:

@@ -86,6 +86,8 @@ class TrackTransformer(nn.Module):
                 config.prior_decay,
                 plays=config.prior_plays,
                 chain=config.prior_chain,
+                chain_rule=config.prior_chain_rule,
+                plays_outside_chain=config.prior_plays_outside_chain,
             )
             if config.history_prior
             else None
