@@ -203,20 +203,21 @@ def baseline_points(
 
 
 def checkpoint_points(
-    data: PreparedData, settings: DataSettings, checkpoints: dict[str, str]
+    base: pd.DataFrame, settings: DataSettings, checkpoints: dict[str, str]
 ) -> pd.DataFrame:
     """Per-point table of trained checkpoints on the test points, named by the given names.
 
     Each checkpoint's data are prepared with its own settings (its side inputs); its points
-    must be the oracle's, in the same order, or this raises.
+    must be the oracle's (``base``, :func:`point_table`), in the same order, or this raises.
     """
     tables = []
     for name, path in checkpoints.items():
-        checkpoint = load_checkpoint(path)
+        checkpoint = load_checkpoint(path)  # read once; prepare_for checks its vocabulary
         own = evaluate_run.prepare_for(checkpoint.require_data_settings(path), checkpoint)
-        if not point_table(own, TEST).equals(point_table(data, TEST)):
+        if not point_table(own, TEST).equals(base):
             raise ValueError(f"{path}: its test points are not the oracle's (other data?)")
-        result = evaluate({name: path}, own, fold=TEST, ks=[10], exclude_seen=settings.exclude_seen)
+        models = {name: checkpoint.build_model()}
+        result = evaluate(models, own, fold=TEST, ks=[10], exclude_seen=settings.exclude_seen)
         tables.append(result.points)
     return pd.concat(tables, ignore_index=True)
 
@@ -251,7 +252,7 @@ def run(
     tables = [base.assign(model=name, rank=scored.ranks) for name, scored in oracles.items()]
     tables.append(baseline_points(data, settings, baselines, overrides))
     if checkpoints:
-        tables.append(checkpoint_points(data, settings, checkpoints))
+        tables.append(checkpoint_points(base, settings, checkpoints))
     points = pd.concat(tables, ignore_index=True)
     # How the generator drew each target: where the ceiling's edge over the baselines lies.
     points["move"] = np.array(MOVES)[draw.walk.move[plays]][points["query"].to_numpy()]

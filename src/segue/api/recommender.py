@@ -100,8 +100,7 @@ class Recommender:
         self.vocab = vocab
         # Every request streams the track table: in 2 MB pages a GEMV is 1.3x faster
         # (segue.api.cpu_product). The weight is rebound, so the catalogue (a view) follows.
-        with torch.no_grad():
-            model.track_emb.weight.data = to_huge_pages(model.track_emb.weight.data)
+        model.track_emb.weight.data = to_huge_pages(model.track_emb.weight.data)
         self.catalogue = Catalogue.build(model, vocab)
 
     @classmethod

@@ -17,7 +17,7 @@ with zero points, int32 accumulation, which is exact):
   once). Because the steps have a fixed integer ratio, the two int32 results combine in
   integers, ``254 y1 + y2``, and one float pass applies ``s2 * scale_i``. (The combination
   was a Cast + MatMul + Mul in the graph, 2.0 ms at 1M tracks, one thread; in numpy it is
-  0.7 ms, against 5 ms for the GEMM.)
+  ~1 ms, against ~5 ms for the GEMM.)
 
 Departure from :meth:`Int8Rows.scores`: the second digit leaves the query off by at most
 ``s2 / 2`` per component, so a score differs from the chunked reference by at most

@@ -110,10 +110,11 @@ def prior_features(
     if chain:  # x_{t-1} -> x_t in the table: x_t itself continues a chain
         prev = np.where(position >= 1, tracks[batch_row, np.maximum(position - 1, 0)], 0)  # (N,)
         prev_item = successors[prev].astype(np.int64)  # (N, S)
-        step = (successor_counts[prev] * (prev_item == last[:, None])).sum(axis=1)  # (N,)
+        prev_counts = successor_counts[prev]  # (N, S)
+        step = (prev_counts * (prev_item == last[:, None])).sum(axis=1)  # (N,)
         in_chain = (step > 0) & (prev > 0) & (last > 0)  # (N,)
         if chain_rule == "strongest":
-            in_chain &= step >= successor_counts[prev].max(axis=1)
+            in_chain &= step >= prev_counts.max(axis=1)
 
     blocks = [history, sequel_item, trans_item]  # (N, W), (N, W - 1), (N, S)
     block_values = [repeat_value, sequel_hit.astype(np.float32), trans_value]

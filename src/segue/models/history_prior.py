@@ -301,7 +301,7 @@ def chain_queries(
     Why "strongest": nearly every step a listener takes was taken by someone before, so
     "known" is true at most queries, favourite replays included; an album's next track is
     its previous track's strongest successor. On the synthetic log's validation window it
-    lifted NDCG@10 from 0.2836 to 0.2882 (README, "Bundled synthetic log").
+    lifted NDCG@10 from 0.2836 to 0.2886 (README, "Bundled synthetic log").
 
     Args:
         before_last: ``x_{t-1}`` of each query, (N,); 0 where the history has one event.

@@ -164,7 +164,7 @@ class Service:
         """The model file read again, checked and warmed, off the event loop and the GIL's
         busiest holders (see the module docstring); and whether a child process read it."""
         path = Path(self.settings.model)
-        backend = None
+        data = None
         if path.is_file():
             from segue.serve import staging  # imports torch: only for a checkpoint
 
@@ -172,11 +172,11 @@ class Service:
                 data = await staging.read_in_child(path)
             except staging.StagingError as error:
                 log.warning("reading the model in a child process failed (%s): in process", error)
-            else:
-                with short_gil_turns():
-                    backend = await asyncio.to_thread(self._from_staged, path, data)
-        staged = backend is not None
-        with short_gil_turns():
+        with short_gil_turns():  # the child's read above takes no GIL from the serving threads
+            backend = None
+            if data is not None:
+                backend = await asyncio.to_thread(self._from_staged, path, data)
+            staged = backend is not None
             if backend is None:
                 backend = await asyncio.to_thread(self._load)
             await asyncio.to_thread(backend.warm)
