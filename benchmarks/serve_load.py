@@ -69,11 +69,13 @@ SEARCH_STEPS = 5
 """Open-loop steps of the bisection for the highest rate meeting the p99 target."""
 
 
-def in_process(checkpoint: Path, n_tracks: int, calls: int) -> dict:
+def in_process(
+    checkpoint: Path, n_tracks: int, calls: int, int8_screen: bool | None = None
+) -> dict:
     """The mix through ``Recommender`` directly: one thread, sequential calls."""
     from segue.api import Recommender
 
-    rec = Recommender.load(checkpoint, num_threads=1)
+    rec = Recommender.load(checkpoint, num_threads=1, int8_screen=int8_screen)
     requests = Requests(n_tracks, seed=9)
     sessions: dict = {}
     latency = []
@@ -225,6 +227,12 @@ def main(argv: list[str] | None = None) -> int:
         default=(os.cpu_count() or 1) - 1,
         help="pin the load generator to this core after the in-process phase (-1: no pinning)",
     )
+    p.add_argument(
+        "--int8-screen",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="server's --int8-screen (and the in-process phase's Recommender)",
+    )
     p.add_argument("--phases", default="load,overload,faults")
     p.add_argument(
         "--fault-rate", type=float, default=None, help="pace of the faults (default: fault_rate)"
@@ -246,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
         str(args.max_concurrency),
         "--playlist-threads",
         str(args.playlist_threads),
+        "--int8-screen",
+        args.int8_screen,
     ]
     if args.max_batch is not None:
         server_args += ["--max-batch", str(args.max_batch)]
@@ -262,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
             "server_args": " ".join(server_args),
         }
     ]
-    rows.append({**in_process(model, args.tracks, 300), "load_average": load_average()})
+    screen = {"auto": None, "on": True, "off": False}[args.int8_screen]
+    rows.append({**in_process(model, args.tracks, 300, screen), "load_average": load_average()})
     if redis is not None:
         redis.start()
         server_args += ["--redis-url", redis.url]

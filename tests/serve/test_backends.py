@@ -35,6 +35,15 @@ def test_loader_picks_the_backend_and_versions_differ(models, backends, tmp_path
         load_backend(tmp_path, 1, 1)
 
 
+def test_the_int8_screen_setting_reaches_the_checkpoint_backend(models, backends):
+    pytest.importorskip("onnxruntime")
+    screened = load_backend(models.checkpoint, 10, 50, int8_screen=True)
+    assert screened.rec.catalogue.screen is not None
+    assert backends[0].rec.catalogue.screen is None  # a small catalogue: none by default
+    lists = [b.recommend(HISTORY, 5, True, None, None, None) for b in (screened, backends[0])]
+    assert _ids(lists[0]) == _ids(lists[1])
+
+
 @pytest.mark.parametrize("history", [HISTORY, TIMED, []])
 @pytest.mark.parametrize(
     "options",

@@ -31,6 +31,10 @@ def test_options_become_settings(tmp_path):
     settings = settings_from_args(args)
     assert settings.supervised and settings.max_batch == 8 and settings.model == str(model)
     assert settings.redis_url == "redis://127.0.0.1:1/0" and settings.read_auth == "open"
+    assert settings.int8_screen is None  # auto: by catalogue size
+    for flag, value in (("on", True), ("off", False), ("auto", None)):
+        args = build_parser().parse_args([str(model), "--int8-screen", flag])
+        assert settings_from_args(args).int8_screen is value
 
 
 def test_help_lists_the_main_options(capsys):

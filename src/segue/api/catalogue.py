@@ -19,6 +19,7 @@ from segue.data.vocab import TrackVocab
 from segue.models.transformer import TrackTransformer
 
 if TYPE_CHECKING:  # segue.retrieval needs FAISS (extra "scale"); the catalogue does not
+    from segue.api.int8_screen import Int8Screen
     from segue.retrieval.retriever import Retriever
 
 
@@ -42,6 +43,8 @@ class Catalogue:
         retriever: Approximate retrieval over ``embeddings`` (:mod:`segue.retrieval`), or None:
             when set and the catalogue is above its exhaustive-is-faster size, ranked lists
             come from its candidates re-ranked exactly (:func:`segue.api.ranking.rank`).
+        screen: An int8 copy of ``embeddings`` that finds the exhaustive path's lists while
+            reading a quarter of the bytes (:mod:`segue.api.int8_screen`), or None.
     """
 
     embeddings: torch.Tensor
@@ -55,6 +58,7 @@ class Catalogue:
     tracks_by_artist: np.ndarray
     artist_offsets: np.ndarray
     retriever: Retriever | None = None
+    screen: Int8Screen | None = None
 
     @classmethod
     def build(cls, model: TrackTransformer, vocab: TrackVocab) -> Catalogue:
@@ -100,6 +104,10 @@ class Catalogue:
                     f"catalogue {self.size - 1} x {self.embeddings.shape[1]}"
                 )
         return replace(self, retriever=retriever)
+
+    def with_screen(self, screen: Int8Screen | None) -> Catalogue:
+        """This catalogue with ``screen`` (built from ``embeddings``) attached; None detaches."""
+        return replace(self, screen=screen)
 
     @property
     def size(self) -> int:

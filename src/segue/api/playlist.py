@@ -85,13 +85,12 @@ def _generate(
     scores: list[float] = []
     with torch.inference_mode():  # the scores are inference tensors, masked in place
         while len(picks) < n:
-            step_scores = state.scores()  # (V,), a fresh tensor
-            guard.apply(step_scores)
-            pick = _pick(step_scores, temperature, generator)
-            if pick is None:
+            found = _next_track(state, guard, temperature, generator)
+            if found is None:
                 break
+            pick, score = found
             picks.append(pick)
-            scores.append(float(step_scores[pick]))
+            scores.append(score)
             guard.push(pick)
             if len(picks) < n:  # the last pick needs no encoding
                 state.add(catalogue.track_ids[pick])
@@ -122,31 +121,31 @@ class PlaylistGuard:
     def __init__(self, catalogue: Catalogue, constraints: Constraints, context: np.ndarray) -> None:
         self.catalogue = catalogue
         self.window, self.cap = constraints.no_repeat_window, constraints.max_per_artist
-        # Permanently excluded tracks, (V,): padding, the bans, capped artists, and all played
-        # tracks when repeats are never allowed.
-        self.blocked = torch.zeros(catalogue.size, dtype=torch.bool, device=catalogue.device)
-        self.blocked[0] = True
-        banned = resolve(constraints, catalogue).banned
-        if banned is not None:
-            self.blocked |= banned
+        # The request's bans as one (V,) mask (None: no rule bans a track), and the other
+        # permanently excluded tracks as indices: padding, capped artists' tracks, and every
+        # played track when repeats are never allowed. A step then fills a few indices
+        # instead of a whole (V,) mask when the request bans nothing.
+        self.banned = resolve(constraints, catalogue).banned
+        self.blocked: set[int] = {0}
         window = self.window
         recent = [] if window is None or window == 0 else context[-window:].tolist()
         self.recent: deque[int] = deque(recent, maxlen=window or 0)
         if window is None:
-            self.blocked[torch.as_tensor(context, device=catalogue.device)] = True
+            self.blocked.update(context.tolist())
         self.per_artist: dict[int, int] = {}
 
     def apply(self, scores: torch.Tensor) -> None:
         """Set the scores of tracks that may not come next to -inf, in place, (V,)."""
-        scores.masked_fill_(self.blocked, NEG_INF)
-        if self.recent:
-            recent = torch.tensor(list(self.recent), device=scores.device)
-            scores.index_fill_(0, recent, NEG_INF)
+        if self.banned is not None:
+            scores.masked_fill_(self.banned, NEG_INF)
+        indices = list(self.blocked)
+        indices.extend(self.recent)
+        scores.index_fill_(0, torch.tensor(indices, device=scores.device), NEG_INF)
 
     def push(self, index: int) -> None:
         """Record that track ``index`` was appended to the playlist."""
         if self.window is None:
-            self.blocked[index] = True
+            self.blocked.add(index)
         else:
             self.recent.append(index)
         artist = int(self.catalogue.artist_of_track[index])
@@ -154,18 +153,26 @@ class PlaylistGuard:
             return
         self.per_artist[artist] = self.per_artist.get(artist, 0) + 1
         if self.per_artist[artist] >= self.cap:
-            tracks = torch.as_tensor(self.catalogue.tracks_of_artist(artist))
-            self.blocked[tracks.to(self.blocked.device)] = True
+            self.blocked.update(self.catalogue.tracks_of_artist(artist).tolist())
 
 
-def _pick(
-    scores: torch.Tensor, temperature: float | None, generator: torch.Generator
-) -> int | None:
-    """Index of the next track among the finite scores, (V,); None when none is eligible."""
-    best = int(torch.argmax(scores))
-    if not torch.isfinite(scores[best]):
-        return None
+def _next_track(
+    state: SessionState,
+    guard: PlaylistGuard,
+    temperature: float | None,
+    generator: torch.Generator,
+) -> tuple[int, float] | None:
+    """The next track's index and score; None when no track is eligible.
+
+    Greedy picks need only the best eligible track, which the session finds through the
+    catalogue's int8 screen when it has one; sampling needs every track's score.
+    """
     if temperature is None:
-        return best
+        return state.best_next(guard.apply)
+    scores = state.scores()  # (V,), a fresh tensor
+    guard.apply(scores)
+    if not bool(torch.isfinite(scores).any()):
+        return None
     probs = torch.softmax(scores / temperature, dim=0)  # -inf -> probability 0
-    return int(torch.multinomial(probs, 1, generator=generator))
+    pick = int(torch.multinomial(probs, 1, generator=generator))
+    return pick, float(scores[pick])

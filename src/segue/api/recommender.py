@@ -31,6 +31,7 @@ from segue.api.history import (
     UnknownTracksError,
     encode_history,
 )
+from segue.api.int8_screen import SCREEN_MIN_TRACKS, Int8Screen, can_screen
 from segue.api.playlist import continue_playlist
 from segue.api.ranking import encode_queries, rank
 from segue.api.results import COLD_START, UNKNOWN_IDS, recommendations_frame, warn_cold_start
@@ -73,6 +74,22 @@ def _int8_model(path: Path, payload: dict[str, Any]) -> tuple[TrackTransformer, 
     return model.eval(), artefact.vocab
 
 
+def _wants_screen(int8_screen: bool | None, table: torch.Tensor) -> bool:
+    """Whether to build the int8 screen: the caller's choice, else by catalogue size."""
+    if int8_screen is not None and not isinstance(int8_screen, bool):
+        raise TypeError(f"int8_screen must be True, False or None, got {int8_screen!r}")
+    if int8_screen is False:
+        return False
+    if not can_screen(table):
+        if int8_screen:
+            raise ValueError(
+                "int8_screen=True needs a float32 table on the CPU and onnxruntime "
+                '(pip install -e ".[onnx]")'
+            )
+        return False
+    return bool(int8_screen) or table.shape[0] - 1 >= SCREEN_MIN_TRACKS
+
+
 class Recommender:
     """Recommendations from a trained :class:`TrackTransformer` and its :class:`TrackVocab`.
 
@@ -81,9 +98,17 @@ class Recommender:
             its track table is moved to memory numpy allocates (2 MB pages where Linux grants
             them; :func:`segue.api.cpu_product.to_huge_pages`): same values, same parameter.
         vocab: The vocabulary it was trained with.
+        int8_screen: Rank through an int8 copy of the track table that finds the exhaustive
+            lists and greedy playlist picks while reading a quarter of the bytes
+            (:mod:`segue.api.int8_screen`; float rounding aside, the same lists; about half
+            the table's bytes more memory). None (default): on for a float32 CPU table of
+            at least :data:`~segue.api.int8_screen.SCREEN_MIN_TRACKS` tracks when onnxruntime
+            is installed (extra "onnx"); True insists (a ValueError when it cannot be built).
     """
 
-    def __init__(self, model: TrackTransformer, vocab: TrackVocab) -> None:
+    def __init__(
+        self, model: TrackTransformer, vocab: TrackVocab, int8_screen: bool | None = None
+    ) -> None:
         if not isinstance(model, TrackTransformer):
             raise TypeError(f"model must be a TrackTransformer, got {type(model).__name__}")
         if not isinstance(vocab, TrackVocab):
@@ -102,6 +127,8 @@ class Recommender:
         # (segue.api.cpu_product). The weight is rebound, so the catalogue (a view) follows.
         model.track_emb.weight.data = to_huge_pages(model.track_emb.weight.data)
         self.catalogue = Catalogue.build(model, vocab)
+        if _wants_screen(int8_screen, self.catalogue.embeddings):
+            self.catalogue = self.catalogue.with_screen(Int8Screen.build(self.catalogue.embeddings))
 
     @classmethod
     def load(
@@ -110,6 +137,7 @@ class Recommender:
         device: str | torch.device = "cpu",
         num_threads: int | None = None,
         index: str | Path | None = None,
+        int8_screen: bool | None = None,
     ) -> Recommender:
         """Load a checkpoint written by training (``best.pt``) or an int8 artefact.
 
@@ -129,6 +157,7 @@ class Recommender:
                 (:func:`segue.api.cpu_product.set_num_threads`).
             index: A retrieval index saved by :meth:`build_index` (``best.faiss``), checked
                 against the model's embeddings and then used for ranking; see :meth:`use_index`.
+            int8_screen: See the class; None decides by catalogue size.
         """
         if num_threads is not None:
             set_num_threads(check_integer("num_threads", num_threads, minimum=1))
@@ -136,14 +165,18 @@ class Recommender:
             device = resolve_device(device)  # "cuda" without CUDA: a ValueError saying so
         path = file_path(path, "segue checkpoint")
         payload = read_payload(path, "segue checkpoint")  # read once, then by its format
-        recommender = cls.from_payload(path, payload, device)
+        recommender = cls.from_payload(path, payload, device, int8_screen)
         if index is not None:
             recommender.use_index(index)
         return recommender
 
     @classmethod
     def from_payload(
-        cls, path: Path, payload: dict[str, Any], device: str | torch.device = "cpu"
+        cls,
+        path: Path,
+        payload: dict[str, Any],
+        device: str | torch.device = "cpu",
+        int8_screen: bool | None = None,
     ) -> Recommender:
         """The recommender of a checkpoint or int8 artefact already read by
         :func:`segue.io.safe_load.read_payload` (the server reads a new version in a child
@@ -153,15 +186,16 @@ class Recommender:
             path: The file it was read from (named in errors).
             payload: The plain data read from it.
             device: Where the model runs.
+            int8_screen: See the class.
         """
         if not isinstance(device, torch.device):
             device = resolve_device(device)
         if payload.get("format") == INT8_FORMAT:
             model, vocab = _int8_model(path, payload)
-            return cls(model.to(device), vocab)
+            return cls(model.to(device), vocab, int8_screen)
         # the checkpoint's checks say what is wrong with anything else
         checkpoint = checkpoint_from_payload(path, payload, map_location=device)
-        return cls(checkpoint.build_model(device), checkpoint.vocab)
+        return cls(checkpoint.build_model(device), checkpoint.vocab, int8_screen)
 
     def build_index(
         self, kind: str = "ivf_pq", path: str | Path | None = None, **params: Any

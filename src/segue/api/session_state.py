@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import numbers
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -54,6 +55,7 @@ from segue.api.history import (
     history_batch,
     timestamp_seconds,
 )
+from segue.api.int8_screen import screened_best
 from segue.api.queries import Queries
 from segue.api.ranking import catalogue_scores, encode_queries, rank
 from segue.api.results import COLD_START, UNKNOWN_IDS, recommendations_frame, warn_cold_start
@@ -146,6 +148,28 @@ class SessionState:
         with self.lock, torch.inference_mode():
             queries = self._current_queries()
             return catalogue_scores(self.catalogue, queries, np.array([queries is None]))[0]
+
+    def best_next(self, mask: Callable[[torch.Tensor], None]) -> tuple[int, float] | None:
+        """The best next track and its score, or None when ``mask`` leaves no track.
+
+        Through the catalogue's int8 screen when it has one and the session has history
+        (:func:`segue.api.int8_screen.screened_best`: the argmax of :meth:`scores`, float
+        rounding aside, without scoring the whole table in float); ties go to the lower index.
+
+        Args:
+            mask: Sets the scores of tracks that may not come next to -inf, in place, (V,).
+        """
+        with self.lock, torch.inference_mode():
+            queries = self._current_queries()
+            screen = self.catalogue.screen
+            if screen is not None and queries is not None:
+                return screened_best(screen, self.catalogue.embeddings, queries, mask)
+            scores = catalogue_scores(self.catalogue, queries, np.array([queries is None]))[0]
+            mask(scores)
+            best = int(torch.argmax(scores))
+            if not bool(torch.isfinite(scores[best])):
+                return None
+            return best, float(scores[best])
 
     def recommend(
         self,

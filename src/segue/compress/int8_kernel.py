@@ -78,18 +78,22 @@ class Int8Kernel:
             hidden: Query vectors, (B, D) float32.
         """
         h = hidden.detach().float().cpu().numpy()
-        if h.ndim != 2 or h.shape[1] != self.dim:
-            raise ValueError(f"hidden must be (B, {self.dim}), got {tuple(h.shape)}")
-        digits, steps = query_digits(h)  # (2B, D) uint8, (B, 2) float32
+        return torch.from_numpy(self.score_array(h)).to(hidden.device)
+
+    def score_array(self, hidden: np.ndarray) -> np.ndarray:
+        """:meth:`scores` of numpy queries, (B, D) float32 -> a new (B, N) float32 array."""
+        if hidden.ndim != 2 or hidden.shape[1] != self.dim:
+            raise ValueError(f"hidden must be (B, {self.dim}), got {tuple(hidden.shape)}")
+        digits, steps = query_digits(hidden)  # (2B, D) uint8, (B, 2) float32
         feed = {"digits": digits}
         if len(self.sessions) == 1:  # one shard (up to 1 GB of table): no copy into `out`
             dots = self.sessions[0].run(["dots"], feed)[0]  # (2B, N) int32
-            return torch.from_numpy(self._combine(dots, steps, self.scales)).to(hidden.device)
-        out = np.empty((h.shape[0], self.n_rows), dtype=np.float32)  # (B, N)
+            return self._combine(dots, steps, self.scales)
+        out = np.empty((hidden.shape[0], self.n_rows), dtype=np.float32)  # (B, N)
         for (a, b), session in zip(self.bounds, self.sessions):
             dots = session.run(["dots"], feed)[0]
             out[:, a:b] = self._combine(dots, steps, self.scales[a:b])
-        return torch.from_numpy(out).to(hidden.device)
+        return out
 
     def _combine(self, dots: np.ndarray, steps: np.ndarray, scales: np.ndarray) -> np.ndarray:
         """``s2 scale_i (254 y1_i + y2_i)`` of each query's two int32 rows, (B, n) float32.

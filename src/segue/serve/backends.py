@@ -102,13 +102,17 @@ def model_version(path: str | Path) -> str:
     return "sha256:" + digest.hexdigest()[:16]
 
 
-def load_backend(path: str | Path, max_sessions: int, max_events: int) -> Backend:
+def load_backend(
+    path: str | Path, max_sessions: int, max_events: int, int8_screen: bool | None = None
+) -> Backend:
     """Open the model at ``path``: an ONNX bundle folder, else a checkpoint file.
 
     Args:
         path: A bundle folder (holding ``bundle.json``) or a checkpoint written by training.
         max_sessions: KV caches a checkpoint backend keeps (least recently used evicted).
         max_events: Events the listener store keeps per listener.
+        int8_screen: A checkpoint's int8 screen (``Recommender``'s argument); not read for a
+            bundle.
 
     Raises:
         FileNotFoundError: If nothing is at ``path``.
@@ -126,4 +130,4 @@ def load_backend(path: str | Path, max_sessions: int, max_events: int) -> Backen
         return OnnxBackend.load(path, version)
     from segue.serve.torch_backend import TorchBackend  # torch only for a checkpoint
 
-    return TorchBackend.load(path, version, max_sessions, max_events)
+    return TorchBackend.load(path, version, max_sessions, max_events, int8_screen)

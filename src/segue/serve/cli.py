@@ -77,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-history", type=int, default=defaults["max_history"])
     p.add_argument("--max-k", type=int, default=defaults["max_k"])
     p.add_argument("--max-listeners", type=int, default=defaults["max_listeners"])
+    p.add_argument(
+        "--int8-screen",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="rank a checkpoint through an int8 copy of its track table (same lists, fewer "
+        "bytes read; auto: from 50,000 tracks when onnxruntime is installed)",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.add_argument("--no-access-log", action="store_true", help="no log line per request")
     return p
@@ -107,6 +114,7 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         listener_ttl_s=args.listener_ttl_s,
         max_listeners=args.max_listeners,
         supervised=args.workers > 1,
+        int8_screen={"auto": None, "on": True, "off": False}[args.int8_screen],
     )
 
 

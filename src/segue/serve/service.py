@@ -193,12 +193,19 @@ class Service:
             return None
         settings = self.settings
         return TorchBackend.from_payload(
-            path, payload, version, settings.max_listeners, settings.max_history
+            path,
+            payload,
+            version,
+            settings.max_listeners,
+            settings.max_history,
+            settings.int8_screen,
         )
 
     def _load(self) -> Backend:
         settings = self.settings
-        return load_backend(settings.model, settings.max_listeners, settings.max_history)
+        return load_backend(
+            settings.model, settings.max_listeners, settings.max_history, settings.int8_screen
+        )
 
 
 @contextmanager

@@ -59,9 +59,17 @@ class TorchBackend:
         self._guard = threading.Lock()
 
     @classmethod
-    def load(cls, path: Path, version: str, max_sessions: int, max_events: int) -> TorchBackend:
+    def load(
+        cls,
+        path: Path,
+        version: str,
+        max_sessions: int,
+        max_events: int,
+        int8_screen: bool | None = None,
+    ) -> TorchBackend:
         # One intra-op thread per call: the service runs calls side by side instead.
-        return cls(Recommender.load(path, num_threads=1), version, max_sessions, max_events)
+        rec = Recommender.load(path, num_threads=1, int8_screen=int8_screen)
+        return cls(rec, version, max_sessions, max_events)
 
     @classmethod
     def from_payload(
@@ -71,6 +79,7 @@ class TorchBackend:
         version: str,
         max_sessions: int,
         max_events: int,
+        int8_screen: bool | None = None,
     ) -> TorchBackend:
         """The backend of a checkpoint's or int8 artefact's payload read elsewhere (a reload's
         child process, :mod:`segue.serve.staging`), checked as ``Recommender.load`` checks
@@ -79,7 +88,8 @@ class TorchBackend:
         Raises:
             segue.io.safe_load.CheckpointError: If the payload is not a valid checkpoint.
         """
-        return cls(Recommender.from_payload(path, payload), version, max_sessions, max_events)
+        rec = Recommender.from_payload(path, payload, int8_screen=int8_screen)
+        return cls(rec, version, max_sessions, max_events)
 
     def warm(self) -> None:
         """Run a lone list and a batch once, so the first requests do not pay for set-up."""

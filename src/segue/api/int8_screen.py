@@ -1,0 +1,231 @@
+"""Exact best tracks through an int8 screen: score every track in int8, re-score only the few
+that could still win.
+
+On the CPU a request's catalogue product streams the whole float table (100k x 64 float32 is
+25.6 MB: ~1.1 ms a GEMV on the 2-core machine of 2026-12-05). The same table in int8 is 6.4 MB,
+and onnxruntime's integer GEMM scores it in ~0.45 ms (:mod:`segue.compress.int8_kernel`). Those
+scores are off, but by a bounded amount, so they can decide which tracks are *certainly* out:
+
+* For a query ``h`` and a track ``i`` with float row ``e_i`` and int8 row ``e'_i``, the screen's
+  score differs from the float score by at most ``margin(h)``: ``||h||_2 * max_i ||e_i - e'_i||_2``
+  (Cauchy-Schwarz, the table's rounding), plus the query digits' error
+  (:meth:`Int8Kernel.query_error_bound`, at its largest row), plus float rounding.
+* Take the list the screen's scores give (same masks, exclusions and per-artist cap as the
+  request). Its k-th screen score ``a_k`` means k eligible tracks have a float score of at least
+  ``a_k - margin``, so the true list's k-th score is at least that too (with a per-artist cap the
+  greedy list is a matroid basis: its k-th score is at least the smallest of any eligible set).
+  A track whose screen score is below ``a_k - 2 margin`` has a float score below
+  ``a_k - margin``: it cannot enter the list.
+* Every other track (typically a few dozen) is re-scored with the float table, and the list is
+  taken from those exact scores by the exhaustive path's own :func:`top_k` (ties to the lower
+  index, exclusions, cap). So the list is the exhaustive one; the only difference is float
+  rounding in the candidates' dot products (a few ulps), which can swap tracks whose scores tie
+  to within that rounding.
+
+The screen stores the table once more in int8 and onnxruntime keeps a packed copy: about half
+the float table's bytes. It ranks only rows with history (cold rows rank by popularity) and is
+skipped when a retrieval index ranks instead (:mod:`segue.retrieval`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from segue.api.constraints import NEG_INF, ResolvedConstraints
+from segue.api.queries import Queries
+from segue.evaluation.ranking import Ranked, top_k, within_cap
+
+SCREEN_MIN_TRACKS = 50_000
+"""Catalogues from this many tracks get a screen by default. Below it the float table is small
+enough to stay largely in cache and the screen's fixed costs match what it saves: on a trained
+30Music model (48,862 tracks, history prior) a single list was 1.07-1.1x faster, a greedy
+playlist no faster; at 100k tracks 1.3-1.4x (``python -m benchmarks.int8_screen``)."""
+
+SCREEN_MAX_ROWS = 4
+"""Calls ranking more rows than this score in float: the int8 GEMM's two digit rows per query
+make it compute-bound as batches grow (100k x 64, one thread: 0.40 vs 1.15 ms for one query,
+1.2 vs 2.5 ms for 4, 2.4 vs 3.6 ms for 8, 5.0 vs 4.9 ms for 16), while a float GEMM reads the
+table once for all rows, and the screen's per-row work (the prior's terms, the re-scoring) is
+not batched."""
+
+FLOAT_SLACK = 1e-5
+"""Relative allowance for float32 rounding in both products and in the prior's sums, far above
+the ``~64 * 2**-24`` a 64-wide dot product can accumulate."""
+
+
+@dataclass(frozen=True)
+class Int8Screen:
+    """An int8 copy of the catalogue table and how far its scores can be off.
+
+    Args:
+        kernel: The int8 GEMM over rows 0..V-1 (:class:`segue.compress.int8_kernel.Int8Kernel`).
+        residual_norm: ``max_i ||e_i - e'_i||_2``, rounded up.
+        digit_error: ``max_i scale_i ||v_i||_1 / 2``: times a query's second step ``s2``, the
+            largest error of its int8 digits.
+        max_row_norm: ``max_i ||e_i||_2``, for the float rounding allowance.
+    """
+
+    kernel: object
+    residual_norm: float
+    digit_error: float
+    max_row_norm: float
+
+    @classmethod
+    def build(cls, table: torch.Tensor, threads: int | None = None) -> Int8Screen:
+        """Quantize ``table`` (V, D) float32 per row and build its kernel (needs onnxruntime)."""
+        from segue.compress.int8 import Int8Rows
+        from segue.compress.int8_kernel import Int8Kernel
+
+        weight = table.detach().float().cpu()
+        rows = Int8Rows.quantize(weight)
+        kernel = Int8Kernel(rows.values.numpy(), rows.scales.numpy(), threads)
+        exact = weight.double()
+        residual = (exact - rows.values.double() * rows.scales.double()[:, None]).norm(dim=1)
+        digit = rows.scales.double() * rows.values.double().abs().sum(dim=1) / 2
+        return cls(
+            kernel=kernel,
+            residual_norm=float(residual.max()) * (1 + FLOAT_SLACK),
+            digit_error=float(digit.max()) * (1 + FLOAT_SLACK),
+            max_row_norm=float(exact.norm(dim=1).max()),
+        )
+
+    def scores(self, hidden: np.ndarray) -> np.ndarray:
+        """Screen scores of every index, a new (B, V) float32 array (padding not masked).
+
+        Args:
+            hidden: Queries, (B, D) float32.
+        """
+        return self.kernel.score_array(hidden)  # type: ignore[attr-defined]
+
+    def margin(self, hidden: np.ndarray, best: np.ndarray) -> np.ndarray:
+        """Largest ``|screen score - float score|`` of each query, (B,) float64.
+
+        Args:
+            hidden: Queries, (B, D) float32.
+            best: Largest finite screen score of each row (prior terms included), (B,): the
+                scale of the prior sums' rounding.
+        """
+        h = hidden.astype(np.float64)
+        norm = np.sqrt(np.einsum("bd,bd->b", h, h))  # (B,)
+        s2 = np.abs(h).max(axis=1) / (127 * 254)  # the second digit's step (query_digits)
+        rounding = FLOAT_SLACK * (norm * self.max_row_norm + np.abs(best) + 1)
+        return norm * self.residual_norm + s2 * self.digit_error + rounding
+
+
+def can_screen(table: torch.Tensor) -> bool:
+    """Whether a screen can serve ``table``: float32 on the CPU, onnxruntime installed."""
+    have = all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime"))
+    return have and table.device.type == "cpu" and table.dtype == torch.float32
+
+
+def screened_rank(
+    screen: Int8Screen,
+    embeddings: torch.Tensor,
+    queries: Queries,
+    excluded: Sequence[np.ndarray] | None,
+    constraints: ResolvedConstraints,
+    k: int,
+    artist_of_track: np.ndarray,
+) -> Ranked | None:
+    """:func:`segue.api.ranking.exhaustive_rank`'s lists for rows with history, through the
+    screen; None when a row has fewer than ``k`` eligible tracks (the caller ranks it
+    exhaustively: the screen's bound needs k of them).
+
+    Args:
+        screen: The catalogue's screen.
+        embeddings: The float table, (V, D).
+        queries: Rows to rank, all with history.
+        excluded: Per row, track indices never recommended, or None.
+        constraints: The request's bans and per-artist cap.
+        k: List length.
+        artist_of_track: Artist index of each track, (V,).
+    """
+    cap = constraints.max_per_artist
+    k = min(k, len(embeddings) - 1)  # as wide as the exhaustive path's lists
+    hidden = _numpy_queries(queries)
+    approx = _masked_screen_scores(screen, hidden, queries, constraints.mask).numpy()  # (B, V)
+    if excluded is not None:  # the screen's own array: exact scores are computed apart
+        for row, played in enumerate(excluded):
+            approx[row, played] = NEG_INF
+    if cap is None:  # the k-th best screen score of each row
+        kth = -np.partition(-approx, k - 1, axis=1)[:, k - 1]  # (B,)
+        best = approx.max(axis=1)
+    else:  # the k-th of the capped list on screen scores
+        first = top_k(approx, k, None, artist_of_track=artist_of_track, max_per_artist=cap)
+        kth, best = first.scores[:, -1], first.scores[:, 0]
+    if not np.isfinite(kth).all():
+        return None
+    floor = kth - 2 * screen.margin(hidden, best)  # (B,): below it, out for certain
+    shape = (len(hidden), k)
+    out = Ranked(np.zeros(shape, np.int64), np.full(shape, NEG_INF, np.float32))
+    for row in range(len(hidden)):
+        cols = np.flatnonzero(approx[row] >= floor[row])  # ascending
+        exact = _dots(embeddings, hidden[row], cols)
+        if queries.prior is not None:
+            picks = torch.from_numpy(cols)[None]
+            exact += queries.select([row]).prior_at(picks)[0].numpy()
+        order = np.lexsort((cols, -exact))  # best first, ties to the lower index (as top_k)
+        if cap is not None:
+            order = order[within_cap(artist_of_track[cols[order]][None], cap)[0]]
+        order = order[:k]
+        out.indices[row, : len(order)] = cols[order]
+        out.scores[row, : len(order)] = exact[order]
+    return out
+
+
+def screened_best(
+    screen: Int8Screen,
+    embeddings: torch.Tensor,
+    queries: Queries,
+    mask: Callable[[torch.Tensor], None],
+) -> tuple[int, float] | None:
+    """The best track of one query (B = 1) after ``mask`` and its float score, through the
+    screen; None when ``mask`` leaves no track. Ties go to the lower index, as ``argmax``'s.
+
+    Args:
+        screen: The catalogue's screen.
+        embeddings: The float table, (V, D).
+        queries: One row with history.
+        mask: Sets the scores of tracks that may not be picked to -inf, in place, (V,).
+    """
+    hidden = _numpy_queries(queries)
+    approx = _masked_screen_scores(screen, hidden, queries, lambda s: mask(s[0])).numpy()[0]
+    best = int(approx.argmax())  # the first of equal maxima, as torch.argmax
+    top = approx[best]
+    if not np.isfinite(top):
+        return None
+    floor = top - 2 * screen.margin(hidden, np.array([top]))[0]
+    cols = np.flatnonzero(approx >= floor)  # ascending: argmax keeps the lower index
+    exact = _dots(embeddings, hidden[0], cols)  # (n,)
+    if queries.prior is not None:
+        exact += queries.prior_at(torch.from_numpy(cols)[None])[0].numpy()
+    pick = int(exact.argmax())
+    return int(cols[pick]), float(exact[pick])
+
+
+def _numpy_queries(queries: Queries) -> np.ndarray:
+    return np.ascontiguousarray(queries.hidden.detach().float().cpu().numpy())  # (B, D)
+
+
+def _masked_screen_scores(
+    screen: Int8Screen,
+    hidden: np.ndarray,
+    queries: Queries,
+    mask: Callable[[torch.Tensor], None],
+) -> torch.Tensor:
+    """Screen scores with the prior's terms, padding and ``mask`` applied, (B, V)."""
+    approx = queries.add_prior(torch.from_numpy(screen.scores(hidden)))
+    approx[:, 0] = NEG_INF
+    mask(approx)
+    return approx
+
+
+def _dots(embeddings: torch.Tensor, query: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Float scores ``embeddings[cols] . query``, (n,) float32: one GEMV through numpy's BLAS,
+    as the exhaustive path's product."""
+    return embeddings.numpy()[cols] @ query
