@@ -168,7 +168,7 @@ def screened_rank(
         exact = _dots(embeddings, hidden[row], cols)
         if queries.prior is not None:
             picks = torch.from_numpy(cols)[None]
-            exact += queries.select([row]).prior_at(picks)[0].numpy()
+            exact += queries.select(np.array([row])).prior_at(picks)[0].numpy()
         order = np.lexsort((cols, -exact))  # best first, ties to the lower index (as top_k)
         if cap is not None:
             order = order[within_cap(artist_of_track[cols[order]][None], cap)[0]]
