@@ -342,6 +342,7 @@ def _print(rows: list[dict]) -> None:
         "ok_per_s",
         "p50_ms",
         "p99_ms",
+        "p99_ms_on_connection",
         "shed_503",
         "errors",
         "p99_ms_recommend",

@@ -90,7 +90,8 @@ def test_a_call_that_waited_longer_than_predicted_is_refused_when_its_thread_com
         with pytest.raises(Overloaded) as late:
             await second
         assert late.value.reason == "deadline" and ran == []  # refused without running
-        assert await blocker is True
+        with pytest.raises(Overloaded):  # it overran an estimate that fitted: 503 too
+            await blocker
         assert admission.refusal(time.perf_counter()) is None  # nothing left queued
         admission.close()
 
@@ -135,6 +136,27 @@ def test_a_queued_call_running_past_the_deadline_answers_503_and_frees_its_threa
         assert not third.done()  # the hung call still holds the thread...
         release.set()
         assert await third == 3  # ...until it ends
+        admission.close()
+
+    asyncio.run(scenario())
+
+
+def test_an_idle_call_answers_503_at_its_deadline_if_it_overruns_an_estimate_that_fitted():
+    async def scenario() -> None:
+        admission = Admission(concurrency=1, max_queue=8, deadline_s=0.2)
+        _costs(admission, short=0.01, long=1.0)
+        release = threading.Event()
+        start = time.perf_counter()
+        with pytest.raises(Overloaded) as error:  # nothing ahead, expected 10 ms, hangs
+            await admission.run(start, lambda: release.wait(5), "short")
+        assert error.value.reason == "deadline"
+        assert time.perf_counter() - start < 0.4  # at its deadline, not the call's end
+        release.set()
+        await asyncio.sleep(0.05)  # the hung call ends and frees the thread
+        # A kind whose estimate exceeds the deadline still runs when idle, and is answered.
+        slow = time.perf_counter()
+        assert await admission.run(slow, lambda: (time.sleep(0.3), 7)[1], "long") == 7
+        assert time.perf_counter() - slow >= 0.3
         admission.close()
 
     asyncio.run(scenario())

@@ -157,7 +157,7 @@ class RecommendBatcher:
         self._last_units[kind] = units
         future, batch = self._join(kind, backend, row, arrival, units)
         lane = self.lanes[kind]
-        listing, done = await lane.in_time(future, arrival, batch.ticket.waited)
+        listing, done = await lane.in_time(future, arrival, batch.ticket)
         model_done(done)
         return listing
 

@@ -27,9 +27,13 @@ for its call once an answer could no longer be in time (its deadline less the ta
 (a model call cannot be interrupted) and frees its thread. This bounds what the predictions
 cannot see, such as the model thread losing its core to another process mid-call.
 
-A call admitted with nothing ahead of it always runs and is always waited for: refusing it on
-its estimate alone would refuse that kind for ever once one slow spell raised its estimate
-past the deadline.
+A call admitted with nothing ahead of it always runs: refusing it on its estimate alone would
+refuse that kind for ever once one slow spell raised its estimate past the deadline. It is
+waited for past its deadline only when its estimate said it could not end in time (a kind of
+call longer than the deadline still gets answers); one expected to end in time that overruns
+(under overload the event loop takes turns at the GIL with the model thread, and a 10-track
+playlist estimated at 30 ms took 300-600 ms on 2026-12-05) answers 503 at its deadline like any
+other, so the answers given stay within the deadline.
 """
 
 from __future__ import annotations
@@ -81,11 +85,13 @@ class Ticket:
         kind: Which :class:`CallCost` predicts it.
         expected: Its predicted seconds (a batch updates it as rows join).
         waited: Whether work was ahead of it when it was admitted.
+        fits: Whether its high estimate ended within the deadline when it was admitted.
     """
 
     kind: str
     expected: float
     waited: bool
+    fits: bool = True
     started: float | None = None  # time.perf_counter() when it got a thread
     queued: float = field(default_factory=time.perf_counter)
 
@@ -181,7 +187,13 @@ class Admission:
         reason = self.refusal(arrival, kind, rows, units)
         if reason is not None:
             raise Overloaded(reason)
-        ticket = Ticket(kind, self.expected(kind, rows, units), waited=bool(self._tickets))
+        own = self.expected(kind, rows, units, high=True)
+        ticket = Ticket(
+            kind,
+            self.expected(kind, rows, units),
+            waited=bool(self._tickets),
+            fits=not self.late(arrival, own),
+        )
         self._tickets.append(ticket)
         return ticket
 
@@ -231,17 +243,17 @@ class Admission:
             raise
         job = asyncio.ensure_future(self.execute(ticket, call, 1, 1))
         job.add_done_callback(lambda _: self.leave(ticket))  # the thread is free only then
-        result = await self.in_time(job, arrival, ticket.waited)
+        result = await self.in_time(job, arrival, ticket)
         model_done(time.perf_counter())
         return result
 
-    async def in_time(self, job: asyncio.Future[T], arrival: float, waited: bool) -> T:
+    async def in_time(self, job: asyncio.Future[T], arrival: float, ticket: Ticket) -> T:
         """``job``'s result, or :class:`Overloaded` once it is too late to answer within the
         deadline of a request that arrived at ``arrival`` (its deadline less the tail). The
         job itself runs on (a model call cannot be interrupted) and frees its thread when it
-        ends; its result is dropped. A call admitted with nothing ahead (``waited`` False)
-        is always waited for, as it is always run (module docstring)."""
-        if not waited:
+        ends; its result is dropped. A call admitted with nothing ahead whose estimate did not
+        fit the deadline (``ticket``) is waited for to its end (module docstring)."""
+        if not ticket.waited and not ticket.fits:
             return await job
         cutoff = self.remaining(arrival) - self.tail.high()
         try:
