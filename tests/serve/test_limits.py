@@ -16,7 +16,7 @@ from segue.serve.limits import Admission, Overloaded
 
 def _known(mean: float) -> Estimate:
     """An estimate that has seen ``mean`` many times (no deviation)."""
-    return Estimate(mean=mean, dev=0.0, known=True)
+    return Estimate(mean=mean, dev=0.0, known=True, floor=mean)
 
 
 def _costs(admission: Admission, **per_call: float) -> None:
@@ -151,9 +151,18 @@ def test_an_idle_call_answers_503_at_its_deadline_if_it_overruns_an_estimate_tha
             await admission.run(start, lambda: release.wait(5), "short")
         assert error.value.reason == "deadline"
         assert time.perf_counter() - start < 0.4  # at its deadline, not the call's end
+        # After a slow spell (mean 1 s) a kind whose fastest recent calls took 10 ms could
+        # still end in time: cut at its deadline too.
         release.set()
         await asyncio.sleep(0.05)  # the hung call ends and frees the thread
-        # A kind whose estimate exceeds the deadline still runs when idle, and is answered.
+        admission.cost("spell").classes[True, 1] = Estimate(1.0, 0.5, True, floor=0.01)
+        hang, start = threading.Event(), time.perf_counter()
+        with pytest.raises(Overloaded):
+            await admission.run(start, lambda: hang.wait(5), "spell")  # admitted idle
+        assert time.perf_counter() - start < 0.4
+        hang.set()
+        await asyncio.sleep(0.05)
+        # A kind whose fastest calls exceed the deadline still runs when idle, and is answered.
         slow = time.perf_counter()
         assert await admission.run(slow, lambda: (time.sleep(0.3), 7)[1], "long") == 7
         assert time.perf_counter() - slow >= 0.3

@@ -21,6 +21,11 @@ from dataclasses import dataclass, field
 WEIGHT = 0.1
 """Weight of the newest sample in a running mean (and deviation)."""
 
+FLOOR_RISE = 0.01
+"""How far a slower sample lifts :attr:`Estimate.floor` toward itself: the floor tracks the
+fastest recent calls, rising over hundreds of slower ones (a slower model after a reload), not
+within a spell of contention."""
+
 DEVIATIONS = 2.0
 """Deviations above the mean that :meth:`Estimate.high` adds."""
 
@@ -34,19 +39,24 @@ class Estimate:
     (0.01, 0.005, True)
     >>> e.update(0.020); round(e.mean, 4), round(e.dev, 4), round(e.high(), 4)
     (0.011, 0.0055, 0.022)
+    >>> round(e.floor, 4)  # the fastest recent sample, lifted 1% of the way by a slower one
+    0.0101
     """
 
     mean: float = 0.0
     dev: float = 0.0
     known: bool = False
+    floor: float = 0.0
 
     def update(self, value: float) -> None:
-        """Fold in one sample (the first one sets the mean, and half of it the deviation)."""
+        """Fold in one sample (the first one sets the mean and the floor, and half of it the
+        deviation)."""
         if not self.known:
-            self.mean, self.dev, self.known = value, value / 2, True
+            self.mean, self.dev, self.known, self.floor = value, value / 2, True, value
             return
         self.dev += WEIGHT * (abs(value - self.mean) - self.dev)
         self.mean += WEIGHT * (value - self.mean)
+        self.floor = value if value < self.floor else self.floor + FLOOR_RISE * (value - self.floor)
 
     def high(self) -> float:
         """The mean plus :data:`DEVIATIONS` deviations (0 until a sample arrived)."""
@@ -87,9 +97,11 @@ class CallCost:
         key = (rows == 1, _size_class(units))
         self.classes.setdefault(key, Estimate()).update(seconds / max(units, 1))
 
-    def expected(self, rows: int, units: int, high: bool = False) -> float:
+    def expected(self, rows: int, units: int, high: bool = False, floor: bool = False) -> float:
         """Predicted seconds of a call of ``rows`` requests worth ``units`` (0: unknown);
-        ``high``: the mean plus two deviations (:meth:`Estimate.high`) instead of the mean."""
+        ``high``: the mean plus two deviations (:meth:`Estimate.high`) instead of the mean;
+        ``floor``: what the fastest recent calls took (:attr:`Estimate.floor`), the call's own
+        cost without contention."""
         alone, size = rows == 1, _size_class(units)
         same = sorted(s for a, s in self.classes if a == alone)
         smaller = [s for s in same if s <= size]
@@ -102,6 +114,8 @@ class CallCost:
             estimate = self.classes[not alone, other[0]]
         else:
             return 0.0
+        if floor:
+            return estimate.floor * units
         return (estimate.high() if high else estimate.mean) * units
 
 

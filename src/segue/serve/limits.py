@@ -29,11 +29,11 @@ cannot see, such as the model thread losing its core to another process mid-call
 
 A call admitted with nothing ahead of it always runs: refusing it on its estimate alone would
 refuse that kind for ever once one slow spell raised its estimate past the deadline. It is
-waited for past its deadline only when its estimate said it could not end in time (a kind of
-call longer than the deadline still gets answers); one expected to end in time that overruns
-(under overload the event loop takes turns at the GIL with the model thread, and a 10-track
-playlist estimated at 30 ms took 300-600 ms on 2026-12-05) answers 503 at its deadline like any
-other, so the answers given stay within the deadline.
+waited for past its deadline only when it could not end in time even at the speed of the
+fastest recent calls of its kind (a kind of call longer than the deadline still gets answers);
+one that could, and overruns (under overload the event loop takes turns at the GIL with the
+model threads: 10-track playlists that take ~30 ms alone took 300-600 ms on 2026-12-05),
+answers 503 at its deadline like any other, so the answers given stay within the deadline.
 """
 
 from __future__ import annotations
@@ -85,7 +85,8 @@ class Ticket:
         kind: Which :class:`CallCost` predicts it.
         expected: Its predicted seconds (a batch updates it as rows join).
         waited: Whether work was ahead of it when it was admitted.
-        fits: Whether its high estimate ended within the deadline when it was admitted.
+        fits: Whether it could end within the deadline when it was admitted, at the speed of
+            the fastest recent calls of its kind (:attr:`segue.serve.estimates.Estimate.floor`).
     """
 
     kind: str
@@ -187,12 +188,12 @@ class Admission:
         reason = self.refusal(arrival, kind, rows, units)
         if reason is not None:
             raise Overloaded(reason)
-        own = self.expected(kind, rows, units, high=True)
+        fastest = self.cost(kind).expected(rows, units, floor=True)
         ticket = Ticket(
             kind,
             self.expected(kind, rows, units),
             waited=bool(self._tickets),
-            fits=not self.late(arrival, own),
+            fits=not self.late(arrival, fastest),
         )
         self._tickets.append(ticket)
         return ticket
