@@ -90,6 +90,25 @@ def test_int8_bundle_ranks_like_the_float_model(models, backends):
     assert len(set(got) & set(want)) >= 8 and got[0] == want[0]
 
 
+def test_the_int8_bundle_scores_through_the_integer_kernel_within_its_bound(models, backends):
+    int8 = load_backend(models.int8_bundle, 1, 1)
+    rec = int8.rec
+    assert rec.int8_kernel is not None  # the serving backend builds it
+    listener = np.random.default_rng(0).standard_normal((3, rec.values.shape[1])).astype("f4")
+    fast = rec.dot_scores(listener)
+    kernel, rec.int8_kernel = rec.int8_kernel, None  # the runtime's chunked float product
+    chunked = rec.dot_scores(listener)
+    bound = kernel.query_error_bound(torch.from_numpy(listener)).numpy()  # (3, V)
+    assert (np.abs(fast - chunked)[:, 1:] <= bound[:, 1:] * 1.01 + 1e-6).all()
+    assert np.isneginf(fast[:, 0]).all()
+    rec.use_int8_kernel(kernel)
+    with pytest.raises(ValueError, match="covers"):
+        rec.use_int8_kernel(type("K", (), {"n_rows": 3, "dim": 2})())
+    assert backends[1].rec.int8_kernel is None  # a float bundle scores in float
+    with pytest.raises(ValueError, match="float32"):
+        backends[1].rec.use_int8_kernel(kernel)
+
+
 def test_listener_cache_follows_the_store(backends):
     torch_backend, _ = backends
     events = list(TIMED)

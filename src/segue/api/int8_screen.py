@@ -3,7 +3,7 @@ that could still win.
 
 On the CPU a request's catalogue product streams the whole float table (100k x 64 float32 is
 25.6 MB: ~1.1 ms a GEMV on the 2-core machine of 2026-12-05). The same table in int8 is 6.4 MB,
-and onnxruntime's integer GEMM scores it in ~0.45 ms (:mod:`segue.compress.int8_kernel`). Those
+and onnxruntime's integer GEMM scores it in ~0.45 ms (:mod:`segue.export.int8_kernel`). Those
 scores are off, but by a bounded amount, so they can decide which tracks are *certainly* out:
 
 * For a query ``h`` and a track ``i`` with float row ``e_i`` and int8 row ``e'_i``, the screen's
@@ -70,7 +70,7 @@ class Int8Screen:
     """An int8 copy of the catalogue table and how far its scores can be off.
 
     Args:
-        kernel: The int8 GEMM over rows 0..V-1 (:class:`segue.compress.int8_kernel.Int8Kernel`).
+        kernel: The int8 GEMM over rows 0..V-1 (:class:`segue.export.int8_kernel.Int8Kernel`).
         residual_norm: ``max_i ||e_i - e'_i||_2``, rounded up.
         digit_error: ``max_i scale_i ||v_i||_1 / 2``: times a query's second step ``s2``, the
             largest error of its int8 digits.
@@ -89,7 +89,7 @@ class Int8Screen:
         Rows are quantized in blocks, so the float64 bounds never copy the whole table.
         """
         from segue.compress.int8 import Int8Rows
-        from segue.compress.int8_kernel import Int8Kernel
+        from segue.export.int8_kernel import Int8Kernel
 
         weight = table.detach().float().cpu()
         values = np.empty(tuple(weight.shape), dtype=np.int8)

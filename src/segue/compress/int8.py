@@ -48,7 +48,7 @@ from segue.models.history_prior import HistoryPrior, add_to_scores
 from segue.models.transformer import TrackTransformer
 
 if TYPE_CHECKING:  # onnxruntime is optional; the kernel module imports it when built
-    from segue.compress.int8_kernel import Int8Kernel
+    from segue.export.int8_kernel import Int8Kernel
 
 QMAX = 127
 """Largest int8 magnitude used; -128 is left out so that the range is symmetric."""
@@ -99,7 +99,7 @@ class Int8Rows:
         """``hidden @ dequantize().T`` without a float copy of the table, (B, N).
 
         With a :attr:`kernel` (see :meth:`with_kernel`) the product runs on int8 data in
-        onnxruntime (:mod:`segue.compress.int8_kernel`), within its stated query error bound
+        onnxruntime (:mod:`segue.export.int8_kernel`), within its stated query error bound
         of the chunked product below; without one, each chunk computes
         ``(hidden @ values.T) * scales``: the scale factors out of the dot product, so it
         multiplies B x n scores instead of n x D weights.
@@ -130,7 +130,7 @@ class Int8Rows:
         have = all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime"))
         if self.values.device.type != "cpu" or not have:
             return self
-        from segue.compress.int8_kernel import Int8Kernel
+        from segue.export.int8_kernel import Int8Kernel
 
         kernel = Int8Kernel(self.values.numpy(), self.scales.numpy(), threads)
         return Int8Rows(self.values, self.scales, kernel)

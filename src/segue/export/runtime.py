@@ -123,6 +123,7 @@ class OnnxRecommender:
             self.scales: np.ndarray | None = _load_npy(bundle_dir / "catalogue_scales.npy")  # (V,)
         else:
             self.values, self.scales = _load_npy(bundle_dir / "catalogue.npy"), None  # (V, D)
+        self.int8_kernel: Any = None  # see use_int8_kernel
         self.prior: PriorArrays | None = None
         if _has_prior(meta):
             arrays = {field: _load_npy(bundle_dir / name) for field, name in PRIOR_FILES.items()}
@@ -274,6 +275,27 @@ class OnnxRecommender:
             self.prior.add_to(out, tracks, np.asarray(listener, dtype=np.float32))
         return out
 
+    def use_int8_kernel(self, kernel: Any) -> None:
+        """Score an int8 catalogue with ``kernel`` instead of converting row chunks to float.
+
+        ``kernel`` is a :class:`segue.export.int8_kernel.Int8Kernel` over this bundle's
+        ``values`` and ``scales`` (built outside this file, which needs only numpy and
+        onnxruntime: the kernel needs the ``onnx`` package too). Its scores differ from the
+        chunked product's by at most its ``query_error_bound``, ~100x below the int8 table's
+        own rounding.
+
+        Raises:
+            ValueError: For a float catalogue, or a kernel of another shape.
+        """
+        if self.scales is None:
+            raise ValueError("this bundle's catalogue is float32: an int8 kernel does not apply")
+        if (kernel.n_rows, kernel.dim) != self.values.shape:
+            raise ValueError(
+                f"the kernel covers {kernel.n_rows} x {kernel.dim}, the catalogue "
+                f"{self.values.shape[0]} x {self.values.shape[1]}"
+            )
+        self.int8_kernel = kernel
+
     def dot_scores(self, listener: np.ndarray) -> np.ndarray:
         """Dot products of listener vectors (B, D) with the catalogue, (B, V) float32, column 0
         -inf: :meth:`scores` without the prior (for similarities between tracks)."""
@@ -283,6 +305,8 @@ class OnnxRecommender:
             raise ValueError(f"listener must be (B, {width}), got shape {listener.shape}")
         if self.scales is None:
             out = listener @ self.values.T  # (B, V)
+        elif self.int8_kernel is not None:
+            out = np.ascontiguousarray(self.int8_kernel.score_array(listener))  # (B, V)
         else:
             out = np.empty((listener.shape[0], len(self.values)), dtype=np.float32)
             for start in range(0, len(self.values), SCORE_CHUNK_ROWS):

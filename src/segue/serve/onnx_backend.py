@@ -14,6 +14,7 @@ similar tracks, and playlist continuation. Departures from the checkpoint backen
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,14 @@ class OnnxBackend:
 
     @classmethod
     def load(cls, path: Path, version: str) -> OnnxBackend:
-        return cls(OnnxRecommender.load(path, num_threads=1), version)
+        rec = OnnxRecommender.load(path, num_threads=1)
+        if rec.scales is not None and importlib.util.find_spec("onnx") is not None:
+            # An int8 catalogue through onnxruntime's integer GEMM: ~3x faster than the
+            # runtime's float conversion of row chunks (segue.export.int8_kernel).
+            from segue.export.int8_kernel import Int8Kernel
+
+            rec.use_int8_kernel(Int8Kernel(rec.values, rec.scales, threads=1))
+        return cls(rec, version)
 
     def warm(self) -> None:
         """Run a lone list and a batch once, so the first requests do not pay for set-up."""

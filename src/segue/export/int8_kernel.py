@@ -28,10 +28,13 @@ smaller than the query's own size, and about 100x below the int8 table's roundin
 from __future__ import annotations
 
 import ctypes
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch only for the tensor API: the torch-free server uses score_array
+    import torch
 
 ZERO_POINT = 128
 """uint8 zero point of both operands: int8 values v are stored as v + 128."""
@@ -51,7 +54,8 @@ class Int8Kernel:
     Args:
         values: Quantized rows, (N, D) int8 (numpy or torch, CPU).
         scales: Scale of each row, (N,) float32.
-        threads: onnxruntime intra-op threads (default: torch's current thread count).
+        threads: onnxruntime intra-op threads (default: torch's current thread count when
+            torch is loaded, else onnxruntime's default).
     """
 
     def __init__(self, values: Any, scales: Any, threads: int | None = None) -> None:
@@ -64,7 +68,7 @@ class Int8Kernel:
         self.scales = np.ascontiguousarray(scales, dtype=np.float32)  # (N,)
         self.row_l1 = np.abs(values.astype(np.int32)).sum(axis=1).astype(np.float32)  # (N,)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.intra_op_num_threads = threads or _torch_threads()
         shard = max(1, SHARD_BYTES // max(1, self.dim))
         self.bounds = [(s, min(s + shard, self.n_rows)) for s in range(0, self.n_rows, shard)]
         self.sessions = [
@@ -79,6 +83,8 @@ class Int8Kernel:
         Args:
             hidden: Query vectors, (B, D) float32.
         """
+        import torch
+
         h = hidden.detach().float().cpu().numpy()
         return torch.from_numpy(self.score_array(h)).to(hidden.device)
 
@@ -118,9 +124,17 @@ class Int8Kernel:
     def query_error_bound(self, hidden: torch.Tensor) -> torch.Tensor:
         """Largest ``|scores() - Int8Rows.scores()|`` of each row from the query's second
         digit, ``scale_i ||v_i||_1 s2 / 2`` (float32 rounding aside), (B, N)."""
+        import torch
+
         _, steps = query_digits(hidden.detach().float().cpu().numpy())
         s2 = torch.from_numpy(steps[:, 1:2])  # (B, 1)
         return (s2 / 2) * torch.from_numpy(self.scales * self.row_l1)[None, :]
+
+
+def _torch_threads() -> int:
+    """torch's intra-op threads if torch is loaded, else 0 (onnxruntime's default)."""
+    torch = sys.modules.get("torch")
+    return 0 if torch is None else int(torch.get_num_threads())
 
 
 def release_freed_heap() -> None:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from segue.compress import int8_kernel
 from segue.compress.int8 import Int8Rows, catalogue_rows, int8_scores, quantize_model
+from segue.export import int8_kernel
 from tests.compress.conftest import tiny_model
 
 pytest.importorskip("onnxruntime", reason="the int8 kernel runs on onnxruntime (extra 'onnx')")
