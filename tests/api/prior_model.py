@@ -53,12 +53,7 @@ def prior_model(
         prior_plays_outside_chain=plays_outside_chain,
         **values,
     )
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() == 2:
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
-        model.track_emb.weight[0].zero_()
+    spread_weights(model, seed)
     assert model.prior is not None
     rng = np.random.default_rng(seed)
     steps = np.where(rng.random(3000) < 0.7, 1, rng.integers(2, n_tracks, 3000))
@@ -76,3 +71,14 @@ def random_histories(n: int, n_tracks: int, max_length: int, seed: int) -> list[
         length = int(rng.integers(1, max_length + 1))
         out.append([f"t{i}" for i in rng.choice(pool, length)])
     return out
+
+
+def spread_weights(model: TrackTransformer, seed: int, std: float = 0.5) -> None:
+    """Every matrix drawn from N(0, std^2) (the padding row zero), so that scores spread out as
+    a trained model's do, in place."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() == 2:
+                p.copy_(torch.randn(p.shape, generator=gen) * std)
+        model.track_emb.weight[0].zero_()

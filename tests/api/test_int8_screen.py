@@ -20,7 +20,7 @@ from segue.api import int8_screen as screen_module
 from segue.api import recommender as recommender_module
 from segue.api.int8_screen import Int8Screen
 from segue.models import sasrec
-from tests.api.prior_model import prior_model, prior_vocab
+from tests.api.prior_model import prior_model, prior_vocab, spread_weights
 
 N_TRACKS = 3000
 
@@ -28,12 +28,7 @@ N_TRACKS = 3000
 def spread_model(n_tracks: int, seed: int) -> torch.nn.Module:
     """A SASRec with N(0, 0.5) weights, so that scores spread out as a trained model's do."""
     model = sasrec(n_tracks, d_model=16, n_layers=1, max_len=8, seed=seed, n_artists=5)
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() == 2:
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
-        model.track_emb.weight[0].zero_()
+    spread_weights(model, seed)
     return model.eval()
 
 
