@@ -43,6 +43,7 @@ import torch
 from segue.api.constraints import NEG_INF, ResolvedConstraints
 from segue.api.queries import Queries
 from segue.evaluation.ranking import Ranked, top_k, within_cap
+from segue.export.int8_kernel import DIGIT_RATIO, QMAX, Int8Kernel
 
 SCREEN_MIN_TRACKS = 50_000
 """Catalogues from this many tracks get a screen by default. Below it the float table is small
@@ -77,7 +78,7 @@ class Int8Screen:
         max_row_norm: ``max_i ||e_i||_2``, for the float rounding allowance.
     """
 
-    kernel: object
+    kernel: Int8Kernel
     residual_norm: float
     digit_error: float
     max_row_norm: float
@@ -88,8 +89,7 @@ class Int8Screen:
 
         Rows are quantized in blocks, so the float64 bounds never copy the whole table.
         """
-        from segue.compress.int8 import Int8Rows
-        from segue.export.int8_kernel import Int8Kernel
+        from segue.compress.int8 import Int8Rows  # the compress package: loaded when needed
 
         weight = table.detach().float().cpu()
         values = np.empty(tuple(weight.shape), dtype=np.int8)
@@ -119,7 +119,7 @@ class Int8Screen:
         Args:
             hidden: Queries, (B, D) float32.
         """
-        return self.kernel.score_array(hidden)  # type: ignore[attr-defined]
+        return self.kernel.score_array(hidden)
 
     def margin(self, hidden: np.ndarray, best: np.ndarray) -> np.ndarray:
         """Largest ``|screen score - float score|`` of each query, (B,) float64.
@@ -131,7 +131,7 @@ class Int8Screen:
         """
         h = hidden.astype(np.float64)
         norm = np.sqrt(np.einsum("bd,bd->b", h, h))  # (B,)
-        s2 = np.abs(h).max(axis=1) / (127 * 254)  # the second digit's step (query_digits)
+        s2 = np.abs(h).max(axis=1) / (QMAX * DIGIT_RATIO)  # the second digit's step
         rounding = FLOAT_SLACK * (norm * self.max_row_norm + np.abs(best) + 1)
         return norm * self.residual_norm + s2 * self.digit_error + rounding
 
