@@ -43,13 +43,8 @@ import torch
 from segue.api.constraints import NEG_INF, ResolvedConstraints
 from segue.api.queries import Queries
 from segue.evaluation.ranking import Ranked, top_k, within_cap
-from segue.export.int8_kernel import DIGIT_RATIO, QMAX, Int8Kernel
-
-SCREEN_MIN_TRACKS = 50_000
-"""Catalogues from this many tracks get a screen by default. Below it the float table is small
-enough to stay largely in cache and the screen's fixed costs match what it saves: on a trained
-30Music model (48,862 tracks, history prior) a single list was 1.07-1.1x faster, a greedy
-playlist no faster; at 100k tracks 1.3-1.4x (``python -m benchmarks.int8_screen``)."""
+from segue.export.int8_kernel import Int8Kernel
+from segue.export.screen import ScreenBounds, floor_below, quantize_table
 
 SCREEN_MAX_ROWS = 4
 """Calls ranking more rows than this score in float: the int8 GEMM's two digit rows per query
@@ -58,13 +53,6 @@ make it compute-bound as batches grow (100k x 64, one thread: 0.40 vs 1.15 ms fo
 table once for all rows, and the screen's per-row work (the prior's terms, the re-scoring) is
 not batched."""
 
-BUILD_BLOCK_ROWS = 1 << 16
-"""Rows quantized at once when a screen is built (16 MB of float32 at D = 64)."""
-
-FLOAT_SLACK = 1e-5
-"""Relative allowance for float32 rounding in both products and in the prior's sums, far above
-the ``~64 * 2**-24`` a 64-wide dot product can accumulate."""
-
 
 @dataclass(frozen=True)
 class Int8Screen:
@@ -72,46 +60,17 @@ class Int8Screen:
 
     Args:
         kernel: The int8 GEMM over rows 0..V-1 (:class:`segue.export.int8_kernel.Int8Kernel`).
-        residual_norm: ``max_i ||e_i - e'_i||_2``, rounded up.
-        digit_error: ``max_i scale_i ||v_i||_1 / 2``: times a query's second step ``s2``, the
-            largest error of its int8 digits.
-        max_row_norm: ``max_i ||e_i||_2``, for the float rounding allowance.
+        bounds: How far its scores can be from the float table's (:mod:`segue.export.screen`).
     """
 
     kernel: Int8Kernel
-    residual_norm: float
-    digit_error: float
-    max_row_norm: float
+    bounds: ScreenBounds
 
     @classmethod
     def build(cls, table: torch.Tensor, threads: int | None = None) -> Int8Screen:
-        """Quantize ``table`` (V, D) float32 per row and build its kernel (needs onnxruntime).
-
-        Rows are quantized in blocks, so the float64 bounds never copy the whole table.
-        """
-        from segue.compress.int8 import Int8Rows  # the compress package: loaded when needed
-
-        weight = table.detach().float().cpu()
-        values = np.empty(tuple(weight.shape), dtype=np.int8)
-        scales = np.empty(len(weight), dtype=np.float32)
-        residual, digit, norm = 0.0, 0.0, 0.0
-        for start in range(0, len(weight), BUILD_BLOCK_ROWS):
-            block = weight[start : start + BUILD_BLOCK_ROWS]
-            rows = Int8Rows.quantize(block)  # per row: blocks give the whole table's rows
-            stop = start + len(block)
-            values[start:stop], scales[start:stop] = rows.values.numpy(), rows.scales.numpy()
-            approx = rows.values.double() * rows.scales.double()[:, None]
-            exact = block.double()
-            residual = max(residual, float((exact - approx).norm(dim=1).max()))
-            l1 = rows.values.double().abs().sum(dim=1)
-            digit = max(digit, float((rows.scales.double() * l1).max()) / 2)
-            norm = max(norm, float(exact.norm(dim=1).max()))
-        return cls(
-            kernel=Int8Kernel(values, scales, threads),
-            residual_norm=residual * (1 + FLOAT_SLACK),
-            digit_error=digit * (1 + FLOAT_SLACK),
-            max_row_norm=norm,
-        )
+        """Quantize ``table`` (V, D) float32 per row and build its kernel (needs onnxruntime)."""
+        values, scales, bounds = quantize_table(table.detach().float().cpu().numpy())
+        return cls(Int8Kernel(values, scales, threads), bounds)
 
     def scores(self, hidden: np.ndarray) -> np.ndarray:
         """Screen scores of every index, a new (B, V) float32 array (padding not masked).
@@ -122,18 +81,9 @@ class Int8Screen:
         return self.kernel.score_array(hidden)
 
     def margin(self, hidden: np.ndarray, best: np.ndarray) -> np.ndarray:
-        """Largest ``|screen score - float score|`` of each query, (B,) float64.
-
-        Args:
-            hidden: Queries, (B, D) float32.
-            best: Largest finite screen score of each row (prior terms included), (B,): the
-                scale of the prior sums' rounding.
-        """
-        h = hidden.astype(np.float64)
-        norm = np.sqrt(np.einsum("bd,bd->b", h, h))  # (B,)
-        s2 = np.abs(h).max(axis=1) / (QMAX * DIGIT_RATIO)  # the second digit's step
-        rounding = FLOAT_SLACK * (norm * self.max_row_norm + np.abs(best) + 1)
-        return norm * self.residual_norm + s2 * self.digit_error + rounding
+        """Largest ``|screen score - float score|`` of each query, (B,) float64
+        (:meth:`segue.export.screen.ScreenBounds.margin`)."""
+        return self.bounds.margin(hidden, best)
 
 
 def can_screen(table: torch.Tensor) -> bool:
@@ -179,7 +129,7 @@ def screened_rank(
         kth, best = first.scores[:, -1], first.scores[:, 0]
     if not np.isfinite(kth).all():
         return None
-    floor = kth - 2 * screen.margin(hidden, best)  # (B,): below it, out for certain
+    floor = floor_below(kth, best, hidden, screen.bounds)  # (B,): below it, out for certain
     shape = (len(hidden), k)
     out = Ranked(np.zeros(shape, np.int64), np.full(shape, NEG_INF, np.float32))
     for row in range(len(hidden)):
@@ -218,7 +168,7 @@ def screened_best(
     top = approx[best]
     if not np.isfinite(top):
         return None
-    floor = top - 2 * screen.margin(hidden, np.array([top]))[0]
+    floor = floor_below(np.array([top]), np.array([top]), hidden, screen.bounds)[0]
     cols = np.flatnonzero(approx >= floor)  # ascending: argmax keeps the lower index
     exact = _dots(embeddings, hidden[0], cols)  # (n,)
     if queries.prior is not None:

@@ -31,7 +31,7 @@ from segue.api.history import (
     UnknownTracksError,
     encode_history,
 )
-from segue.api.int8_screen import SCREEN_MIN_TRACKS, Int8Screen, can_screen
+from segue.api.int8_screen import Int8Screen, can_screen
 from segue.api.playlist import continue_playlist
 from segue.api.ranking import encode_queries, rank
 from segue.api.results import COLD_START, UNKNOWN_IDS, recommendations_frame, warn_cold_start
@@ -40,6 +40,7 @@ from segue.checks import check_integer
 from segue.constraints import ConstraintFields, Constraints, constraints_from
 from segue.data.vocab import TrackVocab
 from segue.evaluation.ranking import Ranked, top_k
+from segue.export.screen import SCREEN_MIN_TRACKS
 from segue.io.checkpoint import checkpoint_from_payload
 from segue.io.safe_load import file_path, read_payload
 from segue.models.transformer import TrackTransformer
@@ -102,7 +103,7 @@ class Recommender:
             lists and greedy playlist picks while reading a quarter of the bytes
             (:mod:`segue.api.int8_screen`; float rounding aside, the same lists; about half
             the table's bytes more memory). None (default): on for a float32 CPU table of
-            at least :data:`~segue.api.int8_screen.SCREEN_MIN_TRACKS` tracks when onnxruntime
+            at least :data:`~segue.export.screen.SCREEN_MIN_TRACKS` tracks when onnxruntime
             is installed (extra "onnx"); True insists (a ValueError when it cannot be built).
     """
 

@@ -10,17 +10,32 @@ similar tracks, and playlist continuation. Departures from the checkpoint backen
   of them reach the encoder), and a playlist re-encodes its window at every step;
 * sampled continuations (``temperature``) draw from numpy's generator, so a seed gives a
   different (still reproducible) playlist than the checkpoint backend's torch generator.
+
+With the ``onnx`` package installed, a float bundle of at least
+:data:`~segue.export.screen.SCREEN_MIN_TRACKS` tracks ranks single lists and greedy playlist
+picks through an int8 screen as :class:`segue.Recommender` does (:mod:`segue.api.int8_screen`;
+the numpy arithmetic is :mod:`segue.export.screen`): every track scored by onnxruntime's integer
+GEMM, then only the tracks that can still make the list re-scored in float, so the lists are
+the float product's. An int8 bundle is scored by that integer GEMM directly (its scores are
+within the kernel's query error bound of the runtime's chunked product).
 """
 
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from segue.export.runtime import OnnxRecommender
+from segue.export.screen import (
+    SCREEN_MIN_TRACKS,
+    ScreenBounds,
+    floor_below,
+    quantize_table,
+)
 from segue.serve.backends import UnknownTrackError
 from segue.serve.events import Event, ListenerEvents
 from segue.serve.listing import Listing
@@ -39,8 +54,11 @@ class OnnxBackend:
 
     kind = "onnx"
 
-    def __init__(self, rec: OnnxRecommender, version: str) -> None:
+    def __init__(
+        self, rec: OnnxRecommender, version: str, screen: tuple[Any, ScreenBounds] | None = None
+    ) -> None:
         self.rec, self.version = rec, version
+        self.screen = screen  # (Int8Kernel, its bounds): see the module docstring
         self.n_tracks = len(rec.track_ids)
         artists = rec.artists or [None] * self.n_tracks
         names = {a: i for i, a in enumerate(sorted({a for a in artists if a is not None}), 1)}
@@ -53,15 +71,25 @@ class OnnxBackend:
         self._assumed_bucket = int(rec._gap_buckets(assumed)[0])  # same buckets as the runtime
 
     @classmethod
-    def load(cls, path: Path, version: str) -> OnnxBackend:
+    def load(cls, path: Path, version: str, screen_min_tracks: int | None = None) -> OnnxBackend:
+        """Open a bundle; ``screen_min_tracks``: a float bundle's screen from this many tracks
+        (default :data:`~segue.export.screen.SCREEN_MIN_TRACKS`)."""
         rec = OnnxRecommender.load(path, num_threads=1)
-        if rec.scales is not None and importlib.util.find_spec("onnx") is not None:
-            # An int8 catalogue through onnxruntime's integer GEMM: ~3x faster than the
-            # runtime's float conversion of row chunks (segue.export.int8_kernel).
-            from segue.export.int8_kernel import Int8Kernel
+        if importlib.util.find_spec("onnx") is None:  # the kernel builds its graph with onnx
+            return cls(rec, version)
+        from segue.export.int8_kernel import Int8Kernel
 
+        if rec.scales is not None:
+            # An int8 catalogue through onnxruntime's integer GEMM: faster than the runtime's
+            # float conversion of row chunks. No screen: it would read the same int8 table
+            # and only add passes (0.75-0.85x on 2026-12-05).
             rec.use_int8_kernel(Int8Kernel(rec.values, rec.scales, threads=1))
-        return cls(rec, version)
+            return cls(rec, version)
+        minimum = SCREEN_MIN_TRACKS if screen_min_tracks is None else screen_min_tracks
+        if len(rec.values) - 1 < minimum:
+            return cls(rec, version)
+        values, scales, bounds = quantize_table(rec.values)
+        return cls(rec, version, (Int8Kernel(values, scales, threads=1), bounds))
 
     def warm(self) -> None:
         """Run a lone list and a batch once, so the first requests do not pay for set-up."""
@@ -79,12 +107,23 @@ class OnnxBackend:
         max_per_artist: int | None,
     ) -> Listing:
         tracks, types, gaps, unknown = self._encode(history)
-        scores = self._scores(tracks, types, gaps)
-        if exclude_played:
-            scores[tracks] = -np.inf
-        self._mask(scores, allow, block)
-        picks = top_k(scores, k, self.artist_of_track, max_per_artist)
-        return Listing(self._rows(picks, scores[picks], "rank"), unknown, len(tracks) == 0)
+
+        def mask(scores: np.ndarray) -> None:
+            if exclude_played:
+                scores[tracks] = -np.inf
+            self._mask(scores, allow, block)
+
+        screened = self._screened(tracks, types, gaps, mask, k, max_per_artist)
+        if screened is not None:  # the list from the few tracks that can make it
+            candidates, exact = screened
+            local = top_k(exact, k, self.artist_of_track[candidates], max_per_artist)
+            picks, picked = candidates[local], exact[local]
+        else:
+            scores = self._scores(tracks, types, gaps)
+            mask(scores)
+            picks = top_k(scores, k, self.artist_of_track, max_per_artist)
+            picked = scores[picks]
+        return Listing(self._rows(picks, picked, "rank"), unknown, len(tracks) == 0)
 
     def recommend_many(
         self, histories: list[list[Event]], ks: list[int], exclude_played: list[bool]
@@ -132,15 +171,28 @@ class OnnxBackend:
         picks: list[int] = []
         picked_scores: list[float] = []
         while len(picks) < n:
-            scores = self._scores(tracks, types, gaps)
-            scores[blocked] = -np.inf
-            if no_repeat_window:
-                scores[tracks[-no_repeat_window:]] = -np.inf
-            pick = _pick(scores, temperature, rng)
-            if pick is None:
-                break
+            recent = tracks[-no_repeat_window:] if no_repeat_window else tracks[:0]
+
+            def mask(scores: np.ndarray, recent: np.ndarray = recent) -> None:
+                scores[blocked] = -np.inf
+                scores[recent] = -np.inf
+
+            screened = None
+            if temperature is None:  # greedy: only the best track's score is needed
+                screened = self._screened(tracks, types, gaps, mask, 1, None)
+            if screened is not None:
+                candidates, exact = screened
+                best_local = int(exact.argmax())  # the first of equal maxima: the lower index
+                pick, score = int(candidates[best_local]), float(exact[best_local])
+            else:
+                scores = self._scores(tracks, types, gaps)
+                mask(scores)
+                found = _pick(scores, temperature, rng)
+                if found is None:
+                    break
+                pick, score = found, float(scores[found])
             picks.append(pick)
-            picked_scores.append(float(scores[pick]))
+            picked_scores.append(score)
             if no_repeat_window is None:
                 blocked[pick] = True
             artist = int(self.artist_of_track[pick])
@@ -206,6 +258,51 @@ class OnnxBackend:
             return self.rec.popularity.copy()
         inputs = self.rec.history_inputs([tracks], [types], [gaps])
         return self.rec.history_scores(inputs)[0]
+
+    def _screened(
+        self,
+        tracks: np.ndarray,
+        types: np.ndarray,
+        gaps: np.ndarray,
+        mask: Callable[[np.ndarray], None],
+        k: int,
+        cap: int | None,
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The tracks that can make a list of ``k`` under ``cap`` after ``mask`` (ascending)
+        and the runtime's own scores for them, prior included: the list taken from them is the
+        list of the full scores. None without a screen, without history, or when fewer than
+        ``k`` tracks are eligible (the caller then scores every track)."""
+        if self.screen is None or not len(tracks):
+            return None
+        kernel, bounds = self.screen
+        rec = self.rec
+        inputs = rec.history_inputs([tracks], [types], [gaps])
+        listener = rec.listener_vectors(inputs)  # (1, D)
+        approx = kernel.score_array(listener)  # (1, V), a fresh array
+        if rec.prior is not None:
+            rec.prior.add_to(approx, inputs["tracks"], listener)
+        row = approx[0]
+        row[0] = -np.inf
+        mask(row)
+        first = top_k(row, k, self.artist_of_track, cap)
+        if len(first) < k:
+            return None
+        floor = floor_below(row[first[-1:]], row[first[:1]], listener, bounds)[0]
+        candidates = np.flatnonzero(row >= floor)
+        exact = self._dots(candidates, listener[0])
+        if rec.prior is not None:  # the prior's terms of the candidates, as full scoring adds
+            _, items, values = rec.prior.entries(inputs["tracks"], listener)
+            at = np.minimum(np.searchsorted(candidates, items), len(candidates) - 1)
+            hit = candidates[at] == items
+            np.add.at(exact, at[hit], values[hit])
+        return candidates, exact
+
+    def _dots(self, candidates: np.ndarray, listener: np.ndarray) -> np.ndarray:
+        """The runtime's dot products of ``listener`` with the ``candidates``' rows, (n,)."""
+        rows = self.rec.values[candidates]
+        if self.rec.scales is None:
+            return rows @ listener
+        return (rows.astype(np.float32) @ listener) * self.rec.scales[candidates]
 
     def _mask(self, scores: np.ndarray, allow: list[str] | None, block: list[str] | None) -> None:
         blocked = np.zeros(len(scores), dtype=bool)

@@ -1,0 +1,110 @@
+"""The int8 screen's arithmetic in numpy: row quantization, the error bound, the floor.
+
+Shared by :mod:`segue.api.int8_screen` (``Recommender``) and the torch-free ONNX serving backend
+(:mod:`segue.serve.onnx_backend`); the module docstring of :mod:`segue.api.int8_screen` says
+why a list taken from the exact scores of the tracks above the floor is the exhaustive list.
+numpy only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from segue.export.int8_kernel import DIGIT_RATIO, QMAX
+
+SCREEN_MIN_TRACKS = 50_000
+"""Catalogues from this many tracks get a screen by default. Below it the float table is small
+enough to stay largely in cache and the screen's fixed costs match what it saves: on a trained
+30Music model (48,862 tracks, history prior) a single list was 1.07-1.1x faster, a greedy
+playlist no faster; at 100k tracks 1.3-1.4x (``python -m benchmarks.int8_screen``)."""
+
+BUILD_BLOCK_ROWS = 1 << 16
+"""Rows quantized at once when a screen is built (16 MB of float32 at D = 64)."""
+
+FLOAT_SLACK = 1e-5
+"""Relative allowance for float32 rounding in both products and in the prior's sums, far above
+the ``~64 * 2**-24`` a 64-wide dot product can accumulate."""
+
+
+@dataclass(frozen=True)
+class ScreenBounds:
+    """How far the int8 kernel's scores can be from the float scores of a table.
+
+    Args:
+        residual_norm: ``max_i ||e_i - e'_i||_2`` (0 when the table is int8 itself), rounded up.
+        digit_error: ``max_i scale_i ||v_i||_1 / 2``: times a query's second step ``s2``, the
+            largest error of its int8 digits.
+        max_row_norm: ``max_i ||e_i||_2``, for the float rounding allowance.
+    """
+
+    residual_norm: float
+    digit_error: float
+    max_row_norm: float
+
+    def margin(self, hidden: np.ndarray, best: np.ndarray) -> np.ndarray:
+        """Largest ``|screen score - float score|`` of each query, (B,) float64.
+
+        Args:
+            hidden: Queries, (B, D) float32.
+            best: Largest finite screen score of each row (prior terms included), (B,): the
+                scale of the prior sums' rounding.
+        """
+        h = np.asarray(hidden, dtype=np.float64)
+        norm = np.sqrt(np.einsum("bd,bd->b", h, h))  # (B,)
+        s2 = np.abs(h).max(axis=1) / (QMAX * DIGIT_RATIO)  # the second digit's step
+        rounding = FLOAT_SLACK * (norm * self.max_row_norm + np.abs(best) + 1)
+        return norm * self.residual_norm + s2 * self.digit_error + rounding
+
+
+def quantize_table(table: np.ndarray) -> tuple[np.ndarray, np.ndarray, ScreenBounds]:
+    """Per-row int8 quantization of a float table and its bounds, in blocks of rows.
+
+    The formula of :meth:`segue.compress.int8.Int8Rows.quantize`: ``scale = max|row| / 127``,
+    ``v = round(row / scale)``; all-zero rows stay zero.
+
+    Args:
+        table: (V, D) float32.
+
+    Returns:
+        Values (V, D) int8, scales (V,) float32, and the bounds of their scores.
+    """
+    values = np.empty(table.shape, dtype=np.int8)
+    scales = np.empty(len(table), dtype=np.float32)
+    residual = 0.0
+    for start in range(0, len(table), BUILD_BLOCK_ROWS):
+        block = np.asarray(table[start : start + BUILD_BLOCK_ROWS], dtype=np.float32)
+        scale = np.abs(block).max(axis=1) / np.float32(QMAX)  # (n,) float32
+        safe = np.where(scale > 0, scale, np.float32(1.0))
+        quantized = np.clip(np.rint(block / safe[:, None]), -QMAX, QMAX)
+        stop = start + len(block)
+        values[start:stop], scales[start:stop] = quantized, scale
+        approx = quantized.astype(np.float64) * scale.astype(np.float64)[:, None]
+        residual = max(residual, float(np.linalg.norm(block - approx, axis=1).max(initial=0.0)))
+    bounds = int8_bounds(values, scales, table)
+    return values, scales, replace(bounds, residual_norm=residual * (1 + FLOAT_SLACK))
+
+
+def int8_bounds(
+    values: np.ndarray, scales: np.ndarray, table: np.ndarray | None = None
+) -> ScreenBounds:
+    """The bounds of an int8 table (``values * scales``) taken as the exact table, or against
+    the float ``table`` it was quantized from (its rounding is then the caller's to add)."""
+    digit, norm = 0.0, 0.0
+    for start in range(0, len(values), BUILD_BLOCK_ROWS):
+        rows = slice(start, start + BUILD_BLOCK_ROWS)
+        v = values[rows].astype(np.float64)
+        s = scales[rows].astype(np.float64)
+        digit = max(digit, float((s * np.abs(v).sum(axis=1)).max(initial=0.0)) / 2)
+        exact = v * s[:, None] if table is None else np.asarray(table[rows], dtype=np.float64)
+        norm = max(norm, float(np.linalg.norm(exact, axis=1).max(initial=0.0)))
+    return ScreenBounds(0.0, digit * (1 + FLOAT_SLACK), norm)
+
+
+def floor_below(
+    kth: np.ndarray, best: np.ndarray, hidden: np.ndarray, bounds: ScreenBounds
+) -> np.ndarray:
+    """Screen scores below this, per row, cannot reach a list whose k-th screen score is
+    ``kth`` (its best ``best``): ``kth - 2 margin``, (B,)."""
+    return kth - 2 * bounds.margin(hidden, best)
