@@ -151,7 +151,7 @@ def test_the_margin_bounds_the_screen_error_on_hard_tables():
     h = queries.numpy()
     approx = screen.scores(h).astype(np.float64)  # (B, V)
     exact = (queries @ table.T).numpy().astype(np.float64)
-    margin = screen.margin(h, approx.max(axis=1))
+    margin = screen.bounds.margin(h, approx.max(axis=1))
     error = np.abs(approx - exact).max(axis=1)
     assert (error <= margin).all()
     assert (margin < 50 * error + 1e-6).all()  # and it is not vacuous

@@ -80,11 +80,6 @@ class Int8Screen:
         """
         return self.kernel.score_array(hidden)
 
-    def margin(self, hidden: np.ndarray, best: np.ndarray) -> np.ndarray:
-        """Largest ``|screen score - float score|`` of each query, (B,) float64
-        (:meth:`segue.export.screen.ScreenBounds.margin`)."""
-        return self.bounds.margin(hidden, best)
-
 
 def can_screen(table: torch.Tensor) -> bool:
     """Whether a screen can serve ``table``: float32 on the CPU, onnxruntime installed."""

@@ -8,7 +8,7 @@ numpy only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -33,7 +33,7 @@ class ScreenBounds:
     """How far the int8 kernel's scores can be from the float scores of a table.
 
     Args:
-        residual_norm: ``max_i ||e_i - e'_i||_2`` (0 when the table is int8 itself), rounded up.
+        residual_norm: ``max_i ||e_i - e'_i||_2``, rounded up.
         digit_error: ``max_i scale_i ||v_i||_1 / 2``: times a query's second step ``s2``, the
             largest error of its int8 digits.
         max_row_norm: ``max_i ||e_i||_2``, for the float rounding allowance.
@@ -59,7 +59,8 @@ class ScreenBounds:
 
 
 def quantize_table(table: np.ndarray) -> tuple[np.ndarray, np.ndarray, ScreenBounds]:
-    """Per-row int8 quantization of a float table and its bounds, in blocks of rows.
+    """Per-row int8 quantization of a float table and its bounds, in one pass over blocks of
+    rows.
 
     The formula of :meth:`segue.compress.int8.Int8Rows.quantize`: ``scale = max|row| / 127``,
     ``v = round(row / scale)``; all-zero rows stay zero.
@@ -72,34 +73,30 @@ def quantize_table(table: np.ndarray) -> tuple[np.ndarray, np.ndarray, ScreenBou
     """
     values = np.empty(table.shape, dtype=np.int8)
     scales = np.empty(len(table), dtype=np.float32)
-    residual = 0.0
+    residual, digit, norm = 0.0, 0.0, 0.0
     for start in range(0, len(table), BUILD_BLOCK_ROWS):
         block = np.asarray(table[start : start + BUILD_BLOCK_ROWS], dtype=np.float32)
         scale = np.abs(block).max(axis=1) / np.float32(QMAX)  # (n,) float32
         safe = np.where(scale > 0, scale, np.float32(1.0))
-        quantized = np.clip(np.rint(block / safe[:, None]), -QMAX, QMAX)
+        quantized = np.clip(np.rint(block / safe[:, None]), -QMAX, QMAX)  # (n, D)
         stop = start + len(block)
         values[start:stop], scales[start:stop] = quantized, scale
-        approx = quantized.astype(np.float64) * scale.astype(np.float64)[:, None]
-        residual = max(residual, float(np.linalg.norm(block - approx, axis=1).max(initial=0.0)))
-    bounds = int8_bounds(values, scales, table)
-    return values, scales, replace(bounds, residual_norm=residual * (1 + FLOAT_SLACK))
+        step = scale.astype(np.float64)
+        exact = block.astype(np.float64)
+        rounding = exact - quantized * step[:, None]  # (n, D): what the int8 rows miss
+        residual = max(residual, _row_max(np.linalg.norm(rounding, axis=1)))
+        digit = max(digit, _row_max(step * np.abs(quantized).sum(axis=1)) / 2)
+        norm = max(norm, _row_max(np.linalg.norm(exact, axis=1)))
+    bounds = ScreenBounds(
+        residual_norm=residual * (1 + FLOAT_SLACK),
+        digit_error=digit * (1 + FLOAT_SLACK),
+        max_row_norm=norm,
+    )
+    return values, scales, bounds
 
 
-def int8_bounds(
-    values: np.ndarray, scales: np.ndarray, table: np.ndarray | None = None
-) -> ScreenBounds:
-    """The bounds of an int8 table (``values * scales``) taken as the exact table, or against
-    the float ``table`` it was quantized from (its rounding is then the caller's to add)."""
-    digit, norm = 0.0, 0.0
-    for start in range(0, len(values), BUILD_BLOCK_ROWS):
-        rows = slice(start, start + BUILD_BLOCK_ROWS)
-        v = values[rows].astype(np.float64)
-        s = scales[rows].astype(np.float64)
-        digit = max(digit, float((s * np.abs(v).sum(axis=1)).max(initial=0.0)) / 2)
-        exact = v * s[:, None] if table is None else np.asarray(table[rows], dtype=np.float64)
-        norm = max(norm, float(np.linalg.norm(exact, axis=1).max(initial=0.0)))
-    return ScreenBounds(0.0, digit * (1 + FLOAT_SLACK), norm)
+def _row_max(per_row: np.ndarray) -> float:
+    return float(per_row.max(initial=0.0))
 
 
 def floor_below(

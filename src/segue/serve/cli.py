@@ -19,6 +19,7 @@ import tempfile
 from dataclasses import fields
 from pathlib import Path
 
+from segue.export.screen import SCREEN_MIN_TRACKS
 from segue.serve.logs import log_config
 from segue.serve.metrics import MULTIPROC_ENV
 from segue.serve.protocol import http_protocol
@@ -82,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["auto", "on", "off"],
         default="auto",
         help="rank a checkpoint through an int8 copy of its track table (same lists, fewer "
-        "bytes read; auto: from 50,000 tracks when onnxruntime is installed)",
+        f"bytes read; auto: from {SCREEN_MIN_TRACKS:,} tracks when onnxruntime is installed)",
     )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.add_argument("--no-access-log", action="store_true", help="no log line per request")
