@@ -1,6 +1,6 @@
 """Accuracy on the public protocols: segue's model against every baseline, same points.
 
-Run: python -m benchmarks.quality                          (30Music, ML-100K and synthetic)
+Run: python -m benchmarks.quality             (30Music, ML-100K, Amazon Beauty and synthetic)
      python -m benchmarks.quality --protocol synthetic --set trainer.num_threads=1
      python -m benchmarks.quality --protocol ml100k --set trainer.epochs=50
 
@@ -20,8 +20,8 @@ For each protocol it
 
 Every evaluation carries the breakdowns by repeat vs new target and by target popularity, and a
 bootstrap that resamples listeners. It writes ``benchmarks/results/quality_<protocol>.{md,json}``
-with the command, date, machine and versions. ML-100K and 30Music need ``../shared/data`` (or
-``$SEGUE_DATA_DIR``); the synthetic protocol is the bundled log with the prior settings chosen
+with the command, date, machine and versions. ML-100K, 30Music and Amazon Beauty need
+``../shared/data`` (or ``$SEGUE_DATA_DIR``); the synthetic protocol is the bundled log with the prior settings chosen
 on its validation window (``experiment=synthetic``).
 """
 
@@ -56,9 +56,15 @@ PROTOCOLS: dict[str, str | None] = {
     "ml100k": "ml100k",
     "30music": "30music",
     "synthetic": "synthetic",
+    "beauty": "beauty",
 }
 """Protocol -> experiment overlay (None would mean the bundled defaults)."""
-DATA_GROUPS = {"ml100k": "movielens_100k", "30music": "30music", "synthetic": "synthetic"}
+DATA_GROUPS = {
+    "ml100k": "movielens_100k",
+    "30music": "30music",
+    "synthetic": "synthetic",
+    "beauty": "amazon_beauty",
+}
 """Protocol -> its data group (for ``--baselines-only``)."""
 BASELINE_REFERENCE = "transitions"
 """What the other baselines are compared with when no model is evaluated."""
@@ -200,7 +206,13 @@ def run_baselines(name: str, extra: list[str], refit: bool = True) -> dict[str, 
         "train_window": evaluated(None, tuned, out / "evaluation", data),
     }
     if refit and settings.split in REFIT_SPLITS:
-        no_validation = [*data, "data.split_options.validation_days=0"]
+        no_validation = [
+            *data,
+            *(
+                f"++data.split_options.{k}={json.dumps(v)}"  # false, not Python's False
+                for k, v in REFIT_SPLITS[settings.split].items()
+            ),
+        ]
         report["refit"] = evaluated(None, tuned, out / "evaluation_refit", no_validation)
     elif refit:
         report["refit_skipped"] = f"the {settings.split} split has no validation window"

@@ -45,8 +45,17 @@ def test_both_protocols_with_tuned_baselines_and_breakdowns(tmp_path, monkeypatc
     assert saved["command"].startswith("python -m benchmarks.quality --protocol synthetic")
 
 
+TEMPORAL = ["data.split_options.test_days=3", "data.split_options.validation_days=3"]
+LEAVE_LAST_OUT = [
+    "data.split=leave_last_out",
+    "~data.split_options.test_days",
+    "~data.split_options.validation_days",
+]
+
+
 @pytest.mark.slow
-def test_baselines_only_runs_both_protocols_without_a_model(tmp_path, monkeypatch):
+@pytest.mark.parametrize("split", [TEMPORAL, LEAVE_LAST_OUT], ids=["temporal", "leave_last_out"])
+def test_baselines_only_runs_both_protocols_without_a_model(tmp_path, monkeypatch, split):
     monkeypatch.setattr(quality, "RESULTS", tmp_path)
     small_grids = {
         name: (key, grid[:2], build) for name, (key, grid, build) in quality.TUNED.items()
@@ -55,8 +64,7 @@ def test_baselines_only_runs_both_protocols_without_a_model(tmp_path, monkeypatc
     tiny = [
         "data.source.n_users=60",
         "data.source.n_events=3000",
-        "data.split_options.test_days=3",
-        "data.split_options.validation_days=3",
+        *split,
     ]
     report = quality.run_baselines("synthetic", tiny)
     quality.write(report)

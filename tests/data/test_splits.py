@@ -57,6 +57,16 @@ def test_leave_last_out_marks_last_and_second_last_non_skip():
     assert split.report.stats["users without points (too few events)"] == 1
 
 
+def test_leave_last_out_without_validation_trains_on_the_validation_item():
+    log = make_log([("u", "a", 1), ("u", "b", 2), ("u", "c", 3), ("u", "d", 4)])
+    split = leave_last_out(build_sessions(log), validation=False)
+    assert split.events["fold"].tolist() == ["train", "train", "train", "test"]
+    assert split.points("test")["track_id"].tolist() == ["d"]
+    assert split.points("validation").empty
+    with pytest.raises(TypeError, match="validation must be true or false"):
+        leave_last_out(build_sessions(log), validation="no")
+
+
 @pytest.mark.parametrize(
     "make_split",
     [

@@ -122,7 +122,7 @@ def test_data_configs_compose_and_name_a_reader(data, tmp_path):
     assert settings.reader in READERS and settings.split in SPLITS
     assert DataSettings.from_dict(settings.to_dict()) == settings
     source = str(settings.reader_options.get("source", ""))
-    if data in ("movielens_100k", "30music"):
+    if data in ("movielens_100k", "30music", "amazon_beauty"):
         assert source.startswith(str(SHARED_DATA)) or "SEGUE_DATA_DIR" in source or source
 
 

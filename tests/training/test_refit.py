@@ -113,5 +113,29 @@ def test_refit_settings_move_the_validation_window_to_train():
     refit = refit_settings(temporal)
     assert refit.split_options == {"test_days": 14, "validation_days": 0}
     assert refit.name == "synthetic+refit" and temporal.split_options["validation_days"] == 14
-    with pytest.raises(ValueError, match="'leave_last_out' has none"):
-        refit_settings(DataSettings(name="ml", reader="synthetic", split="leave_last_out"))
+    loo = refit_settings(DataSettings(name="ml", reader="synthetic", split="leave_last_out"))
+    assert loo.split_options == {"validation": False}
+    with pytest.raises(ValueError, match="'held_out_sessions' has none"):
+        refit_settings(DataSettings(name="ml", reader="synthetic", split="held_out_sessions"))
+
+
+def test_a_leave_last_out_refit_trains_on_the_validation_item_and_keeps_the_test_points():
+    log = generate_listening_log(n_users=30, n_events=900, seed=2)
+    options = SessionOptions()
+    chosen = prepare_data(log, sessions=options, split="leave_last_out", max_len=400)
+    refit = prepare_data(
+        log,
+        sessions=options,
+        split="leave_last_out",
+        split_options={"validation": False},
+        max_len=400,
+    )
+    assert len(chosen.validation) > 0 and len(refit.validation) == 0
+    tested = [
+        split.points("test")[["user_id", "track_id", "timestamp"]]
+        for split in (chosen.split, refit.split)
+    ]
+    assert tested[0].reset_index(drop=True).equals(tested[1].reset_index(drop=True))
+    folds = [split.events["fold"].value_counts() for split in (chosen.split, refit.split)]
+    assert folds[1]["train"] == folds[0]["train"] + folds[0]["validation"]
+    assert "validation" not in folds[1]

@@ -109,12 +109,16 @@ def _count_unknown(events: pd.DataFrame, report: Report) -> None:
         )
 
 
-def leave_last_out(log: EventLog | pd.DataFrame, min_points: int = 3) -> Split:
+def leave_last_out(
+    log: EventLog | pd.DataFrame, min_points: int = 3, validation: bool = True
+) -> Split:
     """Per user: the last non-skipped event is the test point, the one before it validation.
 
     Events from the validation point up to the test point form the validation fold, events from
     the test point on the test fold, so skips after a point never leak into training. Users with
     fewer than ``min_points`` non-skipped events stay wholly in train (no point; counted).
+    ``validation=False`` makes no validation fold: the event that would be the validation point
+    is trained on, and the test points are unchanged (a refit run, :mod:`segue.training.refit`).
 
     >>> df = pd.DataFrame({"user_id": ["u"] * 4, "track_id": list("abcd"),
     ...     "timestamp": pd.to_datetime([1, 2, 3, 4], unit="s", utc=True)})
@@ -122,7 +126,7 @@ def leave_last_out(log: EventLog | pd.DataFrame, min_points: int = 3) -> Split:
     >>> split.events["fold"].tolist(), split.points("test")["track_id"].tolist()
     (['train', 'train', 'validation', 'test'], ['d'])
     """
-    _check_leave_last_out(min_points)
+    _check_leave_last_out(min_points, validation)
     events = _events_of(log)
     report = Report("split leave-last-out", rows_in=len(events), rows_kept=0)
     users = pd.factorize(events[Columns.USER])[0]
@@ -132,7 +136,7 @@ def leave_last_out(log: EventLog | pd.DataFrame, min_points: int = 3) -> Split:
     n_playable = np.bincount(users, weights=playable, minlength=users.max() + 1)[users]
     eligible = n_playable >= min_points
     test_point = playable & (from_end == 0) & eligible
-    val_point = playable & (from_end == 1) & eligible
+    val_point = playable & (from_end == 1) & eligible & validation
     fold = np.full(len(events), TRAIN, dtype=object)
     after_val = _after_mark(users, val_point)
     after_test = _after_mark(users, test_point)
@@ -147,9 +151,11 @@ def leave_last_out(log: EventLog | pd.DataFrame, min_points: int = 3) -> Split:
     return _finish(events, "leave-last-out", report, fix)
 
 
-def _check_leave_last_out(min_points: int = 3) -> None:
-    # Two points (validation, test) and at least one earlier event to predict them from.
+def _check_leave_last_out(min_points: int = 3, validation: bool = True) -> None:
+    # Two points (validation, test) and at least one earlier event to predict them from; the
+    # same users keep test points when a refit run trains on the validation point.
     check_integer("min_points", min_points, minimum=3)
+    _check_flag("validation", validation)
 
 
 def _reverse_rank(groups: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -21,15 +21,20 @@ import dataclasses
 
 from segue.data.settings import DataSettings
 
-REFIT_SPLITS = ("global_temporal",)
-"""Splits whose validation window can be trained on: ``validation_days=0`` moves it to train."""
+REFIT_SPLITS: dict[str, dict[str, object]] = {
+    "global_temporal": {"validation_days": 0},
+    "leave_last_out": {"validation": False},
+}
+"""Splits whose validation fold can be trained on -> the split options that move it to train."""
 
 
 def refit_settings(settings: DataSettings) -> DataSettings:
-    """The same data settings with the validation window trained on (no validation fold).
+    """The same data settings with the validation fold trained on (no validation fold).
 
-    The test window is unchanged, so the refit model is tested on the same points (targets
-    first heard in the validation window become known, which is the point of refitting).
+    The test points are unchanged, so the refit model is tested on the same points (targets
+    first heard in the validation window become known, which is the point of refitting). For a
+    temporal split the validation window joins train; for leave-last-out each user's
+    validation item becomes the last training item.
 
     Args:
         settings: The data settings of the run whose epochs were chosen on validation.
@@ -45,5 +50,5 @@ def refit_settings(settings: DataSettings) -> DataSettings:
             f"the refit protocol needs a split whose validation window can join train; "
             f"{settings.split!r} has none (supported: {list(REFIT_SPLITS)})"
         )
-    options = {**settings.split_options, "validation_days": 0}
+    options = {**settings.split_options, **REFIT_SPLITS[settings.split]}
     return dataclasses.replace(settings, name=f"{settings.name}+refit", split_options=options)

@@ -19,6 +19,7 @@ from .conftest import FIXTURES
         ("datasets/30music_sample.txt", {}),
         ("datasets/ratings.dat", {}),
         ("datasets/piki_sample.csv", {}),
+        ("datasets/item_sequences.txt", {}),
         ("generic/canonical.tsv", {}),
         ("lastfm_layouts", {}),
         ("lastfm_layouts/recenttracks.json", {}),

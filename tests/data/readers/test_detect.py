@@ -24,6 +24,7 @@ from .conftest import FIXTURES
         ("datasets/ratings.dat", "movielens"),
         ("datasets/ratings.csv", "movielens"),
         ("datasets/piki_sample.csv", "piki"),
+        ("datasets/item_sequences.txt", "item_sequences"),
         ("generic/canonical.tsv", "tsv"),
         ("generic/plays_ms.csv", None),
     ],

@@ -124,3 +124,50 @@ def test_real_piki_sample():
     log = read_log(shared("piki-music-sample/piki_dataset_first500.csv"))
     assert (log.report.rows_kept, log.report.stats["users"]) == (500, 47)
     assert (log.events["event_type"] == "like").sum() == 218
+
+
+def test_item_sequences_keep_order_and_source_line():
+    log = read_log(DATASETS / "item_sequences.txt")
+    assert log.report.stage == "read item_sequences"
+    events = log.events
+    third = events[events["user_id"] == "3"]
+    assert third["track_id"].tolist() == ["15", "11", "12", "16", "17"]
+    assert third["timestamp"].is_monotonic_increasing and third["timestamp"].is_unique
+    assert third["source_line"].tolist() == [3] * 5
+    assert len(events) == 3 + 2 + 5 + 1
+
+
+def _read_sequences(tmp_path, text):
+    (tmp_path / "seq.txt").write_text(text)
+    return read_log(tmp_path / "seq.txt", format="item_sequences")
+
+
+def test_item_sequences_a_repeated_user_is_an_error_naming_both_lines(tmp_path):
+    with pytest.raises(DataError, match=r"line 3: user '7' has a second sequence .*line 1"):
+        _read_sequences(tmp_path, "7 1 2\n8 3 4 5\n7 6\n")
+
+
+def test_item_sequences_a_user_without_items_loses_nothing(tmp_path):
+    log = _read_sequences(tmp_path, "7 1 2\n8\n9 3\n")
+    assert log.report.rows_in == log.report.rows_kept == 3
+    assert set(log.events["user_id"]) == {"7", "9"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["1 2 3\n4 5 6\n7 8 9\n", "1,2,3,4\n5,6\n", "a b c\nd e\n", "1 2 3 4\n"],
+    ids=["fixed width table", "commas", "not numbers", "one line"],
+)
+def test_item_sequences_sniff_leaves_tables_alone(text):
+    from segue.data.readers.head import Head
+    from segue.data.readers.item_sequences import sniff
+
+    assert not sniff(Head("x.txt", text.encode()))
+
+
+def test_amazon_beauty_s3rec_file_reads_whole():
+    log = read_log(shared("amazon-beauty-s3rec/Beauty.txt"))
+    assert log.report.stage == "read item_sequences"
+    assert len(log.events) == 198_502
+    assert log.events["user_id"].nunique() == 22_363
+    assert log.events["track_id"].nunique() == 12_101

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from segue.data.readers import (
     generic,
+    item_sequences,
     lastfm,
     lastfm_json,
     listenbrainz,
@@ -162,6 +163,14 @@ FORMATS: dict[str, Format] = _formats(
         "Yambda parquet (uid, item_id, timestamp, ...)",
         public_datasets.read_yambda,
         public_datasets.sniff_yambda,
+        check_times=False,
+    ),
+    Format(
+        "item_sequences",
+        "Item-sequence text, one line per user: user item_1 ... item_n in order, no times "
+        "(the S3-Rec / ICLRec files: Amazon Beauty, Sports, Toys, Yelp)",
+        item_sequences.read_item_sequences,
+        item_sequences.sniff,
         check_times=False,
     ),
     Format(
