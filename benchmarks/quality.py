@@ -21,8 +21,8 @@ For each protocol it
 Every evaluation carries the breakdowns by repeat vs new target and by target popularity, and a
 bootstrap that resamples listeners. It writes ``benchmarks/results/quality_<protocol>.{md,json}``
 with the command, date, machine and versions. ML-100K, 30Music and Amazon Beauty need
-``../shared/data`` (or ``$SEGUE_DATA_DIR``); the synthetic protocol is the bundled log with the prior settings chosen
-on its validation window (``experiment=synthetic``).
+``../shared/data`` (or ``$SEGUE_DATA_DIR``); the synthetic protocol is the bundled log with the
+prior settings chosen on its validation window (``experiment=synthetic``).
 """
 
 from __future__ import annotations
