@@ -13,7 +13,6 @@ so nothing is lost by it.
 
 from __future__ import annotations
 
-import io
 import re
 
 import numpy as np
@@ -26,7 +25,7 @@ from segue.data.readers.canonical import finish
 from segue.data.readers.head import Head
 from segue.data.readers.parsed import NoRows, Parsed
 from segue.data.readers.sources import SourceFile
-from segue.data.readers.text import encoding_of
+from segue.data.readers.text import read_text
 
 LINE = "source_line"
 """Extra column: the 1-based line of the file each event came from."""
@@ -58,11 +57,7 @@ def read_item_sequences(file: SourceFile) -> Parsed:
 
 def _tokens(file: SourceFile) -> tuple[list[str], list[str], list[int], list[int]]:
     """Flat user / item / line / position lists; errors name the file's line."""
-    data = _bytes(file)
-    try:
-        text = data.decode(encoding_of(data[:65536]))
-    except UnicodeDecodeError as error:
-        raise DataError(f"not text in one encoding ({error})", file=file.name) from error
+    text = read_text(file)
     users: list[str] = []
     items: list[str] = []
     lines: list[int] = []
@@ -86,11 +81,6 @@ def _tokens(file: SourceFile) -> tuple[list[str], list[str], list[int], list[int
         lines += [number] * len(sequence)
         positions += range(len(sequence))
     return users, items, lines, positions
-
-
-def _bytes(file: SourceFile) -> bytes:
-    source = file.readable()
-    return source.getvalue() if isinstance(source, io.BytesIO) else source.read_bytes()
 
 
 def sniff(head: Head) -> bool:

@@ -30,6 +30,7 @@ from segue.data.readers.delimited import read_delimited
 from segue.data.readers.head import Head
 from segue.data.readers.parsed import NoRows, Parsed, first_row
 from segue.data.readers.sources import SourceFile
+from segue.data.readers.text import read_bytes
 
 RATING = "rating"
 SOURCE_SESSION = "source_session_id"
@@ -65,8 +66,7 @@ def read_30music(file: SourceFile) -> Parsed:
 
 def read_movielens(file: SourceFile) -> Parsed:
     """Read MovieLens ratings: ``u.data``, ``ratings.dat`` or ``ratings.csv``."""
-    source = file.readable()
-    data = source.getvalue() if isinstance(source, io.BytesIO) else source.read_bytes()
+    data = read_bytes(file)
     has_header = data.lstrip().lower().startswith(b"userid")
     if b"::" in data[:1000]:
         data = data.replace(b"::", b"\t")  # pyarrow reads tabs in C; a regex separator is slow

@@ -74,11 +74,15 @@ def utf8_source(file: SourceFile) -> tuple[Path | io.BytesIO, str]:
     return io.BytesIO(decode(data, file=file.name, encoding=encoding).encode(UTF8)), encoding
 
 
+def read_bytes(file: SourceFile) -> bytes:
+    """A whole file's bytes, whether it lies on disk or inside a ``.zip``."""
+    source = file.readable()
+    return source.getvalue() if isinstance(source, io.BytesIO) else source.read_bytes()
+
+
 def read_text(file: SourceFile) -> str:
     """A whole file's text, decoded as :func:`encoding_of` tells."""
-    source = file.readable()
-    data = source.getvalue() if isinstance(source, io.BytesIO) else source.read_bytes()
-    return decode(data, file=file.name)
+    return decode(read_bytes(file), file=file.name)
 
 
 def first_line(source: Path | io.BytesIO) -> str:
