@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from segue.api.cpu_product import catalogue_product, set_num_threads, to_huge_pages
+from segue.api.cpu_product import (
+    catalogue_product,
+    gathered_product,
+    set_num_threads,
+    to_huge_pages,
+)
 
 
 @pytest.fixture
@@ -43,6 +48,26 @@ def test_autograd_and_float64_go_through_torch(table: torch.Tensor) -> None:
     assert hidden.grad is not None
     wide = catalogue_product(hidden.detach().double(), table.double())
     assert wide.dtype == torch.float64
+
+
+@pytest.mark.parametrize("rows", [1, 3])
+def test_gathered_product_scores_each_rows_own_candidates(table: torch.Tensor, rows: int) -> None:
+    hidden = torch.randn(rows, 64, generator=torch.Generator().manual_seed(rows))
+    candidates = np.random.default_rng(rows).integers(0, 1001, (rows, 40))  # repeats allowed
+    got = gathered_product(hidden, table, candidates)
+    assert got.shape == (rows, 40) and got.dtype == torch.float32
+    full = hidden.double().matmul(table.double().T)  # (rows, V)
+    expected = torch.gather(full, 1, torch.from_numpy(candidates)).float()
+    torch.testing.assert_close(got, expected)
+
+
+def test_gathered_product_with_autograd_goes_through_torch(table: torch.Tensor) -> None:
+    hidden = torch.randn(2, 64, requires_grad=True)
+    candidates = np.array([[1, 5, 9], [0, 2, 1000]])
+    out = gathered_product(hidden, table, candidates)
+    out.sum().backward()  # would fail if numpy had computed it
+    assert hidden.grad is not None
+    torch.testing.assert_close(out.detach(), gathered_product(hidden.detach(), table, candidates))
 
 
 def test_set_num_threads_sizes_torch_and_blas() -> None:

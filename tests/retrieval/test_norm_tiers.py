@@ -133,3 +133,31 @@ def test_a_version_1_index_loads_untiered(tmp_path):
     assert loaded.params.norm_tiers == 1 and loaded.bounds is None
     queries = table[1:5] + 0.05
     np.testing.assert_array_equal(loaded.search(queries, 20), index.search(queries, 20))
+
+
+@pytest.mark.parametrize("nprobe", [1, 7, 30, 61, 199, 200])
+def test_two_stage_selection_equals_bounding_every_list(nprobe):
+    """Only the best directions' lists are bounded; the chosen lists are those of a naive
+    bound of every list, for queries near the directions, away from them (every bound
+    negative: the fallback) and with empty lists."""
+    rng = np.random.default_rng(nprobe)
+    n_dir, tiers, dim = 50, 4, 6
+    directions = rng.standard_normal((n_dir, dim)).astype(np.float32)
+    directions[:, 0] = np.abs(directions[:, 0]) + 0.5  # all in one half-space
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    high = rng.uniform(1, 5, n_dir * tiers).astype(np.float32)
+    low = (high * rng.uniform(0.1, 1, n_dir * tiers)).astype(np.float32)
+    empty = rng.choice(n_dir * tiers, 15, replace=False)
+    high[empty] = low[empty] = 0.0
+    bounds = ListBounds(directions, tiers, high, low)
+    queries = rng.standard_normal((6, dim)).astype(np.float32)
+    queries[0] = -np.eye(dim, dtype=np.float32)[0]  # points away from every direction
+    lists, scores = bounds.select(queries, nprobe)
+    cos = np.repeat(queries @ directions.T, tiers, axis=1)  # (B, nlist)
+    naive = np.where(cos > 0, cos * high, cos * low)
+    naive[:, high == 0] = -np.inf
+    for q in range(len(queries)):
+        expected = np.argsort(-naive[q], kind="stable")[:nprobe]
+        assert sorted(lists[q].tolist()) == sorted(expected.tolist())
+        np.testing.assert_allclose(scores[q], naive[q][expected], rtol=1e-5)
+        assert (scores[q][:-1] >= scores[q][1:]).all()  # best first

@@ -46,6 +46,34 @@ def catalogue_product(hidden: torch.Tensor, embeddings: torch.Tensor) -> torch.T
     return torch.from_numpy(queries @ embeddings.numpy().T)  # (B, V), one GEMM
 
 
+def gathered_product(
+    hidden: torch.Tensor, embeddings: torch.Tensor, candidates: np.ndarray
+) -> torch.Tensor:
+    """Each row's dot products with its own candidate tracks, (B, C) float32.
+
+    An index's exact re-rank scores a few thousand scattered rows of a table of millions.
+    Gathering them with torch's advanced indexing and multiplying with ``bmm`` took 0.84 ms
+    for 3,020 rows of a 10M x 64 table (one thread, p50 of 300); ``numpy.take`` and a
+    matrix-vector product on the same memory took 0.17 ms.
+
+    Args:
+        hidden: Query states, (B, D).
+        embeddings: The catalogue table, (V, D), contiguous.
+        candidates: Track indices per row, (B, C) int64.
+
+    >>> h, e = torch.tensor([[1.0, 2.0]]), torch.tensor([[0.0, 1.0], [3.0, 1.0], [1.0, 1.0]])
+    >>> gathered_product(h, e, np.array([[2, 1]])).tolist()
+    [[3.0, 5.0]]
+    """
+    if not _numpy_eligible(hidden, embeddings):
+        cand = torch.as_tensor(candidates, device=embeddings.device)  # (B, C)
+        rows = embeddings[cand]  # (B, C, D)
+        return torch.bmm(rows, hidden.to(rows.dtype).unsqueeze(2)).squeeze(2)
+    vectors = np.take(embeddings.numpy(), candidates, axis=0)  # (B, C, D)
+    queries = np.ascontiguousarray(hidden.numpy())[:, :, None]  # (B, D, 1)
+    return torch.from_numpy(np.matmul(vectors, queries)[:, :, 0])
+
+
 def _numpy_eligible(hidden: torch.Tensor, embeddings: torch.Tensor) -> bool:
     return (
         hidden.device.type == "cpu"

@@ -30,6 +30,7 @@ small lists (recall was the same within 0.002 either way at 1M).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import faiss
@@ -62,8 +63,21 @@ class ListBounds:
     max_norm: np.ndarray
     min_norm: np.ndarray
 
+    @cached_property
+    def direction_max_norm(self) -> np.ndarray:
+        """Largest track norm over each direction's tiers, (n_dir,) float32; 0 when empty."""
+        return self.max_norm.reshape(-1, self.tiers).max(axis=1)
+
     def select(self, queries: np.ndarray, nprobe: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``nprobe`` lists with the largest score bounds per query, best first.
+
+        Two stages, the same lists (ties aside) as bounding every list: a list's positive
+        bound is at most its direction's ``cos * direction_max_norm``, which its loudest tier
+        reaches. So a direction outside the ``nprobe`` best by that bound has ``nprobe`` lists
+        (their loudest tiers) bounded at least as high as any of its own, and only the best
+        ``nprobe`` directions' lists are bounded and ranked: at 10M tracks (25,298 directions
+        x 4 tiers, 4,048 probes) 0.25 ms instead of 1.0 ms. Rows whose ``nprobe``-th bound is
+        not positive (fewer lists point towards the query) are ranked over every list.
 
         Args:
             queries: Listener vectors, (B, D) float32.
@@ -73,18 +87,39 @@ class ListBounds:
             List numbers (B, nprobe) int64 and their bounds (B, nprobe) float32.
         """
         cos = queries @ self.directions.T  # (B, n_dir): |q| cos(q, direction)
-        cos = np.repeat(cos, self.tiers, axis=1)  # (B, nlist): list d * T + t
-        bound = np.where(cos > 0, cos * self.max_norm, cos * self.min_norm)  # (B, nlist)
-        bound[:, self.max_norm == 0] = -np.inf  # empty lists last
-        nprobe = min(nprobe, bound.shape[1])
+        nprobe = min(nprobe, len(self.max_norm))
+        every = np.broadcast_to(np.arange(len(self.directions)), cos.shape)  # (B, n_dir)
+        if nprobe >= len(self.directions):  # every direction is a candidate
+            return self._best_lists(cos, every, nprobe)
+        reach = cos * self.direction_max_norm  # (B, n_dir)
+        best = np.argpartition(-reach, nprobe - 1, axis=1)[:, :nprobe]  # (B, nprobe)
+        lists, scores = self._best_lists(cos, best, nprobe)
+        short = scores[:, -1] <= 0  # (B,): the two stages' argument needs positive bounds
+        if short.any():
+            lists[short], scores[short] = self._best_lists(cos[short], every[short], nprobe)
+        return lists, scores
+
+    def _best_lists(
+        self, cos: np.ndarray, directions: np.ndarray, nprobe: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``nprobe`` best lists of the given directions (B, m) by their bounds, best
+        first: list numbers (B, nprobe) int64 and bounds (B, nprobe) float32."""
+        tiers = self.tiers
+        c = np.take_along_axis(cos, directions, axis=1)[:, :, None]  # (B, m, 1)
+        high = self.max_norm.reshape(-1, tiers)[directions]  # (B, m, T)
+        low = self.min_norm.reshape(-1, tiers)[directions]
+        bound = np.where(c > 0, c * high, c * low)
+        bound[high == 0] = -np.inf  # empty lists last
+        bound = bound.reshape(len(cos), -1)  # (B, m * T): column j is tier j % T
         if nprobe < bound.shape[1]:
             top = np.argpartition(-bound, nprobe - 1, axis=1)[:, :nprobe]  # (B, nprobe)
         else:
             top = np.broadcast_to(np.arange(bound.shape[1]), bound.shape)
         scores = np.take_along_axis(bound, top, axis=1)
         order = np.argsort(-scores, axis=1)
-        lists = np.ascontiguousarray(np.take_along_axis(top, order, axis=1), dtype=np.int64)
-        return lists, np.ascontiguousarray(np.take_along_axis(scores, order, axis=1), np.float32)
+        top, scores = np.take_along_axis(top, order, axis=1), np.take_along_axis(scores, order, 1)
+        lists = np.take_along_axis(directions, top // tiers, axis=1) * tiers + top % tiers
+        return lists.astype(np.int64), scores.astype(np.float32)
 
 
 def tier_of(norms: np.ndarray, tiers: int) -> tuple[np.ndarray, np.ndarray]:

@@ -39,7 +39,7 @@ import torch
 
 from segue.api.catalogue import Catalogue
 from segue.api.constraints import NEG_INF, ResolvedConstraints
-from segue.api.cpu_product import catalogue_product
+from segue.api.cpu_product import catalogue_product, gathered_product
 from segue.api.queries import Queries, as_queries
 from segue.api.ranking import exhaustive_rank
 from segue.evaluation.ranking import Ranked, within_cap
@@ -185,10 +185,9 @@ def _exact_scores(
         queries: Listener vectors of the rows, (p, D).
         candidates: Track indices per row, (p, C); 0 where the index found fewer.
     """
-    cand = torch.as_tensor(np.ascontiguousarray(candidates), device=catalogue.device)  # (p, C)
-    vectors = catalogue.embeddings[cand]  # (p, C, D): only the candidates' rows
-    scores = torch.bmm(vectors, queries.to(vectors.dtype).unsqueeze(2)).squeeze(2)  # (p, C)
-    return scores.masked_fill(cand == 0, NEG_INF)
+    candidates = np.ascontiguousarray(candidates, dtype=np.int64)
+    scores = gathered_product(queries, catalogue.embeddings, candidates)  # (p, C)
+    return scores.masked_fill(torch.as_tensor(candidates == 0, device=scores.device), NEG_INF)
 
 
 def _mask(
