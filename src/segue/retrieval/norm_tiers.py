@@ -89,16 +89,23 @@ class ListBounds:
         """
         cos = queries @ self.directions.T  # (B, n_dir): |q| cos(q, direction)
         nprobe = min(nprobe, len(self.max_norm))
-        every = np.broadcast_to(np.arange(len(self.directions)), cos.shape)  # (B, n_dir)
         if nprobe >= len(self.directions):  # every direction is a candidate
-            return self._best_lists(cos, every, nprobe)
+            return self._best_lists(cos, self._every_direction(len(cos)), nprobe)
         reach = cos * self.direction_max_norm  # (B, n_dir)
         best = np.argpartition(-reach, nprobe - 1, axis=1)[:, :nprobe]  # (B, nprobe)
         lists, scores = self._best_lists(cos, best, nprobe)
         short = scores[:, -1] <= 0  # (B,): the two stages' argument needs positive bounds
         if short.any():
-            lists[short], scores[short] = self._best_lists(cos[short], every[short], nprobe)
+            every = self._every_direction(int(short.sum()))
+            lists[short], scores[short] = self._best_lists(cos[short], every, nprobe)
         return lists, scores
+
+    def _every_direction(self, rows: int) -> np.ndarray:
+        """Every direction's number for each of ``rows`` rows, (rows, n_dir), a read-only view.
+
+        Built only where every direction is a candidate, not on each query's common path."""
+        n_dir = len(self.directions)
+        return np.broadcast_to(np.arange(n_dir), (rows, n_dir))
 
     def _best_lists(
         self, cos: np.ndarray, directions: np.ndarray, nprobe: int
