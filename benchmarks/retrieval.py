@@ -372,18 +372,23 @@ def profile_stages(rec: Recommender, queries: list[list[str]]) -> None:
 
 
 def bench_int8(embeddings: torch.Tensor, args: argparse.Namespace) -> None:
-    """Float GEMV vs int8 kernel vs int8 chunked, back to back, one thread, one query.
+    """Float GEMV vs int8 kernels vs int8 chunked, back to back, one thread, one query.
 
     The float table is timed in both page sizes: ``Recommender`` serves it from numpy memory,
     which Linux backs with 2 MB pages (``to_huge_pages``); a table torch allocated sits in 4 kB
-    pages and streams through ~1.3x slower (a TLB miss per 4 kB).
+    pages and streams through ~1.3x slower (a TLB miss per 4 kB). The int8 kernel is timed with
+    both query encodings (:class:`segue.export.int8_kernel.Int8Kernel`): one int8 digit (the
+    plain int8 GEMV) and two (the int8 table's scores against the float query). How far each
+    moves the float scores is printed after the timings, over ``--int8-check`` queries.
     """
     set_num_threads(1)  # torch and numpy BLAS: the catalogue product runs in numpy
     rows = Int8Rows.quantize(embeddings)
-    gc.collect()
-    before, start = rss_mb(), time.perf_counter()
-    fast = rows.with_kernel(threads=1)
-    built, grown = time.perf_counter() - start, rss_mb() - before
+    kernels, built = {}, {}
+    for digits in (2, 1):
+        gc.collect()
+        before, start = rss_mb(), time.perf_counter()
+        kernels[digits] = rows.with_kernel(threads=1, digits=digits)
+        built[digits] = (time.perf_counter() - start, rss_mb() - before)
     hidden = torch.randn(1, embeddings.shape[1], generator=torch.Generator().manual_seed(0))
     small_pages = torch.empty_like(embeddings).copy_(embeddings)  # torch's allocator: 4 kB
     huge_pages = to_huge_pages(embeddings)
@@ -392,7 +397,8 @@ def bench_int8(embeddings: torch.Tensor, args: argparse.Namespace) -> None:
         "float32 numpy, 4 kB": lambda: catalogue_product(hidden, small_pages),
         "float32 numpy, 2 MB": lambda: catalogue_product(hidden, huge_pages),  # served
         "int8 chunked (old)": lambda: rows.chunked_scores(hidden),
-        "int8 kernel (new)": lambda: fast.scores(hidden),
+        "int8 kernel, 2 digits": lambda: kernels[2].scores(hidden),
+        "int8 kernel, 1 digit": lambda: kernels[1].scores(hidden),
     }
     samples: dict[str, list[float]] = {name: [] for name in fns}
     for fn in fns.values():
@@ -404,20 +410,50 @@ def bench_int8(embeddings: torch.Tensor, args: argparse.Namespace) -> None:
             samples[name].append(time.perf_counter() - start)
     timings = {name: float(np.median(s)) * 1e3 for name, s in samples.items()}
     n = embeddings.shape[0]
-    print(f"\nexact scoring of {n:,} tracks, 1 thread, median of {args.int8_reps}", end="")
+    print(f"\nexact scoring of {n:,} tracks, 1 thread, median of {args.int8_reps}  {load()}")
     table_mib = rows.nbytes / 2**20
-    print(
-        f" (kernel built in {built:.2f} s, RSS +{grown:.0f} MiB; int8 table {table_mib:.0f} MiB):"
-    )
+    for digits, (seconds, grown) in built.items():
+        print(f"  kernel with {digits} digit(s) built in {seconds:.2f} s", end="")
+        print(f", RSS +{grown:.0f} MiB (int8 table {table_mib:.0f} MiB)")
     served, small = timings["float32 numpy, 2 MB"], timings["float32 numpy, 4 kB"]
     for name, ms in timings.items():
         print(
             f"  {name:<22} {ms:7.2f} ms   {served / ms:4.2f}x vs the served float (2 MB pages)"
             f", {small / ms:4.2f}x vs float in 4 kB pages"
         )
-    err = (fast.scores(hidden) - rows.chunked_scores(hidden)).abs().max().item()
-    bound = fast.kernel.query_error_bound(hidden).max().item()
-    print(f"  max |kernel - chunked| {err:.2e}, stated bound {bound:.2e}")
+    int8_accuracy(embeddings, rows, kernels, args.int8_check)
+
+
+def int8_accuracy(
+    embeddings: torch.Tensor, rows: Int8Rows, kernels: dict[int, Int8Rows], queries: int
+) -> None:
+    """How far each int8 path moves scores and top-10 lists from the float table's."""
+    gen = torch.Generator().manual_seed(1)
+    paths = {"chunked": rows.chunked_scores}
+    paths.update({f"{d} digit(s)": kernel.scores for d, kernel in kernels.items()})
+    error = {name: 0.0 for name in paths}
+    overlap = {name: 0.0 for name in paths}
+    for _ in range(queries):
+        hidden = torch.randn(1, embeddings.shape[1], generator=gen)
+        exact = catalogue_product(hidden, embeddings)[0]
+        top = set(torch.topk(exact, 10).indices.tolist())
+        for name, score in paths.items():
+            approx = score(hidden)[0]
+            relative = (approx - exact).abs().max() / exact.abs().max()
+            error[name] = max(error[name], relative.item())
+            overlap[name] += len(top & set(torch.topk(approx, 10).indices.tolist())) / 10 / queries
+    print(f"  against the float table's scores, {queries} queries:")
+    for name in paths:
+        print(
+            f"    {name:<12} largest |error| / largest |score| {error[name]:.2e}"
+            f", top-10 overlap {overlap[name]:.3f}"
+        )
+    for digits, kernel in kernels.items():
+        assert kernel.kernel is not None
+        hidden = torch.randn(1, embeddings.shape[1], generator=gen)
+        gap = (kernel.scores(hidden) - rows.chunked_scores(hidden)).abs().max().item()
+        bound = kernel.kernel.query_error_bound(hidden).max().item()
+        print(f"    {digits} digit(s): max |kernel - chunked| {gap:.2e}, stated bound {bound:.2e}")
 
 
 def bench_crossover(args: argparse.Namespace) -> None:
@@ -485,6 +521,7 @@ def main() -> None:
     parser.add_argument("--build-threads", type=int, default=2)
     parser.add_argument("--int8", action="store_true", help="int8 vs float exact scoring")
     parser.add_argument("--int8-reps", type=int, default=50)
+    parser.add_argument("--int8-check", type=int, default=20, help="queries for int8 accuracy")
     parser.add_argument("--crossover", action="store_true")
     parser.add_argument(
         "--crossover-sizes", type=int, nargs="*", default=[10_000, 30_000, 100_000, 300_000]

@@ -106,3 +106,79 @@ def test_full_range_digits_do_not_overflow(dim):
     expected = exact.double() / int8_kernel.DIGIT_RATIO
     assert exact.abs().max() >= 2**31 if dim == 600 else exact.abs().max() < 2**31
     torch.testing.assert_close(rows.scores(hidden).double()[0], expected, rtol=1e-6, atol=1e-3)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_one_digit_kernel_is_within_its_stated_bound(seed):
+    """The plain int8 GEMV: the query rounded to one digit, off by at most its stated bound,
+    which is the query's own rounding (far above the two-digit kernel's)."""
+    rows = random_rows(600, 24, seed)
+    one, two = rows.with_kernel(threads=1, digits=1), rows.with_kernel(threads=1, digits=2)
+    assert one.kernel is not None and two.kernel is not None
+    hidden = torch.randn(4, 24, generator=torch.Generator().manual_seed(seed)) * 3
+    reference = rows.chunked_scores(hidden)
+    bound = one.kernel.query_error_bound(hidden)
+    error = (one.scores(hidden) - reference).abs()
+    assert (error <= bound + 1e-5 * reference.abs().clamp_min(1.0)).all()
+    assert error.max() > 20 * (two.scores(hidden) - reference).abs().max()  # really one digit
+    # One step of s1 where two digits leave one of s2 = s1 / 254.
+    two_digit_bound = two.kernel.query_error_bound(hidden)
+    torch.testing.assert_close(bound, int8_kernel.DIGIT_RATIO * two_digit_bound)
+
+
+def test_one_digit_of_an_integer_query_is_exact():
+    rows = random_rows(300, 16, 8)
+    rows = Int8Rows(rows.values, torch.ones(300)).with_kernel(threads=1, digits=1)
+    q = torch.randint(-127, 128, (3, 16), generator=torch.Generator().manual_seed(2))
+    q[:, 0] = -127  # s1 = 1 exactly: the one digit is the query itself
+    assert torch.equal(rows.scores(q.float()), (q.long() @ rows.values.long().T).float())
+
+
+def test_one_digit_query_reconstructs_within_half_a_step():
+    h = np.random.default_rng(1).standard_normal((3, 20)).astype(np.float32)
+    digits, steps = int8_kernel.query_digits(h, 1)
+    assert digits.shape == (3, 20) and steps.shape == (3, 1)
+    rebuilt = (digits.astype(np.float64) - 128) * steps.astype(np.float64)
+    assert (np.abs(rebuilt - h) <= steps / 2 * (1 + 1e-6)).all()
+
+
+def test_digit_count_and_scales_are_checked():
+    values = np.zeros((5, 4), np.int8)
+    with pytest.raises(ValueError, match="digits"):
+        int8_kernel.Int8Kernel(values, np.ones(5, np.float32), threads=1, digits=3)
+    with pytest.raises(ValueError, match=r"scales must be \(5,\)"):
+        int8_kernel.Int8Kernel(values, np.ones(4, np.float32), threads=1)
+
+
+@pytest.mark.parametrize("digits", [1, 2])
+def test_threads_sharing_a_kernel_get_their_own_answers(digits):
+    """Each thread writes the integer products into a scratch buffer of its own; answers from
+    8 threads at once equal the same calls made one at a time, and never alias the scratch."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rows = random_rows(5000, 32, 4).with_kernel(threads=1, digits=digits)
+    assert rows.kernel is not None
+    queries = [
+        np.random.default_rng(s).standard_normal((1 + s % 3, 32)).astype(np.float32)
+        for s in range(48)
+    ]
+    alone = [rows.kernel.score_array(q) for q in queries]
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(rows.kernel.score_array, queries))
+    for a, b in zip(alone, together):
+        np.testing.assert_array_equal(a, b)
+    first = rows.kernel.score_array(queries[0])
+    rows.kernel.score_array(queries[1])  # the same thread's scratch again
+    np.testing.assert_array_equal(first, alone[0])
+
+
+def test_sharded_one_digit_kernel(monkeypatch):
+    monkeypatch.setattr(int8_kernel, "SHARD_BYTES", 16 * 100)
+    monkeypatch.setattr(int8_kernel, "COMBINE_COLUMNS", 7)  # blocks that do not divide a shard
+    rows = random_rows(350, 16, 5)
+    for digits in (1, 2):
+        fast = rows.with_kernel(threads=1, digits=digits)
+        assert fast.kernel is not None and len(fast.kernel.sessions) == 4
+        hidden = torch.randn(3, 16, generator=torch.Generator().manual_seed(digits))
+        error = (fast.scores(hidden) - rows.chunked_scores(hidden)).abs()
+        assert (error <= fast.kernel.query_error_bound(hidden) + 1e-5).all()

@@ -10,7 +10,8 @@ with zero points, int32 accumulation, which is exact):
   (u8 x s8 is faster on paper, but on AVX2 without VNNI MLAS sums pairs of u8 x s8 products in
   int16, which saturates for full-range int8 weights: we measured errors of 1.8e4 in an int32
   result.) Sessions hold at most ``SHARD_BYTES`` of table each: protobuf caps a model at 2 GB.
-* The query is not int8, so it is written as two int8 "digits": ``h ~ s1 q1 + s2 q2`` with
+* The query is not int8. By default (``digits=2``) it is written as two int8
+  "digits": ``h ~ s1 q1 + s2 q2`` with
   ``q1 = round(h / s1)``, ``s1 = max|h| / 127``, and ``q2`` the residual in steps of exactly
   ``s2 = s1 / 254`` (the residual is at most ``s1 / 2``, so ``|q2| <= 127``). Both digits go
   through one GEMM (a 2-row left operand costs about what a 1-row one does: the table is read
@@ -18,20 +19,32 @@ with zero points, int32 accumulation, which is exact):
   integers, ``254 y1 + y2``, and one float pass applies ``s2 * scale_i``. (The combination
   was a Cast + MatMul + Mul in the graph, 2.0 ms at 1M tracks, one thread; in numpy it is
   ~1 ms, against ~5 ms for the GEMM.)
+* ``digits=1`` is the plain int8 GEMV: the query rounded to one int8 digit, as every
+  int8 inference engine quantizes its activations. One output row instead of two and no
+  combination: 1M x 64 scored in ~4.5 ms where the float GEMV takes 12-14 ms. Its scores move
+  by the query's own rounding, ``scale_i ||v_i||_1 s1 / 2``, about as much as the table's.
+* onnxruntime packs the table in memory of its own, in 4 kB pages: a table streamed once per
+  query then costs a TLB miss every 4 kB. The pages it allocated while building are moved to
+  2 MB pages (:mod:`segue.export.huge_pages`), as numpy does for the float table: ~10% faster
+  at 1M tracks.
 
-Departure from :meth:`Int8Rows.scores`: the second digit leaves the query off by at most
-``s2 / 2`` per component, so a score differs from the chunked reference by at most
-``scale_i * ||v_i||_1 * s2 / 2`` (:meth:`Int8Kernel.query_error_bound`), ~``127 * 254`` times
-smaller than the query's own size, and about 100x below the int8 table's rounding bound.
+Departure from :meth:`Int8Rows.scores`: the last digit leaves the query off by at most half
+its step per component, so a score differs from the chunked reference by at most
+``scale_i * ||v_i||_1 * step / 2`` (:meth:`Int8Kernel.query_error_bound`). With two digits
+that is ~``127 * 254`` times smaller than the query's own size, and about 100x below the int8
+table's rounding bound; with one, about the table's bound.
 """
 
 from __future__ import annotations
 
 import ctypes
 import sys
+import threading
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from segue.export.huge_pages import huge_page_array, new_memory_in_huge_pages
 
 if TYPE_CHECKING:  # torch only for the tensor API: the torch-free server uses score_array
     import torch
@@ -43,6 +56,14 @@ QMAX = 127
 
 DIGIT_RATIO = 2 * QMAX
 """``s1 / s2``: the first digit's step in units of the second's."""
+
+DIGIT_COUNTS = (1, 2)
+"""Query digits the kernel can take: 1 (the int8 GEMV) or 2 (float-query precision)."""
+
+CPU_ONLY = ["CPUExecutionProvider"]
+
+COMBINE_COLUMNS = 1 << 15
+"""Columns combined at once: 128 kB of int32 per digit row and of float32 output."""
 
 SHARD_BYTES = 1 << 30
 """Table bytes per onnxruntime session (protobuf refuses models above 2 GB)."""
@@ -56,26 +77,43 @@ class Int8Kernel:
         scales: Scale of each row, (N,) float32.
         threads: onnxruntime intra-op threads (default: torch's current thread count when
             torch is loaded, else onnxruntime's default).
+        digits: int8 digits per query: 2 (scores within ~1e-4 of the table's own
+            float scores) or 1 (the plain int8 GEMV, faster, off by the query's rounding).
     """
 
-    def __init__(self, values: Any, scales: Any, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        values: Any,
+        scales: Any,
+        threads: int | None = None,
+        digits: int = 2,
+    ) -> None:
         import onnxruntime as ort  # optional dependency (extra "onnx")
 
         values = np.asarray(values)
         if values.dtype != np.int8 or values.ndim != 2:
             raise ValueError(f"values must be (N, D) int8, got {values.dtype} {values.shape}")
+        if digits not in DIGIT_COUNTS:
+            raise ValueError(f"digits must be one of {DIGIT_COUNTS}, got {digits!r}")
+        self.digits = digits
         self.n_rows, self.dim = values.shape
-        self.scales = np.ascontiguousarray(scales, dtype=np.float32)  # (N,)
+        scales = np.asarray(scales, dtype=np.float32)
+        if scales.shape != (self.n_rows,):
+            raise ValueError(f"scales must be ({self.n_rows},), got {scales.shape}")
+        self.scales = huge_page_array(self.n_rows, np.float32)  # (N,): read on every call
+        self.scales[:] = scales
         self.row_l1 = np.abs(values.astype(np.int32)).sum(axis=1).astype(np.float32)  # (N,)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or _torch_threads()
         shard = max(1, SHARD_BYTES // max(1, self.dim))
         self.bounds = [(s, min(s + shard, self.n_rows)) for s in range(0, self.n_rows, shard)]
-        self.sessions = [
-            ort.InferenceSession(_graph(values[a:b]), options, providers=["CPUExecutionProvider"])
-            for a, b in self.bounds
-        ]
+        with new_memory_in_huge_pages():  # the packed table: see the module docstring
+            self.sessions = [
+                ort.InferenceSession(_graph(values[a:b]), options, providers=CPU_ONLY)
+                for a, b in self.bounds
+            ]
         release_freed_heap()
+        self._scratch = threading.local()  # per thread: calls from several threads overlap
 
     def scores(self, hidden: torch.Tensor) -> torch.Tensor:
         """``hidden @ (values * scales[:, None]).T`` within :meth:`query_error_bound`, (B, N).
@@ -92,43 +130,62 @@ class Int8Kernel:
         """:meth:`scores` of numpy queries, (B, D) float32 -> a new (B, N) float32 array."""
         if hidden.ndim != 2 or hidden.shape[1] != self.dim:
             raise ValueError(f"hidden must be (B, {self.dim}), got {tuple(hidden.shape)}")
-        digits, steps = query_digits(hidden)  # (2B, D) uint8, (B, 2) float32
-        feed = {"digits": digits}
-        if len(self.sessions) == 1:  # one shard (up to 1 GB of table): no copy into `out`
-            dots = self.sessions[0].run(["dots"], feed)[0]  # (2B, N) int32
-            return self._combine(dots, steps, self.scales)
+        digits, steps = query_digits(hidden, self.digits)  # (cB, D) uint8, (B, c) f32
         out = np.empty((hidden.shape[0], self.n_rows), dtype=np.float32)  # (B, N)
         for (a, b), session in zip(self.bounds, self.sessions):
-            dots = session.run(["dots"], feed)[0]
-            out[:, a:b] = self._combine(dots, steps, self.scales[a:b])
+            dots = self._dots(session, digits, b - a)  # (cB, n) int32, this thread's scratch
+            self._combine(dots, steps, self.scales[a:b], out[:, a:b])
         return out
 
-    def _combine(self, dots: np.ndarray, steps: np.ndarray, scales: np.ndarray) -> np.ndarray:
-        """``s2 scale_i (254 y1_i + y2_i)`` of each query's two int32 rows, (B, n) float32.
+    def _dots(self, session: Any, digits: np.ndarray, n: int) -> np.ndarray:
+        """Integer dot products of the digit rows with one shard's ``n`` rows, (cB, n) int32.
 
-        Works in place in ``dots`` (ORT's fresh output): at 1M tracks, two new 4 MB arrays
-        per call cost ~0.6 ms of page faults, half the arithmetic.
+        Written into a buffer this thread keeps across calls: a fresh 4 MB output per call
+        (1M tracks) costs its page faults every time, ~8% of the whole call.
         """
-        per_digit = dots.reshape(-1, 2, dots.shape[1])  # (B, 2, n)
-        first, second = per_digit[:, 0], per_digit[:, 1]
-        # |y| <= D * 127 * 128, so 255 |y| overflows int32 only beyond D = 517.
-        if self.dim * QMAX * (QMAX + 1) * (DIGIT_RATIO + 1) >= 2**31:
-            first = first.astype(np.int64)
-        first *= DIGIT_RATIO
-        first += second
-        # The second digit's row is no longer needed: the float scores take its place.
-        scores = np.multiply(first, scales, out=second.view(np.float32), dtype=np.float32)
-        scores *= steps[:, 1:2]
-        return scores
+        size = len(digits) * n
+        scratch = getattr(self._scratch, "dots", None)
+        if scratch is None or scratch.size < size:
+            scratch = self._scratch.dots = huge_page_array(size, np.int32)
+        dots = scratch[:size].reshape(len(digits), n)
+        binding = session.io_binding()
+        binding.bind_cpu_input("digits", digits)
+        binding.bind_output("dots", "cpu", 0, np.int32, dots.shape, dots.ctypes.data)
+        session.run_with_iobinding(binding)
+        return dots
+
+    def _combine(
+        self, dots: np.ndarray, steps: np.ndarray, scales: np.ndarray, out: np.ndarray
+    ) -> None:
+        """``out = s2 scale_i (254 y1_i + y2_i)`` from each query's two int32 rows
+        (``s1 scale_i y1_i`` with one digit), (B, n) float32.
+
+        Column blocks of ``COMBINE_COLUMNS``: each block's few passes run on data in cache,
+        where whole rows (4 MB at 1M tracks) would stream through memory once per pass.
+        """
+        last_step = steps[:, -1:]  # (B, 1)
+        wide = self.dim * QMAX * (QMAX + 1) * (DIGIT_RATIO + 1) >= 2**31
+        for start in range(0, dots.shape[1], COMBINE_COLUMNS):
+            cols = slice(start, start + COMBINE_COLUMNS)
+            if self.digits == 1:
+                value = dots[:, cols]  # (B, c)
+            else:
+                # |y| <= D * 127 * 128, so 255 |y| overflows int32 only beyond D = 517.
+                value = dots[0::2, cols].astype(np.int64) if wide else dots[0::2, cols]
+                value *= DIGIT_RATIO  # in place: the scratch's first digit is not needed again
+                value += dots[1::2, cols]
+            block = out[:, cols]
+            np.multiply(value, scales[cols], out=block, dtype=np.float32)
+            block *= last_step
 
     def query_error_bound(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Largest ``|scores() - Int8Rows.scores()|`` of each row from the query's second
-        digit, ``scale_i ||v_i||_1 s2 / 2`` (float32 rounding aside), (B, N)."""
+        """Largest ``|scores() - Int8Rows.scores()|`` of each row from the query's last
+        digit, ``scale_i ||v_i||_1 step / 2`` (float32 rounding aside), (B, N)."""
         import torch
 
-        _, steps = query_digits(hidden.detach().float().cpu().numpy())
-        s2 = torch.from_numpy(steps[:, 1:2])  # (B, 1)
-        return (s2 / 2) * torch.from_numpy(self.scales * self.row_l1)[None, :]
+        _, steps = query_digits(hidden.detach().float().cpu().numpy(), self.digits)
+        last = torch.from_numpy(steps[:, -1:])  # (B, 1)
+        return (last / 2) * torch.from_numpy(self.scales * self.row_l1)[None, :]
 
 
 def _torch_threads() -> int:
@@ -152,15 +209,16 @@ def release_freed_heap() -> None:
     libc.malloc_trim(0)
 
 
-def query_digits(hidden: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Two int8 digits per query and their steps: ``h ~ s1 q1 + s2 q2``, ``s1 = 254 s2``.
+def query_digits(hidden: np.ndarray, count: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` int8 digits per query and their steps: ``h ~ s1 q1 (+ s2 q2)``, ``s1 = 254 s2``.
 
     Args:
         hidden: Queries, (B, D) float32.
+        count: 1 or 2 digits.
 
     Returns:
-        Digits as uint8 (value + 128), rows ``2b`` and ``2b + 1`` for query ``b``, (2B, D);
-        steps ``[s1, s2]`` per query, (B, 2) float32.
+        Digits as uint8 (value + 128), rows ``cb`` to ``cb + c - 1`` for query ``b``, (cB, D);
+        steps ``[s1, s2][:c]`` per query, (B, c) float32.
 
     >>> d, s = query_digits(np.array([[1.0, -0.5, 0.3]], np.float32))
     >>> (d.astype(int) - 128).tolist(), round(float(s[0, 0] * 127), 6)
@@ -171,6 +229,8 @@ def query_digits(hidden: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     s2 = s1 / DIGIT_RATIO
     safe1, safe2 = np.where(s1 > 0, s1, 1.0), np.where(s2 > 0, s2, 1.0)
     q1 = np.clip(np.rint(h / safe1), -QMAX, QMAX)  # (B, D)
+    if count == 1:
+        return (q1 + ZERO_POINT).astype(np.uint8), s1.astype(np.float32)
     # |h - s1 q1| <= s1 / 2 = 127 s2, so the clip only absorbs float rounding.
     q2 = np.clip(np.rint((h - q1 * s1) / safe2), -QMAX, QMAX)
     digits = np.stack([q1, q2], axis=1).reshape(-1, h.shape[1])  # (2B, D)
