@@ -21,8 +21,9 @@ with zero points, int32 accumulation, which is exact):
   ~1 ms, against ~5 ms for the GEMM.)
 * ``digits=1`` is the plain int8 GEMV: the query rounded to one int8 digit, as every
   int8 inference engine quantizes its activations. One output row instead of two and no
-  combination: 1M x 64 scored in ~4.5 ms where the float GEMV takes 12-14 ms. Its scores move
-  by the query's own rounding, ``scale_i ||v_i||_1 s1 / 2``, about as much as the table's.
+  combination: 1M x 64 scored in ~5.2 ms where the float GEMV takes 12.6-13.2 ms (6.2-6.4 ms
+  with two digits). Its scores move by the query's own rounding, ``scale_i ||v_i||_1 s1 / 2``,
+  about as much as the table's.
 * onnxruntime packs the table in memory of its own, in 4 kB pages: a table streamed once per
   query then costs a TLB miss every 4 kB. The pages it allocated while building are moved to
   2 MB pages (:mod:`segue.export.huge_pages`), as numpy does for the float table: ~10% faster
