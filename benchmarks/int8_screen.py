@@ -11,7 +11,7 @@ times, after a warmup), on one thread, so both see the same machine state. Calls
 * ``session``: ``state.add(track)`` then ``state.recommend(10)``;
 * ``playlist``: ``rec.continue_playlist(5 seeds, n=10)``, greedy (ten picks, each one
   incremental step of the model and one scoring pass);
-* ``batch``: ``rec.recommend_batch(4 histories, k=10)`` (larger batches are scored in float:
+* ``batch``: ``rec.recommend_batch(4 histories, k=10)`` (batches above 16 rows are scored in float:
   ``segue.api.int8_screen.SCREEN_MAX_ROWS``).
 
 Every screened answer is checked against the exhaustive one (same track ids), and the table

@@ -32,20 +32,29 @@ def spread_model(n_tracks: int, seed: int) -> torch.nn.Module:
     return model.eval()
 
 
-def pair(model: torch.nn.Module) -> tuple[Recommender, Recommender]:
-    """The same model served with and without the screen."""
+def pair(model: torch.nn.Module, digits: int | None = None) -> tuple[Recommender, Recommender]:
+    """The same model served with and without the screen (``digits`` per query: the
+    default's unless given)."""
     vocab = prior_vocab(N_TRACKS)
     screened = Recommender(copy.deepcopy(model), vocab, int8_screen=True)
     exhaustive = Recommender(copy.deepcopy(model), vocab, int8_screen=False)
     assert screened.catalogue.screen is not None and exhaustive.catalogue.screen is None
+    if digits is not None:
+        table = screened.catalogue.embeddings
+        screened.catalogue = screened.catalogue.with_screen(Int8Screen.build(table, digits=digits))
     return screened, exhaustive
 
 
-@pytest.fixture(scope="module", params=["plain", "prior"])
+SCREENS = [("plain", None), ("prior", None), ("plain", 2), ("prior", 2)]
+"""Models and query digits: the default screen and the two-digit one."""
+
+
+@pytest.fixture(scope="module", params=SCREENS)
 def recs(request) -> tuple[Recommender, Recommender]:
-    if request.param == "plain":
-        return pair(spread_model(N_TRACKS, seed=5))
-    return pair(prior_model(N_TRACKS, plays=True, chain=True))
+    kind, digits = request.param
+    if kind == "plain":
+        return pair(spread_model(N_TRACKS, seed=5), digits)
+    return pair(prior_model(N_TRACKS, plays=True, chain=True), digits)
 
 
 def histories(n: int, seed: int) -> list[list[str]]:
@@ -84,7 +93,7 @@ def test_screened_lists_equal_exhaustive_lists(recs, rules):
 
 def test_screened_batches_and_sessions_equal_exhaustive(recs):
     screened, exhaustive = recs
-    batch = histories(12, seed=2)
+    batch = histories(screen_module.SCREEN_MAX_ROWS + 4, seed=2)
     for rows in (batch[:3], batch):  # through the screen; above SCREEN_MAX_ROWS in float
         a, b = screened.recommend_batch(rows, k=20), exhaustive.recommend_batch(rows, k=20)
         assert a["query"].tolist() == b["query"].tolist()
@@ -137,7 +146,8 @@ def test_rows_with_fewer_eligible_tracks_than_k_fall_back_to_the_exhaustive_list
     assert len(a) == 3  # t4 was played
 
 
-def test_the_margin_bounds_the_screen_error_on_hard_tables():
+@pytest.mark.parametrize("digits", [1, 2])
+def test_the_margin_bounds_the_screen_error_on_hard_tables(digits):
     """Rows of very different norms, a zero row, a row with one large entry, queries from tiny
     to huge: every screen score is within the margin of the float score."""
     gen = torch.Generator().manual_seed(0)
@@ -145,13 +155,13 @@ def test_the_margin_bounds_the_screen_error_on_hard_tables():
     table[0] = 0
     table[7] = 0.01
     table[7, 3] = 50.0
-    screen = Int8Screen.build(table)
+    screen = Int8Screen.build(table, digits=digits)
     queries = torch.randn(40, 32, generator=gen) * torch.logspace(-4, 3, 40)[:, None]
     queries[0, 5] = 1e4
     h = queries.numpy()
     approx = screen.scores(h).astype(np.float64)  # (B, V)
     exact = (queries @ table.T).numpy().astype(np.float64)
-    margin = screen.bounds.margin(h, approx.max(axis=1))
+    margin = screen.bounds.margin(h, approx.max(axis=1), screen.kernel.digits)
     error = np.abs(approx - exact).max(axis=1)
     assert (error <= margin).all()
     assert (margin < 50 * error + 1e-6).all()  # and it is not vacuous
@@ -169,3 +179,27 @@ def test_auto_screen_by_size_and_clear_errors(monkeypatch):
     assert Recommender(copy.deepcopy(model), vocab).catalogue.screen is None
     with pytest.raises(ValueError, match="onnxruntime"):
         Recommender(copy.deepcopy(model), vocab, int8_screen=True)
+
+
+def test_the_margin_covers_one_digit_query_rounding_at_its_worst():
+    """A table int8 holds exactly (no table rounding) and a query whose every component sits
+    just under a rounding midpoint, on the side of the row's sign: the whole error is the
+    one-digit query's rounding, ~0.49 ||v||_1. The one-digit margin covers it; a margin sized
+    for two digits would not, so the screen must pass its kernel's digits on."""
+    gen = torch.Generator().manual_seed(3)
+    values = torch.randint(-127, 128, (200, 16), generator=gen).float()
+    values[:, 0] = 127.0  # scale exactly 1: every row is its own int8 values
+    screen = Int8Screen.build(values, digits=1)
+    sign = torch.sign(values[5])
+    sign[sign == 0] = 1.0
+    whole = torch.randint(0, 100, (16,), generator=gen).float()
+    query = sign * (whole + 0.49)
+    query[0] = 127.0  # the largest component: step s1 = 1 exactly, rounded without error
+    h = query[None].numpy()
+    approx = screen.scores(h).astype(np.float64)[0]
+    exact = (values.double() @ query.double()).numpy()
+    error = abs(approx[5] - exact[5])
+    assert error > 0.45 * float(values[5, 1:].abs().sum())  # the rounding, all of one sign
+    best = approx.max(keepdims=True)
+    assert error <= screen.bounds.margin(h, best, digits=1)[0]
+    assert error > screen.bounds.margin(h, best, digits=2)[0]

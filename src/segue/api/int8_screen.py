@@ -44,14 +44,15 @@ from segue.api.constraints import NEG_INF, ResolvedConstraints
 from segue.api.queries import Queries
 from segue.evaluation.ranking import Ranked, top_k, within_cap
 from segue.export.int8_kernel import Int8Kernel
-from segue.export.screen import ScreenBounds, floor_below, quantize_table
+from segue.export.screen import SCREEN_DIGITS, ScreenBounds, floor_below, quantize_table
 
-SCREEN_MAX_ROWS = 4
-"""Calls ranking more rows than this score in float: the int8 GEMM's two digit rows per query
-make it compute-bound as batches grow (100k x 64, one thread: 0.40 vs 1.15 ms for one query,
-1.2 vs 2.5 ms for 4, 2.4 vs 3.6 ms for 8, 5.0 vs 4.9 ms for 16), while a float GEMM reads the
-table once for all rows, and the screen's per-row work (the prior's terms, the re-scoring) is
-not batched."""
+SCREEN_MAX_ROWS = 16
+"""Calls ranking more rows than this score in float: the int8 GEMM grows compute-bound with
+the rows, while a float GEMM reads the table once for all of them, and the screen's per-row
+work (the prior's terms, the re-scoring) is not batched. With one query digit (100k x 64, one
+thread, ``recommend_batch``, 2026-12-06): 3.4 vs 5.2 ms for one row, 5.2 vs 8.3 for 4, 12.4-12.8
+vs 14.0-14.3 for 16, 22.6 vs 22.2 for 32 (at 1M the screen still wins at 32: 192 vs 258 ms).
+Two digits broke even near 16 rows at 100k."""
 
 
 @dataclass(frozen=True)
@@ -67,10 +68,13 @@ class Int8Screen:
     bounds: ScreenBounds
 
     @classmethod
-    def build(cls, table: torch.Tensor, threads: int | None = None) -> Int8Screen:
-        """Quantize ``table`` (V, D) float32 per row and build its kernel (needs onnxruntime)."""
+    def build(
+        cls, table: torch.Tensor, threads: int | None = None, digits: int = SCREEN_DIGITS
+    ) -> Int8Screen:
+        """Quantize ``table`` (V, D) float32 per row and build its kernel (needs onnxruntime)
+        with ``digits`` int8 digits per query."""
         values, scales, bounds = quantize_table(table.detach().float().cpu().numpy())
-        return cls(Int8Kernel(values, scales, threads), bounds)
+        return cls(Int8Kernel(values, scales, threads, digits), bounds)
 
     def scores(self, hidden: np.ndarray) -> np.ndarray:
         """Screen scores of every index, a new (B, V) float32 array (padding not masked).
@@ -124,7 +128,7 @@ def screened_rank(
         kth, best = first.scores[:, -1], first.scores[:, 0]
     if not np.isfinite(kth).all():
         return None
-    floor = floor_below(kth, best, hidden, screen.bounds)  # (B,): below it, out for certain
+    floor = floor_below(kth, best, hidden, screen.bounds, screen.kernel.digits)  # (B,)
     shape = (len(hidden), k)
     out = Ranked(np.zeros(shape, np.int64), np.full(shape, NEG_INF, np.float32))
     for row in range(len(hidden)):
@@ -163,7 +167,8 @@ def screened_best(
     top = approx[best]
     if not np.isfinite(top):
         return None
-    floor = floor_below(np.array([top]), np.array([top]), hidden, screen.bounds)[0]
+    top_row = np.array([top])
+    floor = floor_below(top_row, top_row, hidden, screen.bounds, screen.kernel.digits)[0]
     cols = np.flatnonzero(approx >= floor)  # ascending: argmax keeps the lower index
     exact = _dots(embeddings, hidden[0], cols)  # (n,)
     if queries.prior is not None:

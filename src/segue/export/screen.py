@@ -20,6 +20,14 @@ enough to stay largely in cache and the screen's fixed costs match what it saves
 30Music model (48,862 tracks, history prior) a single list was 1.07-1.1x faster, a greedy
 playlist no faster; at 100k tracks 1.3-1.4x (``python -m benchmarks.int8_screen``)."""
 
+SCREEN_DIGITS = 1
+"""int8 digits per query of a screen's kernel (:class:`segue.export.int8_kernel.Int8Kernel`).
+One digit is the plain int8 GEMV: its scores are further off, so the margin doubles and about
+twice as many tracks are re-scored in float (45 vs 22 per list at 100k, 61 vs 28 at 1M), but
+the GEMM has one row and no digit combination. The lists are the exhaustive ones either way.
+Measured 2026-12-06 against two digits, one thread, back to back: a list 2.44 vs 2.55 ms at
+100k and 11.8 vs 12.0 ms at 1M; a greedy 10-track playlist 17.1 vs 19.4 ms and 76 vs 89 ms."""
+
 BUILD_BLOCK_ROWS = 1 << 16
 """Rows quantized at once when a screen is built (16 MB of float32 at D = 64)."""
 
@@ -34,8 +42,8 @@ class ScreenBounds:
 
     Args:
         residual_norm: ``max_i ||e_i - e'_i||_2``, rounded up.
-        digit_error: ``max_i scale_i ||v_i||_1 / 2``: times a query's second step ``s2``, the
-            largest error of its int8 digits.
+        digit_error: ``max_i scale_i ||v_i||_1 / 2``: times the step of a query's last int8
+            digit (``s2`` with two digits, ``s1`` with one), the largest error of its digits.
         max_row_norm: ``max_i ||e_i||_2``, for the float rounding allowance.
     """
 
@@ -43,19 +51,20 @@ class ScreenBounds:
     digit_error: float
     max_row_norm: float
 
-    def margin(self, hidden: np.ndarray, best: np.ndarray) -> np.ndarray:
+    def margin(self, hidden: np.ndarray, best: np.ndarray, digits: int = 2) -> np.ndarray:
         """Largest ``|screen score - float score|`` of each query, (B,) float64.
 
         Args:
             hidden: Queries, (B, D) float32.
             best: Largest finite screen score of each row (prior terms included), (B,): the
                 scale of the prior sums' rounding.
+            digits: The kernel's int8 digits per query (1 or 2).
         """
         h = np.asarray(hidden, dtype=np.float64)
         norm = np.sqrt(np.einsum("bd,bd->b", h, h))  # (B,)
-        s2 = np.abs(h).max(axis=1) / (QMAX * DIGIT_RATIO)  # the second digit's step
+        last_step = np.abs(h).max(axis=1) / (QMAX * DIGIT_RATIO ** (digits - 1))  # (B,)
         rounding = FLOAT_SLACK * (norm * self.max_row_norm + np.abs(best) + 1)
-        return norm * self.residual_norm + s2 * self.digit_error + rounding
+        return norm * self.residual_norm + last_step * self.digit_error + rounding
 
 
 def quantize_table(table: np.ndarray) -> tuple[np.ndarray, np.ndarray, ScreenBounds]:
@@ -100,8 +109,8 @@ def _row_max(per_row: np.ndarray) -> float:
 
 
 def floor_below(
-    kth: np.ndarray, best: np.ndarray, hidden: np.ndarray, bounds: ScreenBounds
+    kth: np.ndarray, best: np.ndarray, hidden: np.ndarray, bounds: ScreenBounds, digits: int = 2
 ) -> np.ndarray:
     """Screen scores below this, per row, cannot reach a list whose k-th screen score is
-    ``kth`` (its best ``best``): ``kth - 2 margin``, (B,)."""
-    return kth - 2 * bounds.margin(hidden, best)
+    ``kth`` (its best ``best``): ``kth - 2 margin``, (B,). ``digits``: the kernel's."""
+    return kth - 2 * bounds.margin(hidden, best, digits)

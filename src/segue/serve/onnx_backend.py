@@ -31,6 +31,7 @@ import numpy as np
 
 from segue.export.runtime import OnnxRecommender
 from segue.export.screen import (
+    SCREEN_DIGITS,
     SCREEN_MIN_TRACKS,
     ScreenBounds,
     floor_below,
@@ -89,7 +90,8 @@ class OnnxBackend:
         if len(rec.values) - 1 < minimum:
             return cls(rec, version)
         values, scales, bounds = quantize_table(rec.values)
-        return cls(rec, version, (Int8Kernel(values, scales, threads=1), bounds))
+        kernel = Int8Kernel(values, scales, threads=1, digits=SCREEN_DIGITS)
+        return cls(rec, version, (kernel, bounds))
 
     def warm(self) -> None:
         """Run a lone list and a batch once, so the first requests do not pay for set-up."""
@@ -287,7 +289,8 @@ class OnnxBackend:
         first = top_k(row, k, self.artist_of_track, cap)
         if len(first) < k:
             return None
-        floor = floor_below(row[first[-1:]], row[first[:1]], listener, bounds)[0]
+        kth, best = row[first[-1:]], row[first[:1]]
+        floor = floor_below(kth, best, listener, bounds, kernel.digits)[0]
         candidates = np.flatnonzero(row >= floor)
         exact = self._dots(candidates, listener[0])
         if rec.prior is not None:  # the prior's terms of the candidates, as full scoring adds
