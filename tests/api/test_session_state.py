@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from segue.api import COLD_START, UNKNOWN_IDS, ColdStartWarning, UnknownTracksError
+from segue.api import session_state as session_state_module
 from segue.api.history import history_batch
 from segue.api.session_state import SessionState
 from tests.api.conftest import MAX_LEN, N_TRACKS, ids, tiny_recommender
@@ -98,6 +99,8 @@ def test_masked_model_sessions_reencode() -> None:
 
 
 def test_an_added_event_is_one_incremental_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch's step (the numpy step is switched off here; see the next test)."""
+    monkeypatch.setattr(session_state_module, "numpy_step_for", lambda model: None)
     rec = tiny_recommender()
     state = rec.session(ids(1, 2, 3))
     widths: list[int] = []
@@ -108,6 +111,30 @@ def test_an_added_event_is_one_incremental_step(monkeypatch: pytest.MonkeyPatch)
         return original(batch_step, cache)
 
     monkeypatch.setattr(rec.model, "forward_incremental", spy)
+    state.add("t4")
+    state.recommend(3)
+    assert widths == [1]
+
+
+def test_an_added_event_is_one_numpy_step_where_it_matches_the_model(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from segue.api.numpy_step import NumpyStep
+
+    rec = tiny_recommender()
+    state = rec.session(ids(1, 2, 3))
+    widths: list[int] = []
+    original = NumpyStep.step
+
+    def spy(self, event, cache):  # type: ignore[no-untyped-def]
+        widths.append(event.tracks.shape[1])
+        return original(self, event, cache)
+
+    def forbidden(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("torch's step ran")
+
+    monkeypatch.setattr(NumpyStep, "step", spy)
+    monkeypatch.setattr(rec.model, "forward_incremental", forbidden)
     state.add("t4")
     state.recommend(3)
     assert widths == [1]

@@ -56,6 +56,7 @@ from segue.api.history import (
     timestamp_seconds,
 )
 from segue.api.int8_screen import screened_best
+from segue.api.numpy_step import numpy_step_for
 from segue.api.queries import Queries
 from segue.api.ranking import catalogue_scores, encode_queries, rank
 from segue.api.results import COLD_START, UNKNOWN_IDS, recommendations_frame, warn_cold_start
@@ -276,8 +277,15 @@ class SessionState:
         self._encode(start, None)
 
     def _step(self) -> None:
-        """Encode the last event on top of the cache: one token through each layer."""
-        self._encode(self.n_events - 1, self._cache)
+        """Encode the last event on top of the cache: one token through each layer (in numpy
+        where :mod:`segue.api.numpy_step` matches the model, else torch's own step)."""
+        fast = numpy_step_for(self._model)
+        if fast is None or self._cache is None:
+            self._encode(self.n_events - 1, self._cache)
+            return
+        event = history_batch([self._window(self.n_events - 1)], self.catalogue, self._model.config)
+        hidden, self._cache = fast.step(event, self._cache)
+        self._hidden = hidden[:, -1]  # (1, D)
 
     def _current_queries(self) -> Queries | None:
         """What the next recommendation is scored with; None when the session is cold.
