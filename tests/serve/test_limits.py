@@ -11,7 +11,7 @@ import time
 import pytest
 
 from segue.serve.estimates import Estimate, LoopWatch
-from segue.serve.limits import Admission, Overloaded
+from segue.serve.limits import Admission, Overloaded, Ticket
 
 
 def _known(mean: float) -> Estimate:
@@ -166,6 +166,27 @@ def test_an_idle_call_answers_503_at_its_deadline_if_it_overruns_an_estimate_tha
         slow = time.perf_counter()
         assert await admission.run(slow, lambda: (time.sleep(0.3), 7)[1], "long") == 7
         assert time.perf_counter() - slow >= 0.3
+        admission.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_result_the_loop_sees_only_after_the_deadline_is_answered_503():
+    """A call that ended on its thread, but whose result the event loop reaches only after the
+    deadline (a loop kept busy by overload runs the timer late too): the answer would be late,
+    so it is a 503, not a late 200. Both tickets that are held to their deadline."""
+
+    async def scenario() -> None:
+        admission = Admission(concurrency=1, max_queue=8, deadline_s=0.2)
+        for ticket in (Ticket("short", 0.01, waited=True), Ticket("short", 0.01, waited=False)):
+            job: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+            job.set_result(5)  # ended in time, seen late
+            with pytest.raises(Overloaded) as error:
+                await admission.in_time(job, time.perf_counter() - 0.3, ticket)
+            assert error.value.reason == "deadline"
+            fresh: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+            fresh.set_result(6)
+            assert await admission.in_time(fresh, time.perf_counter(), ticket) == 6
         admission.close()
 
     asyncio.run(scenario())

@@ -258,10 +258,15 @@ class Admission:
             return await job
         cutoff = self.remaining(arrival) - self.tail.high()
         try:
-            return await asyncio.wait_for(asyncio.shield(job), max(cutoff, 0.0))
+            result = await asyncio.wait_for(asyncio.shield(job), max(cutoff, 0.0))
         except TimeoutError:
             job.add_done_callback(_retrieved)
             raise Overloaded("deadline") from None
+        # The timer only fires when the loop runs: a loop kept busy (overload) can come back to
+        # a finished call after the cutoff. The answer would be late, so it is a 503 too.
+        if self.remaining(arrival) - self.tail.high() < 0:
+            raise Overloaded("deadline")
+        return result
 
     def served(self, timing: Timing) -> None:
         """Learn the tail (model call's end to response written) of a request just answered."""
