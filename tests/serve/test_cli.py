@@ -32,6 +32,9 @@ def test_options_become_settings(tmp_path):
     assert settings.supervised and settings.max_batch == 8 and settings.model == str(model)
     assert settings.redis_url == "redis://127.0.0.1:1/0" and settings.read_auth == "open"
     assert settings.int8_screen is None  # auto: by catalogue size
+    assert settings.deadline_headroom == 0.1  # the settings' default
+    args = build_parser().parse_args([str(model), "--deadline-headroom", "0.25"])
+    assert settings_from_args(args).deadline_headroom == 0.25
     for flag, value in (("on", True), ("off", False), ("auto", None)):
         args = build_parser().parse_args([str(model), "--int8-screen", flag])
         assert settings_from_args(args).int8_screen is value

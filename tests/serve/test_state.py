@@ -50,3 +50,8 @@ def test_settings_round_trip_and_checks(monkeypatch):
         ServeSettings(model="m.pt", max_queue=0)
     with pytest.raises(ValueError, match="read_auth"):
         ServeSettings(model="m.pt", read_auth="maybe")  # type: ignore[arg-type]
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="deadline_headroom"):
+            ServeSettings(model="m.pt", deadline_headroom=bad)
+    assert settings.planned_deadline_s == pytest.approx(0.045)  # 50 ms less the 10% reserve
+    assert ServeSettings(model="m.pt", deadline_headroom=0).planned_deadline_s == 0.2

@@ -33,6 +33,11 @@ KEEP_ALIVE_S = 75
 
 _LIMIT_OPTIONS: tuple[tuple[str, type, str], ...] = (
     ("--deadline-ms", float, "a request not started within this answers 503"),
+    (
+        "--deadline-headroom",
+        float,
+        "share of the deadline kept in reserve for what the server cannot time (0 to <1)",
+    ),
     ("--max-queue", int, "requests waiting for the model before 503"),
     ("--max-batch", int, "concurrent plain recommendations scored in one model call (1: off)"),
     ("--max-concurrency", int, "model calls at once per worker (besides the playlist threads)"),
@@ -102,6 +107,7 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
     return ServeSettings(
         model=str(model.resolve()),
         deadline_ms=args.deadline_ms,
+        deadline_headroom=args.deadline_headroom,
         max_concurrency=args.max_concurrency,
         playlist_threads=args.playlist_threads,
         max_queue=args.max_queue,

@@ -74,7 +74,7 @@ class Service:
         # Two lanes sharing the loop's lag and the tail estimates: the model's threads, and the
         # playlists' own (a playlist is n model steps: a recommendation queued behind one
         # would wait for all of them).
-        loop, tail, deadline_s = LoopWatch(), Estimate(), settings.deadline_ms / 1000
+        loop, tail, deadline_s = LoopWatch(), Estimate(), settings.planned_deadline_s
         self.admission = Admission(
             settings.max_concurrency, settings.max_queue, deadline_s, loop, tail
         )
