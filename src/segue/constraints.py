@@ -89,6 +89,10 @@ class ConstraintFields(TypedDict, total=False):
 FIELDS = tuple(f.name for f in fields(Constraints))
 
 
+PLAYLIST_CALLS = ("continue_playlist", "playlist_tracks")
+"""Calls that generate playlists: they read ``no_repeat_window``, not ``exclude_played``."""
+
+
 def constraints_from(
     constraints: Constraints | None, rules: Mapping[str, Any], call: str
 ) -> Constraints:
@@ -99,8 +103,8 @@ def constraints_from(
     Args:
         constraints: Given whole by the caller, or None.
         rules: Keyword arguments naming fields of :class:`Constraints`.
-        call: The public call, for messages: "continue_playlist" reads ``no_repeat_window``
-            and not ``exclude_played``; every other call the reverse.
+        call: The public call, for messages: the playlist calls (:data:`PLAYLIST_CALLS`) read
+            ``no_repeat_window`` and not ``exclude_played``; every other call the reverse.
 
     Raises:
         TypeError: For an unknown keyword or a ``constraints`` that is not a Constraints.
@@ -124,12 +128,13 @@ def constraints_from(
         )
     if rules:
         constraints = replace(constraints, **rules)
-    if call == "continue_playlist" and not constraints.exclude_played:
+    playlist = call in PLAYLIST_CALLS
+    if playlist and not constraints.exclude_played:
         raise ValueError(
-            "continue_playlist does not read exclude_played: repeats are set by "
+            f"{call} does not read exclude_played: repeats are set by "
             "no_repeat_window (0 allows any repeat)"
         )
-    if call != "continue_playlist" and constraints.no_repeat_window is not None:
+    if not playlist and constraints.no_repeat_window is not None:
         raise ValueError(
             f"{call} does not read no_repeat_window (playlists only): use exclude_played"
         )

@@ -19,8 +19,10 @@ from segue.api.catalogue import Catalogue
 from segue.api.constraints import NEG_INF, resolve
 from segue.api.results import COLD_START, EXHAUSTED, UNKNOWN_IDS, playlist_frame, warn_cold_start
 from segue.api.session_state import SessionState
+from segue.api.track_lists import TrackLists
 from segue.checks import check_integer, check_number
 from segue.constraints import Constraints
+from segue.evaluation.ranking import Ranked
 
 MAX_SEED = 2**64 - 1
 """The largest seed ``torch.Generator.manual_seed`` takes."""
@@ -47,6 +49,30 @@ def continue_playlist(
     Returns:
         ``position, track_id, score[, artist, track_name]``, positions 1..n after the seeds.
     """
+    lists = generate_playlist(state, n, constraints=constraints, temperature=temperature, seed=seed)
+    picks, scores = lists.row(0)
+    cold = bool(lists.cold[0])
+    if cold:
+        warn_cold_start(lists.unknown_ids[0], stacklevel=4)
+    frame = playlist_frame(state.catalogue, picks.tolist(), scores.tolist())
+    frame.attrs = {
+        UNKNOWN_IDS: lists.unknown_ids[0],
+        COLD_START: cold,
+        EXHAUSTED: lists.exhausted,
+    }
+    return frame
+
+
+def generate_playlist(
+    state: SessionState,
+    n: int = 30,
+    *,
+    constraints: Constraints | None = None,
+    temperature: float | None = None,
+    seed: int | None = None,
+) -> TrackLists:
+    """:func:`continue_playlist` as arrays: one row of picks and scores, ``exhausted`` set
+    when the constraints ran out of tracks; no table, no cold-start warning."""
     if not isinstance(state, SessionState):
         raise TypeError(
             f"state must be a SessionState (Recommender.session()), got {type(state).__name__}"
@@ -72,7 +98,7 @@ def _generate(
     constraints: Constraints,
     temperature: float | None,
     seed: int | None,
-) -> pd.DataFrame:
+) -> TrackLists:
     catalogue = state.catalogue
     guard = PlaylistGuard(catalogue, constraints, state.played)
     generator = torch.Generator(device=catalogue.device)
@@ -94,15 +120,10 @@ def _generate(
             guard.push(pick)
             if len(picks) < n:  # the last pick needs no encoding
                 state.add(catalogue.track_ids[pick])
-    if cold:
-        warn_cold_start(state.unknown_ids, stacklevel=5)
-    frame = playlist_frame(catalogue, picks, scores)
-    frame.attrs = {
-        UNKNOWN_IDS: list(state.unknown_ids),
-        COLD_START: cold,
-        EXHAUSTED: len(picks) < n,
-    }
-    return frame
+    ranked = Ranked(
+        np.asarray(picks, dtype=np.int64)[None], np.asarray(scores, dtype=np.float32)[None]
+    )
+    return TrackLists(ranked, [list(state.unknown_ids)], np.array([cold]), len(picks) < n)
 
 
 class PlaylistGuard:

@@ -32,10 +32,11 @@ from segue.api.history import (
     encode_history,
 )
 from segue.api.int8_screen import Int8Screen, can_screen
-from segue.api.playlist import continue_playlist
+from segue.api.playlist import continue_playlist, generate_playlist
 from segue.api.ranking import encode_queries, rank
 from segue.api.results import COLD_START, UNKNOWN_IDS, recommendations_frame, warn_cold_start
 from segue.api.session_state import SessionState
+from segue.api.track_lists import TrackLists
 from segue.checks import check_integer
 from segue.constraints import ConstraintFields, Constraints, constraints_from
 from segue.data.vocab import TrackVocab
@@ -333,6 +334,29 @@ class Recommender:
         }
         return frame
 
+    def track_lists(
+        self,
+        histories: Sequence[History],
+        k: int = 10,
+        *,
+        constraints: Constraints | None = None,
+        on_unknown: OnUnknown = "ignore",
+        **rules: Unpack[ConstraintFields],
+    ) -> TrackLists:
+        """:meth:`recommend_batch`'s lists as arrays (:class:`segue.api.track_lists.TrackLists`)
+        for callers that format them themselves: no table and no cold-start warning (``cold``
+        says it). Same arguments as :meth:`recommend_batch`, histories as a list."""
+        k = check_request(k)
+        wanted = constraints_from(constraints, rules, "track_lists")
+        if isinstance(histories, str | bytes | Mapping) or not isinstance(histories, Sequence):
+            raise TypeError(
+                f"histories must be a list of histories, got {type(histories).__name__}"
+            )
+        encoded = [encode_history(h, self.catalogue, on_unknown) for h in histories]
+        cold = np.array([len(e) == 0 for e in encoded], dtype=bool)
+        unknown = [list(e.unknown_ids) for e in encoded]
+        return TrackLists(self._rank(encoded, k, wanted), unknown, cold)
+
     def _rank(self, encoded: list[EncodedHistory], k: int, constraints: Constraints) -> Ranked:
         resolved = resolve(constraints, self.catalogue)
         cold = np.array([len(e) == 0 for e in encoded], dtype=bool)
@@ -414,3 +438,20 @@ class Recommender:
         wanted = constraints_from(constraints, rules, "continue_playlist")
         state = self.session(seed_tracks, on_unknown=on_unknown)
         return continue_playlist(state, n, constraints=wanted, temperature=temperature, seed=seed)
+
+    def playlist_tracks(
+        self,
+        seed_tracks: History,
+        n: int = 30,
+        *,
+        constraints: Constraints | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
+        on_unknown: OnUnknown = "ignore",
+        **rules: Unpack[ConstraintFields],
+    ) -> TrackLists:
+        """:meth:`continue_playlist` as arrays (one row: the picks in order, their scores,
+        ``exhausted``), for callers that format it themselves; no cold-start warning."""
+        wanted = constraints_from(constraints, rules, "playlist_tracks")
+        state = self.session(seed_tracks, on_unknown=on_unknown)
+        return generate_playlist(state, n, constraints=wanted, temperature=temperature, seed=seed)

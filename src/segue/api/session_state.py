@@ -60,6 +60,7 @@ from segue.api.numpy_step import numpy_step_for
 from segue.api.queries import Queries
 from segue.api.ranking import catalogue_scores, encode_queries, rank
 from segue.api.results import COLD_START, UNKNOWN_IDS, recommendations_frame, warn_cold_start
+from segue.api.track_lists import TrackLists
 from segue.checks import check_integer
 from segue.constraints import ConstraintFields, Constraints, constraints_from
 from segue.data.features import gap_buckets
@@ -180,8 +181,26 @@ class SessionState:
         **rules: Unpack[ConstraintFields],
     ) -> pd.DataFrame:
         """The next k tracks; same arguments and table as :meth:`segue.Recommender.recommend`."""
-        k = check_request(k)
-        wanted = constraints_from(constraints, rules, "recommend")
+        lists = self._lists(check_request(k), constraints_from(constraints, rules, "recommend"))
+        unknown, cold = lists.unknown_ids[0], bool(lists.cold[0])
+        if cold:
+            warn_cold_start(unknown)
+        frame = recommendations_frame(self.catalogue, lists.ranked)
+        frame.attrs = {UNKNOWN_IDS: unknown, COLD_START: cold}
+        return frame
+
+    def track_lists(
+        self,
+        k: int = 10,
+        *,
+        constraints: Constraints | None = None,
+        **rules: Unpack[ConstraintFields],
+    ) -> TrackLists:
+        """:meth:`recommend`'s list as arrays (one row), for callers that format it themselves:
+        no table and no cold-start warning."""
+        return self._lists(check_request(k), constraints_from(constraints, rules, "track_lists"))
+
+    def _lists(self, k: int, wanted: Constraints) -> TrackLists:
         resolved = resolve(wanted, self.catalogue)
         with self.lock, torch.inference_mode():
             queries = self._current_queries()
@@ -189,11 +208,7 @@ class SessionState:
             excluded = [self.played] if wanted.exclude_played else None
             ranked = rank(self.catalogue, queries, cold, excluded, resolved, k)
             unknown = list(self.unknown_ids)
-        if cold[0]:
-            warn_cold_start(unknown)
-        frame = recommendations_frame(self.catalogue, ranked)
-        frame.attrs = {UNKNOWN_IDS: unknown, COLD_START: bool(cold[0])}
-        return frame
+        return TrackLists(ranked, [unknown], cold)
 
     # ----------------------------------------------------------------------------------------
     # Writing

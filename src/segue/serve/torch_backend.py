@@ -23,6 +23,7 @@ import pandas as pd
 
 from segue.api import Recommender, SessionState, UnknownTracksError
 from segue.api.results import COLD_START, EXHAUSTED, UNKNOWN_IDS
+from segue.api.track_lists import TrackLists, track_items
 from segue.columns import Columns
 from segue.serve.backends import UnknownTrackError
 from segue.serve.events import Event, ListenerEvents
@@ -106,15 +107,15 @@ class TorchBackend:
         block: list[str] | None,
         max_per_artist: int | None,
     ) -> Listing:
-        frame = self.rec.recommend(
-            _history(history),
+        lists = self.rec.track_lists(
+            [_history(history)],
             k=k,
             exclude_played=exclude_played,
             allow=allow,
             block=block,
             max_per_artist=max_per_artist,
         )
-        return _listing(frame, Columns.RANK)
+        return self._listing(lists, 0, Columns.RANK)
 
     def recommend_many(
         self, histories: list[list[Event]], ks: list[int], exclude_played: list[bool]
@@ -126,14 +127,12 @@ class TorchBackend:
             if not rows:
                 continue
             batch = [_history(histories[i]) for i in rows]
-            frame = self.rec.recommend_batch(batch, k=max(ks[i] for i in rows), exclude_played=flag)
-            queries = frame[Columns.QUERY].to_numpy(dtype=np.int64)  # sorted, 0..len(rows)-1
-            bounds = np.searchsorted(queries, np.arange(len(rows) + 1)).tolist()
-            items = _items(frame, Columns.RANK)
-            unknown, cold = frame.attrs.get(UNKNOWN_IDS, {}), set(frame.attrs.get(COLD_START, []))
+            k = max(ks[i] for i in rows)
+            lists = self.rec.track_lists(batch, k=k, exclude_played=flag)
             for q, i in enumerate(rows):
-                part = items[bounds[q] : min(bounds[q] + ks[i], bounds[q + 1])]
-                out[i] = Listing(part, list(unknown.get(q, [])), q in cold)
+                listing = self._listing(lists, q, Columns.RANK)
+                listing.items = listing.items[: ks[i]]
+                out[i] = listing
         return out
 
     def continue_playlist(
@@ -147,7 +146,7 @@ class TorchBackend:
         temperature: float | None,
         seed: int | None,
     ) -> Listing:
-        frame = self.rec.continue_playlist(
+        lists = self.rec.playlist_tracks(
             _history(seeds),
             n=n,
             no_repeat_window=no_repeat_window,
@@ -157,14 +156,15 @@ class TorchBackend:
             temperature=temperature,
             seed=seed,
         )
-        return _listing(frame, Columns.POSITION)
+        return self._listing(lists, 0, Columns.POSITION)
 
     def continue_many(self, seeds: list[list[Event]], ns: list[int]) -> list[Listing]:
         """Plain greedy playlists generated together (each accepted by :meth:`plain_playlist`).
 
         Step ``i`` ranks every unfinished playlist's seeds and picks so far in one
-        ``recommend_batch`` (``k=1``, played tracks excluded): the best track not yet in the
-        playlist, which is what ``continue_playlist`` without constraints picks. Re-encoding
+        ``track_lists`` call (``recommend_batch``'s lists, ``k=1``, played tracks excluded):
+        the best track not yet in the playlist, which is what ``continue_playlist`` without
+        constraints picks. Re-encoding
         the (at most ``max_len``) events of a playlist in the batch costs less than the
         catalogue read the batch shares.
         """
@@ -176,18 +176,18 @@ class TorchBackend:
             live = [i for i, n in enumerate(ns) if len(picks[i]) < n and not exhausted[i]]
             if not live:
                 break
-            frame = self.rec.recommend_batch([histories[i] for i in live], k=1)
-            best = dict(zip(frame[Columns.QUERY].tolist(), _items(frame, Columns.RANK)))
+            lists = self.rec.track_lists([histories[i] for i in live], k=1)
             for q, i in enumerate(live):
                 if step == 0:
-                    unknown[i] = list(frame.attrs.get(UNKNOWN_IDS, {}).get(q, []))
-                item = best.get(q)
-                if item is None:  # nothing eligible is left
+                    unknown[i] = list(lists.unknown_ids[q])
+                indices, scores = lists.row(q)
+                if not len(indices):  # nothing eligible is left
                     exhausted[i] = True
                     continue
-                del item[Columns.RANK]
-                picks[i].append({Columns.POSITION: step + 1, **item})
-                histories[i].append(item[Columns.TRACK])
+                item = track_items(self.rec.catalogue, indices, scores, Columns.POSITION)[0]
+                item[Columns.POSITION] = step + 1
+                picks[i].append(item)
+                histories[i].append(str(item[Columns.TRACK]))
         return [Listing(p, u, False, x) for p, u, x in zip(picks, unknown, exhausted)]
 
     def plain_playlist(self, seeds: list[Event], n: int) -> bool:
@@ -238,16 +238,26 @@ class TorchBackend:
                 source = "reencoded"
             cached.applied, cached.last = held.total, events[-1] if events else None
             assert cached.state is not None
-            frame = cached.state.recommend(
+            lists = cached.state.track_lists(
                 k=k,
                 exclude_played=exclude_played,
                 allow=allow,
                 block=block,
                 max_per_artist=max_per_artist,
             )
-        listing = _listing(frame, Columns.RANK)
+        listing = self._listing(lists, 0, Columns.RANK)
         listing.source = source
         return listing
+
+    def _listing(self, lists: TrackLists, query: int, order: str) -> Listing:
+        """One query's list as a :class:`Listing`, straight from the arrays (no table)."""
+        indices, scores = lists.row(query)
+        return Listing(
+            track_items(self.rec.catalogue, indices, scores, order),
+            unknown_ids=list(lists.unknown_ids[query]),
+            cold_start=bool(lists.cold[query]),
+            exhausted=lists.exhausted,
+        )
 
     def forget(self, listener_id: str) -> None:
         with self._guard:
