@@ -33,8 +33,11 @@ def test_options_become_settings(tmp_path):
     assert settings.redis_url == "redis://127.0.0.1:1/0" and settings.read_auth == "open"
     assert settings.int8_screen is None  # auto: by catalogue size
     assert settings.deadline_headroom == 0.1  # the settings' default
-    args = build_parser().parse_args([str(model), "--deadline-headroom", "0.25"])
+    args = build_parser().parse_args(
+        [str(model), "--deadline-headroom", "0.25", "--switch-interval-ms", "2"]
+    )
     assert settings_from_args(args).deadline_headroom == 0.25
+    assert settings_from_args(args).switch_interval_ms == 2.0 and settings.switch_interval_ms == 0.5
     for flag, value in (("on", True), ("off", False), ("auto", None)):
         args = build_parser().parse_args([str(model), "--int8-screen", flag])
         assert settings_from_args(args).int8_screen is value

@@ -50,6 +50,8 @@ def test_settings_round_trip_and_checks(monkeypatch):
         ServeSettings(model="m.pt", max_queue=0)
     with pytest.raises(ValueError, match="read_auth"):
         ServeSettings(model="m.pt", read_auth="maybe")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="switch_interval_ms must be > 0"):
+        ServeSettings(model="m.pt", switch_interval_ms=0)
     for bad in (-0.1, 1.0):
         with pytest.raises(ValueError, match="deadline_headroom"):
             ServeSettings(model="m.pt", deadline_headroom=bad)
