@@ -190,3 +190,52 @@ def test_bad_events_are_named():
     with pytest.raises(ValueError, match="artists"):
         numpy_step_for(with_artists).step(SequenceBatch(tracks=torch.tensor([[5]])), cache)
     assert copy.deepcopy(model) is not model  # models stay copyable with a step cached
+
+
+@pytest.mark.parametrize("overrides", CONFIGS)
+def test_whole_windows_equal_torch_encoding(overrides):
+    """A session's first window, or one request's history, encoded at once in numpy."""
+    model = model_of(overrides, seed=7)
+    fast = numpy_step_for(model)
+    for length in (1, 5, model.config.max_len):
+        events = random_events(model, length, seed=length)
+        with torch.inference_mode():
+            expected, reference = model.forward_incremental(events, None)
+            hidden, cache = fast.encode(events)
+            torch.testing.assert_close(hidden, expected, rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(
+                hidden[:, -1], model.next_hidden(events), rtol=1e-5, atol=1e-5
+            )
+            for a, b in zip(cache.keys + cache.values, reference.keys + reference.values):
+                torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+            assert torch.equal(cache.key_mask, reference.key_mask)
+            assert torch.equal(cache.n_real, reference.n_real)
+            # and a step on top of the numpy cache equals torch's step on top of its own
+            step = one(random_events(model, 1, seed=99), 0)
+            if length < model.config.max_len or model.config.positions == "none":
+                torch.testing.assert_close(
+                    fast.step(step, cache)[0],
+                    model.forward_incremental(step, reference)[0],
+                    rtol=1e-5,
+                    atol=1e-5,
+                )
+
+
+def test_whole_window_errors_are_torchs():
+    model = model_of({"max_len": 4})
+    fast = numpy_step_for(model)
+    with pytest.raises(ValueError, match="max_len=4"):
+        fast.encode(random_events(model, 5, seed=0))
+    with pytest.raises(ValueError, match="one row of real events"):
+        fast.encode(random_events(model, 3, seed=0, padding=1))
+
+
+def test_single_requests_are_the_same_with_and_without_it(monkeypatch):
+    from segue.api import ranking
+
+    rec = tiny_recommender()
+    histories = [ids(1, 2, 3), ids(7), ids(*range(1, 30))]  # the last is cut to max_len
+    fast = [rec.recommend(h, k=6)["track_id"].tolist() for h in histories]
+    monkeypatch.setattr(ranking, "numpy_step_for", lambda model: None)
+    monkeypatch.setattr(session_state_module, "numpy_step_for", lambda model: None)
+    assert [rec.recommend(h, k=6)["track_id"].tolist() for h in histories] == fast

@@ -84,10 +84,17 @@ class _LayerNorm:
         return cls(_array(norm.weight), _array(norm.bias), float(norm.eps))
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Normalise one vector (D,)."""
         scale = 1.0 / x.size
         centred = x - x.sum() * scale  # ndarray.mean costs ~10 us of Python at this size
         variance = (centred @ centred) * scale  # biased, as torch's layer_norm
         return centred * (self.weight / np.sqrt(variance + self.eps)) + self.bias
+
+    def rows(self, x: np.ndarray) -> np.ndarray:
+        """Normalise each row of (T, D)."""
+        centred = x - x.mean(axis=1, keepdims=True)
+        variance = np.einsum("td,td->t", centred, centred)[:, None] / x.shape[1]
+        return centred / np.sqrt(variance + self.eps) * self.weight + self.bias
 
 
 @dataclass(frozen=True)
@@ -193,6 +200,56 @@ class NumpyStep:
             values.append(torch.from_numpy(v))
         hidden = torch.from_numpy(self.ln_f(x)).reshape(1, 1, -1)
         return hidden, KVCache(keys, values, key_mask, cache.n_real + 1, cache.elapsed)
+
+    def encode(self, events: SequenceBatch) -> tuple[torch.Tensor, KVCache]:
+        """``forward_incremental(events, None)`` for one row of real events (no padding): the
+        hidden state of every event, (1, T, D), and the cache they leave."""
+        length = events.tracks.shape[1]
+        if events.tracks.shape[0] != 1 or length == 0 or not bool(events.padding_mask.all()):
+            raise ValueError(f"one row of real events expected, got {tuple(events.tracks.shape)}")
+        x = self.track_emb[events.tracks[0].numpy()]  # (T, D)
+        if self.pos_emb is not None:
+            if length > self.max_len:
+                raise ValueError(f"a sequence has more than max_len={self.max_len} real tokens")
+            x = x + self.pos_emb[:length]  # positions 0..length-1: every event is real
+        for name, table in self.sides:
+            ids = getattr(events, name)
+            if ids is None:
+                raise ValueError(f"the model config uses {name} but the batch has none")
+            x = x + table[ids[0].numpy()]
+        future = np.triu(
+            np.ones((length, length), dtype=bool), k=1
+        )  # (T, T): causal, each sees itself
+        keys, values = [], []
+        for block in self.blocks:
+            x, k, v = self._block_rows(block, x, future)
+            keys.append(torch.from_numpy(k))
+            values.append(torch.from_numpy(v))
+        hidden = torch.from_numpy(self.ln_f.rows(x))[None]  # (1, T, D)
+        key_mask = torch.ones(1, length, dtype=torch.bool)
+        return hidden, KVCache(keys, values, key_mask, torch.tensor([length]), None)
+
+    def _block_rows(
+        self, block: _Block, x: np.ndarray, future: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`_block` for T events attending causally among themselves, (T, D); keys and
+        values (1, H, T, hd)."""
+        T, D, H = x.shape[0], self.d_model, self.n_heads
+        head = D // H
+        qkv = block.qkv(block.ln_1.rows(x))  # (T, 3 D)
+        q, k, v = (
+            qkv[:, i * D : (i + 1) * D].reshape(T, H, head).transpose(1, 0, 2) for i in range(3)
+        )
+        scores = q @ k.transpose(0, 2, 1) / math.sqrt(head)  # (H, T, T)
+        scores[:, future] = -np.inf
+        weights = np.exp(scores - scores.max(axis=2, keepdims=True))
+        weights /= weights.sum(axis=2, keepdims=True)
+        attended = (weights @ v).transpose(1, 0, 2).reshape(T, D)  # (T, D)
+        x = x + block.proj(attended)
+        hidden = block.fc_1(block.ln_2.rows(x))
+        hidden = 0.5 * hidden * (1.0 + erf(hidden / math.sqrt(2.0)))
+        keys = np.ascontiguousarray(k)[None]
+        return x + block.fc_2(hidden), keys, np.ascontiguousarray(v)[None]
 
     def _block(
         self,

@@ -18,6 +18,7 @@ from segue.api.catalogue import Catalogue
 from segue.api.constraints import ResolvedConstraints
 from segue.api.history import EncodedHistory, history_batch
 from segue.api.int8_screen import SCREEN_MAX_ROWS, screened_rank
+from segue.api.numpy_step import numpy_step_for
 from segue.api.queries import Queries, as_queries
 from segue.evaluation.ranking import Ranked, top_k
 from segue.models.transformer import TrackTransformer
@@ -50,6 +51,10 @@ def encode_queries(
     if not any(len(h) for h in histories):
         return None
     batch = history_batch(histories, catalogue, model.config).to(catalogue.device)
+    fast = numpy_step_for(model) if len(histories) == 1 else None
+    if fast is not None:  # one history (no padding) in numpy: segue.api.numpy_step
+        hidden, _ = fast.encode(batch)
+        return Queries.after(model, hidden[:, -1], batch.tracks)
     return Queries.encode(model, batch)
 
 

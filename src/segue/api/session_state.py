@@ -280,10 +280,14 @@ class SessionState:
 
     def _encode(self, start: int, cache: KVCache | None) -> None:
         batch = history_batch([self._window(start)], self.catalogue, self._model.config)
+        fast = numpy_step_for(self._model)
         with torch.inference_mode():
-            hidden, self._cache = self._model.forward_incremental(
-                batch.to(self.catalogue.device), cache
-            )
+            if fast is not None and cache is None:  # a whole window in numpy (numpy_step)
+                hidden, self._cache = fast.encode(batch)
+            else:
+                hidden, self._cache = self._model.forward_incremental(
+                    batch.to(self.catalogue.device), cache
+                )
         self._hidden = hidden[:, -1]  # (1, D)
 
     def _rebuild(self, start: int) -> None:
