@@ -33,6 +33,10 @@ def test_options_become_settings(tmp_path):
     assert settings.redis_url == "redis://127.0.0.1:1/0" and settings.read_auth == "open"
     assert settings.int8_screen is None  # auto: by catalogue size
     assert settings.deadline_headroom == 0.1  # the settings' default
+    assert settings.access_log  # on unless --no-access-log (which once was parsed and ignored)
+    assert not settings_from_args(
+        build_parser().parse_args([str(model), "--no-access-log"])
+    ).access_log
     args = build_parser().parse_args(
         [str(model), "--deadline-headroom", "0.25", "--switch-interval-ms", "2"]
     )

@@ -143,3 +143,17 @@ def _versions(server: Server, n: int) -> set[str]:
 
 def _workers(server: Server) -> set[int]:
     return set(server.workers())
+
+
+def test_the_access_log_is_on_by_default_and_off_with_its_flag(models, tmp_path):
+    for args, logged in (([], True), (["--no-access-log"], False)):
+        server = Server(models.checkpoint, args, tmp_path / f"server{len(args)}.log").wait_ready()
+        try:
+            response = httpx.post(f"{server.url}/recommend", json={"history": HISTORY, "k": 3})
+            assert response.status_code == 200
+        finally:
+            server.stop()
+        lines = [line for line in server.log().splitlines() if '"msg": "request"' in line]
+        assert bool(lines) is logged, server.log()[-2000:]
+        if logged:
+            assert '"route": "/recommend"' in lines[-1] and '"request_id"' in lines[-1]

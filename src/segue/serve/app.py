@@ -39,7 +39,7 @@ from segue.serve.settings import ServeSettings
 log = logging.getLogger("segue.serve")
 
 
-def create_app(settings: ServeSettings, access_log: bool = True) -> FastAPI:
+def create_app(settings: ServeSettings) -> FastAPI:
     """The ASGI app of one worker; the model is loaded at startup (before it is ready)."""
 
     @contextlib.asynccontextmanager
@@ -73,7 +73,7 @@ def create_app(settings: ServeSettings, access_log: bool = True) -> FastAPI:
         ServiceMiddleware,
         metrics=metrics,
         max_body_bytes=settings.max_body_bytes,
-        access_log=access_log,
+        access_log=settings.access_log,
     )
     return app
 

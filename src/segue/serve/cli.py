@@ -123,6 +123,7 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         listener_ttl_s=args.listener_ttl_s,
         max_listeners=args.max_listeners,
         supervised=args.workers > 1,
+        access_log=not args.no_access_log,
         int8_screen={"auto": None, "on": True, "off": False}[args.int8_screen],
     )
 

@@ -55,6 +55,7 @@ class ServeSettings:
         redis_timeout_s: Socket timeout of a Redis call; past it the store degrades.
         redis_retry_s: While degraded, Redis is retried at most this often.
         supervised: Set by the CLI when uvicorn runs several workers under a supervisor.
+        access_log: One JSON log line per request (``--no-access-log`` turns it off).
         int8_screen: A checkpoint's lists and greedy playlist picks through an int8 copy of
             the track table (:mod:`segue.api.int8_screen`: the same lists, a quarter of the
             bytes read); None: by catalogue size (``Recommender``'s default). ONNX bundles
@@ -83,6 +84,7 @@ class ServeSettings:
     redis_timeout_s: float = 0.25
     redis_retry_s: float = 1.0
     supervised: bool = False
+    access_log: bool = True
     int8_screen: bool | None = None
 
     def __post_init__(self) -> None:
