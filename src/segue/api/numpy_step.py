@@ -1,5 +1,7 @@
-"""One live-session step of a SASRec model in numpy: the same arithmetic as
-:meth:`TrackTransformer.forward_incremental` for one new event, at a fraction of its cost.
+"""A SASRec model's single-row encoding in numpy: the same arithmetic as
+:meth:`TrackTransformer.forward_incremental` for one new event (a live session's step) or for
+one row of events without padding (a single request's history, a session's first window), at a
+fraction of its cost.
 
 A session's step (:mod:`segue.api.session_state`) sends one token through each layer,
 attending to the cached keys and values. At serving sizes (d_model 64, 2 layers) that is about
@@ -180,17 +182,17 @@ class NumpyStep:
         """
         if event.tracks.shape != (1, 1) or not bool(event.padding_mask[0, 0]):
             raise ValueError(f"one real event of one row expected, got {tuple(event.tracks.shape)}")
-        x = self.track_emb[int(event.tracks[0, 0])]  # (D,)
-        if self.pos_emb is not None:
-            position = int(cache.n_real[0])
-            if position >= self.max_len:
-                raise ValueError(f"a sequence has more than max_len={self.max_len} real tokens")
-            x = x + self.pos_emb[position]
+        x = self.track_emb[int(event.tracks[0, 0])]  # (D,); summed in the model's order
         for name, table in self.sides:
             ids = getattr(event, name)
             if ids is None:
                 raise ValueError(f"the model config uses {name} but the batch has none")
             x = x + table[int(ids[0, 0])]
+        if self.pos_emb is not None:
+            position = int(cache.n_real[0])
+            if position >= self.max_len:
+                raise ValueError(f"a sequence has more than max_len={self.max_len} real tokens")
+            x = x + self.pos_emb[position]
         key_mask = torch.cat((cache.key_mask, event.padding_mask), dim=1)  # (1, S + 1)
         padding = ~key_mask.numpy()[0]  # the new event itself is always attended to
         keys, values = [], []
@@ -207,19 +209,18 @@ class NumpyStep:
         length = events.tracks.shape[1]
         if events.tracks.shape[0] != 1 or length == 0 or not bool(events.padding_mask.all()):
             raise ValueError(f"one row of real events expected, got {tuple(events.tracks.shape)}")
-        x = self.track_emb[events.tracks[0].numpy()]  # (T, D)
-        if self.pos_emb is not None:
-            if length > self.max_len:
-                raise ValueError(f"a sequence has more than max_len={self.max_len} real tokens")
-            x = x + self.pos_emb[:length]  # positions 0..length-1: every event is real
+        x = self.track_emb[events.tracks[0].numpy()]  # (T, D); summed in the model's order
         for name, table in self.sides:
             ids = getattr(events, name)
             if ids is None:
                 raise ValueError(f"the model config uses {name} but the batch has none")
             x = x + table[ids[0].numpy()]
-        future = np.triu(
-            np.ones((length, length), dtype=bool), k=1
-        )  # (T, T): causal, each sees itself
+        if self.pos_emb is not None:
+            if length > self.max_len:
+                raise ValueError(f"a sequence has more than max_len={self.max_len} real tokens")
+            x = x + self.pos_emb[:length]  # positions 0..length-1: every event is real
+        # (T, T): True above the diagonal, the later events each one may not see
+        future = np.triu(np.ones((length, length), dtype=bool), k=1)
         keys, values = [], []
         for block in self.blocks:
             x, k, v = self._block_rows(block, x, future)
