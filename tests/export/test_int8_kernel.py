@@ -172,6 +172,22 @@ def test_threads_sharing_a_kernel_get_their_own_answers(digits):
     np.testing.assert_array_equal(first, alone[0])
 
 
+def test_large_outputs_are_not_kept_per_thread(monkeypatch):
+    monkeypatch.setattr(int8_kernel, "SCRATCH_MAX_ENTRIES", 2 * 400)
+    rows = random_rows(400, 16, 6)
+    fast = rows.with_kernel(threads=1)
+    assert fast.kernel is not None
+    hidden = torch.randn(3, 16, generator=torch.Generator().manual_seed(6))
+    small = fast.scores(hidden[:1])  # 2 digit rows x 400: kept
+    kept = fast.kernel._scratch.dots
+    large = fast.scores(hidden)  # 6 x 400: a buffer of its own
+    assert fast.kernel._scratch.dots is kept and kept.size == 800
+    reference = rows.chunked_scores(hidden)
+    bound = fast.kernel.query_error_bound(hidden) + 1e-5
+    assert ((large - reference).abs() <= bound).all()
+    assert torch.equal(small[0], large[0])
+
+
 def test_sharded_one_digit_kernel(monkeypatch):
     monkeypatch.setattr(int8_kernel, "SHARD_BYTES", 16 * 100)
     monkeypatch.setattr(int8_kernel, "COMBINE_COLUMNS", 7)  # blocks that do not divide a shard

@@ -63,6 +63,10 @@ DIGIT_COUNTS = (1, 2)
 
 CPU_ONLY = ["CPUExecutionProvider"]
 
+SCRATCH_MAX_ENTRIES = 1 << 24
+"""Largest output (int32 entries, 64 MB) kept per thread between calls: 16 queries' two digit
+rows at 500k tracks, 2 at 4M."""
+
 COMBINE_COLUMNS = 1 << 15
 """Columns combined at once: 128 kB of int32 per digit row and of float32 output."""
 
@@ -141,13 +145,18 @@ class Int8Kernel:
     def _dots(self, session: Any, digits: np.ndarray, n: int) -> np.ndarray:
         """Integer dot products of the digit rows with one shard's ``n`` rows, (cB, n) int32.
 
-        Written into a buffer this thread keeps across calls: a fresh 4 MB output per call
-        (1M tracks) costs its page faults every time, ~8% of the whole call.
+        Written into a buffer this thread keeps across calls, in 2 MB pages (it is written
+        and read back once per call, like the table); outputs above
+        :data:`SCRATCH_MAX_ENTRIES` get a buffer of their own, so a thread that once scored
+        a large batch does not keep its memory.
         """
         size = len(digits) * n
-        scratch = getattr(self._scratch, "dots", None)
-        if scratch is None or scratch.size < size:
-            scratch = self._scratch.dots = huge_page_array(size, np.int32)
+        if size > SCRATCH_MAX_ENTRIES:
+            scratch = np.empty(size, dtype=np.int32)
+        else:
+            scratch = getattr(self._scratch, "dots", None)
+            if scratch is None or scratch.size < size:
+                scratch = self._scratch.dots = huge_page_array(size, np.int32)
         dots = scratch[:size].reshape(len(digits), n)
         binding = session.io_binding()
         binding.bind_cpu_input("digits", digits)
