@@ -29,7 +29,8 @@ class ServeSettings:
             every request to be answered within ``(1 - headroom) * deadline_ms``. The reserve
             covers what the server's clock cannot see, the wait in the socket before its arrival
             stamp and the write of the response on a busy loop (under 4x overload the p99 of
-            answered requests was 171-233 ms with no reserve, 154-174 ms with 0.1, 2026-12-06).
+            answered requests was 171-233 ms in six runs with no reserve, 142-174 ms in seven
+            with 0.1, 2026-12-06).
         switch_interval_ms: The interpreter's thread switch interval in the server process
             (Python's default is 5 ms). The event loop, the model's thread and the playlists'
             thread take turns at the GIL, and a thread that wants it back waits up to one
