@@ -151,12 +151,13 @@ class Int8Kernel:
         a large batch does not keep its memory.
         """
         size = len(digits) * n
+        kept: np.ndarray | None = getattr(self._scratch, "dots", None)
         if size > SCRATCH_MAX_ENTRIES:
             scratch = np.empty(size, dtype=np.int32)
+        elif kept is None or kept.size < size:
+            scratch = self._scratch.dots = huge_page_array(size, np.int32)
         else:
-            scratch = getattr(self._scratch, "dots", None)
-            if scratch is None or scratch.size < size:
-                scratch = self._scratch.dots = huge_page_array(size, np.int32)
+            scratch = kept
         dots = scratch[:size].reshape(len(digits), n)
         binding = session.io_binding()
         binding.bind_cpu_input("digits", digits)
