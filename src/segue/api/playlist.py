@@ -54,7 +54,7 @@ def continue_playlist(
     cold = bool(lists.cold[0])
     if cold:
         warn_cold_start(lists.unknown_ids[0], stacklevel=4)
-    frame = playlist_frame(state.catalogue, picks.tolist(), scores.tolist())
+    frame = playlist_frame(state.catalogue, picks, scores)
     frame.attrs = {
         UNKNOWN_IDS: lists.unknown_ids[0],
         COLD_START: cold,

@@ -40,7 +40,7 @@ from segue.api.track_lists import TrackLists
 from segue.checks import check_integer
 from segue.constraints import ConstraintFields, Constraints, constraints_from
 from segue.data.vocab import TrackVocab
-from segue.evaluation.ranking import Ranked, top_k
+from segue.evaluation.ranking import top_k
 from segue.export.screen import SCREEN_MIN_TRACKS
 from segue.io.checkpoint import checkpoint_from_payload
 from segue.io.safe_load import file_path, read_payload
@@ -284,7 +284,7 @@ class Recommender:
         k = check_request(k)
         wanted = constraints_from(constraints, rules, "recommend")
         encoded = encode_history(history, self.catalogue, on_unknown)
-        frame = recommendations_frame(self.catalogue, self._rank([encoded], k, wanted))
+        frame = recommendations_frame(self.catalogue, self._lists([encoded], k, wanted).ranked)
         if len(encoded) == 0:
             warn_cold_start(encoded.unknown_ids)
         frame.attrs = {UNKNOWN_IDS: encoded.unknown_ids, COLD_START: len(encoded) == 0}
@@ -322,7 +322,7 @@ class Recommender:
                 f"got {type(histories).__name__}"
             )
         encoded = [encode_history(h, self.catalogue, on_unknown) for h in items]
-        ranked = self._rank(encoded, k, wanted)
+        ranked = self._lists(encoded, k, wanted).ranked
         frame = recommendations_frame(self.catalogue, ranked, queries)
         cold = [q for q, e in zip(queries, encoded) if len(e) == 0]
         if cold:
@@ -353,17 +353,17 @@ class Recommender:
                 f"histories must be a list of histories, got {type(histories).__name__}"
             )
         encoded = [encode_history(h, self.catalogue, on_unknown) for h in histories]
-        cold = np.array([len(e) == 0 for e in encoded], dtype=bool)
-        unknown = [list(e.unknown_ids) for e in encoded]
-        return TrackLists(self._rank(encoded, k, wanted), unknown, cold)
+        return self._lists(encoded, k, wanted)
 
-    def _rank(self, encoded: list[EncodedHistory], k: int, constraints: Constraints) -> Ranked:
+    def _lists(self, encoded: list[EncodedHistory], k: int, constraints: Constraints) -> TrackLists:
+        """The lists of encoded histories: what every ranking call formats."""
         resolved = resolve(constraints, self.catalogue)
         cold = np.array([len(e) == 0 for e in encoded], dtype=bool)
         excluded = [e.tracks for e in encoded] if constraints.exclude_played else None
         with torch.inference_mode():
             queries = encode_queries(self.model, self.catalogue, encoded)  # None: all cold
-            return rank(self.catalogue, queries, cold, excluded, resolved, k)
+            ranked = rank(self.catalogue, queries, cold, excluded, resolved, k)
+        return TrackLists(ranked, [list(e.unknown_ids) for e in encoded], cold)
 
     def similar_tracks(self, track_id: object, k: int = 10) -> pd.DataFrame:
         """The k tracks whose output embeddings are closest in cosine similarity.

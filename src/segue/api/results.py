@@ -95,7 +95,9 @@ def recommendations_frame(
     return pd.DataFrame(data, copy=False)
 
 
-def playlist_frame(catalogue: Catalogue, indices: list[int], scores: list[float]) -> pd.DataFrame:
+def playlist_frame(
+    catalogue: Catalogue, indices: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray
+) -> pd.DataFrame:
     """``position, track_id, score[, artist, track_name]`` of a generated playlist."""
     idx = np.asarray(indices, dtype=np.int64)
     columns = track_columns(catalogue, idx)

@@ -280,14 +280,16 @@ class SessionState:
 
     def _encode(self, start: int, cache: KVCache | None) -> None:
         batch = history_batch([self._window(start)], self.catalogue, self._model.config)
-        fast = numpy_step_for(self._model)
+        fast = numpy_step_for(self._model)  # numpy where it matches the model (numpy_step)
         with torch.inference_mode():
-            if fast is not None and cache is None:  # a whole window in numpy (numpy_step)
-                hidden, self._cache = fast.encode(batch)
-            else:
+            if fast is None:
                 hidden, self._cache = self._model.forward_incremental(
                     batch.to(self.catalogue.device), cache
                 )
+            elif cache is None:
+                hidden, self._cache = fast.encode(batch)
+            else:
+                hidden, self._cache = fast.step(batch, cache)
         self._hidden = hidden[:, -1]  # (1, D)
 
     def _rebuild(self, start: int) -> None:
@@ -296,15 +298,8 @@ class SessionState:
         self._encode(start, None)
 
     def _step(self) -> None:
-        """Encode the last event on top of the cache: one token through each layer (in numpy
-        where :mod:`segue.api.numpy_step` matches the model, else torch's own step)."""
-        fast = numpy_step_for(self._model)
-        if fast is None or self._cache is None:
-            self._encode(self.n_events - 1, self._cache)
-            return
-        event = history_batch([self._window(self.n_events - 1)], self.catalogue, self._model.config)
-        hidden, self._cache = fast.step(event, self._cache)
-        self._hidden = hidden[:, -1]  # (1, D)
+        """Encode the last event on top of the cache: one token through each layer."""
+        self._encode(self.n_events - 1, self._cache)
 
     def _current_queries(self) -> Queries | None:
         """What the next recommendation is scored with; None when the session is cold.

@@ -51,7 +51,7 @@ class ScreenBounds:
     digit_error: float
     max_row_norm: float
 
-    def margin(self, hidden: np.ndarray, best: np.ndarray, digits: int = 2) -> np.ndarray:
+    def margin(self, hidden: np.ndarray, best: np.ndarray, digits: int) -> np.ndarray:
         """Largest ``|screen score - float score|`` of each query, (B,) float64.
 
         Args:
@@ -109,7 +109,7 @@ def _row_max(per_row: np.ndarray) -> float:
 
 
 def floor_below(
-    kth: np.ndarray, best: np.ndarray, hidden: np.ndarray, bounds: ScreenBounds, digits: int = 2
+    kth: np.ndarray, best: np.ndarray, hidden: np.ndarray, bounds: ScreenBounds, digits: int
 ) -> np.ndarray:
     """Screen scores below this, per row, cannot reach a list whose k-th screen score is
     ``kth`` (its best ``best``): ``kth - 2 margin``, (B,). ``digits``: the kernel's."""

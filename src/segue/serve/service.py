@@ -68,7 +68,7 @@ class Service:
     def __init__(self, settings: ServeSettings, metrics: Metrics) -> None:
         self.settings = settings
         self.metrics = metrics
-        sys.setswitchinterval(settings.switch_interval_ms / 1000)  # settings: why
+        sys.setswitchinterval(settings.switch_interval_ms / 1000)  # why: ServeSettings
         self.keys = load_keys(settings.api_key_file)
         self.backend: Backend = self._load()
         self.metrics.set_model(self.backend.version, self.backend.kind)

@@ -115,7 +115,7 @@ class TorchBackend:
             block=block,
             max_per_artist=max_per_artist,
         )
-        return self._listing(lists, 0, Columns.RANK)
+        return self._listing_of(lists, 0, Columns.RANK)
 
     def recommend_many(
         self, histories: list[list[Event]], ks: list[int], exclude_played: list[bool]
@@ -130,9 +130,7 @@ class TorchBackend:
             k = max(ks[i] for i in rows)
             lists = self.rec.track_lists(batch, k=k, exclude_played=flag)
             for q, i in enumerate(rows):
-                listing = self._listing(lists, q, Columns.RANK)
-                listing.items = listing.items[: ks[i]]
-                out[i] = listing
+                out[i] = self._listing_of(lists, q, Columns.RANK, limit=ks[i])
         return out
 
     def continue_playlist(
@@ -156,7 +154,7 @@ class TorchBackend:
             temperature=temperature,
             seed=seed,
         )
-        return self._listing(lists, 0, Columns.POSITION)
+        return self._listing_of(lists, 0, Columns.POSITION)
 
     def continue_many(self, seeds: list[list[Event]], ns: list[int]) -> list[Listing]:
         """Plain greedy playlists generated together (each accepted by :meth:`plain_playlist`).
@@ -164,9 +162,8 @@ class TorchBackend:
         Step ``i`` ranks every unfinished playlist's seeds and picks so far in one
         ``track_lists`` call (``recommend_batch``'s lists, ``k=1``, played tracks excluded):
         the best track not yet in the playlist, which is what ``continue_playlist`` without
-        constraints picks. Re-encoding
-        the (at most ``max_len``) events of a playlist in the batch costs less than the
-        catalogue read the batch shares.
+        constraints picks. Re-encoding the (at most ``max_len``) events of a playlist in the
+        batch costs less than the catalogue read the batch shares.
         """
         histories = [[e.track_id for e in s] for s in seeds]  # untimed plays: id lists
         picks: list[list[dict[str, Any]]] = [[] for _ in seeds]
@@ -245,13 +242,17 @@ class TorchBackend:
                 block=block,
                 max_per_artist=max_per_artist,
             )
-        listing = self._listing(lists, 0, Columns.RANK)
+        listing = self._listing_of(lists, 0, Columns.RANK)
         listing.source = source
         return listing
 
-    def _listing(self, lists: TrackLists, query: int, order: str) -> Listing:
-        """One query's list as a :class:`Listing`, straight from the arrays (no table)."""
+    def _listing_of(
+        self, lists: TrackLists, query: int, order: str, limit: int | None = None
+    ) -> Listing:
+        """One query's list (its first ``limit`` tracks) as a :class:`Listing`, straight from
+        the arrays (no table)."""
         indices, scores = lists.row(query)
+        indices, scores = indices[:limit], scores[:limit]
         return Listing(
             track_items(self.rec.catalogue, indices, scores, order),
             unknown_ids=list(lists.unknown_ids[query]),
