@@ -35,9 +35,11 @@ def prior_model(
     chain: bool = False,
     chain_rule: str = "known",
     plays_outside_chain: bool = False,
+    combine: str = "sum",
 ) -> TrackTransformer:
     """A causal model with a history prior (window 6, 4 successors, decay 0.8, the optional
-    ``plays`` and ``chain`` features when asked, ``chain_rule`` for the latter), eval mode."""
+    ``plays`` and ``chain`` features when asked, ``chain_rule`` for the latter, met by
+    ``combine``), eval mode."""
     values: dict = {"d_model": 16, "n_layers": 1, "max_len": max_len, "seed": 1, "dropout": 0.0}
     if side:
         values.update(SIDE)
@@ -51,6 +53,7 @@ def prior_model(
         prior_chain=chain,
         prior_chain_rule=chain_rule,
         prior_plays_outside_chain=plays_outside_chain,
+        prior_combine=combine,
         **values,
     )
     spread_weights(model, seed)

@@ -45,7 +45,7 @@ def pair(model: torch.nn.Module, digits: int | None = None) -> tuple[Recommender
     return screened, exhaustive
 
 
-SCREENS = [("plain", None), ("prior", None), ("plain", 2), ("prior", 2)]
+SCREENS = [("plain", None), ("prior", None), ("mixture", None), ("plain", 2), ("prior", 2)]
 """Models and query digits: the default screen and the two-digit one."""
 
 
@@ -54,7 +54,8 @@ def recs(request) -> tuple[Recommender, Recommender]:
     kind, digits = request.param
     if kind == "plain":
         return pair(spread_model(N_TRACKS, seed=5), digits)
-    return pair(prior_model(N_TRACKS, plays=True, chain=True), digits)
+    combine = "mixture" if kind == "mixture" else "sum"
+    return pair(prior_model(N_TRACKS, plays=True, chain=True, combine=combine), digits)
 
 
 def histories(n: int, seed: int) -> list[list[str]]:

@@ -21,9 +21,10 @@ from tests.conftest import make_log
 N_TRACKS, MAX_LEN = 40, 8
 
 
-@pytest.fixture(scope="module")
-def prior_rec() -> Recommender:
-    return Recommender(prior_model(N_TRACKS, MAX_LEN), prior_vocab(N_TRACKS))
+@pytest.fixture(scope="module", params=[{}, {"plays": True, "chain": True, "combine": "mixture"}])
+def prior_rec(request) -> Recommender:
+    """The three-feature sum prior, and the mixture prior of five features."""
+    return Recommender(prior_model(N_TRACKS, MAX_LEN, **request.param), prior_vocab(N_TRACKS))
 
 
 def served_scores(rec: Recommender, history: list[str]) -> np.ndarray:
@@ -105,8 +106,9 @@ def test_a_playlist_picks_by_the_scores_with_the_prior(prior_rec):
     assert playlist["score"].iloc[0] == pytest.approx(best["score"].iloc[0], abs=1e-5)
 
 
+@pytest.mark.parametrize("combine", ["sum", "mixture"])
 def test_retrieval_with_an_exhaustive_index_equals_exhaustive_ranking_with_the_prior(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, combine: str
 ):
     """Through a flat index, candidates are the index's and the prior's tracks, re-ranked with
     the prior: the lists equal the exhaustive ones, including tracks that only the prior
@@ -121,7 +123,8 @@ def test_retrieval_with_an_exhaustive_index_equals_exhaustive_ranking_with_the_p
         TrackIndex, "search", lambda self, *a, **kw: searches.append(1) or search(self, *a, **kw)
     )
     n_tracks, k = 400, 5
-    exact = Recommender(prior_model(n_tracks, MAX_LEN, seed=8), prior_vocab(n_tracks))
+    model = prior_model(n_tracks, MAX_LEN, seed=8, combine=combine)
+    exact = Recommender(model, prior_vocab(n_tracks))
     indexed = Recommender(exact.model, exact.vocab)
     indexed.build_index("flat", candidates=8)
     indexed.use_index(indexed.catalogue.retriever.index, exhaustive_below=0)

@@ -17,7 +17,7 @@ from segue.compress import load_int8, save_int8
 from segue.compress.int8 import catalogue_rows, int8_scores, quantize_model
 from segue.data.batch import SequenceBatch
 from segue.export.onnx_export import write_bundle
-from segue.export.prior_numpy import PRIOR_FILES
+from segue.export.prior_numpy import MIXTURE_FILES, PRIOR_FILES
 from segue.export.prior_numpy import prior_features as numpy_features
 from segue.export.runtime import BundleError, OnnxRecommender, file_sha256
 from segue.io.checkpoint import Checkpoint, save_checkpoint
@@ -26,8 +26,16 @@ from tests.api.prior_model import prior_model, prior_vocab, random_histories
 from tests.export.test_runtime_no_torch import BLOCK_TORCH, LOAD_FROM_PACKAGE
 
 N_TRACKS, MAX_LEN = 40, 8
-OUTSIDE = {"plays_outside_chain": True}
-"""The bundles with the five-feature prior also count plays only outside chains."""
+FIVE = {"plays": True, "chain": True, "chain_rule": "strongest", "plays_outside_chain": True}
+"""The five-feature prior of ``experiment=synthetic``."""
+
+VARIANTS = {
+    "plain": {},
+    "side": {"side": True},
+    "plays": FIVE,
+    "mixture": {**FIVE, "combine": "mixture"},
+}
+"""Model settings of each bundle the ``bundles`` fixture writes (float and int8)."""
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -101,41 +109,32 @@ def test_the_numpy_port_equals_prior_features_on_random_histories(seed):
 def bundles(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("prior_bundles")
     out = {}
-    for side in (False, True):
-        model = prior_model(N_TRACKS, MAX_LEN, side=side)
+    for variant, settings in VARIANTS.items():
+        model = prior_model(N_TRACKS, MAX_LEN, **settings)
         for int8 in (False, True):
-            name = f"{'side' if side else 'plain'}_{'int8' if int8 else 'float'}"
+            name = f"{variant}_{'int8' if int8 else 'float'}"
             out[name] = write_bundle(
                 model, prior_vocab(N_TRACKS), folder / name, int8_embeddings=int8
             )
-    for int8 in (False, True):  # the five-feature prior (prior_plays, prior_chain)
-        name = f"plays_{'int8' if int8 else 'float'}"
-        model = prior_model(
-            N_TRACKS, MAX_LEN, plays=True, chain=True, chain_rule="strongest", **OUTSIDE
-        )
-        out[name] = write_bundle(model, prior_vocab(N_TRACKS), folder / name, int8_embeddings=int8)
     return out
 
 
-@pytest.mark.parametrize(("side", "plays"), [(False, False), (True, False), (False, True)])
-def test_the_onnx_runtime_scores_as_the_torch_model(bundles, side, plays):
-    rule = "strongest" if plays else "known"  # as the bundles fixture wrote them
-    extra = OUTSIDE if plays else {}
-    model = prior_model(
-        N_TRACKS, MAX_LEN, side=side, plays=plays, chain=plays, chain_rule=rule, **extra
-    )
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_the_onnx_runtime_scores_as_the_torch_model(bundles, name):
+    settings = VARIANTS[name]
+    model = prior_model(N_TRACKS, MAX_LEN, **settings)
     vocab = prior_vocab(N_TRACKS)
-    name = "plays" if plays else "side" if side else "plain"
     runtime = OnnxRecommender.load(bundles[f"{name}_float"], num_threads=1)
     rec = Recommender(model, vocab)
-    assert runtime.prior is not None and runtime.prior.plays == runtime.prior.chain == plays
+    assert runtime.prior is not None and runtime.prior.plays == settings.get("plays", False)
+    assert runtime.prior.combine == model.prior.combine
     for history in random_histories(10, N_TRACKS, 12, seed=2):
         got, expected = served(runtime, history), served(rec, history)
         assert got.keys() == expected.keys()
         for track, score in expected.items():
             assert got[track] == pytest.approx(score, abs=2e-5), (history, track)
     tracks = padded(random_histories(6, N_TRACKS, 12, seed=3), vocab)
-    if not side:  # the layer below recommend: the same (B, V) scores from the same batch
+    if not settings.get("side"):  # the layer below recommend: the same (B, V) scores
         with torch.no_grad():
             hidden = model.last_hidden(SequenceBatch(tracks))
             expected_scores = model.score(hidden, tracks)[:, 1:].numpy()
@@ -148,23 +147,22 @@ def test_the_onnx_runtime_scores_as_the_torch_model(bundles, side, plays):
             runtime.scores(listener)  # without its tracks the prior cannot be added
 
 
-@pytest.mark.parametrize("plays", [False, True])
-def test_the_int8_bundle_scores_as_the_int8_artefact(bundles, tmp_path, plays):
-    rule = "strongest" if plays else "known"  # as the bundles fixture wrote them
-    extra = OUTSIDE if plays else {}
-    model = prior_model(N_TRACKS, MAX_LEN, plays=plays, chain=plays, chain_rule=rule, **extra)
+@pytest.mark.parametrize("name", ["plain", "plays", "mixture"])
+def test_the_int8_bundle_scores_as_the_int8_artefact(bundles, tmp_path, name):
+    model = prior_model(N_TRACKS, MAX_LEN, **VARIANTS[name])
     artefact = save_int8(quantize_model(model), prior_vocab(N_TRACKS), tmp_path / "m.int8.pt")
     int8_rec = Recommender.load(artefact)
     assert load_int8(artefact).model.prior.features == model.prior.features
-    runtime = OnnxRecommender.load(bundles[f"{'plays' if plays else 'plain'}_int8"], num_threads=1)
+    runtime = OnnxRecommender.load(bundles[f"{name}_int8"], num_threads=1)
     for history in random_histories(8, N_TRACKS, 12, seed=4):
         got, expected = served(runtime, history), served(int8_rec, history)
         for track, score in expected.items():
             assert got[track] == pytest.approx(score, abs=2e-5), (history, track)
 
 
-def test_the_int8_artefact_keeps_the_prior_and_scores_within_the_int8_bound(tmp_path):
-    model = prior_model(N_TRACKS, MAX_LEN)
+@pytest.mark.parametrize("name", ["plain", "mixture"])
+def test_the_int8_artefact_keeps_the_prior_and_scores_within_the_int8_bound(tmp_path, name):
+    model = prior_model(N_TRACKS, MAX_LEN, **VARIANTS[name])
     quantized = quantize_model(model)
     path = save_int8(quantized, prior_vocab(N_TRACKS), tmp_path / "m.int8.pt")
     loaded = load_int8(path).model
@@ -191,8 +189,9 @@ def test_the_int8_artefact_keeps_the_prior_and_scores_within_the_int8_bound(tmp_
     assert cuts >= len(tracks)
 
 
-def test_recommender_serves_the_int8_artefact_with_its_prior(tmp_path):
-    model = prior_model(N_TRACKS, MAX_LEN)
+@pytest.mark.parametrize("name", ["plain", "mixture"])
+def test_recommender_serves_the_int8_artefact_with_its_prior(tmp_path, name):
+    model = prior_model(N_TRACKS, MAX_LEN, **VARIANTS[name])
     vocab = prior_vocab(N_TRACKS)
     path = save_int8(quantize_model(model), vocab, tmp_path / "m.int8.pt")
     rec = Recommender.load(path)
@@ -209,11 +208,9 @@ def test_recommender_serves_the_int8_artefact_with_its_prior(tmp_path):
             assert got[track] == pytest.approx(float(expected[0, i]), abs=1e-4)
 
 
-@pytest.mark.parametrize("plays", [False, True])
-def test_a_float_checkpoint_with_a_prior_loads_and_serves_the_same_scores(tmp_path, plays):
-    rule = "strongest" if plays else "known"
-    extra = OUTSIDE if plays else {}
-    model = prior_model(N_TRACKS, MAX_LEN, plays=plays, chain=plays, chain_rule=rule, **extra)
+@pytest.mark.parametrize("name", ["plain", "plays", "mixture"])
+def test_a_float_checkpoint_with_a_prior_loads_and_serves_the_same_scores(tmp_path, name):
+    model = prior_model(N_TRACKS, MAX_LEN, **VARIANTS[name])
     vocab = prior_vocab(N_TRACKS)
     path = save_checkpoint(Checkpoint(model.config, model.state_dict(), vocab), tmp_path / "p.pt")
     loaded, direct = Recommender.load(path), Recommender(model, vocab)
@@ -291,3 +288,51 @@ def test_a_bundle_with_optional_features_refuses_a_three_feature_gate(tmp_path):
     (bundle / "bundle.json").write_text(json.dumps(meta))
     with pytest.raises(BundleError, match="prior_chain_rule must be one of"):
         OnnxRecommender.load(bundle)
+
+
+def test_a_mixture_bundle_checks_its_exponents_and_its_combine(tmp_path):
+    model = prior_model(N_TRACKS, MAX_LEN, **VARIANTS["mixture"])
+    bundle = write_bundle(model, prior_vocab(N_TRACKS), tmp_path / "b")
+    power = bundle / MIXTURE_FILES["count_power"]
+    assert np.array_equal(np.load(power), model.prior.count_power.detach().numpy())
+    (bundle / "bundle.json").chmod(0o644)
+    power.chmod(0o644)
+    original = np.load(power)
+    for bad, message in [
+        (original[:3], r"prior_count_power\.npy.*\(5,\)"),
+        (np.where(np.arange(5) == 2, np.nan, original).astype(np.float32), "finite"),
+    ]:
+        np.save(power, bad)
+        _resign(bundle, power.name)
+        with pytest.raises(BundleError, match=message):
+            OnnxRecommender.load(bundle)
+    np.save(power, original)
+    _resign(bundle, power.name)
+    OnnxRecommender.load(bundle)  # restored: loads
+    meta = json.loads((bundle / "bundle.json").read_text())
+    meta["model_config"]["prior_combine"] = "product"
+    (bundle / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match="prior_combine must be one of"):
+        OnnxRecommender.load(bundle)
+    meta["model_config"]["prior_combine"] = "mixture"
+    del meta["sha256"][power.name]  # a mixture bundle without its exponents
+    (bundle / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match="prior_count_power"):
+        OnnxRecommender.load(bundle)
+
+
+def test_a_mixture_bundle_is_served_without_torch(bundles):
+    script = (
+        BLOCK_TORCH
+        + LOAD_FROM_PACKAGE
+        + f"rec = OnnxRecommender.load({str(bundles['mixture_float'])!r}, num_threads=1)\n"
+        + "print(json.dumps([r['track_id'] for r in rec.recommend(['t3', 't4', 't3'], k=5)]))\n"
+        + "assert 'torch' not in sys.modules\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    model = prior_model(N_TRACKS, MAX_LEN, **VARIANTS["mixture"])
+    expected = Recommender(model, prior_vocab(N_TRACKS)).recommend(["t3", "t4", "t3"], k=5)
+    assert json.loads(result.stdout) == expected["track_id"].tolist()

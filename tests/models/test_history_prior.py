@@ -18,6 +18,8 @@ from segue.io.safe_load import CheckpointError
 from segue.models.config import ModelConfig
 from segue.models.history_prior import fit_transition_table, prior_features
 from segue.models.transformer import TrackTransformer
+from segue.training.batch_loss import batch_loss
+from segue.training.losses import loss_for
 
 V = 12
 
@@ -30,6 +32,7 @@ def prior_model(
     chain: bool = False,
     chain_rule: str = "known",
     plays_outside_chain: bool = False,
+    combine: str = "sum",
 ) -> TrackTransformer:
     config = ModelConfig(
         n_tracks=V,
@@ -45,6 +48,7 @@ def prior_model(
         prior_chain=chain,
         prior_chain_rule=chain_rule,
         prior_plays_outside_chain=plays_outside_chain,
+        prior_combine=combine,
     )
     model = TrackTransformer(config)
     rng = np.random.default_rng(0)
@@ -150,6 +154,80 @@ def test_score_adds_the_gated_log_counts_to_the_dot_products(plays, chain):
         extra = sum(float(w) * math.log1p(f) for w, f in zip(weights, counts, strict=True))
         assert float(scores[item]) == pytest.approx(float(plain[item]) + extra, abs=1e-5)
     assert scores[0] == float("-inf")
+
+
+def mixture_model(plays: bool = False, chain: bool = False) -> TrackTransformer:
+    """A mixture prior with a gate and exponents far from their start values, so that a
+    term that ignored either would be caught."""
+    model = prior_model(plays=plays, chain=chain, combine="mixture")
+    gen = torch.Generator().manual_seed(11)
+    with torch.no_grad():
+        model.prior.gate.weight.copy_(torch.randn(model.prior.gate.weight.shape, generator=gen))
+        model.prior.gate.bias.copy_(torch.randn(model.prior.gate.bias.shape, generator=gen))
+        model.prior.count_power.copy_(torch.randn(model.prior.count_power.shape, generator=gen))
+    return model
+
+
+@pytest.mark.parametrize(("plays", "chain"), [(False, False), (True, True)])
+def test_a_mixture_prior_scores_the_naive_mixture(plays, chain):
+    """score_j = log(exp(h.e_j) + sum_k exp(g_k) F_k(j) ** softplus(c_k)), from the definitions."""
+    model = mixture_model(plays, chain)
+    history = torch.tensor([[0, 2, 7, 2, 9, 2]])
+    hidden = torch.randn(1, 8, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        scores = model.score(hidden, history)[0]
+        gate = model.prior.gate(hidden)[0]
+        power = torch.nn.functional.softplus(model.prior.count_power)
+    plain = hidden[0] @ model.catalogue_embeddings().T
+    features = naive_features(model, [2, 7, 2, 9, 2], target=None)
+    assert len(features) > 3
+    for item in range(1, V + 1):
+        counts = features.get(item, [0.0] * len(gate))
+        mass = sum(
+            math.exp(float(g)) * f ** float(a)
+            for g, f, a in zip(gate, counts, power, strict=True)
+            if f > 0
+        )
+        expected = math.log(math.exp(float(plain[item])) + mass)
+        assert float(scores[item]) == pytest.approx(expected, abs=1e-5), item
+
+
+def test_a_mixture_prior_is_a_mixture_of_the_model_and_each_feature():
+    """The softmax of the scores puts on every track the model's mass exp(h.e_j) plus the
+    features' masses, over one normaliser: the model's own softmax, rescaled, outside the
+    tracks with a count."""
+    model = mixture_model(plays=True)
+    history = torch.tensor([[3, 5, 3, 8]])
+    hidden = torch.randn(1, 8, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        p = torch.softmax(model.score(hidden, history)[0, 1:], dim=0)
+        plain = torch.softmax((hidden[0] @ model.catalogue_embeddings().T)[1:], dim=0)
+    counted = set(naive_features(model, [3, 5, 3, 8], target=None))
+    rest = [j for j in range(1, V + 1) if j not in counted]
+    ratio = p[[j - 1 for j in rest]] / plain[[j - 1 for j in rest]]
+    torch.testing.assert_close(ratio, ratio[:1].expand_as(ratio))  # one factor < 1
+    assert float(ratio[0]) < 1.0
+    for j in counted:  # a counted track gains mass
+        assert float(p[j - 1]) > float(plain[j - 1]) * float(ratio[0])
+
+
+def test_a_mixture_prior_trains_its_gate_and_exponents_with_finite_gradients():
+    model = mixture_model(plays=True, chain=True).train()
+    batch = SequenceBatch(
+        torch.tensor([[0, 2, 7, 2, 9], [4, 4, 5, 6, 4]]),
+        targets=torch.tensor([[0, 7, 2, 9, 2], [4, 5, 6, 4, 4]]),
+    )
+    loss = batch_loss(model, model(batch), batch, loss_for("softmax", n_tracks=V))
+    loss.backward()
+    for name in ("gate.weight", "gate.bias", "count_power"):
+        grad = dict(model.prior.named_parameters())[name].grad
+        assert grad is not None and bool(torch.isfinite(grad).all()) and grad.abs().sum() > 0
+    assert model.track_emb.weight.grad.abs().sum() > 0
+
+
+def test_an_unknown_prior_combine_is_refused():
+    with pytest.raises(ValueError, match="prior_combine must be one of"):
+        ModelConfig(n_tracks=5, history_prior=True, prior_combine="product")
 
 
 def test_a_prior_model_refuses_to_score_without_its_histories():
@@ -320,3 +398,22 @@ def test_a_checkpoint_whose_gate_does_not_match_its_features_is_refused(tmp_path
     path = save_checkpoint(Checkpoint(claimed, old.state_dict(), vocab), tmp_path / "bad.pt")
     with pytest.raises(CheckpointError, match=r"prior\.gate\.weight.*\(4, 8\)"):
         load_checkpoint(path)
+
+
+def test_a_checkpoint_whose_combine_does_not_match_its_weights_is_refused(tmp_path):
+    vocab = TrackVocab(track_ids=[f"t{i}" for i in range(V)], counts=[1] * V)
+    summed = prior_model()
+    claimed = dataclasses.replace(summed.config, prior_combine="mixture")  # no exponents
+    path = save_checkpoint(Checkpoint(claimed, summed.state_dict(), vocab), tmp_path / "a.pt")
+    with pytest.raises(CheckpointError, match=r"prior\.count_power"):
+        load_checkpoint(path)
+    mixed = mixture_model()
+    as_sum = dataclasses.replace(mixed.config, prior_combine="sum")  # exponents left over
+    path = save_checkpoint(Checkpoint(as_sum, mixed.state_dict(), vocab), tmp_path / "b.pt")
+    with pytest.raises(CheckpointError, match=r"prior\.count_power"):
+        load_checkpoint(path)
+    good = save_checkpoint(Checkpoint(mixed.config, mixed.state_dict(), vocab), tmp_path / "c.pt")
+    loaded = load_checkpoint(good).build_model().eval()
+    history, hidden = torch.tensor([[1, 4, 1]]), torch.randn(1, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.score(hidden, history), mixed.score(hidden, history))

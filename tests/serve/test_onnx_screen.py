@@ -23,10 +23,10 @@ from tests.api.prior_model import prior_model, prior_vocab
 N_TRACKS = 3000
 
 
-@pytest.fixture(scope="module")
-def bundles(tmp_path_factory) -> tuple:
+@pytest.fixture(scope="module", params=["sum", "mixture"])
+def bundles(tmp_path_factory, request) -> tuple:
     folder = tmp_path_factory.mktemp("onnx_screen")
-    model = prior_model(N_TRACKS, plays=True, chain=True)
+    model = prior_model(N_TRACKS, plays=True, chain=True, combine=request.param)
     checkpoint = save_checkpoint(
         Checkpoint(model.config, model.state_dict(), prior_vocab(N_TRACKS)), folder / "m.pt"
     )

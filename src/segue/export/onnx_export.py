@@ -11,7 +11,8 @@ The bundle is a folder (format :data:`segue.export.runtime.BUNDLE_FORMAT`):
   (one GEMV; top-k with exclusions is simpler and faster in numpy than in an ONNX graph).
 * ``prior_*.npy``, for a model with a history prior only: its gate (F, D) weight and (F,) bias,
   float32, and its transition table, successors (V, S) int32 and counts (V, S) float32
-  (:data:`segue.export.prior_numpy.PRIOR_FILES`); the runtime adds the prior's terms in numpy.
+  (:data:`segue.export.prior_numpy.PRIOR_FILES`), and a mixture prior's (F,) float32 count
+  exponents; the runtime adds the prior's terms in numpy.
 * ``vocab.json``: :meth:`TrackVocab.to_dict`; ``bundle.json``: model config, input names,
   history-encoding constants, the format version and the SHA-256 of every other file, which
   the runtime checks before it reads them.
@@ -47,7 +48,7 @@ from segue.compress.int8 import catalogue_rows, quantize_model
 from segue.data.batch import SequenceBatch
 from segue.data.features import GAP_EDGES_SECONDS
 from segue.data.vocab import TrackVocab
-from segue.export.prior_numpy import PRIOR_FILES
+from segue.export.prior_numpy import prior_files
 from segue.export.runtime import (
     BUNDLE_FORMAT,
     BUNDLE_VERSION,
@@ -205,7 +206,8 @@ def write_bundle(
             save_prior(model, tmp)
         _write_json(tmp / "vocab.json", vocab.to_dict())
         meta = bundle_metadata(model, opset, int8_embeddings)
-        files = bundle_files(meta["catalogue"], prior=model.prior is not None)
+        prior = model.prior.combine if model.prior is not None else None
+        files = bundle_files(meta["catalogue"], prior)
         meta[CHECKSUM_KEY] = {name: file_sha256(tmp / name) for name in files}
         _write_json(tmp / "bundle.json", meta)
         set_tree_modes(tmp)
@@ -238,7 +240,9 @@ def save_prior(model: TrackTransformer, folder: Path) -> None:
         "successors": table["successors"].to(torch.int32),  # (V, S): indices < 2**31
         "successor_counts": table["successor_counts"].float(),  # (V, S)
     }
-    for field, name in PRIOR_FILES.items():
+    if prior.combine == "mixture":
+        arrays["count_power"] = prior.count_power.detach().float()  # (F,)
+    for field, name in prior_files(prior.combine).items():
         np.save(folder / name, arrays[field].cpu().contiguous().numpy())
 
 

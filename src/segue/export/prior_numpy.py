@@ -12,6 +12,7 @@ bundle on a device without torch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,10 @@ N_FEATURES = 3
 ``prior_plays`` adds ``plays``, then one with ``prior_chain`` adds ``chain`` (see
 :func:`n_features`)."""
 
+
+COMBINES = ("sum", "mixture")
+"""Values of ``ModelConfig.prior_combine``: how the prior meets the model's scores (see
+:mod:`segue.models.history_prior`)."""
 
 CHAIN_RULES = ("known", "strongest")
 """Values of ``ModelConfig.prior_chain_rule``; here because the torch-free runtime checks them."""
@@ -42,6 +47,19 @@ PRIOR_FILES = {
     "successor_counts": "prior_successor_counts.npy",
 }
 """The bundle files of a model with a history prior, by :class:`PriorArrays` field."""
+
+MIXTURE_FILES = {"count_power": "prior_count_power.npy"}
+"""The bundle file a mixture prior (``prior_combine="mixture"``) adds: its (F,) raw exponents."""
+
+
+def prior_files(combine: str) -> dict[str, str]:
+    """The bundle files of a history prior that meets the scores by ``combine``.
+
+    >>> sorted(prior_files("mixture")) == sorted([*PRIOR_FILES, "count_power"])
+    True
+    """
+    return {**PRIOR_FILES, **(MIXTURE_FILES if combine == "mixture" else {})}
+
 
 SOFTPLUS_THRESHOLD = 20.0
 """Above this, torch's ``softplus`` returns its input (``log1p(exp(x))`` would overflow)."""
@@ -152,6 +170,8 @@ class PriorArrays:
         chain: ``model_config.prior_chain`` (likewise).
         chain_rule: ``model_config.prior_chain_rule`` ("known" in bundles written before it).
         plays_outside_chain: ``model_config.prior_plays_outside_chain`` (likewise False).
+        combine: ``model_config.prior_combine`` ("sum" in bundles written before it).
+        count_power: (F,) float32, the mixture's raw exponents; None for "sum".
     """
 
     gate_weight: np.ndarray
@@ -164,15 +184,23 @@ class PriorArrays:
     chain: bool = False
     chain_rule: str = "known"
     plays_outside_chain: bool = False
+    combine: str = "sum"
+    count_power: np.ndarray | None = None
 
     def entries(
-        self, tracks: np.ndarray, listener: np.ndarray
+        self,
+        tracks: np.ndarray,
+        listener: np.ndarray,
+        own_scores: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The prior's terms after each history, as ``TrackTransformer.prior_entries``.
 
         Args:
             tracks: The left-padded tracks the listener vectors came from, (B, T).
             listener: The listener vectors (last hidden states), (B, D).
+            own_scores: ``(rows, items) -> (E,)``: the model's dense scores ``h . e_j`` at
+                batch rows ``rows`` and tracks ``items``; a mixture prior's terms depend on
+                them (required with ``combine="mixture"``).
 
         Returns:
             Batch row (E,), track (E,) and the amount added to its score (E,) float32; rows
@@ -194,11 +222,32 @@ class PriorArrays:
         )
         real = np.flatnonzero(queries[:, -1])  # entries are numbered over non-empty rows
         gate = listener[real].astype(np.float32) @ self.gate_weight.T + self.gate_bias  # (N, F)
-        values = (np.log1p(counts) * softplus(gate)[rows]).sum(axis=1, dtype=np.float32)
-        return real[rows], items, values
+        if self.combine == "sum":
+            values = (np.log1p(counts) * softplus(gate)[rows]).sum(axis=1, dtype=np.float32)
+            return real[rows], items, values
+        if own_scores is None or self.count_power is None:
+            raise ValueError("a mixture prior needs the model's own scores and count_power")
+        mass = mixture_log_mass(gate[rows], counts, softplus(self.count_power))  # (E,)
+        own = np.asarray(own_scores(real[rows], items), dtype=np.float32)  # (E,)
+        return real[rows], items, softplus(mass - own).astype(np.float32)
 
     def add_to(self, scores: np.ndarray, tracks: np.ndarray, listener: np.ndarray) -> np.ndarray:
         """Add the prior's terms to dense scores (B, V) in place and return them."""
-        rows, items, values = self.entries(tracks, listener)
+        rows, items, values = self.entries(tracks, listener, lambda r, i: scores[r, i])
         np.add.at(scores, (rows, items), values)
         return scores
+
+
+def mixture_log_mass(gate: np.ndarray, counts: np.ndarray, power: np.ndarray) -> np.ndarray:
+    """``log sum_k exp(gate_k) counts_k ** power_k`` over the features present, (E,) float32,
+    as ``HistoryPrior.log_mass``.
+
+    >>> mixture_log_mass(np.zeros((1, 2), np.float32), np.array([[2.0, 0.0]], np.float32),
+    ...                  np.ones(2, np.float32)).astype(float).round(4).tolist()  # absent: adds 0
+    [0.6931]
+    """
+    present = counts > 0  # (E, F)
+    log_counts = np.log(np.maximum(counts, np.float32(1e-30)))
+    terms = np.where(present, gate + power * log_counts, -np.inf).astype(np.float32)  # (E, F)
+    peak = terms.max(axis=1, keepdims=True)  # (E, 1): every entry has a present feature
+    return (peak[:, 0] + np.log(np.exp(terms - peak).sum(axis=1))).astype(np.float32)

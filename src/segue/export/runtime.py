@@ -48,7 +48,13 @@ from typing import Any, TypeGuard
 import numpy as np
 import onnxruntime as ort
 
-from segue.export.prior_numpy import CHAIN_RULES, PRIOR_FILES, PriorArrays, n_features
+from segue.export.prior_numpy import (
+    CHAIN_RULES,
+    COMBINES,
+    PriorArrays,
+    n_features,
+    prior_files,
+)
 from segue.side_inputs import SIDE_INPUTS
 
 BUNDLE_FORMAT = "segue-onnx-bundle"
@@ -126,7 +132,10 @@ class OnnxRecommender:
         self.int8_kernel: Any = None  # see use_int8_kernel
         self.prior: PriorArrays | None = None
         if _has_prior(meta):
-            arrays = {field: _load_npy(bundle_dir / name) for field, name in PRIOR_FILES.items()}
+            combine = prior_combine(meta)
+            arrays = {
+                field: _load_npy(bundle_dir / name) for field, name in prior_files(combine).items()
+            }
             window, decay = self.config["prior_window"], self.config["prior_decay"]
             # Absent in a bundle written before these features existed: off, as then.
             plays, chain = (
@@ -141,6 +150,7 @@ class OnnxRecommender:
                 chain=chain,
                 chain_rule=self.config.get("prior_chain_rule", "known"),
                 plays_outside_chain=self.config.get("prior_plays_outside_chain", False),
+                combine=combine,
             )
 
     @classmethod
@@ -183,7 +193,9 @@ class OnnxRecommender:
             features = n_features(
                 config.get("prior_plays", False), config.get("prior_chain", False)
             )
-            _check_prior_files(bundle_dir, rows, width, config["prior_successors"], features)
+            _check_prior_files(
+                bundle_dir, rows, width, config["prior_successors"], features, prior_combine(meta)
+            )
         options = ort.SessionOptions()
         if num_threads is not None:
             options.intra_op_num_threads = int(num_threads)
@@ -539,8 +551,6 @@ def _checked_meta(path: Path) -> dict[str, Any]:
     missing, extra = sorted(keys - set(meta)), sorted(set(meta) - keys)
     if missing or extra:
         raise BundleError(path, f"missing key(s) {missing}, unexpected key(s) {extra}")
-    if version >= 2:
-        _check_checksum_table(path, meta[CHECKSUM_KEY], meta["catalogue"], _has_prior(meta))
     config = meta["model_config"]
     if not isinstance(config, dict):
         raise BundleError(path, "model_config must be an object")
@@ -556,6 +566,9 @@ def _checked_meta(path: Path) -> dict[str, Any]:
         raise BundleError(path, "model_config.max_len must be >= 2 for a masked model")
     if _has_prior(meta):
         _check_prior_config(path, config)
+    if version >= 2:  # the files it lists depend on the prior's settings, checked just above
+        prior = prior_combine(meta) if _has_prior(meta) else None
+        _check_checksum_table(path, meta[CHECKSUM_KEY], meta["catalogue"], prior)
     inputs = meta["inputs"]
     if (
         not isinstance(inputs, list)
@@ -584,22 +597,30 @@ def _checked_meta(path: Path) -> dict[str, Any]:
     return meta
 
 
-def bundle_files(catalogue: str, prior: bool = False) -> list[str]:
-    """The files of a bundle besides ``bundle.json``, for its ``catalogue`` kind and whether
-    its model has a history prior.
+def bundle_files(catalogue: str, prior: str | None = None) -> list[str]:
+    """The files of a bundle besides ``bundle.json``, for its ``catalogue`` kind and its
+    model's history prior (its ``prior_combine``; None: no prior).
 
     >>> bundle_files("float32")
     ['encoder.onnx', 'vocab.json', 'catalogue.npy']
     """
     arrays = ["catalogue_int8.npy", "catalogue_scales.npy"] if catalogue == "int8" else []
-    prior_files = list(PRIOR_FILES.values()) if prior else []
-    return ["encoder.onnx", "vocab.json", *(arrays or ["catalogue.npy"]), *prior_files]
+    extra = list(prior_files(prior).values()) if prior is not None else []
+    return ["encoder.onnx", "vocab.json", *(arrays or ["catalogue.npy"]), *extra]
 
 
 def _has_prior(meta: Mapping[str, Any]) -> bool:
     """Whether ``bundle.json``'s model has a history prior (and so the bundle its files)."""
     config = meta.get("model_config")
     return isinstance(config, dict) and config.get("history_prior") is True
+
+
+def prior_combine(meta: Mapping[str, Any]) -> str:
+    """``model_config.prior_combine`` of ``bundle.json`` ("sum" in bundles written before it
+    existed); checked to be one of :data:`COMBINES` by :func:`_check_prior_config`."""
+    config = meta.get("model_config")
+    combine = config.get("prior_combine", "sum") if isinstance(config, dict) else "sum"
+    return combine if isinstance(combine, str) else "sum"
 
 
 def _check_prior_config(path: Path, config: Mapping[str, Any]) -> None:
@@ -621,17 +642,21 @@ def _check_prior_config(path: Path, config: Mapping[str, Any]) -> None:
         raise BundleError(path, "model_config.prior_plays_outside_chain needs plays and chain")
     if config.get("prior_chain_rule", "known") not in CHAIN_RULES:
         raise BundleError(path, f"model_config.prior_chain_rule must be one of {list(CHAIN_RULES)}")
+    if config.get("prior_combine", "sum") not in COMBINES:
+        raise BundleError(path, f"model_config.prior_combine must be one of {list(COMBINES)}")
 
 
 def _check_prior_files(
-    bundle_dir: Path, rows: int, width: int, successors: int, features: int
+    bundle_dir: Path, rows: int, width: int, successors: int, features: int, combine: str
 ) -> None:
     """The prior's arrays: dtypes and shapes from ``model_config`` (``features`` gate outputs),
     finite gate, successor indices in 0..n_tracks and counts >= 0 (so no request can index out
     of the catalogue)."""
-    files = {field: bundle_dir / name for field, name in PRIOR_FILES.items()}
+    files = {field: bundle_dir / name for field, name in prior_files(combine).items()}
     _check_npy(files["gate_weight"], np.float32, (features, width))
     _check_npy(files["gate_bias"], np.float32, (features,))
+    if combine == "mixture":
+        _check_npy(files["count_power"], np.float32, (features,))
     _check_npy(files["successors"], np.int32, (rows, successors))
     _check_npy(files["successor_counts"], np.float32, (rows, successors))
     table = np.load(files["successors"], mmap_mode="r", allow_pickle=False)
@@ -673,12 +698,12 @@ def verify_checksums(bundle_dir: Path, checksums: Mapping[str, str]) -> None:
 
 
 def _check_checksum_table(
-    path: Path, checksums: object, catalogue: object, prior: bool = False
+    path: Path, checksums: object, catalogue: object, prior: str | None = None
 ) -> None:
     """``sha256`` must map exactly the bundle's other files to 64 hex digits each."""
     files = bundle_files(str(catalogue), prior)
     if not isinstance(checksums, dict) or sorted(checksums) != sorted(files):
-        hint = " (a model with a history prior: re-export the bundle)" if prior else ""
+        hint = " (a model with a history prior: re-export the bundle)" if prior is not None else ""
         raise BundleError(path, f"{CHECKSUM_KEY} must map exactly {files} to their SHA-256{hint}")
     for name, digest in checksums.items():
         if not isinstance(digest, str) or len(digest) != 64 or digest.strip("0123456789abcdef"):

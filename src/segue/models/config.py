@@ -13,7 +13,7 @@ from typing import Any, Literal
 from segue.checks import check_field_types, check_integer, check_number
 from segue.columns import EventTypes
 from segue.data.features import N_GAP_BUCKETS
-from segue.export.prior_numpy import CHAIN_RULES
+from segue.export.prior_numpy import CHAIN_RULES, COMBINES
 from segue.models.blocks import BLOCKS
 
 Positions = Literal["learned", "rotary", "none"]
@@ -75,6 +75,11 @@ class ModelConfig:
             (by ``prior_chain_rule``): inside one, the listener's favourites are what outranks
             the album's next track. Needs ``prior_plays`` and ``prior_chain``; False (earlier
             checkpoints) counts them everywhere.
+        prior_combine: How the prior meets the transformer's scores: ``"sum"`` (earlier
+            checkpoints) adds gated log-counts to ``h . e_j`` (a product of experts);
+            ``"mixture"`` mixes the transformer's softmax with each feature's counts, so a
+            track the listener replays can rank high even where ``h . e_j`` is low
+            (:mod:`segue.models.history_prior`).
     """
 
     n_tracks: int
@@ -103,6 +108,7 @@ class ModelConfig:
     prior_chain: bool = False
     prior_chain_rule: str = "known"
     prior_plays_outside_chain: bool = False
+    prior_combine: str = "sum"
 
     def __post_init__(self) -> None:
         """Refuse any value a model cannot be built from, naming the field and what is allowed.
@@ -136,6 +142,10 @@ class ModelConfig:
             raise ValueError(
                 f"prior_chain_rule must be one of {list(CHAIN_RULES)}, "
                 f"got {self.prior_chain_rule!r}"
+            )
+        if self.prior_combine not in COMBINES:
+            raise ValueError(
+                f"prior_combine must be one of {list(COMBINES)}, got {self.prior_combine!r}"
             )
         if self.history_prior and self.objective != "causal":
             raise ValueError("history_prior needs the causal objective (it reads the last track)")

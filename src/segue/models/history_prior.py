@@ -29,10 +29,24 @@ and two optional ones:
   hidden state, and favourites outrank the album's next track. With ``plays_outside_chain``
   the ``plays`` feature is zero at queries inside a chain, so that the two experts take turns.
 
-How this departs from a fixed mixture: the weights come from the hidden state, so the model
-learns when to trust each memory; counts enter as ``log1p`` so a weight is an exponent on the
-count. During training the transition count of the row's own target is reduced by one (the
-training transition itself is in the table; without this the model learns to over-trust it).
+How the features meet the transformer's score ``s_j = h . e_j`` (``combine``):
+
+* ``"sum"`` (the original prior): ``s_j + sum_k w_k(h) log1p(F_k(j))`` with
+  ``w = softplus(A h + b)``: a product of experts, the count's weight an exponent on it. A
+  track's prior mass scales with the transformer's own ``exp(s_j)``, so a favourite the
+  transformer scores low stays low however often it was played.
+* ``"mixture"``: ``log(exp(s_j) + sum_k exp(g_k(h)) F_k(j) ** a_k)`` with ``g = A h + b`` and a
+  learned exponent ``a_k`` per feature: the softmax of these scores is a mixture of the
+  transformer's distribution and one distribution per feature, weighted per query, as a
+  listener's next play is drawn by one of several habits (replay a favourite, continue the
+  album, ...). Written as an additive term, ``softplus(log m_j - s_j)``, it still touches only
+  the tracks with a count, needs ``s_j`` at those tracks only, and leaves the ranking of
+  every other track to the dense scores. Chosen on validation NDCG@10 over "sum": 30Music
+  0.1405 -> 0.1468, the synthetic log 0.2951 -> 0.3044 (README).
+
+The weights come from the hidden state, so the model learns when to trust each memory. During
+training the transition count of the row's own target is reduced by one (the training
+transition itself is in the table; without this the model learns to over-trust it).
 
 Every feature is zero for all but a few hundred tracks per query, so the prior is a list of
 (query, track, value) entries, never a (N, V) tensor: :func:`prior_entries` builds it with
@@ -42,12 +56,16 @@ their normaliser with it (:mod:`segue.training.losses.adjusted`).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from segue.export.prior_numpy import COMBINES
 
 FEATURES = ("repeat", "sequel", "transition", "plays", "chain")
 """The prior's features, in the order of its gate's outputs when all are on; the first three are
@@ -159,12 +177,18 @@ class HistoryPrior(nn.Module):
         chain: bool = False,
         chain_rule: str = "known",
         plays_outside_chain: bool = False,
+        combine: str = "sum",
     ) -> None:
         super().__init__()
         self.window, self.decay, self.plays, self.chain = window, decay, plays, chain
+        self.combine = combine
         self.chain_rule, self.plays_outside_chain = chain_rule, plays_outside_chain
         self.features = enabled_features(plays, chain)
+        if combine not in COMBINES:
+            raise ValueError(f"combine must be one of {list(COMBINES)}, got {combine!r}")
         self.gate = nn.Linear(d_model, len(self.features))
+        if combine == "mixture":  # a_k = softplus(count_power_k): each count's exponent
+            self.count_power = nn.Parameter(torch.full((len(self.features),), SOFTPLUS_ONE))
         # Buffers, not parameters: the table is counted from the training log (fit_table).
         self.register_buffer(
             "successors", torch.zeros(n_tracks + 1, n_successors, dtype=torch.long)
@@ -176,6 +200,17 @@ class HistoryPrior(nn.Module):
         """Small random weights and the bias that makes every weight start at 1."""
         self.gate.weight.copy_(torch.randn(self.gate.weight.shape, generator=generator) * 0.02)
         self.gate.bias.fill_(SOFTPLUS_ONE)
+
+    @torch.no_grad()
+    def reset_bias(self, n_tracks: int) -> None:
+        """The gate's initial bias. A sum prior starts with every weight at 1. A mixture
+        starts with each feature's mass, ``exp(b)`` per count, level with the transformer's:
+        an untrained transformer spreads ``exp(h . e) ~ 1`` over ``n_tracks`` tracks, and a
+        feature's counts add up to about ``window``."""
+        if self.combine == "mixture":
+            self.gate.bias.fill_(math.log(max(n_tracks, 1) / self.window))
+        else:
+            self.gate.bias.fill_(SOFTPLUS_ONE)
 
     @torch.no_grad()
     def fit_table(
@@ -199,6 +234,7 @@ class HistoryPrior(nn.Module):
         queries: torch.Tensor,
         hidden: torch.Tensor,
         targets: torch.Tensor | None = None,
+        output_rows: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> PriorEntries:
         """The prior's logit adjustments at the query positions.
 
@@ -209,10 +245,29 @@ class HistoryPrior(nn.Module):
             hidden: Hidden state at each query, (N, D), N = number of queries.
             targets: The track to predict at each query, (N,), during training only: its
                 transition count is reduced by the one training transition it comes from.
+            output_rows: The output embeddings of given track indices, (E,) -> (E, D): the
+                model's own scores ``h . e_j`` of the entries, which a mixture prior needs
+                (required with ``combine="mixture"``, unused with "sum").
         """
         raw = prior_features(tracks, queries, self, targets)
-        values = (raw.features.log1p() * self.weights(hidden)[raw.rows]).sum(dim=1)  # (E,)
+        if self.combine == "sum":
+            values = (raw.features.log1p() * self.weights(hidden)[raw.rows]).sum(dim=1)  # (E,)
+        else:
+            if output_rows is None:
+                raise ValueError("a mixture prior needs output_rows (the track embeddings)")
+            own = (hidden[raw.rows] * output_rows(raw.items)).sum(dim=1)  # (E,): h . e_j
+            values = F.softplus(self.log_mass(hidden, raw) - own)  # logaddexp(own, mass) - own
         return PriorEntries(raw.rows, raw.items, values)
+
+    def log_mass(self, hidden: torch.Tensor, raw: RawFeatures) -> torch.Tensor:
+        """The mixture's mass of each entry, ``log sum_k exp(g_k(h)) F_k(j) ** a_k``, (E,).
+
+        Only the features present at an entry take part: a missing one has no mass (and no
+        ``log 0`` enters the gradient)."""
+        present = raw.features > 0  # (E, F)
+        log_counts = raw.features.clamp(min=1e-30).log()  # (E, F), finite
+        terms = self.gate(hidden)[raw.rows] + F.softplus(self.count_power) * log_counts
+        return torch.logsumexp(terms.masked_fill(~present, float("-inf")), dim=1)  # (E,)
 
 
 def enabled_features(plays: bool, chain: bool) -> tuple[str, ...]:

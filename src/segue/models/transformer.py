@@ -32,7 +32,7 @@ from segue.models.block_inputs import BlockInputs
 from segue.models.blocks import block_class, build_blocks
 from segue.models.config import ModelConfig
 from segue.models.elapsed_time import elapsed_seconds
-from segue.models.history_prior import SOFTPLUS_ONE, HistoryPrior, PriorEntries, add_to_scores
+from segue.models.history_prior import HistoryPrior, PriorEntries, add_to_scores
 from segue.models.mask_token import append_mask_token
 from segue.models.rotary import rotary_angles
 from segue.side_inputs import SIDE_INPUTS
@@ -88,6 +88,7 @@ class TrackTransformer(nn.Module):
                 chain=config.prior_chain,
                 chain_rule=config.prior_chain_rule,
                 plays_outside_chain=config.prior_plays_outside_chain,
+                combine=config.prior_combine,
             )
             if config.history_prior
             else None
@@ -110,8 +111,8 @@ class TrackTransformer(nn.Module):
             elif isinstance(module, nn.LayerNorm):
                 module.weight.fill_(1.0)
                 module.bias.zero_()
-        if self.prior is not None:  # every prior weight starts at 1 (see HistoryPrior)
-            self.prior.gate.bias.fill_(SOFTPLUS_ONE)
+        if self.prior is not None:
+            self.prior.reset_bias(self.config.n_tracks)
 
     # ----------------------------------------------------------------------------------------
     # Encoding
@@ -260,6 +261,11 @@ class TrackTransformer(nn.Module):
         """Output embeddings of the padding row and the catalogue, (n_tracks + 1, D), a view."""
         return self.track_emb.weight[: self.config.n_tracks + 1]
 
+    def output_rows(self, items: torch.Tensor) -> torch.Tensor:
+        """Output embeddings of track indices, ``items.shape + (D,)`` float: what
+        :meth:`score` multiplies (dequantized rows in an int8 copy of the model)."""
+        return self.track_emb(items).float()
+
     def score(self, hidden: torch.Tensor, history: torch.Tensor | None = None) -> torch.Tensor:
         """Logits over the catalogue, (..., n_tracks + 1); column 0 (padding) is -inf, so an
         argmax is directly a track index.
@@ -287,7 +293,9 @@ class TrackTransformer(nn.Module):
             )
         queries = torch.zeros_like(history, dtype=torch.bool)
         queries[:, -1] = history[:, -1] > 0  # (B, T): the last column, for non-empty rows
-        entries = self.prior.entries(history, queries, hidden[queries[:, -1]])
+        entries = self.prior.entries(
+            history, queries, hidden[queries[:, -1]], output_rows=self.output_rows
+        )
         # Entries are numbered over non-empty rows; map them back to batch rows.
         entries.rows = queries[:, -1].nonzero()[:, 0][entries.rows]
         return entries

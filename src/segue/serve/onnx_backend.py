@@ -294,7 +294,11 @@ class OnnxBackend:
         candidates = np.flatnonzero(row >= floor)
         exact = self._dots(candidates, listener[0])
         if rec.prior is not None:  # the prior's terms of the candidates, as full scoring adds
-            _, items, values = rec.prior.entries(inputs["tracks"], listener)
+
+            def own(_rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+                return self._dots(items, listener[0])  # one row: the exact scores of items
+
+            _, items, values = rec.prior.entries(inputs["tracks"], listener, own)
             at = np.minimum(np.searchsorted(candidates, items), len(candidates) - 1)
             hit = candidates[at] == items
             np.add.at(exact, at[hit], values[hit])

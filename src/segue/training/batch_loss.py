@@ -57,12 +57,14 @@ def batch_loss(
     queries = batch.targets > 0  # (B, T)
     at_targets = hidden[queries].float()  # (N, D)
     targets = batch.targets[queries]  # (N,)
+    item_emb = model.catalogue_embeddings().float()  # (V, D)
     prior = None
     if model.prior is not None:  # the training transition is left out of its own count
-        prior = model.prior.entries(batch.tracks, queries, at_targets, targets)
+        rows_of = item_emb.__getitem__  # a mixture prior reads the loss's own scores
+        prior = model.prior.entries(batch.tracks, queries, at_targets, targets, rows_of)
     inputs = LossInputs(
         at_targets,
-        model.catalogue_embeddings().float(),
+        item_emb,
         targets,
         batch=batch,
         queries=queries,
