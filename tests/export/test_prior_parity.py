@@ -249,11 +249,12 @@ def test_bundle_prior_files_are_checked_on_load(tmp_path):
         OnnxRecommender.load(bundle)
 
 
-def test_a_prior_bundle_is_served_without_torch(bundles):
+@pytest.mark.parametrize("name", ["plain", "mixture"])
+def test_a_prior_bundle_is_served_without_torch(bundles, name):
     script = (
         BLOCK_TORCH
         + LOAD_FROM_PACKAGE
-        + f"rec = OnnxRecommender.load({str(bundles['plain_float'])!r}, num_threads=1)\n"
+        + f"rec = OnnxRecommender.load({str(bundles[name + '_float'])!r}, num_threads=1)\n"
         + "print(json.dumps([r['track_id'] for r in rec.recommend(['t3', 't4', 't3'], k=5)]))\n"
         + "assert 'torch' not in sys.modules\n"
     )
@@ -261,7 +262,7 @@ def test_a_prior_bundle_is_served_without_torch(bundles):
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
-    rec = Recommender(prior_model(N_TRACKS, MAX_LEN), prior_vocab(N_TRACKS))
+    rec = Recommender(prior_model(N_TRACKS, MAX_LEN, **VARIANTS[name]), prior_vocab(N_TRACKS))
     expected = rec.recommend(["t3", "t4", "t3"], k=5)["track_id"].tolist()
     assert json.loads(result.stdout) == expected
 
@@ -319,20 +320,3 @@ def test_a_mixture_bundle_checks_its_exponents_and_its_combine(tmp_path):
     (bundle / "bundle.json").write_text(json.dumps(meta))
     with pytest.raises(BundleError, match="prior_count_power"):
         OnnxRecommender.load(bundle)
-
-
-def test_a_mixture_bundle_is_served_without_torch(bundles):
-    script = (
-        BLOCK_TORCH
-        + LOAD_FROM_PACKAGE
-        + f"rec = OnnxRecommender.load({str(bundles['mixture_float'])!r}, num_threads=1)\n"
-        + "print(json.dumps([r['track_id'] for r in rec.recommend(['t3', 't4', 't3'], k=5)]))\n"
-        + "assert 'torch' not in sys.modules\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
-    model = prior_model(N_TRACKS, MAX_LEN, **VARIANTS["mixture"])
-    expected = Recommender(model, prior_vocab(N_TRACKS)).recommend(["t3", "t4", "t3"], k=5)
-    assert json.loads(result.stdout) == expected["track_id"].tolist()
