@@ -129,3 +129,27 @@ def test_window_masked_softmax_adds_the_prior_to_its_dense_logits():
         hidden, item_emb, targets, batch=batch, queries=targets[:, None] > 0, prior=entries
     )
     torch.testing.assert_close(loss(inputs), dense_ce(hidden, item_emb, targets, entries))
+
+
+@pytest.mark.parametrize("name", ["full", "sampled"])
+def test_logits_carried_by_the_entries_give_the_loss_of_logits_gathered_here(name):
+    """A mixture prior hands its entries' h . e_j to the loss; the loss and every gradient are
+    those of gathering them again from the same hidden states and table."""
+    hidden, item_emb, targets, entries = setup(seed=3)
+    own = (hidden[entries.rows] * item_emb[entries.items]).sum(dim=1)
+    carried = PriorEntries(entries.rows, entries.items, entries.values, logits=own)
+    inputs = (hidden, item_emb, entries.values)
+    losses = []
+    for e in (entries, carried):
+        if name == "full":
+            losses.append(adjusted_full_softmax_ce(hidden, item_emb, targets, e, chunk_size=3))
+        else:
+            gen = torch.Generator().manual_seed(1)
+            negatives = torch.randint(1, V, (6,), generator=gen)
+            log_q = torch.full((V,), -math.log(V - 1))  # per track
+            losses.append(adjusted_sampled_softmax(hidden, item_emb, targets, negatives, log_q, e))
+    torch.testing.assert_close(losses[1], losses[0])
+    for a, b in zip(
+        torch.autograd.grad(losses[1], inputs), torch.autograd.grad(losses[0], inputs), strict=True
+    ):
+        torch.testing.assert_close(a, b)

@@ -85,11 +85,16 @@ class PriorEntries:
         rows: Query index of each entry, (E,).
         items: Track index of each entry, (E,).
         values: Amount added to the logit, (E,); differentiable w.r.t. the gate.
+        logits: The entries' own scores ``h . e_j`` before the term, (E,), when computing
+            the values needed them (a mixture prior); a loss given the same hidden states
+            and table reuses them instead of gathering both again (a training step's
+            largest cost after the full softmax). None otherwise.
     """
 
     rows: torch.Tensor
     items: torch.Tensor
     values: torch.Tensor
+    logits: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -257,6 +262,7 @@ class HistoryPrior(nn.Module):
                 raise ValueError("a mixture prior needs output_rows (the track embeddings)")
             own = (hidden[raw.rows] * output_rows(raw.items)).sum(dim=1)  # (E,): h . e_j
             values = F.softplus(self.log_mass(hidden, raw) - own)  # logaddexp(own, mass) - own
+            return PriorEntries(raw.rows, raw.items, values, logits=own)
         return PriorEntries(raw.rows, raw.items, values)
 
     def log_mass(self, hidden: torch.Tensor, raw: RawFeatures) -> torch.Tensor:

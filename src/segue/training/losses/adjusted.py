@@ -28,7 +28,10 @@ from segue.training.losses.full_softmax import full_softmax_ce
 def _entry_logits(
     hidden: torch.Tensor, item_emb: torch.Tensor, entries: PriorEntries
 ) -> torch.Tensor:
-    """Unadjusted logits of the entries, (E,)."""
+    """Unadjusted logits of the entries, (E,): the ones the prior computed when it did
+    (``batch_loss`` gives both the same hidden states and table), else gathered here."""
+    if entries.logits is not None:
+        return entries.logits
     return (hidden[entries.rows] * item_emb[entries.items]).sum(dim=1)
 
 
