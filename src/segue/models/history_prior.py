@@ -201,12 +201,6 @@ class HistoryPrior(nn.Module):
         self.register_buffer("successor_counts", torch.zeros(n_tracks + 1, n_successors))
 
     @torch.no_grad()
-    def reset_gate(self, generator: torch.Generator) -> None:
-        """Small random weights and the bias that makes every weight start at 1."""
-        self.gate.weight.copy_(torch.randn(self.gate.weight.shape, generator=generator) * 0.02)
-        self.gate.bias.fill_(SOFTPLUS_ONE)
-
-    @torch.no_grad()
     def reset_bias(self, n_tracks: int) -> None:
         """The gate's initial bias. A sum prior starts with every weight at 1. A mixture
         starts with each feature's mass, ``exp(b)`` per count, level with the transformer's:
