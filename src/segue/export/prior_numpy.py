@@ -206,6 +206,13 @@ class PriorArrays:
             Batch row (E,), track (E,) and the amount added to its score (E,) float32; rows
             without history have no entry.
         """
+        found = self.counts(tracks, listener)
+        return found.rows, found.items, self.values(found, own_scores)
+
+    def counts(self, tracks: np.ndarray, listener: np.ndarray) -> PriorCounts:
+        """The counts and gate outputs of every entry after each history (arguments as
+        :meth:`entries`): what :meth:`values` turns into amounts, for a caller that needs
+        them against two sets of dense scores (the ONNX server's int8 screen)."""
         queries = np.zeros(tracks.shape, dtype=bool)
         queries[:, -1] = tracks[:, -1] > 0  # the last column, for non-empty rows
         rows, items, counts = prior_features(
@@ -222,20 +229,43 @@ class PriorArrays:
         )
         real = np.flatnonzero(queries[:, -1])  # entries are numbered over non-empty rows
         gate = listener[real].astype(np.float32) @ self.gate_weight.T + self.gate_bias  # (N, F)
+        return PriorCounts(real[rows], items, counts, gate[rows])
+
+    def values(
+        self,
+        found: PriorCounts,
+        own_scores: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """The amount each entry adds to its score, (E,) float32 (``own_scores`` as in
+        :meth:`entries`)."""
         if self.combine == "sum":
-            values = (np.log1p(counts) * softplus(gate)[rows]).sum(axis=1, dtype=np.float32)
-            return real[rows], items, values
+            return (np.log1p(found.counts) * softplus(found.gate)).sum(axis=1, dtype=np.float32)
         if own_scores is None or self.count_power is None:
             raise ValueError("a mixture prior needs the model's own scores and count_power")
-        mass = mixture_log_mass(gate[rows], counts, softplus(self.count_power))  # (E,)
-        own = np.asarray(own_scores(real[rows], items), dtype=np.float32)  # (E,)
-        return real[rows], items, softplus(mass - own).astype(np.float32)
+        mass = mixture_log_mass(found.gate, found.counts, softplus(self.count_power))  # (E,)
+        own = np.asarray(own_scores(found.rows, found.items), dtype=np.float32)  # (E,)
+        return softplus(mass - own).astype(np.float32)
 
     def add_to(self, scores: np.ndarray, tracks: np.ndarray, listener: np.ndarray) -> np.ndarray:
         """Add the prior's terms to dense scores (B, V) in place and return them."""
-        rows, items, values = self.entries(tracks, listener, lambda r, i: scores[r, i])
-        np.add.at(scores, (rows, items), values)
+        return self.add_counts(scores, self.counts(tracks, listener))
+
+    def add_counts(self, scores: np.ndarray, found: PriorCounts) -> np.ndarray:
+        """:meth:`add_to` from counts already found, in place; returns ``scores``."""
+        values = self.values(found, lambda r, i: scores[r, i])
+        np.add.at(scores, (found.rows, found.items), values)
         return scores
+
+
+@dataclass(frozen=True)
+class PriorCounts:
+    """The prior's entries before their amounts: batch row (E,) and track (E,) of each, its
+    counts (E, F) float32 and its row's gate outputs (E, F) float32."""
+
+    rows: np.ndarray
+    items: np.ndarray
+    counts: np.ndarray
+    gate: np.ndarray
 
 
 def mixture_log_mass(gate: np.ndarray, counts: np.ndarray, power: np.ndarray) -> np.ndarray:

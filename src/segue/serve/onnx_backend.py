@@ -281,8 +281,10 @@ class OnnxBackend:
         inputs = rec.history_inputs([tracks], [types], [gaps])
         listener = rec.listener_vectors(inputs)  # (1, D)
         approx = kernel.score_array(listener)  # (1, V), a fresh array
-        if rec.prior is not None:
-            rec.prior.add_to(approx, inputs["tracks"], listener)
+        prior, found = rec.prior, None
+        if prior is not None:  # counted once: added here, then to the exact candidates
+            found = prior.counts(inputs["tracks"], listener)
+            prior.add_counts(approx, found)
         row = approx[0]
         row[0] = -np.inf
         mask(row)
@@ -293,12 +295,12 @@ class OnnxBackend:
         floor = floor_below(kth, best, listener, bounds, kernel.digits)[0]
         candidates = np.flatnonzero(row >= floor)
         exact = self._dots(candidates, listener[0])
-        if rec.prior is not None:  # the prior's terms of the candidates, as full scoring adds
+        if prior is not None and found is not None:  # the prior's terms, as full scoring adds
 
             def own(_rows: np.ndarray, items: np.ndarray) -> np.ndarray:
                 return self._dots(items, listener[0])  # one row: the exact scores of items
 
-            _, items, values = rec.prior.entries(inputs["tracks"], listener, own)
+            items, values = found.items, prior.values(found, own)
             at = np.minimum(np.searchsorted(candidates, items), len(candidates) - 1)
             hit = candidates[at] == items
             np.add.at(exact, at[hit], values[hit])
