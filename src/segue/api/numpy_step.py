@@ -248,9 +248,8 @@ class NumpyStep:
         attended = (weights @ v).transpose(1, 0, 2).reshape(T, D)  # (T, D)
         x = x + block.proj(attended)
         hidden = block.fc_1(block.ln_2.rows(x))
-        hidden = 0.5 * hidden * (1.0 + erf(hidden / math.sqrt(2.0)))
         keys = np.ascontiguousarray(k)[None]
-        return x + block.fc_2(hidden), keys, np.ascontiguousarray(v)[None]
+        return x + block.fc_2(_gelu(hidden)), keys, np.ascontiguousarray(v)[None]
 
     def _block(
         self,
@@ -276,8 +275,12 @@ class NumpyStep:
         attended = np.einsum("hs,hsd->hd", weights, values[0]).reshape(D)
         x = x + block.proj(attended)
         hidden = block.fc_1(block.ln_2(x))
-        hidden = 0.5 * hidden * (1.0 + erf(hidden / math.sqrt(2.0)))  # exact GELU, as nn.GELU()
-        return x + block.fc_2(hidden), keys, values
+        return x + block.fc_2(_gelu(hidden)), keys, values
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    """The exact GELU, as ``nn.GELU()`` (the only one :func:`numpy_step_for` accepts)."""
+    return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
 
 
 def _array(parameter: torch.Tensor) -> np.ndarray:
