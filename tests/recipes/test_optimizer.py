@@ -120,3 +120,72 @@ def test_the_optim_group_splits_into_trainer_fields_and_options():
     assert shared == {"lr": 0.1, "grad_clip": None, "warmup_steps": 5}
     assert chosen == OptimizerSettings("sgd", {"momentum": 0.9})
     assert TrainerConfig(**shared).lr == 0.1  # every shared key is a TrainerConfig field
+
+
+def prior_model(n_tracks: int) -> torch.nn.Module:
+    return sasrec(
+        n_tracks, d_model=8, n_layers=1, n_heads=2, max_len=12, seed=3,
+        history_prior=True, prior_combine="mixture",
+    )  # fmt: skip
+
+
+def test_the_history_prior_learns_at_its_own_multiple_of_the_rate(data, tmp_path):
+    model = prior_model(data.vocab.n_tracks)
+    settings = config(tmp_path, lr=0.002, weight_decay=0.1, prior_lr_scale=10.0)
+    optimizer = build_optimizer(model, settings, OptimizerSettings("adamw"))
+    prior = {id(p) for p in model.prior.parameters()}
+    groups = optimizer.param_groups
+    own = [g for g in groups if any(id(p) in prior for p in g["params"])]
+    assert {id(p) for g in own for p in g["params"]} == prior  # every prior parameter, alone
+    assert all(id(p) in prior for g in own for p in g["params"])
+    assert [g["lr"] for g in own] == pytest.approx([0.02] * len(own))
+    assert {g["lr"] for g in groups if g not in own} == {0.002}
+    # The gate's matrix keeps its weight decay, its bias and the exponents none.
+    assert sorted(g["weight_decay"] for g in own) == [0.0, 0.1]
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    loss = loss_for("softmax", n_tracks=data.vocab.n_tracks)
+    fit(model, data.train, loss, None, settings, vocab=data.vocab, optimizer=optimizer)
+    # The schedule scales every group alike: the ratio holds at every step.
+    for group in own:
+        assert group["initial_lr"] == pytest.approx(10 * groups[0]["initial_lr"])
+
+
+def test_fit_applies_the_prior_rate_as_the_recipe_does(data, tmp_path):
+    def weights(out, optimizer_settings):
+        model = prior_model(data.vocab.n_tracks)
+        settings = config(out, prior_lr_scale=10.0)
+        optimizer = (
+            None
+            if optimizer_settings is None
+            else build_optimizer(model, settings, optimizer_settings)
+        )
+        loss = loss_for("softmax", n_tracks=data.vocab.n_tracks)
+        fit(model, data.train, loss, None, settings, vocab=data.vocab, optimizer=optimizer)
+        return [p.detach().clone() for p in model.parameters()]
+
+    default = weights(tmp_path / "a", None)
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(default, weights(tmp_path / "b", OptimizerSettings()), strict=True)
+    )
+    plain = weights_after(data, tmp_path / "c")  # no prior: the scale changes nothing
+    scaled = weights_after(data, tmp_path / "d", prior_lr_scale=10.0)
+    assert all(torch.equal(a, b) for a, b in zip(plain, scaled, strict=True))
+
+
+def test_the_prior_rate_changes_what_the_prior_learns(data, tmp_path):
+    def gate_after(out, scale):
+        model = prior_model(data.vocab.n_tracks)
+        loss = loss_for("softmax", n_tracks=data.vocab.n_tracks)
+        fit(model, data.train, loss, None, config(out, prior_lr_scale=scale), vocab=data.vocab)
+        return model.prior.count_power.detach().clone()
+
+    start = prior_model(data.vocab.n_tracks).prior.count_power.detach()
+    slow, fast = gate_after(tmp_path / "a", 1.0), gate_after(tmp_path / "b", 10.0)
+    assert (fast - start).abs().max() > 3 * (slow - start).abs().max()
+
+
+@pytest.mark.parametrize("scale", [0.0, -1.0])
+def test_a_prior_rate_that_is_not_positive_is_refused(scale):
+    with pytest.raises(ValueError, match="prior_lr_scale"):
+        TrainerConfig(prior_lr_scale=scale)

@@ -68,6 +68,7 @@ def test_model_and_loss_configs_instantiate(model, loss, tmp_path):
     assert net.config.n_artists == (2 if cfg.model.artist_input else 0)
     assert train_run.build_loss(cfg, vocab).name == cfg.loss.name
     assert train_run.trainer_config(cfg).lr == cfg.optim.lr
+    assert train_run.trainer_config(cfg).prior_lr_scale == cfg.optim.prior_lr_scale
 
 
 @pytest.mark.parametrize("optim", GROUPS["optim"])
@@ -95,6 +96,7 @@ def test_each_optim_group_builds_its_optimizer_with_its_options(optim, tmp_path)
         ("+optim.betas=[0.9,1.5]", "optim.betas=[0.9,1.5]: betas must be a number in [0, 1)"),
         ("+optim.amsgrad=yes", "optim.amsgrad=yes: amsgrad must be true or false"),
         ("optim.lr=0", "optim.lr=0: lr must be a number > 0"),
+        ("optim.prior_lr_scale=0", "optim.prior_lr_scale=0: prior_lr_scale must be a number > 0"),
     ],
 )
 def test_a_bad_optim_setting_is_named_before_any_data_is_read(override, named, tmp_path):

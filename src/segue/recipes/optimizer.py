@@ -13,7 +13,7 @@ optimizer's options are listed, so ``optim.momentun=0.9`` is named before any da
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,10 +21,18 @@ import torch
 from torch import nn
 
 from segue.checks import check_choice, check_number
-from segue.models.param_groups import param_groups
+from segue.models.param_groups import optimizer_groups
 from segue.training.trainer import TrainerConfig
 
-SHARED_KEYS = ("lr", "weight_decay", "decay_all", "warmup_steps", "min_lr_ratio", "grad_clip")
+SHARED_KEYS = (
+    "lr",
+    "weight_decay",
+    "decay_all",
+    "warmup_steps",
+    "min_lr_ratio",
+    "grad_clip",
+    "prior_lr_scale",
+)
 """Keys of the ``optim`` group that are :class:`TrainerConfig` fields (the schedule, clipping and
 the learning rate and decay every optimizer takes); every other key but ``name`` is an option."""
 
@@ -140,18 +148,19 @@ def build_optimizer(
 ) -> torch.optim.Optimizer:
     """The optimizer ``settings`` name, over ``model``'s parameters (injected here).
 
-    Weight decay goes to the block matrices only unless ``trainer.decay_all``
-    (:func:`segue.models.param_groups.param_groups`), whichever optimizer is chosen.
+    Weight decay goes to the block matrices only unless ``trainer.decay_all``, and a history
+    prior's parameters get ``trainer.prior_lr_scale`` times the rate
+    (:func:`segue.models.param_groups.optimizer_groups`), whichever optimizer is chosen.
 
     Args:
         model: The model to train (its parameters are read, not copied).
-        trainer: Learning rate, weight decay and ``decay_all``.
+        trainer: Learning rate, weight decay, ``decay_all`` and ``prior_lr_scale``.
         settings: The optimizer and its options; None: AdamW with torch's defaults, the
             optimizer :func:`segue.training.trainer.fit` uses when given none.
     """
     settings = settings or OptimizerSettings()
-    groups: Iterable[Any] = (
-        model.parameters() if trainer.decay_all else param_groups(model, trainer.weight_decay)
+    groups = optimizer_groups(
+        model, trainer.weight_decay, trainer.decay_all, trainer.lr, trainer.prior_lr_scale
     )
     return OPTIMIZERS[settings.name].build(
         groups, lr=trainer.lr, weight_decay=trainer.weight_decay, **settings.checked_options()

@@ -33,7 +33,7 @@ from segue.evaluation.summary import METRICS
 from segue.io.atomic_write import atomic_write_text
 from segue.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from segue.logs import show_progress
-from segue.models.param_groups import param_groups
+from segue.models.param_groups import optimizer_groups
 from segue.models.transformer import TrackTransformer
 from segue.training import distributed
 from segue.training.batch_loss import batch_loss, training_batch
@@ -69,6 +69,10 @@ class TrainerConfig:
             large one.
         min_lr_ratio: Floor of the cosine decay, as a fraction of ``lr``.
         grad_clip: Max global gradient norm; None disables clipping.
+        prior_lr_scale: Learning rate of the history prior's gate and count exponents, as a
+            multiple of ``lr``. They are a handful of parameters that set how much each memory
+            weighs; at the shared rate Adam moves each by at most ``lr`` per step, so in a run
+            of a few hundred steps they barely leave their initial values.
         patience: Stop after this many validations without improvement of ``monitor`` (>= 1).
         monitor: Validation metric that selects the best checkpoint: ``ndcg@K``, ``hr@K`` or
             ``mrr@K``; the validation function must compute it (:attr:`monitor_k` is its K).
@@ -96,6 +100,7 @@ class TrainerConfig:
     warmup_fraction: float = 0.05
     min_lr_ratio: float = 0.0
     grad_clip: float | None = 1.0
+    prior_lr_scale: float = 1.0
     patience: int = 5
     monitor: str = "ndcg@10"
     mask_prob: float = 0.2
@@ -129,6 +134,7 @@ class TrainerConfig:
         check_number("min_lr_ratio", self.min_lr_ratio, low=0.0, high=1.0)
         if self.grad_clip is not None:
             check_number("grad_clip", self.grad_clip, low=0.0, low_open=True)
+        check_number("prior_lr_scale", self.prior_lr_scale, low=0.0, low_open=True)
         check_number("mask_prob", self.mask_prob, low=0.0, high=1.0, low_open=True)
         monitor_k(self.monitor)
         check_device_name(self.device)
@@ -239,10 +245,8 @@ class _Loop:
         self.model = model.to(self.device)
         self.trained = distributed.wrap(self.model, self.device)
         if optimizer is None:  # the default: AdamW, decay on the block matrices only
-            groups = (
-                self.model.parameters()
-                if config.decay_all
-                else param_groups(self.model, config.weight_decay)
+            groups = optimizer_groups(
+                self.model, config.weight_decay, config.decay_all, config.lr, config.prior_lr_scale
             )
             optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
         self.optimizer = optimizer  # built on the model's parameters, which .to() kept
