@@ -352,8 +352,9 @@ EVALUATION: list[Cell] = [
         """
         ## Train or load
 
-        With `CHECKPOINT = None`: segue's default model (with the history prior: replays, the
-        listener's own track order and first-order transitions added to the scores), the
+        With `CHECKPOINT = None`: segue's default model (with the history prior: replays,
+        plays, the listener's own track order and first-order transitions, mixed into the
+        softmax; its window is this demo's `MAX_LEN`), the
         library's plain training loop (`segue.training.trainer.fit`),
         full softmax over the catalogue, validation NDCG@10 after every epoch
         (`segue.recipes.validator`, as `segue train` validates), the best epoch kept. The run
@@ -369,7 +370,15 @@ EVALUATION: list[Cell] = [
                 d_model=D_MODEL,
                 n_layers=1,
                 max_len=MAX_LEN,
-                history_prior=True,  # segue's default model: the history prior on
+                # segue's default model (configs/model/segue.yaml): the history prior,
+                # mixed into the softmax, with the plays and chain counts
+                history_prior=True,
+                prior_combine="mixture",
+                prior_window=MAX_LEN,
+                prior_plays=True,
+                prior_chain=True,
+                prior_chain_rule="strongest",
+                prior_plays_outside_chain=True,
             )
             run = fit(
                 model,
