@@ -189,3 +189,13 @@ def test_the_prior_rate_changes_what_the_prior_learns(data, tmp_path):
 def test_a_prior_rate_that_is_not_positive_is_refused(scale):
     with pytest.raises(ValueError, match="prior_lr_scale"):
         TrainerConfig(prior_lr_scale=scale)
+
+
+def test_resuming_with_another_prior_rate_is_refused_by_name(data, tmp_path):
+    loss = loss_for("softmax", n_tracks=data.vocab.n_tracks)
+    model = prior_model(data.vocab.n_tracks)
+    fit(model, data.train, loss, None, config(tmp_path, epochs=2, max_steps_per_epoch=1),
+        vocab=data.vocab, stop_epoch=1)  # fmt: skip
+    resumed = config(tmp_path, epochs=2, max_steps_per_epoch=1, resume=True, prior_lr_scale=10.0)
+    with pytest.raises(ValueError, match=r"resume with the same optim\.decay_all and optim\.prior"):
+        fit(model, data.train, loss, None, resumed, vocab=data.vocab)

@@ -363,6 +363,14 @@ class _Loop:
                 f"{path} was trained with {saved}, this run's optimizer is "
                 f"{type(self.optimizer).__name__}: resume with the same optim group"
             )
+        # torch refuses a group count that differs, in words that name no setting.
+        groups = len(state["optimizer"]["param_groups"])
+        if groups != len(self.optimizer.param_groups):
+            raise ValueError(
+                f"{path} was trained with {groups} parameter groups, this run has "
+                f"{len(self.optimizer.param_groups)}: resume with the same optim.decay_all "
+                "and optim.prior_lr_scale"
+            )
         self.model.load_state_dict(checkpoint.state_dict)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
