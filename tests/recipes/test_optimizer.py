@@ -20,8 +20,8 @@ def data():
     return prepare_data(log, split="leave_last_out", max_len=12)
 
 
-def tiny_model(n_tracks: int) -> torch.nn.Module:
-    return sasrec(n_tracks, d_model=8, n_layers=1, n_heads=2, max_len=12, seed=3)
+def tiny_model(n_tracks: int, **overrides) -> torch.nn.Module:
+    return sasrec(n_tracks, d_model=8, n_layers=1, n_heads=2, max_len=12, seed=3, **overrides)
 
 
 def config(out_dir, **values) -> TrainerConfig:
@@ -123,10 +123,7 @@ def test_the_optim_group_splits_into_trainer_fields_and_options():
 
 
 def prior_model(n_tracks: int) -> torch.nn.Module:
-    return sasrec(
-        n_tracks, d_model=8, n_layers=1, n_heads=2, max_len=12, seed=3,
-        history_prior=True, prior_combine="mixture",
-    )  # fmt: skip
+    return tiny_model(n_tracks, history_prior=True, prior_combine="mixture")
 
 
 def test_the_history_prior_learns_at_its_own_multiple_of_the_rate(data, tmp_path):
