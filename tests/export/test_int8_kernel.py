@@ -198,3 +198,75 @@ def test_sharded_one_digit_kernel(monkeypatch):
         hidden = torch.randn(3, 16, generator=torch.Generator().manual_seed(digits))
         error = (fast.scores(hidden) - rows.chunked_scores(hidden)).abs()
         assert (error <= fast.kernel.query_error_bound(hidden) + 1e-5).all()
+
+
+class SaturatingSession:
+    """A stand-in for MLAS's u8 x s8 kernel on AVX2 without VNNI: pairs of products summed
+    in int16 (saturating), then in int32, then corrected for the digits' zero point."""
+
+    def __init__(self, graph: bytes, *args, **kwargs):
+        onnx = pytest.importorskip("onnx")
+        model = onnx.load_from_string(graph)
+        table = next(i for i in model.graph.initializer if i.name == "table")
+        self.table = onnx.numpy_helper.to_array(table).astype(np.int64)  # (D, n)
+        self.saturate = True
+
+    def run(self, _names, feeds):
+        digits = feeds["digits"].astype(np.int64)  # (M, D), value + 128
+        products = digits[:, :, None] * self.table[None]  # (M, D, n)
+        pairs = products[:, 0::2] + products[:, 1::2]
+        if self.saturate:
+            pairs = np.clip(pairs, -(2**15), 2**15 - 1)
+        zero_point = int8_kernel.ZERO_POINT * self.table.sum(axis=0)
+        return [(pairs.sum(axis=1) - zero_point).astype(np.int32)]
+
+
+def test_the_probe_detects_a_kernel_that_saturates(monkeypatch):
+    import onnxruntime
+
+    probe = int8_kernel.signed_gemm_is_exact.__wrapped__  # past the per-process cache
+    monkeypatch.setattr(onnxruntime, "InferenceSession", SaturatingSession)
+    assert probe() is False
+
+    class ExactSession(SaturatingSession):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.saturate = False
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", ExactSession)
+    assert probe() is True  # the stand-in's arithmetic is right: only saturation fails it
+
+
+@pytest.mark.parametrize("digits", [1, 2])
+def test_signed_and_unsigned_tables_give_the_same_integers(digits):
+    """Both table encodings against int64 arithmetic, full-range weights (-128 included);
+    the signed one only where this CPU's u8 x s8 product is exact, as the kernel decides."""
+    gen = torch.Generator().manual_seed(digits)
+    values = torch.randint(-128, 128, (400, 64), generator=gen, dtype=torch.int8)
+    values[:8] = -128
+    q = torch.randint(-127, 128, (3, 64), generator=gen)
+    q[:, 0] = 127  # s1 = 1 exactly: the query is its first digit
+    q[0] = 127  # with the -128 rows: the pair sums that saturate int16
+    exact = (q.long() @ values.long().T).float()
+    encodings = [False, True] if int8_kernel.signed_gemm_is_exact() else [False]
+    for signed in encodings:
+        kernel = int8_kernel.Int8Kernel(
+            values.numpy(), np.ones(400, np.float32), threads=1, digits=digits, signed=signed
+        )
+        assert kernel.signed is signed
+        scores = kernel.scores(q.float())
+        if digits == 1:  # y1 * s1 with s1 = 1: the integers themselves
+            assert torch.equal(scores, exact), signed
+        else:  # (254 y1 + y2) * s2 rounds to float32 once
+            torch.testing.assert_close(scores, exact, rtol=1e-6, atol=0)
+
+
+def test_the_kernel_takes_the_probe_s_answer(monkeypatch):
+    rows = random_rows(200, 16, 5)
+    auto = rows.with_kernel(threads=1).kernel
+    assert auto is not None and auto.signed is int8_kernel.signed_gemm_is_exact()
+    monkeypatch.setattr(int8_kernel, "signed_gemm_is_exact", lambda: False)
+    unsigned = rows.with_kernel(threads=1).kernel
+    assert unsigned is not None and unsigned.signed is False
+    hidden = torch.randn(2, 16, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(unsigned.scores(hidden), auto.scores(hidden), rtol=0, atol=1e-4)

@@ -124,18 +124,21 @@ class Int8Rows:
             out[:, start:stop] = (hidden @ block.T) * self.scales[start:stop]  # (B, n)
         return out
 
-    def with_kernel(self, threads: int | None = None, digits: int = 2) -> Int8Rows:
+    def with_kernel(
+        self, threads: int | None = None, digits: int = 2, signed: bool | None = None
+    ) -> Int8Rows:
         """These rows with an int8 GEMM kernel for :meth:`scores` (needs onnx and onnxruntime,
         extra "onnx"); unchanged when they are not installed or the rows are not on the CPU.
 
-        ``digits``: int8 digits per query (:class:`segue.export.int8_kernel.Int8Kernel`).
+        ``digits``: int8 digits per query; ``signed``: the table's encoding, None for the one
+        this CPU scores exactly and fastest (:class:`segue.export.int8_kernel.Int8Kernel`).
         """
         have = all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime"))
         if self.values.device.type != "cpu" or not have:
             return self
         from segue.export.int8_kernel import Int8Kernel
 
-        kernel = Int8Kernel(self.values.numpy(), self.scales.numpy(), threads, digits)
+        kernel = Int8Kernel(self.values.numpy(), self.scales.numpy(), threads, digits, signed)
         return Int8Rows(self.values, self.scales, kernel)
 
     def score_error_bound(self, hidden: torch.Tensor) -> torch.Tensor:

@@ -5,11 +5,16 @@ the conversion costs as much as the product, so reading 4x fewer bytes bought on
 the product itself runs on int8 data, in onnxruntime's ``MatMulInteger`` (MLAS's u8 x u8 GEMM
 with zero points, int32 accumulation, which is exact):
 
-* The table is stored once more, transposed and shifted to uint8 (``v + 128``, zero point 128)
-  as a constant of an onnxruntime session, which packs it for its kernel once, at build time.
-  (u8 x s8 is faster on paper, but on AVX2 without VNNI MLAS sums pairs of u8 x s8 products in
-  int16, which saturates for full-range int8 weights: we measured errors of 1.8e4 in an int32
-  result.) Sessions hold at most ``SHARD_BYTES`` of table each: protobuf caps a model at 2 GB.
+* The table is stored once more, transposed, as a constant of an onnxruntime session, which
+  packs it for its kernel once, at build time. Sessions hold at most ``SHARD_BYTES`` of table
+  each: protobuf caps a model at 2 GB. The table stays int8 (a u8 x s8 GEMM) where that
+  product is exact on this CPU, else it is shifted to uint8 (``v + 128``, zero point 128; a
+  u8 x u8 GEMM). MLAS's u8 x s8 kernel for AVX2 without VNNI sums pairs of products in int16,
+  which saturates for full-range weights (errors of 1.8e4 in an int32 result, measured); with
+  VNNI (AVX512-VNNI, AVX-VNNI) it accumulates in int32 and is exact: on an AMD EPYC with
+  AVX512-VNNI the two-digit kernel scored a 1M x 64 table 1.26x faster with it. Which kernel MLAS
+  picks is its own business, so :func:`signed_gemm_is_exact` asks it: one small product built
+  to saturate int16, compared with int64 arithmetic, once per process.
 * The query is not int8. By default (``digits=2``) it is written as two int8
   "digits": ``h ~ s1 q1 + s2 q2`` with
   ``q1 = round(h / s1)``, ``s1 = max|h| / 127``, and ``q2`` the residual in steps of exactly
@@ -39,6 +44,7 @@ table's rounding bound; with one, about the table's bound.
 from __future__ import annotations
 
 import ctypes
+import functools
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
@@ -84,6 +90,8 @@ class Int8Kernel:
             torch is loaded, else onnxruntime's default).
         digits: int8 digits per query: 2 (scores within ~1e-4 of the table's own
             float scores) or 1 (the plain int8 GEMV, faster, off by the query's rounding).
+        signed: Keep the table int8 (u8 x s8 GEMM) or shift it to uint8 (u8 x u8); None:
+            int8 where :func:`signed_gemm_is_exact`. Both give the same integers where exact.
     """
 
     def __init__(
@@ -92,6 +100,7 @@ class Int8Kernel:
         scales: Any,
         threads: int | None = None,
         digits: int = 2,
+        signed: bool | None = None,
     ) -> None:
         import onnxruntime as ort  # optional dependency (extra "onnx")
 
@@ -110,11 +119,12 @@ class Int8Kernel:
         self.row_l1 = np.abs(values.astype(np.int32)).sum(axis=1).astype(np.float32)  # (N,)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or _torch_threads()
+        self.signed = signed_gemm_is_exact() if signed is None else bool(signed)
         shard = max(1, SHARD_BYTES // max(1, self.dim))
         self.bounds = [(s, min(s + shard, self.n_rows)) for s in range(0, self.n_rows, shard)]
         with new_memory_in_huge_pages():  # the packed table: see the module docstring
             self.sessions = [
-                ort.InferenceSession(_graph(values[a:b]), options, providers=CPU_ONLY)
+                ort.InferenceSession(_graph(values[a:b], self.signed), options, providers=CPU_ONLY)
                 for a, b in self.bounds
             ]
         release_freed_heap()
@@ -249,16 +259,51 @@ def query_digits(hidden: np.ndarray, count: int = 2) -> tuple[np.ndarray, np.nda
     return packed, np.concatenate([s1, s2], axis=1).astype(np.float32)
 
 
-def _graph(values: np.ndarray) -> bytes:
-    """ONNX model: digits (2B, D) u8 -> integer dot products (2B, n) int32, for one shard."""
+@functools.cache
+def signed_gemm_is_exact() -> bool:
+    """Whether onnxruntime's u8 x s8 integer GEMM is exact on this CPU (see the module).
+
+    One product built to saturate a kernel that sums pairs of products in int16: query digits
+    of 255 and 0 (values 127 and -128) against weights of -128 and 127, whose pair sums reach
+    -65,280, compared with int64 arithmetic for one and for four query rows.
+    """
+    import onnxruntime as ort  # optional dependency (extra "onnx")
+
+    rng = np.random.default_rng(0)
+    n, dim = 256, 64
+    values = rng.integers(-128, 128, size=(n, dim)).astype(np.int8)  # (n, D)
+    values[: n // 4], values[n // 4 : n // 2] = -128, 127
+    digits = rng.integers(0, 256, size=(4, dim)).astype(np.uint8)  # (4, D), value + 128
+    digits[0], digits[1] = 255, 0
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(_graph(values, signed=True), options, providers=CPU_ONLY)
+    exact = (digits.astype(np.int64) - ZERO_POINT) @ values.T.astype(np.int64)  # (4, n)
+    return all(
+        np.array_equal(session.run(None, {"digits": digits[:rows]})[0], exact[:rows])
+        for rows in (1, 4)
+    )
+
+
+def _graph(values: np.ndarray, signed: bool) -> bytes:
+    """ONNX model: digits (2B, D) u8 -> integer dot products (2B, n) int32, for one shard.
+
+    ``signed``: the table as int8 with zero point 0, else as uint8 ``v + 128`` with zero
+    point 128; the products are the same integers.
+    """
     from onnx import TensorProto, helper, numpy_helper
 
     n, dim = values.shape
-    table = np.ascontiguousarray((values.T.astype(np.int16) + ZERO_POINT).astype(np.uint8))
-    node = helper.make_node("MatMulInteger", ["digits", "table", "zp", "zp"], ["dots"])
+    if signed:
+        table, table_zero = np.ascontiguousarray(values.T), np.array(0, np.int8)  # (D, n)
+    else:
+        shifted = (values.T.astype(np.int16) + ZERO_POINT).astype(np.uint8)
+        table, table_zero = np.ascontiguousarray(shifted), np.array(ZERO_POINT, np.uint8)
+    node = helper.make_node("MatMulInteger", ["digits", "table", "zp", "table_zp"], ["dots"])
     inits = [
-        numpy_helper.from_array(table, "table"),  # (D, n) uint8
+        numpy_helper.from_array(table, "table"),  # (D, n) int8 or uint8
         numpy_helper.from_array(np.array(ZERO_POINT, np.uint8), "zp"),
+        numpy_helper.from_array(table_zero, "table_zp"),
     ]
     graph = helper.make_graph(
         [node],
