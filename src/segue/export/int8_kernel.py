@@ -270,7 +270,7 @@ def signed_gemm_is_exact() -> bool:
     import onnxruntime as ort  # optional dependency (extra "onnx")
 
     rng = np.random.default_rng(0)
-    n, dim = 256, 64
+    n, dim = 4096, 64  # several of the kernel's column panels and row blocks
     values = rng.integers(-128, 128, size=(n, dim)).astype(np.int8)  # (n, D)
     values[: n // 4], values[n // 4 : n // 2] = -128, 127
     digits = rng.integers(0, 256, size=(4, dim)).astype(np.uint8)  # (4, D), value + 128
