@@ -108,7 +108,8 @@ def report_lines(report: dict[str, Any], command: str) -> list[str]:
         f"# Peers at segue's epoch budget: {report['protocol']}",
         "",
         f"- command: `{command}`",
-        f"- date: {report['date']}; machine: {report['machine']}; {report['seconds']:.0f} s",
+        f"- date: {report['date']}; machine: {report['machine']}; this command "
+        f"{report['seconds']:.0f} s (a peer already trained with the same spec is reused)",
         f"- every peer trained {report['epochs']} epochs (segue's `trainer.epochs`); segue's "
         "row is the checkpoint `benchmarks/quality.py` evaluated (train-window protocol)",
         "",
