@@ -43,13 +43,15 @@ def test_reload_swaps_the_model_without_dropping_requests(models, tmp_path):
     served = tmp_path / "model.pt"
     shutil.copyfile(models.checkpoint, served)
     want_new = Recommender.load(models.other_checkpoint).recommend(HISTORY, k=5)
-    # A generous deadline: only the reload could fail a request here, not overload shedding.
-    with Server(served, ["--deadline-ms", "10000"], tmp_path / "server.log") as server:
+    # Generous deadlines, on the server and the client: only the reload could fail a request
+    # here, not overload shedding or a client timeout on a loaded CI machine (a 10 s client
+    # timeout expired once while two training jobs shared the 2 cores).
+    with Server(served, ["--deadline-ms", "30000"], tmp_path / "server.log") as server:
         before = httpx.post(f"{server.url}/recommend", json={"history": HISTORY, "k": 5}).json()
         _swap(models.other_checkpoint, served)
 
         async def load_and_reload() -> tuple[list[int], dict]:
-            async with SegueClient(server.url, api_key=API_KEY) as client:
+            async with SegueClient(server.url, api_key=API_KEY, timeout_s=60) as client:
                 calls = [
                     client.http.post("/recommend", json={"history": HISTORY, "k": 5})
                     for _ in range(30)
