@@ -378,10 +378,9 @@ def bench_int8(embeddings: torch.Tensor, args: argparse.Namespace) -> None:
     which Linux backs with 2 MB pages (``to_huge_pages``); a table torch allocated sits in 4 kB
     pages and streams through ~1.3x slower (a TLB miss per 4 kB). The int8 kernel is timed with
     both query encodings (:class:`segue.export.int8_kernel.Int8Kernel`): one int8 digit (the
-    plain int8 GEMV) and two (the int8 table's scores against the float query). How far each
-    moves the float scores is printed after the timings, over ``--int8-check`` queries. Where
-    this CPU's u8 x s8 GEMM is exact (the kernel's default then), the u8 x u8 kernels are timed
-    beside it.
+    plain int8 GEMV) and two (the int8 table's scores against the float query), on its default
+    backend (Numba where installed) and on onnxruntime's MLAS GEMM beside it. How far each
+    moves the float scores is printed after the timings, over ``--int8-check`` queries.
     """
     set_num_threads(1)  # torch and numpy BLAS: the catalogue product runs in numpy
     rows = Int8Rows.quantize(embeddings)
@@ -391,9 +390,9 @@ def bench_int8(embeddings: torch.Tensor, args: argparse.Namespace) -> None:
         before, start = rss_mb(), time.perf_counter()
         kernels[digits] = rows.with_kernel(threads=1, digits=digits)
         built[digits] = (time.perf_counter() - start, rss_mb() - before)
-    kernel = kernels[1].kernel
+    mlas = {d: rows.with_kernel(threads=1, digits=d, backend="onnxruntime") for d in (2, 1)}
+    kernel = mlas[1].kernel
     signed = kernel is not None and kernel.signed  # the u8 x s8 GEMM, exact on this CPU
-    unsigned = {d: rows.with_kernel(threads=1, digits=d, signed=False) for d in (2, 1) if signed}
     hidden = torch.randn(1, embeddings.shape[1], generator=torch.Generator().manual_seed(0))
     small_pages = torch.empty_like(embeddings).copy_(embeddings)  # torch's allocator: 4 kB
     huge_pages = to_huge_pages(embeddings)
@@ -404,10 +403,9 @@ def bench_int8(embeddings: torch.Tensor, args: argparse.Namespace) -> None:
         "int8 chunked (old)": lambda: rows.chunked_scores(hidden),
         "int8 kernel, 2 digits": lambda: kernels[2].scores(hidden),
         "int8 kernel, 1 digit": lambda: kernels[1].scores(hidden),
+        "int8 MLAS, 2 digits": lambda: mlas[2].scores(hidden),
+        "int8 MLAS, 1 digit": lambda: mlas[1].scores(hidden),
     }
-    if signed:  # the same kernels on the u8 x u8 GEMM, the encoding used where s8 saturates
-        fns["int8 u8 x u8, 2 digits"] = lambda: unsigned[2].scores(hidden)
-        fns["int8 u8 x u8, 1 digit"] = lambda: unsigned[1].scores(hidden)
     samples: dict[str, list[float]] = {name: [] for name in fns}
     for fn in fns.values():
         fn()  # warm-up
@@ -419,8 +417,9 @@ def bench_int8(embeddings: torch.Tensor, args: argparse.Namespace) -> None:
     timings = {name: float(np.median(s)) * 1e3 for name, s in samples.items()}
     n = embeddings.shape[0]
     print(f"\nexact scoring of {n:,} tracks, 1 thread, median of {args.int8_reps}  {load()}")
+    backend = kernels[2].kernel.backend if kernels[2].kernel is not None else "none"
     encoding = "u8 x s8 (exact on this CPU)" if signed else "u8 x u8 (u8 x s8 saturates here)"
-    print(f"  int8 kernel GEMM: {encoding}")
+    print(f"  int8 kernel backend: {backend}; int8 MLAS (onnxruntime) GEMM: {encoding}")
     table_mib = rows.nbytes / 2**20
     for digits, (seconds, grown) in built.items():
         print(f"  kernel with {digits} digit(s) built in {seconds:.2f} s", end="")

@@ -3,7 +3,8 @@ that could still win.
 
 On the CPU a request's catalogue product streams the whole float table (100k x 64 float32 is
 25.6 MB: ~1.1 ms a GEMV on the 2-core machine of 2026-12-05). The same table in int8 is 6.4 MB,
-and onnxruntime's integer GEMM scores it in ~0.45 ms (:mod:`segue.export.int8_kernel`). Those
+and the int8 kernel scores it in ~0.45 ms (:mod:`segue.export.int8_kernel`; at 1M x 64, 3.7 ms
+against 11.8 ms in float, 2026-12-06). Those
 scores are off, but by a bounded amount, so they can decide which tracks are *certainly* out:
 
 * For a query ``h`` and a track ``i`` with float row ``e_i`` and int8 row ``e'_i``, the screen's
@@ -22,10 +23,11 @@ scores are off, but by a bounded amount, so they can decide which tracks are *ce
   rounding in the candidates' dot products (a few ulps), which can swap tracks whose scores tie
   to within that rounding.
 
-The screen stores the table once more in int8 and onnxruntime keeps a packed copy (a quarter of
-the float table's bytes each), plus onnxruntime's buffers: RSS grew by 55 MB for a 100k x 64
-table (24 MB in float) and by 150 MB at 1M (244 MB), after the build and 10 calls, in a process
-where onnxruntime was already set up (its first session costs ~50 MB more, once).
+The screen stores the table once more in int8 (a quarter of the float table's bytes). On the
+onnxruntime backend, onnxruntime keeps a packed copy too, plus its buffers: RSS grew by 55 MB for
+a 100k x 64 table (24 MB in float) and by 150 MB at 1M (244 MB), after the build and 10 calls,
+in a process where onnxruntime was already set up (its first session costs ~50 MB more, once).
+The Numba backend keeps no copy but the table; Numba and LLVM cost ~140 MB once per process.
 
 It ranks only rows with history (cold rows rank by popularity) and is skipped when a retrieval
 index ranks instead (:mod:`segue.retrieval`).
@@ -33,7 +35,6 @@ index ranks instead (:mod:`segue.retrieval`).
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -43,7 +44,7 @@ import torch
 from segue.api.constraints import NEG_INF, ResolvedConstraints
 from segue.api.queries import Queries
 from segue.evaluation.ranking import Ranked, top_k, within_cap
-from segue.export.int8_kernel import Int8Kernel
+from segue.export.int8_kernel import Int8Kernel, backend_installed
 from segue.export.screen import SCREEN_DIGITS, ScreenBounds, floor_below, quantize_table
 
 SCREEN_MAX_ROWS = 16
@@ -86,9 +87,9 @@ class Int8Screen:
 
 
 def can_screen(table: torch.Tensor) -> bool:
-    """Whether a screen can serve ``table``: float32 on the CPU, onnxruntime installed."""
-    have = all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime"))
-    return have and table.device.type == "cpu" and table.dtype == torch.float32
+    """Whether a screen can serve ``table``: float32 on the CPU, an int8 kernel installed."""
+    on_cpu = table.device.type == "cpu" and table.dtype == torch.float32
+    return on_cpu and backend_installed()
 
 
 def screened_rank(

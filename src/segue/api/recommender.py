@@ -85,8 +85,8 @@ def _wants_screen(int8_screen: bool | None, table: torch.Tensor) -> bool:
     if not can_screen(table):
         if int8_screen:
             raise ValueError(
-                "int8_screen=True needs a float32 table on the CPU and onnxruntime "
-                '(pip install -e ".[onnx]")'
+                "int8_screen=True needs a float32 table on the CPU and an int8 kernel: numba "
+                'or onnxruntime (pip install -e ".[onnx]")'
             )
         return False
     return bool(int8_screen) or table.shape[0] - 1 >= SCREEN_MIN_TRACKS
@@ -104,8 +104,8 @@ class Recommender:
             lists and greedy playlist picks while reading a quarter of the bytes
             (:mod:`segue.api.int8_screen`; float rounding aside, the same lists; about half
             the table's bytes more memory). None (default): on for a float32 CPU table of
-            at least :data:`~segue.export.screen.SCREEN_MIN_TRACKS` tracks when onnxruntime
-            is installed (extra "onnx"); True insists (a ValueError when it cannot be built).
+            at least :data:`~segue.export.screen.SCREEN_MIN_TRACKS` tracks when an int8
+            kernel is installed (extra "onnx"); True insists (a ValueError when it cannot be built).
     """
 
     def __init__(

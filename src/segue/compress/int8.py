@@ -35,7 +35,6 @@ state ``h`` the score of row ``i`` moves by at most ``||h||_1 * scale_i / 2``
 from __future__ import annotations
 
 import copy
-import importlib.util
 import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -44,10 +43,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from segue.export.int8_kernel import backend_installed
 from segue.models.history_prior import HistoryPrior, add_to_scores
 from segue.models.transformer import TrackTransformer
 
-if TYPE_CHECKING:  # onnxruntime is optional; the kernel module imports it when built
+if TYPE_CHECKING:  # the kernel module imports its backend when a kernel is built
     from segue.export.int8_kernel import Int8Kernel
 
 QMAX = 127
@@ -98,8 +98,8 @@ class Int8Rows:
     def scores(self, hidden: torch.Tensor, chunk_rows: int = SCORE_CHUNK_ROWS) -> torch.Tensor:
         """``hidden @ dequantize().T`` without a float copy of the table, (B, N).
 
-        With a :attr:`kernel` (see :meth:`with_kernel`) the product runs on int8 data in
-        onnxruntime (:mod:`segue.export.int8_kernel`), within its stated query error bound
+        With a :attr:`kernel` (see :meth:`with_kernel`) the product runs on int8 data
+        (:mod:`segue.export.int8_kernel`), within its stated query error bound
         of the chunked product below; without one, each chunk computes
         ``(hidden @ values.T) * scales``: the scale factors out of the dot product, so it
         multiplies B x n scores instead of n x D weights.
@@ -125,20 +125,25 @@ class Int8Rows:
         return out
 
     def with_kernel(
-        self, threads: int | None = None, digits: int = 2, signed: bool | None = None
+        self,
+        threads: int | None = None,
+        digits: int = 2,
+        signed: bool | None = None,
+        backend: str = "auto",
     ) -> Int8Rows:
-        """These rows with an int8 GEMM kernel for :meth:`scores` (needs onnx and onnxruntime,
-        extra "onnx"); unchanged when they are not installed or the rows are not on the CPU.
+        """These rows with an int8 kernel for :meth:`scores`; unchanged when the rows are not
+        on the CPU or no backend is installed (Numba, or onnx and onnxruntime: extra "onnx").
 
-        ``digits``: int8 digits per query; ``signed``: the table's encoding, None for the one
-        this CPU scores exactly and fastest (:class:`segue.export.int8_kernel.Int8Kernel`).
+        ``digits``: int8 digits per query; ``signed``: the onnxruntime backend's table
+        encoding; ``backend``: "auto" (Numba where it imports), "numba" or "onnxruntime"
+        (:class:`segue.export.int8_kernel.Int8Kernel`).
         """
-        have = all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime"))
-        if self.values.device.type != "cpu" or not have:
+        if self.values.device.type != "cpu" or not backend_installed(backend):
             return self
         from segue.export.int8_kernel import Int8Kernel
 
-        kernel = Int8Kernel(self.values.numpy(), self.scales.numpy(), threads, digits, signed)
+        values, scales = self.values.numpy(), self.scales.numpy()
+        kernel = Int8Kernel(values, scales, threads, digits, signed, backend)
         return Int8Rows(self.values, self.scales, kernel)
 
     def score_error_bound(self, hidden: torch.Tensor) -> torch.Tensor:

@@ -11,24 +11,25 @@ similar tracks, and playlist continuation. Departures from the checkpoint backen
 * sampled continuations (``temperature``) draw from numpy's generator, so a seed gives a
   different (still reproducible) playlist than the checkpoint backend's torch generator.
 
-With the ``onnx`` package installed, a float bundle of at least
+With an int8 kernel installed (extra ``onnx``), a float bundle of at least
 :data:`~segue.export.screen.SCREEN_MIN_TRACKS` tracks ranks single lists and greedy playlist
 picks through an int8 screen as :class:`segue.Recommender` does (:mod:`segue.api.int8_screen`;
-the numpy arithmetic is :mod:`segue.export.screen`): every track scored by onnxruntime's integer
-GEMM, then only the tracks that can still make the list re-scored in float, so the lists are
-the float product's. An int8 bundle is scored by that integer GEMM directly (its scores are
-within the kernel's query error bound of the runtime's chunked product).
+the numpy arithmetic is :mod:`segue.export.screen`): every track scored by the int8 kernel
+(:mod:`segue.export.int8_kernel`: Numba, or onnxruntime's integer GEMM), then only the tracks
+that can still make the list re-scored in float, so the lists are the float product's. An int8
+bundle is scored by that kernel directly (its scores are within the kernel's query error bound
+of the runtime's chunked product).
 """
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from segue.export.int8_kernel import Int8Kernel, backend_installed
 from segue.export.runtime import OnnxRecommender
 from segue.export.screen import (
     SCREEN_DIGITS,
@@ -76,12 +77,10 @@ class OnnxBackend:
         """Open a bundle; ``screen_min_tracks``: a float bundle's screen from this many tracks
         (default :data:`~segue.export.screen.SCREEN_MIN_TRACKS`)."""
         rec = OnnxRecommender.load(path, num_threads=1)
-        if importlib.util.find_spec("onnx") is None:  # the kernel builds its graph with onnx
+        if not backend_installed():  # Numba, or onnx to build onnxruntime's GEMM graph
             return cls(rec, version)
-        from segue.export.int8_kernel import Int8Kernel
-
         if rec.scales is not None:
-            # An int8 catalogue through onnxruntime's integer GEMM: faster than the runtime's
+            # An int8 catalogue through the int8 kernel: faster than the runtime's
             # float conversion of row chunks. No screen: it would read the same int8 table
             # and only add passes (0.75-0.85x on 2026-12-05).
             rec.use_int8_kernel(Int8Kernel(rec.values, rec.scales, threads=1))
