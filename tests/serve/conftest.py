@@ -3,8 +3,8 @@
 Every server is a subprocess (``python -m segue.serve``, through
 :class:`segue.serve.process.ServerProcess`, which the benchmarks use too) waited for with a
 bounded loop and always stopped; its JSON log is kept for assertions. Models: the 40-track
-``side`` checkpoint of the export tests, its float and int8 ONNX bundles, and a second
-checkpoint with other weights for reloads.
+``side`` checkpoint of the export tests, its int8 artefact, its float and int8 ONNX bundles,
+and a second checkpoint with other weights for reloads.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from segue.compress import compress_checkpoint
 from segue.export.onnx_export import export_onnx
 from segue.io.checkpoint import Checkpoint, save_checkpoint
 from segue.serve.process import SERVE_MODULE, RedisProcess, ServerProcess
@@ -46,6 +47,7 @@ class Models:
     other_checkpoint: Path
     bundle: Path
     int8_bundle: Path
+    int8_artefact: Path
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +68,8 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
     )
     bundle = export_onnx(checkpoint, folder / "bundle")
     int8 = export_onnx(checkpoint, folder / "bundle_int8", int8_embeddings=True)
-    return Models(checkpoint, other, bundle, int8)
+    artefact = compress_checkpoint(checkpoint, folder / "side.int8.pt")
+    return Models(checkpoint, other, bundle, int8, artefact)
 
 
 class Server(ServerProcess):

@@ -37,6 +37,31 @@ def test_onnx_server_never_imports_torch(models, tmp_path, server):
         assert "import torch is blocked" not in onnx.log()
 
 
+def test_the_int8_artefact_is_served_as_recommender_load_reads_it(models, tmp_path):
+    """``segue export``'s default output (``best.int8.pt``) served by the checkpoint backend:
+    its int8 encoder and its dequantized table, the lists ``Recommender.load`` gives."""
+    from segue.api import Recommender
+
+    rec = Recommender.load(models.int8_artefact)
+    with Server(models.int8_artefact, [], tmp_path / "int8.log") as int8:
+        ready = httpx.get(f"{int8.url}/readyz").json()
+        assert ready["model_kind"] == "checkpoint"
+        assert ready["model_version"].startswith("sha256:")
+        body = {"history": HISTORY, "k": 6, "max_per_artist": 2}
+        got = httpx.post(f"{int8.url}/recommend", json=body).json()
+        want = rec.recommend(HISTORY, k=6, max_per_artist=2)
+        assert [i["track_id"] for i in got["items"]] == list(want["track_id"])
+        headers = {"X-API-Key": API_KEY}
+        events = {"events": [{"track_id": "t1"}, {"track_id": "t2", "event_type": "skip"}]}
+        listener = httpx.post(f"{int8.url}/listeners/l1/events", json=events, headers=headers)
+        assert listener.status_code == 200 and len(listener.json()["items"]) > 0
+        playlist = httpx.post(
+            f"{int8.url}/playlists/continue", json={"seed_tracks": HISTORY, "n": 4}
+        )
+        assert len(playlist.json()["items"]) == 4
+        assert httpx.get(f"{int8.url}/tracks/t3/similar").status_code == 200
+
+
 @pytest.fixture(scope="module")
 def guarded(models, tmp_path_factory):
     """Reads need a key; a short deadline and a queue of 4 in front of one model thread."""
