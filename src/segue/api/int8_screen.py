@@ -45,6 +45,7 @@ from segue.api.constraints import NEG_INF, ResolvedConstraints
 from segue.api.queries import Queries
 from segue.evaluation.ranking import Ranked, top_k, within_cap
 from segue.export.int8_kernel import Int8Kernel, backend_installed
+from segue.export.largest import largest_candidates
 from segue.export.screen import SCREEN_DIGITS, ScreenBounds, floor_below, quantize_table
 
 SCREEN_MAX_ROWS = 16
@@ -121,9 +122,11 @@ def screened_rank(
     if excluded is not None:  # the screen's own array: exact scores are computed apart
         for row, played in enumerate(excluded):
             approx[row, played] = NEG_INF
-    if cap is None:  # the k-th best screen score of each row
-        kth = -np.partition(-approx, k - 1, axis=1)[:, k - 1]  # (B,)
-        best = approx.max(axis=1)
+    if cap is None:  # the k-th best screen score of each row, from its few candidates
+        kth, best = np.empty(len(approx), np.float32), np.empty(len(approx), np.float32)
+        for row, scores in enumerate(approx):
+            pool = scores[largest_candidates(scores, k)]  # (n,), n >= k
+            kth[row], best[row] = -np.partition(-pool, k - 1)[k - 1], pool.max()
     else:  # the k-th of the capped list on screen scores
         first = top_k(approx, k, None, artist_of_track=artist_of_track, max_per_artist=cap)
         kth, best = first.scores[:, -1], first.scores[:, 0]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from segue.export.largest import largest_candidates
+
 CANDIDATE_FACTOR = 4
 
 
@@ -19,9 +21,15 @@ def best(scores: np.ndarray, m: int) -> np.ndarray:
     [2, 4, 1]
     """
     m = min(m, len(scores))
-    part = np.argpartition(-scores, m - 1)[:m] if m < len(scores) else np.arange(len(scores))
-    order = part[np.lexsort((part, -scores[part]))]  # score descending, then index ascending
-    return order[np.isfinite(scores[order])]
+    pool = largest_candidates(scores, m)  # (n,) ascending: every entry that can be in the m
+    values = scores[pool]
+    part = np.arange(len(pool))
+    if m < len(pool):  # the entries above the m-th value, then the lowest-index ties with it
+        m_th = -np.partition(-values, m - 1)[m - 1]
+        above = np.flatnonzero(values > m_th)
+        part = np.concatenate([above, np.flatnonzero(values == m_th)[: m - len(above)]])
+    order = part[np.lexsort((part, -values[part]))]  # score descending, then index ascending
+    return pool[order[np.isfinite(values[order])]]
 
 
 def capped(candidates: np.ndarray, artists: np.ndarray, cap: int) -> np.ndarray:
