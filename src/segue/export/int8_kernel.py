@@ -2,7 +2,7 @@
 
 Two backends compute the same integers and the same float32 scores, bit for bit: a loop that
 Numba compiles (:mod:`segue.export.int8_numba`, the default where Numba imports: one pass over
-the table per query, 3.3-3.7 ms at 1M x 64 where MLAS takes ~7.3 ms) and onnxruntime's
+the table per query, 3.5-3.8 ms at 1M x 64 where MLAS takes 7.1-7.6 ms) and onnxruntime's
 ``MatMulInteger``, described here. Everything below about digits, scales and error bounds
 holds for both; what is said of sessions, shards, packing and pages is the onnxruntime one's.
 
