@@ -41,3 +41,30 @@ def test_refit_retrains_on_train_and_validation_for_the_chosen_epochs(tmp_path, 
     assert refitted.vocab.n_tracks >= chosen.vocab.n_tracks  # validation plays now known
     saved = json.loads((tmp_path / "refit" / "test_metrics.json").read_text())
     assert saved["test"] == refit["test"]
+
+
+def test_refit_under_torchrun_is_refused_before_any_data_is_read(
+    tmp_path, tiny_overrides, monkeypatch
+):
+    """Process 0 alone reports; a refit there would wait on ranks that have left."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    read = []
+    monkeypatch.setattr(train_run, "prepare_from_settings", lambda *a: read.append(a))
+    cfg = compose_config([*tiny_overrides, "refit=true"], tmp_path)
+    with pytest.raises(ValueError, match=r"refit=true is not supported under torchrun"):
+        train_run.train(cfg)
+    assert read == []
+
+
+def test_a_run_destroys_its_process_group_when_it_ends(tmp_path, tiny_overrides, monkeypatch):
+    """Training, evaluation or an error: the group goes before the interpreter does (a gloo
+    group left to the interpreter's exit can abort the process)."""
+    from segue.training import distributed
+
+    calls = []
+    monkeypatch.setattr(distributed, "shutdown", lambda: calls.append("shutdown"))
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    cfg = compose_config([*tiny_overrides, "refit=true"], tmp_path)
+    with pytest.raises(ValueError):
+        train_run.train(cfg)
+    assert calls == ["shutdown"]

@@ -42,6 +42,7 @@ from segue.io.checkpoint import load_checkpoint, save_checkpoint
 from segue.models.config import ModelConfig
 from segue.models.transformer import TrackTransformer
 from segue.recipes import LossFactory, ModelFactory, RunRecipe
+from segue.training import distributed
 from segue.training.distributed import is_main_process
 from segue.training.losses import TrackLoss
 from segue.training.refit import refit_settings
@@ -189,12 +190,21 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     out_dir = Path(str(cfg.paths.output_dir))
     with run_output(out_dir / "train.log"):
         logger.info("run folder: %s", out_dir)
-        return _train(cfg)
+        try:
+            return _train(cfg)
+        finally:
+            distributed.shutdown()  # under torchrun: before the interpreter exits
 
 
 def _train(cfg: DictConfig) -> dict[str, Any]:
     """Prepare data, train with early stopping, evaluate the best checkpoint on test."""
     recipe = run_recipe(cfg)  # every setting, before any data is read
+    if cfg.get("refit") and distributed.launched_world() > 1:
+        # Process 0 alone reports and would retrain alone, its DDP waiting for ranks gone.
+        raise ValueError(
+            f"refit=true is not supported under torchrun (WORLD_SIZE="
+            f"{distributed.launched_world()}): run the refit protocol in one process"
+        )
     data = prepare_from_settings(recipe.data)
     logger.info(data.summary())
     result = recipes.train(recipe, data)  # no validation points: fixed epochs, final.pt

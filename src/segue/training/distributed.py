@@ -14,10 +14,15 @@ import torch.distributed as dist
 from torch import nn
 
 
+def launched_world() -> int:
+    """The number of processes torchrun launched (``WORLD_SIZE``; 1 outside torchrun)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def rank_and_world() -> tuple[int, int]:
     """This process's rank and the number of processes, initialising the group if launched
     by torchrun (``WORLD_SIZE`` > 1)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    world = launched_world()
     if world > 1 and not dist.is_initialized():
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         dist.init_process_group(backend)
@@ -61,3 +66,16 @@ def barrier() -> None:
 def is_main_process() -> bool:
     """True in a single process and in process 0 under torchrun."""
     return not dist.is_initialized() or dist.get_rank() == 0
+
+
+def shutdown() -> None:
+    """Destroy the process group, if any, while the interpreter is still whole.
+
+    A gloo group left to the interpreter's exit can abort the process: its worker threads may
+    still hold work objects with Python references, whose destruction then needs a GIL that is
+    being torn down ("terminate called without an active exception", SIGABRT). One rank of the
+    torchrun test died so once in 2026-12-06's CI run. Safe on each rank once training's last
+    collective (the final barrier) is done; a no-op in a single process.
+    """
+    if dist.is_initialized():
+        dist.destroy_process_group()
