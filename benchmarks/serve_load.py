@@ -27,9 +27,9 @@ each kind of the mix, and the machine's load average when the phase ended):
   server's memory before / peak / after, then ``recovery`` (sequential requests once it stops).
 * faults (:mod:`benchmarks.serve_faults`): hot reload, Redis restart (with ``redis-server``
   installed) and a killed worker (``--workers 2``), each in the middle of a paced phase. The
-  pace is the highest rate of the bisection that the service took with no 503 and no error
-  (:func:`fault_rate`): at a rate it already sheds without a fault, a 503 during the fault
-  says nothing of the fault.
+  pace is the sustained rate (:func:`fault_rate`; without one, the highest rate of the
+  bisection that the service took with no 503 and no error): at a rate it already sheds
+  without a fault, a 503 during the fault says nothing of the fault.
 
 The server runs playlists on a thread of their own (``--playlist-threads 1``, the server's
 default); ``--playlist-threads 0`` measures them sharing the model's thread.
@@ -193,8 +193,17 @@ def sustained_rate(
 
 
 def fault_rate(rows: list[dict], capacity: float) -> float:
-    """Pace of the fault phases: the highest ``rate@N`` step with no 503 and no error, or a
-    quarter of the capacity when no step ran or none was shed-free."""
+    """Pace of the fault phases: the sustained rate (the bisection's highest step within the
+    p99 target with no 503 and no error: the load the service is specified for); without one,
+    the highest ``rate@N`` step with no 503 and no error; else a quarter of the capacity.
+
+    Not simply the fastest shed-free step: one 6 s step without a 503 is weak evidence. On
+    2026-12-06 a step at 181/s had none (p99 43 ms), and 12 s phases at that pace then shed
+    13 to 42 requests with no fault at all, so a 503 in a fault's window said nothing of it.
+    """
+    sustained = [r.get("rate_per_s") for r in rows if r.get("phase") == "sustained"]
+    if sustained and sustained[-1] is not None:
+        return float(sustained[-1])
     clean = [
         r["offered_per_s"]
         for r in rows

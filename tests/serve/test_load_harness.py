@@ -43,7 +43,7 @@ def test_shed_in_a_window_counts_by_send_time():
     assert phase.shed_between(0.0, 10.0) == 3 and phase.shed_between(5.0, 9.0) == 0
 
 
-def test_faults_run_at_the_fastest_shed_free_rate():
+def test_faults_run_at_the_sustained_rate_else_the_fastest_shed_free_one():
     rows = [
         {"phase": "capacity", "shed_503": 0, "errors": 0, "offered_per_s": None},
         {"phase": "rate@100", "shed_503": 4, "errors": 0, "offered_per_s": 100.0},
@@ -53,6 +53,12 @@ def test_faults_run_at_the_fastest_shed_free_rate():
     ]
     assert fault_rate(rows, capacity=200.0) == 50.0
     assert fault_rate(rows[:2], capacity=200.0) == 50.0  # none shed-free: a quarter of capacity
+    # With a sustained rate (the p99 target met), the faults run at it, even where a faster
+    # step happened to shed nothing.
+    sustained = {"phase": "sustained", "rate_per_s": 25.0}
+    assert fault_rate([*rows, sustained], capacity=200.0) == 25.0
+    none_met = {"phase": "sustained", "rate_per_s": None}
+    assert fault_rate([*rows, none_met], capacity=200.0) == 50.0
 
 
 def test_the_raw_client_reads_real_responses(server):
