@@ -64,6 +64,7 @@ from benchmarks.serve_harness import (
     start_server,
 )
 from benchmarks.serve_traffic import Requests, closed_loop, open_loop
+from segue.serve.heap import settle_heap
 
 SEARCH_STEPS = 5
 """Open-loop steps of the bisection for the highest rate meeting the p99 target."""
@@ -290,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.client_cpu >= 0:  # after the server started: it keeps every core
         os.sched_setaffinity(0, {args.client_cpu})
     rows[0]["client_cpus"] = sorted(os.sched_getaffinity(0))
+    # The load generator is Python too: its full collections (up to ~135 ms, measured) would
+    # stall its clocks and its sends. Its start-up heap is settled as the server's is.
+    settle_heap()
     try:
         server.wait_ready()
         cpu_before = cpu_seconds(server.process.pid)

@@ -34,6 +34,7 @@ from segue.serve.auth import load_keys
 from segue.serve.backends import Backend, load_backend
 from segue.serve.batching import RecommendBatcher
 from segue.serve.estimates import Estimate, LoopWatch
+from segue.serve.heap import settle_heap
 from segue.serve.limits import Admission
 from segue.serve.metrics import Metrics
 from segue.serve.redis_store import RedisStore
@@ -71,6 +72,8 @@ class Service:
         sys.setswitchinterval(settings.switch_interval_ms / 1000)  # why: ServeSettings
         self.keys = load_keys(settings.api_key_file)
         self.backend: Backend = self._load()
+        self.backend.warm()  # lazy set-up paid now, before the heap is settled
+        settle_heap()  # the start-up heap out of later full collections (segue.serve.heap)
         self.metrics.set_model(self.backend.version, self.backend.kind)
         # Two lanes sharing the loop's lag and the tail estimates: the model's threads, and the
         # playlists' own (a playlist is n model steps: a recommendation queued behind one
