@@ -327,16 +327,16 @@ def test_numba_and_mlas_backends_give_identical_scores(dim, digits):
 
 
 def test_numba_sums_switch_to_int64_where_int32_could_overflow():
-    assert not int8_numba.needs_wide_sums(518) and int8_numba.needs_wide_sums(519)
-    assert 518 * 128 * int8_numba.MAX_QUERY < 2**31 <= 519 * 128 * int8_numba.MAX_QUERY
+    assert not int8_kernel.needs_wide_sums(518) and int8_kernel.needs_wide_sums(519)
+    assert 518 * 128 * int8_kernel.MAX_COMBINED < 2**31 <= 519 * 128 * int8_kernel.MAX_COMBINED
     installed("numba")
     dim = 600
     values = np.full((2, dim), -128, np.int8)
-    query = np.full((1, dim), -int8_numba.MAX_QUERY, np.int16)  # 600 * 128 * 32385 > 2**31
+    query = np.full((1, dim), -int8_kernel.MAX_COMBINED, np.int16)  # 600 * 128 * 32385 > 2**31
     out = np.empty((1, 2), np.float32)
     ones = np.ones(2, np.float32)
     int8_numba.compiled(True)(values, query, ones, np.ones(1, np.float32), out, 0, 2)
-    assert out[0, 0] == np.float32(dim * 128 * int8_numba.MAX_QUERY)  # no wrap-around
+    assert out[0, 0] == np.float32(dim * 128 * int8_kernel.MAX_COMBINED)  # no wrap-around
 
 
 @pytest.mark.parametrize("threads", [2, 3])

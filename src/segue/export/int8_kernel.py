@@ -75,6 +75,9 @@ QMAX = 127
 DIGIT_RATIO = 2 * QMAX
 """``s1 / s2``: the first digit's step in units of the second's."""
 
+MAX_COMBINED = DIGIT_RATIO * QMAX + QMAX
+"""Largest ``|254 q1 + q2|`` of a query's two digits combined (32,385: an int16)."""
+
 DIGIT_COUNTS = (1, 2)
 """Query digits the kernel can take: 1 (the int8 GEMV) or 2 (float-query precision)."""
 
@@ -141,7 +144,7 @@ class Int8Kernel:
             self.signed = True  # the table as it is: int8 x int16 products
             self.table = huge_page_array(values.shape, np.int8)  # (N, D), read once per query
             self.table[:] = values
-            self._score: Any = int8_numba.compiled(int8_numba.needs_wide_sums(self.dim))
+            self._score: Any = int8_numba.compiled(needs_wide_sums(self.dim))
             self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
         else:
             self._build_sessions(values, signed)
@@ -189,7 +192,7 @@ class Int8Kernel:
 
     def _numba_scores(self, digits: np.ndarray, steps: np.ndarray, out: np.ndarray) -> None:
         """The Numba backend's pass over the table, split in row ranges across threads."""
-        queries = int8_numba.combined_query(digits, self.digits)  # (B, D) int16
+        queries = combined_query(digits, self.digits)  # (B, D) int16
         last_step = np.ascontiguousarray(steps[:, -1])  # (B,)
         args = (self.table, queries, self.scales, last_step, out)
         if self._pool is None:
@@ -234,13 +237,13 @@ class Int8Kernel:
         where whole rows (4 MB at 1M tracks) would stream through memory once per pass.
         """
         last_step = steps[:, -1:]  # (B, 1)
-        wide = self.dim * QMAX * (QMAX + 1) * (DIGIT_RATIO + 1) >= 2**31
+        wide = needs_wide_sums(self.dim)
         for start in range(0, dots.shape[1], COMBINE_COLUMNS):
             cols = slice(start, start + COMBINE_COLUMNS)
             if self.digits == 1:
                 value = dots[:, cols]  # (B, c)
             else:
-                # |y| <= D * 127 * 128, so 255 |y| overflows int32 only beyond D = 517.
+                # 254 y1 + y2 is the combined query's sum: int64 where it can leave int32.
                 value = dots[0::2, cols].astype(np.int64) if wide else dots[0::2, cols]
                 value *= DIGIT_RATIO  # in place: the scratch's first digit is not needed again
                 value += dots[1::2, cols]
@@ -327,6 +330,24 @@ def query_digits(hidden: np.ndarray, count: int = 2) -> tuple[np.ndarray, np.nda
     digits = np.stack([q1, q2], axis=1).reshape(-1, h.shape[1])  # (2B, D)
     packed = (digits + ZERO_POINT).astype(np.uint8)
     return packed, np.concatenate([s1, s2], axis=1).astype(np.float32)
+
+
+def combined_query(digits: np.ndarray, count: int) -> np.ndarray:
+    """``count`` uint8 digit rows per query (value + 128) -> one int16 row per query, (B, D).
+
+    Two digits ``q1, q2`` become ``254 q1 + q2`` (at most :data:`MAX_COMBINED`); one digit is
+    the query itself. Its dot product with a row is the integer both backends scale.
+    """
+    values = digits.astype(np.int32) - ZERO_POINT  # (cB, D)
+    if count == 2:
+        values = values[0::2] * DIGIT_RATIO + values[1::2]  # (B, D)
+    return np.ascontiguousarray(values, dtype=np.int16)
+
+
+def needs_wide_sums(dim: int) -> bool:
+    """Whether ``dim`` products of an int8 weight (``|v| <= 128``) and a combined query can
+    leave int32, so that sums need int64: from ``dim = 519`` on (both backends)."""
+    return dim * (QMAX + 1) * MAX_COMBINED >= 2**31
 
 
 @functools.cache

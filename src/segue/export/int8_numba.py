@@ -9,7 +9,8 @@ that ``Recommender`` serves (``benchmarks/retrieval.py --int8`` prints them back
 
 * The query is one int16 vector, not two int8 digit rows: the two digits ``q1, q2`` of
   :func:`segue.export.int8_kernel.query_digits` combine exactly into ``254 q1 + q2``
-  (``|.| <= 32385``), so one pass gives the integers MLAS's two rows give after combining.
+  (``|.| <= 32385``, :func:`segue.export.int8_kernel.combined_query`), so one pass gives the
+  integers MLAS's two rows give after combining.
 * The sums are int32 up to D = 518, where they cannot overflow (int64 beyond, at half the
   speed); the block's sums go to a small buffer that stays in cache.
 * Each block of rows is then scaled in a second loop, ``float32(float32(y) * scale_i) * step``,
@@ -35,12 +36,6 @@ BLOCK_ROWS = 256
 """Rows whose integer sums are kept at once: 1 kB of int32, in L1 with the block's 16 kB of rows
 at D = 64 (at 1M x 64: 3.3 ms, against 3.7 ms with blocks of 1,024 or 4,096 rows)."""
 
-MAX_QUERY = 254 * 127 + 127
-"""Largest ``|254 q1 + q2|`` of a combined two-digit query."""
-
-QUERY_DTYPE = np.int16
-"""The combined query: ``254 q1 + q2`` fits, and LLVM vectorizes int8 x int16 products well."""
-
 
 def available() -> bool:
     """Whether Numba can be imported (extra "onnx")."""
@@ -51,12 +46,6 @@ def available() -> bool:
     return True
 
 
-def needs_wide_sums(dim: int) -> bool:
-    """Whether ``dim`` products of an int8 weight (``|v| <= 128``) and a combined query
-    (``|q| <= 32385``) can leave int32: from ``dim = 519`` on."""
-    return dim * 128 * MAX_QUERY >= 2**31
-
-
 @functools.cache
 def compiled(wide: bool = False) -> Any:
     """The scoring function, compiled for its argument types on first use (once per process).
@@ -65,8 +54,8 @@ def compiled(wide: bool = False) -> Any:
     ``out[b, i] = float32(float32(queries[b] . table[i]) * scales[i]) * steps[b]`` for rows
     ``start <= i < stop``: table (N, D) int8, queries (B, D) int16, scales (N,) float32,
     steps (B,) float32, out (B, N) float32, all C-contiguous. ``wide``: sum in int64 (see
-    :func:`needs_wide_sums`); int32 sums vectorize twice as wide (3.3 ms against 6.9 ms at
-    1M x 64), so they are used wherever they cannot overflow.
+    :func:`segue.export.int8_kernel.needs_wide_sums`); int32 sums vectorize twice as wide
+    (3.3 ms against 6.9 ms at 1M x 64), so they are used wherever they cannot overflow.
     """
     from numba import njit
 
@@ -100,16 +89,3 @@ def compiled(wide: bool = False) -> Any:
     arrays = "int8[:, ::1], int16[:, ::1], float32[::1], float32[::1], float32[:, ::1]"
     score.compile(f"({arrays}, int64, int64)")
     return score
-
-
-def combined_query(digits: np.ndarray, count: int) -> np.ndarray:
-    """``count`` uint8 digit rows per query (value + 128) -> one int16 row per query, (B, D).
-
-    Two digits ``q1, q2`` become ``254 q1 + q2``; one digit is the query itself.
-    """
-    from segue.export.int8_kernel import DIGIT_RATIO, ZERO_POINT
-
-    values = digits.astype(np.int32) - ZERO_POINT  # (cB, D)
-    if count == 2:
-        values = values[0::2] * DIGIT_RATIO + values[1::2]  # (B, D)
-    return np.ascontiguousarray(values, dtype=QUERY_DTYPE)
