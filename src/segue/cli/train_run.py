@@ -199,11 +199,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 def _train(cfg: DictConfig) -> dict[str, Any]:
     """Prepare data, train with early stopping, evaluate the best checkpoint on test."""
     recipe = run_recipe(cfg)  # every setting, before any data is read
-    if cfg.get("refit") and distributed.launched_world() > 1:
+    world = distributed.launched_world()
+    if cfg.get("refit") and world > 1:
         # Process 0 alone reports and would retrain alone, its DDP waiting for ranks gone.
         raise ValueError(
-            f"refit=true is not supported under torchrun (WORLD_SIZE="
-            f"{distributed.launched_world()}): run the refit protocol in one process"
+            f"refit=true is not supported under torchrun (WORLD_SIZE={world}): run the refit "
+            "protocol in one process"
         )
     data = prepare_from_settings(recipe.data)
     logger.info(data.summary())
