@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from segue.export.largest import BLOCK, largest_candidates, largest_floor
-from segue.serve.np_ranking import best
 
 
 def rows(seed: int) -> list[np.ndarray]:
@@ -52,7 +51,22 @@ def test_the_floor_narrows_a_long_row():
 def test_best_equals_a_full_sort(seed, m):
     """np_ranking's best, now partitioning only the candidates, against a stable full sort:
     score descending, ties to the lower index, -inf never returned."""
+    pytest.importorskip("onnxruntime", reason="the ONNX backend's ranking (extra 'onnx')")
+    from segue.serve.np_ranking import best
+
     for row in rows(seed):
         order = np.lexsort((np.arange(len(row)), -row))
         expected = order[np.isfinite(row[order])][:m]
         np.testing.assert_array_equal(best(row, m), expected)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("k", [1, 5, 50])
+def test_the_runtime_top_k_breaks_ties_at_the_kth_score_to_the_lower_index(seed, k):
+    """The ONNX runtime's own top-k (whole row, no candidates) against the same full sort."""
+    pytest.importorskip("onnxruntime", reason="the ONNX runtime (extra 'onnx')")
+    from segue.export.runtime import top_indices
+
+    for row in rows(seed):
+        order = np.lexsort((np.arange(len(row)), -row))
+        np.testing.assert_array_equal(top_indices(row, k), order[np.isfinite(row[order])][:k])

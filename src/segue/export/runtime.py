@@ -470,11 +470,26 @@ def _top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     >>> _top_k(np.array([-np.inf, 0.5, 2.0, -np.inf, 1.0], dtype=np.float32), 5)[0].tolist()
     [2, 4, 1]
     """
-    k = min(k, len(scores))
-    part = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-    order = part[np.lexsort((part, -scores[part]))]  # score descending, then index ascending
-    order = order[np.isfinite(scores[order])]
+    order = top_indices(scores, k)
     return order, scores[order]
+
+
+def top_indices(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the (at most) k best finite scores of a (V,) row, best first; ties go to
+    the lower index, also among the scores tied with the k-th (a plain ``argpartition``
+    keeps any of those).
+
+    >>> top_indices(np.array([1.0, 3.0, 1.0, 1.0, 3.0]), 3).tolist()
+    [1, 4, 0]
+    """
+    k = min(k, len(scores))
+    part = np.arange(len(scores))
+    if k < len(scores):  # the entries above the k-th value, then the lowest-index ties with it
+        kth = -np.partition(-scores, k - 1)[k - 1]
+        above = np.flatnonzero(scores > kth)
+        part = np.concatenate([above, np.flatnonzero(scores == kth)[: k - len(above)]])
+    order = part[np.lexsort((part, -scores[part]))]  # score descending, then index ascending
+    return order[np.isfinite(scores[order])]
 
 
 def _check_k(k: object) -> int:

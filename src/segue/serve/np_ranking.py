@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from segue.export.largest import largest_candidates
+from segue.export.runtime import top_indices
 
 CANDIDATE_FACTOR = 4
 
@@ -20,16 +21,8 @@ def best(scores: np.ndarray, m: int) -> np.ndarray:
     >>> best(np.array([-np.inf, 0.5, 2.0, -np.inf, 2.0]), 5).tolist()
     [2, 4, 1]
     """
-    m = min(m, len(scores))
     pool = largest_candidates(scores, m)  # (n,) ascending: every entry that can be in the m
-    values = scores[pool]
-    part = np.arange(len(pool))
-    if m < len(pool):  # the entries above the m-th value, then the lowest-index ties with it
-        m_th = -np.partition(-values, m - 1)[m - 1]
-        above = np.flatnonzero(values > m_th)
-        part = np.concatenate([above, np.flatnonzero(values == m_th)[: m - len(above)]])
-    order = part[np.lexsort((part, -values[part]))]  # score descending, then index ascending
-    return pool[order[np.isfinite(values[order])]]
+    return pool[top_indices(scores[pool], m)]  # ascending pool: the same tie order
 
 
 def capped(candidates: np.ndarray, artists: np.ndarray, cap: int) -> np.ndarray:
