@@ -22,6 +22,8 @@ __all__ = [
     "cpu_seconds",
     "load_average",
     "rss_mb",
+    "shed_counts",
+    "shed_since",
     "start_server",
 ]
 
@@ -60,6 +62,25 @@ def build_checkpoint(
 def start_server(model: Path, args: list[str], log_path: Path) -> ServerProcess:
     """A server with the benchmark's key and no access log (one line per request costs CPU)."""
     return ServerProcess(model, ["--no-access-log", *args], log_path, api_key=API_KEY)
+
+
+def shed_counts(url: str) -> dict[str, int]:
+    """The server's 503s so far by reason ("queue_full", "deadline"), from its ``/metrics``
+    (one worker's, or every worker's summed in multi-process mode)."""
+    import httpx
+
+    counts: dict[str, int] = {}
+    for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
+        if line.startswith("segue_shed_total{"):
+            reason = line.split('reason="', 1)[1].split('"', 1)[0]
+            counts[reason] = counts.get(reason, 0) + int(float(line.rsplit(" ", 1)[1]))
+    return counts
+
+
+def shed_since(url: str, before: dict[str, int]) -> dict[str, int]:
+    """The 503s by reason since ``before`` (a :func:`shed_counts`), those not zero."""
+    after = shed_counts(url)
+    return {k: n - before.get(k, 0) for k, n in after.items() if n - before.get(k, 0)}
 
 
 def load_average() -> str:

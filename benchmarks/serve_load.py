@@ -4,6 +4,7 @@ Run (bounded: about 3 minutes on 2 cores; loopback only; from the repository roo
 
     python -m benchmarks.serve_load                  # 100k tracks, 64 clients, all phases
     python -m benchmarks.serve_load --phases load    # without overload and faults (~1.5 min)
+    python -m benchmarks.serve_load --phases reload --reloads 5 --fault-rate 100
 
 The model is a SASRec checkpoint with random weights of the stated shape (100k tracks,
 d_model 64, 2 layers, max_len 50): latency depends on the shapes, not on what was learned.
@@ -46,6 +47,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -243,7 +245,14 @@ def main(argv: list[str] | None = None) -> int:
         default="auto",
         help="server's --int8-screen (and the in-process phase's Recommender)",
     )
-    p.add_argument("--phases", default="load,overload,faults")
+    p.add_argument(
+        "--phases",
+        default="load,overload,faults",
+        help="any of load, overload, faults (reload, Redis restart, killed worker), reload",
+    )
+    p.add_argument(
+        "--reloads", type=int, default=1, help="reload phases, each a swap to the other model"
+    )
     p.add_argument(
         "--fault-rate", type=float, default=None, help="pace of the faults (default: fault_rate)"
     )
@@ -257,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     shape = (args.tracks, args.d_model, args.layers, args.max_len)
     model = build_checkpoint(work / "model.pt", *shape, seed=0)
     other = build_checkpoint(work / "other.pt", *shape, seed=1)
+    first = work / "first.pt"  # the served file is overwritten by each reload
+    shutil.copyfile(model, first)
     server_args = [
         "--deadline-ms",
         str(args.deadline_ms),
@@ -328,12 +339,14 @@ def main(argv: list[str] | None = None) -> int:
         if "overload" in phases:
             rows += overload(server, args.tracks, 4 * rate, args.phase_seconds)
         pace = args.fault_rate or fault_rate(rows, rate)
-        if "faults" in phases:
-            rows.append(reload_under_load(server, model, other, pace, args.phase_seconds))
-            rows[-1]["offered_per_s"] = round(pace, 1)
-            if redis is not None:
-                rows.append(redis_restart(server, redis, pace, args.phase_seconds))
+        if phases & {"faults", "reload"}:
+            for i in range(args.reloads):  # alternately the other model and the first again
+                source = other if i % 2 == 0 else first
+                rows.append(reload_under_load(server, model, source, pace, args.phase_seconds))
                 rows[-1]["offered_per_s"] = round(pace, 1)
+        if "faults" in phases and redis is not None:
+            rows.append(redis_restart(server, redis, pace, args.phase_seconds))
+            rows[-1]["offered_per_s"] = round(pace, 1)
     finally:
         server.stop()
         if redis is not None:

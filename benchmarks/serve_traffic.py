@@ -79,6 +79,12 @@ class Phase:
         sent, status = np.asarray(self.sent), np.asarray(self.status)
         return int(((status == 503) & (sent >= first_s) & (sent <= last_s)).sum())
 
+    def p99_between(self, first_s: float, last_s: float) -> float | None:
+        """p99 (ms) of the accepted requests sent from ``first_s`` to ``last_s`` into the
+        phase: what a fault in that window did to the latency of what it did not shed."""
+        sent, status, lat = np.asarray(self.sent), np.asarray(self.status), np.asarray(self.latency)
+        return _ms(lat[(status == 200) & (sent >= first_s) & (sent <= last_s)], 99)
+
     def summary(self) -> dict:
         """Counts, throughput, and p50 / p99 (ms) of the accepted (200) and the shed (503);
         ``p99_ms_<kind>``: the p99 of each kind of the mix's accepted requests;

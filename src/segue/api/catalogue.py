@@ -85,7 +85,7 @@ class Catalogue:
             track_ids=_with_padding(vocab.track_ids),
             artists=_with_padding(vocab.artists) if vocab.artists is not None else None,
             names=_with_padding(vocab.names) if vocab.names is not None else None,
-            index=dict(zip(vocab.track_ids, range(1, n + 1))),
+            index=vocab.positions,
             tracks_by_artist=by_artist.astype(np.int64),
             artist_offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
         )
