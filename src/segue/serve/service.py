@@ -194,7 +194,7 @@ class Service:
             await asyncio.to_thread(backend.warm)
         return backend, staged
 
-    def _from_staged(self, path: Path, data: bytes) -> Backend | None:
+    def _from_staged(self, path: Path, data: bytes | bytearray) -> Backend | None:
         """The backend of what the child read (None: not a float checkpoint, read in process)."""
         from segue.io.checkpoint import FORMAT
         from segue.serve import staging

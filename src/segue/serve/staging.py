@@ -26,6 +26,7 @@ anything else makes the child fail, and the caller reads the file in process ins
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import struct
@@ -107,7 +108,7 @@ async def read_in_child(path: str | Path, timeout_s: float = CHILD_TIMEOUT_S) ->
     return data
 
 
-def _receive(child: subprocess.Popen, limit: int) -> bytearray | None:
+def _receive(child: subprocess.Popen[bytes], limit: int) -> bytearray | None:
     """The child's announced bytes, read into one buffer, once the child has exited; None if
     it announced nothing (it failed: its error is on stderr).
 
@@ -116,7 +117,7 @@ def _receive(child: subprocess.Popen, limit: int) -> bytearray | None:
             not read, it would block on a full pipe) or wrote fewer than it announced.
     """
     stream = child.stdout
-    assert stream is not None
+    assert isinstance(stream, io.BufferedReader)  # stdout=PIPE, Popen's default buffering
     head = stream.read(_LENGTH.size)
     if len(head) < _LENGTH.size:
         child.wait()
