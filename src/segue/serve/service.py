@@ -19,7 +19,7 @@ so with the server's 0.5 ms a 2 ms call took up to 25-30 ms while a model was bu
 2026-12-06: a 100k-track model built beside a thread making the same call in a loop). So while
 a new model is built, the switch interval is cut to :data:`RELOAD_SWITCH_INTERVAL_S` (restored
 after): 10-19 ms at 20 microseconds in the same measurement, the build no slower. The build
-also holds the GIL in no step longer than ~5 ms: the staged bytes are decoded in short parts
+also holds the GIL in no step longer than ~5-8 ms: the staged bytes are decoded in short parts
 (:mod:`segue.serve.staging`), the content digest is hashed in pieces
 (:mod:`segue.io.canonical_json`), and the catalogue shares the vocabulary's id index.
 """
