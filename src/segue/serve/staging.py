@@ -88,7 +88,9 @@ async def read_in_child(path: str | Path, timeout_s: float = CHILD_TIMEOUT_S) ->
     Raises:
         StagingError: If the child failed or ran past ``timeout_s``.
     """
-    limit = 2 * Path(path).stat().st_size + (16 << 20)  # the payload is about the file's size
+    # A bound against a garbled length, not a tight one: the payload is about the file's size,
+    # but JSON may write a character the pickle stored in one byte as six ("\u0001").
+    limit = 8 * Path(path).stat().st_size + (64 << 20)
     with tempfile.TemporaryFile() as err:
         child = subprocess.Popen(command(path), stdout=subprocess.PIPE, stderr=err, env=child_env())
         try:
