@@ -15,10 +15,11 @@ That thread still needs the GIL (checks, building the vocabulary's id index, war
 serving thread gives the GIL up around every larger numpy or torch operation and asks for it
 again, and while another thread runs Python, each time it waits until that thread is made to
 drop it: up to the interpreter's switch interval. A call gives it up a hundred times or more,
-so with the server's 0.5 ms a 2 ms call took up to 25-30 ms while a model was built (measured
-2026-12-06: a 100k-track model built beside a thread making the same call in a loop). So while
-a new model is built, the switch interval is cut to :data:`RELOAD_SWITCH_INTERVAL_S` (restored
-after): 10-19 ms at 20 microseconds in the same measurement, the build no slower. The build
+so with a 0.2 ms interval a 2 ms call took up to 25-29 ms while a model was built (measured
+2026-12-06: a 100k-track model built beside a thread making the same call in a loop; up to
+48 ms with the server's own 0.5 ms). So while a new model is built, the switch interval is cut
+to :data:`RELOAD_SWITCH_INTERVAL_S` (restored after): 10-19 ms at 20 microseconds in the same
+measurement, the build no slower. The build
 also holds the GIL in no step longer than ~5-8 ms: the staged bytes are decoded in short parts
 (:mod:`segue.serve.staging`), the content digest is hashed in pieces
 (:mod:`segue.io.canonical_json`), and the catalogue shares the vocabulary's id index.
@@ -189,8 +190,6 @@ class Service:
             staged = backend is not None
             if backend is None:
                 backend = await asyncio.to_thread(self._load)
-            # At the server's priority: a call may start the threads that later calls of this
-            # model use (the int8 kernel's pool), and a thread inherits its creator's priority.
             await asyncio.to_thread(backend.warm)
         return backend, staged
 

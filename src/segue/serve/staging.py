@@ -171,10 +171,7 @@ def encode(payload: Any, version: str) -> bytes:
         if isinstance(value, list):
             return [plain(v) for v in value]
         if isinstance(value, dict):
-            if (
-                not all(isinstance(k, str) for k in value)
-                or {_TENSOR, _TUPLE, _LIST} & value.keys()
-            ):
+            if not all(isinstance(k, str) for k in value) or _TAGS & value.keys():
                 raise TypeError("a dict whose keys are not plain strings cannot travel")
             return {k: plain(v) for k, v in value.items()}
         raise TypeError(f"a {type(value).__name__} cannot travel")
@@ -271,7 +268,7 @@ def _tensors(specs: Any, buffer: memoryview) -> list[torch.Tensor]:
             raise ValueError(f"staged model holds a tensor of unknown dtype {spec['dtype']!r}")
         dtype = DTYPES[spec["dtype"]]
         try:
-            if spec["bytes"] == 0:  # frombuffer refuses an empty view
+            if spec["bytes"] == 0:  # no bytes to view as another dtype
                 tensor = torch.empty(spec["shape"], dtype=dtype)
             else:
                 raw = np.frombuffer(buffer, np.uint8, spec["bytes"], offset).copy()
