@@ -11,7 +11,9 @@ from segue.models import sasrec
 
 
 def _saved(tmp_path, edit):
-    model = sasrec(5, d_model=8, n_heads=2, n_layers=1, max_len=4, history_prior=True)
+    model = sasrec(
+        5, d_model=8, n_heads=2, n_layers=1, max_len=4, history_prior=True, prior_album=True
+    )
     state = {k: v.clone() for k, v in model.state_dict().items()}
     edit(state)
     vocab, _ = TrackVocab.build(pd.DataFrame({"track_id": [f"t{i}" for i in range(1, 6)]}))
@@ -26,6 +28,8 @@ def _saved(tmp_path, edit):
         (lambda s: s["prior.successors"].__setitem__((2, 0), 10**9), "outside 0..5"),
         (lambda s: s["prior.successors"].__setitem__((2, 0), -3), "outside 0..5"),
         (lambda s: s["prior.successor_counts"].__setitem__((1, 0), -1.0), "negative count"),
+        (lambda s: s["prior.album_mates"].__setitem__((3, 1), 6), "album_mates .*outside 0..5"),
+        (lambda s: s["prior.album_mates"].__setitem__((3, 1), -1), "album_mates .*outside 0..5"),
     ],
 )
 def test_a_re_signed_checkpoint_with_a_bad_prior_table_is_refused(edit, named, tmp_path):

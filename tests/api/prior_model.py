@@ -12,17 +12,20 @@ import torch
 
 from segue.data.vocab import TrackVocab
 from segue.models import sasrec
+from segue.models.album_table import album_mates_table
 from segue.models.transformer import TrackTransformer
 
 SIDE = {"n_artists": 5, "use_event_types": True, "use_gap_buckets": True}
 
 
 def prior_vocab(n_tracks: int) -> TrackVocab:
-    """Tracks t0..t{n-1} (t0 most played), artists a0..a4 by track number mod 5."""
+    """Tracks t0..t{n-1} (t0 most played), artists a0..a4 by track number mod 5, each artist
+    with two albums (b0, b1: track number // 5 even or odd)."""
     return TrackVocab(
         track_ids=[f"t{i}" for i in range(n_tracks)],
         counts=list(range(n_tracks + 100, 100, -1)),
         artists=[f"a{i % 5}" for i in range(n_tracks)],
+        albums=[f"b{i // 5 % 2}" for i in range(n_tracks)],
     )
 
 
@@ -36,10 +39,12 @@ def prior_model(
     chain_rule: str = "known",
     plays_outside_chain: bool = False,
     combine: str = "sum",
+    album: bool = False,
+    album_fresh: int = 0,
 ) -> TrackTransformer:
     """A causal model with a history prior (window 6, 4 successors, decay 0.8, the optional
-    ``plays`` and ``chain`` features when asked, ``chain_rule`` for the latter, met by
-    ``combine``), eval mode."""
+    ``plays``, ``chain`` and ``album`` features when asked, ``chain_rule`` for the second,
+    met by ``combine``), eval mode; the album table is :func:`prior_vocab`'s."""
     values: dict = {"d_model": 16, "n_layers": 1, "max_len": max_len, "seed": 1, "dropout": 0.0}
     if side:
         values.update(SIDE)
@@ -54,6 +59,9 @@ def prior_model(
         prior_chain_rule=chain_rule,
         prior_plays_outside_chain=plays_outside_chain,
         prior_combine=combine,
+        prior_album=album,
+        prior_album_tracks=3,
+        prior_album_fresh=album_fresh,
         **values,
     )
     spread_weights(model, seed)
@@ -62,6 +70,8 @@ def prior_model(
     steps = np.where(rng.random(3000) < 0.7, 1, rng.integers(2, n_tracks, 3000))
     tracks = (np.cumsum(steps) % n_tracks) + 1  # (M,): mostly "the next track"
     model.prior.fit_table(tracks, np.repeat(np.arange(0, 3000, 100), 100))
+    if album:
+        model.prior.fit_albums(album_mates_table(prior_vocab(n_tracks), n_mates=3))
     return model.eval()
 
 

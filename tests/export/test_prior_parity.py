@@ -17,7 +17,7 @@ from segue.compress import load_int8, save_int8
 from segue.compress.int8 import catalogue_rows, int8_scores, quantize_model
 from segue.data.batch import SequenceBatch
 from segue.export.onnx_export import write_bundle
-from segue.export.prior_numpy import MIXTURE_FILES, PRIOR_FILES
+from segue.export.prior_numpy import ALBUM_FILES, MIXTURE_FILES, PRIOR_FILES
 from segue.export.prior_numpy import prior_features as numpy_features
 from segue.export.runtime import BundleError, OnnxRecommender, file_sha256
 from segue.io.checkpoint import Checkpoint, save_checkpoint
@@ -34,6 +34,7 @@ VARIANTS = {
     "side": {"side": True},
     "plays": FIVE,
     "mixture": {**FIVE, "combine": "mixture"},
+    "album": {**FIVE, "combine": "mixture", "album": True, "album_fresh": 2},
 }
 """Model settings of each bundle the ``bundles`` fixture writes (float and int8)."""
 
@@ -79,11 +80,14 @@ def test_the_numpy_port_equals_prior_features_on_random_histories(seed):
         chain=chain,
         chain_rule=rule,
         plays_outside_chain=plays and chain and seed >= 4,
+        album=seed % 3 == 0,
+        album_fresh=int(rng.integers(0, 4)),
     )
     prior = model.prior
     prior.window, prior.decay = int(rng.integers(1, 10)), float(rng.uniform(0.3, 1.0))
     B, T = int(rng.integers(1, 6)), int(rng.integers(1, 12))
-    tracks = torch.from_numpy(rng.integers(1, 8, (B, T)))  # 7 tracks: many repeats
+    pool = np.array([1, 2, 3, 11, 12, 21, 31])  # 7 tracks, many repeats; 1, 11, 21, 31 one album
+    tracks = torch.from_numpy(pool[rng.integers(0, len(pool), (B, T))])
     tracks[torch.arange(T)[None, :] < torch.from_numpy(rng.integers(0, T + 1, (B, 1)))] = 0
     queries = (tracks > 0) & torch.from_numpy(rng.random((B, T)) < 0.7)
     expected = prior_features(tracks, queries, prior)
@@ -98,8 +102,10 @@ def test_the_numpy_port_equals_prior_features_on_random_histories(seed):
         prior.chain,
         prior.chain_rule,
         prior.plays_outside_chain,
+        prior.album_mates.numpy().astype(np.int32) if prior.album else None,
+        prior.album_fresh,
     )
-    assert features.shape[1] == 3 + prior.plays + prior.chain
+    assert features.shape[1] == 3 + prior.plays + prior.chain + 2 * prior.album
     np.testing.assert_array_equal(rows, expected.rows.numpy())
     np.testing.assert_array_equal(items, expected.items.numpy())
     np.testing.assert_allclose(features, expected.features.numpy(), rtol=1e-6)
@@ -147,7 +153,7 @@ def test_the_onnx_runtime_scores_as_the_torch_model(bundles, name):
             runtime.scores(listener)  # without its tracks the prior cannot be added
 
 
-@pytest.mark.parametrize("name", ["plain", "plays", "mixture"])
+@pytest.mark.parametrize("name", ["plain", "plays", "mixture", "album"])
 def test_the_int8_bundle_scores_as_the_int8_artefact(bundles, tmp_path, name):
     model = prior_model(N_TRACKS, MAX_LEN, **VARIANTS[name])
     artefact = save_int8(quantize_model(model), prior_vocab(N_TRACKS), tmp_path / "m.int8.pt")
@@ -160,7 +166,7 @@ def test_the_int8_bundle_scores_as_the_int8_artefact(bundles, tmp_path, name):
             assert got[track] == pytest.approx(score, abs=2e-5), (history, track)
 
 
-@pytest.mark.parametrize("name", ["plain", "mixture"])
+@pytest.mark.parametrize("name", ["plain", "mixture", "album"])
 def test_the_int8_artefact_keeps_the_prior_and_scores_within_the_int8_bound(tmp_path, name):
     model = prior_model(N_TRACKS, MAX_LEN, **VARIANTS[name])
     quantized = quantize_model(model)
@@ -170,6 +176,8 @@ def test_the_int8_artefact_keeps_the_prior_and_scores_within_the_int8_bound(tmp_
     torch.testing.assert_close(loaded.prior.gate.weight, model.prior.gate.weight)
     assert torch.equal(loaded.prior.successors.long(), model.prior.successors)
     assert torch.equal(loaded.prior.successor_counts, model.prior.successor_counts)
+    if model.prior.album:  # stored int32, as the successors
+        assert torch.equal(loaded.prior.album_mates.long(), model.prior.album_mates)
     tracks = padded(random_histories(12, N_TRACKS, 12, seed=5), prior_vocab(N_TRACKS))
     with torch.no_grad():
         hidden = model.last_hidden(SequenceBatch(tracks))  # one listener vector for both
@@ -189,7 +197,7 @@ def test_the_int8_artefact_keeps_the_prior_and_scores_within_the_int8_bound(tmp_
     assert cuts >= len(tracks)
 
 
-@pytest.mark.parametrize("name", ["plain", "mixture"])
+@pytest.mark.parametrize("name", ["plain", "mixture", "album"])
 def test_recommender_serves_the_int8_artefact_with_its_prior(tmp_path, name):
     model = prior_model(N_TRACKS, MAX_LEN, **VARIANTS[name])
     vocab = prior_vocab(N_TRACKS)
@@ -208,7 +216,7 @@ def test_recommender_serves_the_int8_artefact_with_its_prior(tmp_path, name):
             assert got[track] == pytest.approx(float(expected[0, i]), abs=1e-4)
 
 
-@pytest.mark.parametrize("name", ["plain", "plays", "mixture"])
+@pytest.mark.parametrize("name", ["plain", "plays", "mixture", "album"])
 def test_a_float_checkpoint_with_a_prior_loads_and_serves_the_same_scores(tmp_path, name):
     model = prior_model(N_TRACKS, MAX_LEN, **VARIANTS[name])
     vocab = prior_vocab(N_TRACKS)
@@ -249,7 +257,7 @@ def test_bundle_prior_files_are_checked_on_load(tmp_path):
         OnnxRecommender.load(bundle)
 
 
-@pytest.mark.parametrize("name", ["plain", "mixture"])
+@pytest.mark.parametrize("name", ["plain", "mixture", "album"])
 def test_a_prior_bundle_is_served_without_torch(bundles, name):
     script = (
         BLOCK_TORCH
@@ -319,4 +327,34 @@ def test_a_mixture_bundle_checks_its_exponents_and_its_combine(tmp_path):
     del meta["sha256"][power.name]  # a mixture bundle without its exponents
     (bundle / "bundle.json").write_text(json.dumps(meta))
     with pytest.raises(BundleError, match="prior_count_power"):
+        OnnxRecommender.load(bundle)
+
+
+def test_a_bundle_album_table_is_checked_on_load(tmp_path):
+    model = prior_model(N_TRACKS, MAX_LEN, **VARIANTS["album"])
+    bundle = write_bundle(model, prior_vocab(N_TRACKS), tmp_path / "b")
+    table = bundle / ALBUM_FILES["album_mates"]
+    assert np.array_equal(np.load(table), model.prior.album_mates.numpy())
+    (bundle / "bundle.json").chmod(0o644)
+    table.chmod(0o644)
+    original = np.load(table)
+    bad = original.copy()
+    bad[5, 1] = -2
+    np.save(table, bad)
+    _resign(bundle, table.name)
+    with pytest.raises(BundleError, match=r"prior_album_mates\.npy.*outside 0\.\.40"):
+        OnnxRecommender.load(bundle)
+    np.save(table, original[:, :2])  # fewer mates than model_config.prior_album_tracks
+    _resign(bundle, table.name)
+    with pytest.raises(BundleError, match=r"prior_album_mates\.npy.*\(41, 3\)"):
+        OnnxRecommender.load(bundle)
+    meta = json.loads((bundle / "bundle.json").read_text())
+    meta["model_config"]["prior_album_fresh"] = -1
+    (bundle / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match="prior_album_fresh must be an integer >= 0"):
+        OnnxRecommender.load(bundle)
+    meta["model_config"]["prior_album_fresh"] = 2
+    del meta["sha256"][table.name]
+    (bundle / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match="must map exactly"):
         OnnxRecommender.load(bundle)

@@ -15,6 +15,7 @@ from segue.data.batch import SequenceBatch
 from segue.data.vocab import TrackVocab
 from segue.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from segue.io.safe_load import CheckpointError
+from segue.models.album_table import album_mates_table
 from segue.models.config import ModelConfig
 from segue.models.history_prior import fit_transition_table, prior_features
 from segue.models.transformer import TrackTransformer
@@ -33,6 +34,8 @@ def prior_model(
     chain_rule: str = "known",
     plays_outside_chain: bool = False,
     combine: str = "sum",
+    album: bool = False,
+    album_fresh: int = 0,
 ) -> TrackTransformer:
     config = ModelConfig(
         n_tracks=V,
@@ -49,16 +52,31 @@ def prior_model(
         prior_chain_rule=chain_rule,
         prior_plays_outside_chain=plays_outside_chain,
         prior_combine=combine,
+        prior_album=album,
+        prior_album_tracks=3,
+        prior_album_fresh=album_fresh,
     )
     model = TrackTransformer(config)
     rng = np.random.default_rng(0)
     tracks = rng.integers(1, V + 1, size=300)
     model.prior.fit_table(tracks, np.repeat(np.arange(0, 300, 30), 30))
+    if album:  # albums of four tracks: 1-4, 5-8, 9-12
+        model.prior.fit_albums(album_mates_table(ALBUMS, n_mates=3))
     return model.eval()
 
 
+ALBUMS = TrackVocab(
+    [f"t{i}" for i in range(V)],
+    counts=[1] * V,
+    artists=["x"] * V,
+    albums=[f"A{i // 4}" for i in range(V)],
+)
+"""The album metadata of :func:`prior_model`'s tracks."""
+
+
 def naive_features(model: TrackTransformer, history: list[int], target: int | None) -> dict:
-    """Per candidate: [repeat, sequel, transition(, plays)(, chain)], from the definitions."""
+    """Per candidate: [repeat, sequel, transition(, plays)(, chain)(, album, album_chain)],
+    from the definitions."""
     prior = model.prior
     column = {name: k for k, name in enumerate(prior.features)}
     recent = history[-prior.window :]
@@ -92,22 +110,48 @@ def naive_features(model: TrackTransformer, history: list[int], target: int | No
             out[item][2] += max(0.0, count - (item == target))
             if prior.chain and in_chain:
                 out[item][column["chain"]] += max(0.0, count - (item == target))
+    if prior.album:  # the other tracks of the last track's album, unless among the freshest
+        freshest = list(reversed(recent))[: prior.album_fresh]
+
+        def album_of(track: int) -> str:
+            return ALBUMS.albums[track - 1]
+
+        on_album = (
+            len(history) > 1 and history[-2] != last and album_of(history[-2]) == album_of(last)
+        )
+        for item in range(1, V + 1):
+            if album_of(item) == album_of(last) and item != last and item not in freshest:
+                out[item][column["album"]] += 1.0
+                out[item][column["album_chain"]] += float(on_album)
     return {item: values for item, values in out.items() if any(values)}
 
 
 @pytest.mark.parametrize(
-    ("plays", "chain", "rule", "outside"),
+    ("plays", "chain", "rule", "outside", "album", "fresh"),
     [
-        (False, False, "known", False),
-        (True, False, "known", False),
-        (True, True, "known", False),
-        (True, True, "strongest", False),
-        (True, True, "known", True),
-        (True, True, "strongest", True),
+        (False, False, "known", False, False, 0),
+        (True, False, "known", False, False, 0),
+        (True, True, "known", False, False, 0),
+        (True, True, "strongest", False, False, 0),
+        (True, True, "known", True, False, 0),
+        (True, True, "strongest", True, False, 0),
+        (False, False, "known", False, True, 0),
+        (True, True, "strongest", True, True, 0),
+        (True, True, "strongest", True, True, 2),
+        (False, False, "known", False, True, 9),  # beyond the window: the window's events
     ],
 )
-def test_features_equal_the_naive_definitions_at_every_position(plays, chain, rule, outside):
-    model = prior_model(plays=plays, chain=chain, chain_rule=rule, plays_outside_chain=outside)
+def test_features_equal_the_naive_definitions_at_every_position(
+    plays, chain, rule, outside, album, fresh
+):
+    model = prior_model(
+        plays=plays,
+        chain=chain,
+        chain_rule=rule,
+        plays_outside_chain=outside,
+        album=album,
+        album_fresh=fresh,
+    )
     gen = torch.Generator().manual_seed(1)
     tracks = torch.randint(1, 5, (3, 9), generator=gen)  # few tracks: many repeats
     tracks[0, :4] = 0  # left padding
@@ -417,3 +461,41 @@ def test_a_checkpoint_whose_combine_does_not_match_its_weights_is_refused(tmp_pa
     history, hidden = torch.tensor([[1, 4, 1]]), torch.randn(1, 8)
     with torch.no_grad():
         torch.testing.assert_close(loaded.score(hidden, history), mixed.score(hidden, history))
+
+
+def test_the_album_feature_ranks_an_unplayed_album_mate_where_the_table_has_no_count():
+    """The case it is for: the next track of a rare album, never seen after the current one."""
+    model = prior_model(album=True, album_fresh=4, combine="mixture")
+    prior = model.prior
+    prior.fit_table(np.array([1, 2, 1, 2]), np.zeros(4, dtype=np.int64))  # only 1 -> 2 known
+    history = torch.tensor([[9, 5, 6]])  # album A1 = 5..8: 5 and 6 heard, 7 and 8 not yet
+    raw = prior_features(history, history > 0, prior)
+    album = raw.features[:, prior.features.index("album")]
+    last_query = raw.rows == 2
+    assert sorted(raw.items[last_query & (album > 0)].tolist()) == [7, 8]
+    with torch.no_grad():
+        hidden = torch.zeros(1, 8)  # no preference of its own: the prior decides
+        scores = model.score(hidden, history)[0]
+    assert scores[7] == scores[8] and scores[7] > scores[3]  # album-mates over the rest
+
+
+def test_an_album_table_is_checked_against_its_prior():
+    with pytest.raises(ValueError, match="no album feature"):
+        prior_model().prior.fit_albums(np.zeros((V + 1, 3), dtype=np.int64))
+    with pytest.raises(ValueError, match=r"album table of shape \(13, 2\)"):
+        prior_model(album=True).prior.fit_albums(np.zeros((V + 1, 2), dtype=np.int64))
+    with pytest.raises(ValueError, match="prior_album_tracks must be an integer >= 1"):
+        dataclasses.replace(prior_model(album=True).config, prior_album_tracks=0)
+    with pytest.raises(ValueError, match="prior_album_fresh must be an integer >= 0"):
+        dataclasses.replace(prior_model(album=True).config, prior_album_fresh=-1)
+
+
+def test_a_checkpoint_keeps_the_album_table_and_scores_the_same(tmp_path):
+    model = prior_model(plays=True, chain=True, album=True, album_fresh=2, combine="mixture")
+    path = save_checkpoint(Checkpoint(model.config, model.state_dict(), ALBUMS), tmp_path / "a.pt")
+    loaded = load_checkpoint(path).build_model().eval()
+    assert torch.equal(loaded.prior.album_mates, model.prior.album_mates)
+    assert loaded.prior.features[-2:] == ("album", "album_chain")
+    history, hidden = torch.tensor([[1, 5, 6]]), torch.randn(1, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.score(hidden, history), model.score(hidden, history))

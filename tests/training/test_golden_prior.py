@@ -13,6 +13,8 @@ import pytest
 import torch
 
 from segue.data.batch import SequenceBatch
+from segue.data.vocab import TrackVocab
+from segue.models.album_table import album_mates_table
 from segue.models.builders import sasrec
 from segue.training.batch_loss import batch_loss
 from segue.training.losses import loss_for
@@ -31,10 +33,15 @@ GOLDEN = {
     ("sampled_softmax", "sum"): [3.424, 3.201, 3.08],
     ("softmax", "mixture"): [3.6084, 3.4685, 3.3283],  # added 2026-12-06 with the mixture
     ("sampled_softmax", "mixture"): [3.6443, 3.4632, 3.3195],
+    # added 2026-12-06 with the album features (mixture, albums of five tracks, fresh 2)
+    ("softmax", "mixture+album"): [3.7843, 3.6152, 3.4887],
+    ("sampled_softmax", "mixture+album"): [3.8123, 3.613, 3.5085],
 }
 
 
 def golden_losses(name: str, combine: str = "sum") -> list[float]:
+    album = combine.endswith("+album")
+    combine = combine.removesuffix("+album")
     model = sasrec(
         N_TRACKS,
         d_model=16,
@@ -46,9 +53,18 @@ def golden_losses(name: str, combine: str = "sum") -> list[float]:
         prior_window=4,
         prior_successors=3,
         prior_combine=combine,
+        prior_album=album,
+        prior_album_tracks=3,
+        prior_album_fresh=2,
     )
     table_rows = np.tile(np.arange(1, N_TRACKS + 1), 3)
     model.prior.fit_table(table_rows, np.zeros_like(table_rows))
+    if album:  # tracks 1-5, 6-10, ... are one album each
+        ids = [f"t{i}" for i in range(N_TRACKS)]
+        albums = TrackVocab(
+            ids, [1] * N_TRACKS, ["x"] * N_TRACKS, [f"A{i // 5}" for i in range(N_TRACKS)]
+        )
+        model.prior.fit_albums(album_mates_table(albums, n_mates=3))
     loss = loss_for(name, n_tracks=N_TRACKS, n_negatives=8)
     inputs, targets = ROWS[:, :-1], ROWS[:, 1:]
     batch = SequenceBatch(inputs, targets=targets * (inputs != 0))

@@ -9,6 +9,7 @@ from segue.evaluation.scoring import rank_points, score_points
 from segue.evaluation.summary import metric_summary
 from segue.io.checkpoint import load_checkpoint
 from segue.models import TrackTransformer, sasrec
+from segue.models.album_table import album_mates_table
 from segue.models.history_prior import fit_transition_table
 from segue.training.losses import loss_for
 from segue.training.trainer import TrainerConfig, fit
@@ -100,3 +101,23 @@ def test_a_loss_that_cannot_carry_the_prior_fails_before_training(data, tmp_path
     with pytest.raises(ValueError, match="history prior"):
         fit(_model(data), data.train, loss, None, _config(tmp_path), vocab=data.vocab)
     assert not (tmp_path / "last.pt").exists()
+
+
+def test_fit_fills_the_album_table_from_the_vocabulary(data, tmp_path):
+    model = sasrec(
+        data.vocab.n_tracks,
+        d_model=16,
+        n_layers=1,
+        max_len=16,
+        seed=3,
+        history_prior=True,
+        prior_album=True,
+        prior_album_tracks=4,
+    )
+    loss = loss_for("softmax", n_tracks=data.vocab.n_tracks)
+    result = fit(model, data.train, loss, None, _config(tmp_path, epochs=1), vocab=data.vocab)
+    expected = album_mates_table(data.vocab, n_mates=4)
+    assert (expected > 0).any()  # the synthetic log names albums
+    assert model.prior.album_mates.tolist() == expected.tolist()
+    stored = load_checkpoint(result.best_path).state_dict["prior.album_mates"]
+    assert stored.tolist() == expected.tolist()

@@ -185,7 +185,8 @@ def _skeleton(config: ModelConfig) -> TrackTransformer:
     model = quantize_model(TrackTransformer(replace(config, n_tracks=1)))
     model.config = config
     if model.prior is not None:  # its table has a row per track: shapes only, to be assigned
-        for name in ("successors", "successor_counts"):
+        names = ("successors", "successor_counts", *(("album_mates",) * model.prior.album))
+        for name in names:
             small = getattr(model.prior, name)
             rows = (config.n_tracks + 1, *small.shape[1:])
             setattr(model.prior, name, torch.empty(rows, dtype=small.dtype, device="meta"))

@@ -219,6 +219,8 @@ def quantize_model(model: TrackTransformer) -> TrackTransformer:
     _quantize_linears(quantized)
     if quantized.prior is not None:  # indices < 2**31: int32 halves the table's bytes
         quantized.prior.successors = quantized.prior.successors.to(torch.int32)
+        if quantized.prior.album:
+            quantized.prior.album_mates = quantized.prior.album_mates.to(torch.int32)
     for name in INT8_TABLES:
         table = getattr(model, name)
         if table is not None:  # side-input tables exist only when the model reads them

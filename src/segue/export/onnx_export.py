@@ -11,8 +11,9 @@ The bundle is a folder (format :data:`segue.export.runtime.BUNDLE_FORMAT`):
   (one GEMV; top-k with exclusions is simpler and faster in numpy than in an ONNX graph).
 * ``prior_*.npy``, for a model with a history prior only: its gate (F, D) weight and (F,) bias,
   float32, and its transition table, successors (V, S) int32 and counts (V, S) float32
-  (:data:`segue.export.prior_numpy.PRIOR_FILES`), and a mixture prior's (F,) float32 count
-  exponents; the runtime adds the prior's terms in numpy.
+  (:data:`segue.export.prior_numpy.PRIOR_FILES`), a mixture prior's (F,) float32 count
+  exponents and, with the ``album`` feature, its album table (V, A) int32; the runtime adds
+  the prior's terms in numpy.
 * ``vocab.json``: :meth:`TrackVocab.to_dict`; ``bundle.json``: model config, input names,
   history-encoding constants, the format version and the SHA-256 of every other file, which
   the runtime checks before it reads them.
@@ -207,7 +208,8 @@ def write_bundle(
         _write_json(tmp / "vocab.json", vocab.to_dict())
         meta = bundle_metadata(model, opset, int8_embeddings)
         prior = model.prior.combine if model.prior is not None else None
-        files = bundle_files(meta["catalogue"], prior)
+        album = model.prior is not None and model.prior.album
+        files = bundle_files(meta["catalogue"], prior, album)
         meta[CHECKSUM_KEY] = {name: file_sha256(tmp / name) for name in files}
         _write_json(tmp / "bundle.json", meta)
         set_tree_modes(tmp)
@@ -235,14 +237,16 @@ def save_prior(model: TrackTransformer, folder: Path) -> None:
         raise TypeError(f"the history prior's gate must be a float nn.Linear, got {gate}")
     table = dict(prior.named_buffers())  # the transition table, typed as tensors
     arrays = {
-        "gate_weight": gate.weight.detach().float(),  # (F, D): 3 features, up to 5
+        "gate_weight": gate.weight.detach().float(),  # (F, D): 3 features, up to 7
         "gate_bias": gate.bias.detach().float(),  # (F,)
         "successors": table["successors"].to(torch.int32),  # (V, S): indices < 2**31
         "successor_counts": table["successor_counts"].float(),  # (V, S)
     }
     if prior.combine == "mixture":
         arrays["count_power"] = prior.count_power.detach().float()  # (F,)
-    for field, name in prior_files(prior.combine).items():
+    if prior.album:
+        arrays["album_mates"] = table["album_mates"].to(torch.int32)  # (V, A)
+    for field, name in prior_files(prior.combine, prior.album).items():
         np.save(folder / name, arrays[field].cpu().contiguous().numpy())
 
 

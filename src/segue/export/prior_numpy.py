@@ -19,8 +19,8 @@ import numpy as np
 
 N_FEATURES = 3
 """``repeat``, ``sequel``, ``transition``: the first gate outputs, always there; a model with
-``prior_plays`` adds ``plays``, then one with ``prior_chain`` adds ``chain`` (see
-:func:`n_features`)."""
+``prior_plays`` adds ``plays``, then one with ``prior_chain`` adds ``chain``, then one with
+``prior_album`` adds ``album`` and ``album_chain`` (see :func:`n_features`)."""
 
 
 COMBINES = ("sum", "mixture")
@@ -31,13 +31,13 @@ CHAIN_RULES = ("known", "strongest")
 """Values of ``ModelConfig.prior_chain_rule``; here because the torch-free runtime checks them."""
 
 
-def n_features(plays: bool, chain: bool) -> int:
+def n_features(plays: bool, chain: bool, album: bool = False) -> int:
     """Outputs of the prior's gate: 3, plus one for each optional feature that is on.
 
-    >>> n_features(plays=True, chain=False), n_features(plays=True, chain=True)
-    (4, 5)
+    >>> n_features(plays=True, chain=False), n_features(plays=True, chain=True, album=True)
+    (4, 7)
     """
-    return N_FEATURES + int(plays) + int(chain)
+    return N_FEATURES + int(plays) + int(chain) + 2 * int(album)  # album and album_chain
 
 
 PRIOR_FILES = {
@@ -52,13 +52,18 @@ MIXTURE_FILES = {"count_power": "prior_count_power.npy"}
 """The bundle file a mixture prior (``prior_combine="mixture"``) adds: its (F,) raw exponents."""
 
 
-def prior_files(combine: str) -> dict[str, str]:
+ALBUM_FILES = {"album_mates": "prior_album_mates.npy"}
+"""The bundle file a prior with the ``album`` feature adds: its (V, A) int32 album table."""
+
+
+def prior_files(combine: str, album: bool = False) -> dict[str, str]:
     """The bundle files of a history prior that meets the scores by ``combine``.
 
     >>> sorted(prior_files("mixture")) == sorted([*PRIOR_FILES, "count_power"])
     True
     """
-    return {**PRIOR_FILES, **(MIXTURE_FILES if combine == "mixture" else {})}
+    optional = {**(MIXTURE_FILES if combine == "mixture" else {}), **(ALBUM_FILES if album else {})}
+    return {**PRIOR_FILES, **optional}
 
 
 SOFTPLUS_THRESHOLD = 20.0
@@ -86,6 +91,8 @@ def prior_features(
     chain: bool = False,
     chain_rule: str = "known",
     plays_outside_chain: bool = False,
+    album_mates: np.ndarray | None = None,
+    album_fresh: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The feature counts of every (query, candidate) pair where one is non-zero.
 
@@ -102,6 +109,10 @@ def prior_features(
         chain_rule: "known" (the last step is in the table) or "strongest" (the last track is
             its predecessor's most counted successor), as ``chain_queries`` in torch.
         plays_outside_chain: ``plays`` is zero at queries inside a chain (needs both).
+        album_mates: The album table, (V, A) integers: adds the ``album`` and ``album_chain``
+            features (album-mates of the current track; the same where the last step stayed
+            on the album) as the last two columns; None: no such features.
+        album_fresh: Album-mates among the last this many events of the window are left out.
 
     Returns:
         Query number (E,) and track (E,) of each entry, coalesced and sorted by (query, track),
@@ -145,8 +156,18 @@ def prior_features(
     if chain:  # chain: the transition block again, zero outside chains
         blocks.append(trans_item)
         block_values.append(trans_value * in_chain[:, None])
+    if album_mates is not None:  # album: the current track's album-mates, unless heard now
+        mates = album_mates[last].astype(np.int64)  # (N, A)
+        heard = (mates[:, :, None] == history[:, None, :album_fresh]).any(axis=2)  # (N, A)
+        fresh = (~heard).astype(np.float32)
+        blocks.append(mates)
+        block_values.append(fresh)
+        previous = np.where(position >= 1, tracks[batch_row, np.maximum(position - 1, 0)], 0)
+        on_album = (mates == previous[:, None]).any(axis=1) & (previous > 0)  # (N,)
+        blocks.append(mates)  # album_chain: the same where the last step stayed on the album
+        block_values.append(fresh * on_album[:, None])
     feature = np.concatenate([np.full_like(b, k) for k, b in enumerate(blocks)], axis=1)
-    items = np.concatenate(blocks, axis=1)  # (N, 2W - 1 + S [+ W])
+    items = np.concatenate(blocks, axis=1)  # (N, 2W - 1 + S [+ W] [+ S] [+ 2A])
     values = np.concatenate(block_values, axis=1, dtype=np.float32)
     rows = np.broadcast_to(np.arange(len(batch_row))[:, None], items.shape)
     keep = (items > 0) & (values > 0)
@@ -172,6 +193,8 @@ class PriorArrays:
         plays_outside_chain: ``model_config.prior_plays_outside_chain`` (likewise False).
         combine: ``model_config.prior_combine`` ("sum" in bundles written before it).
         count_power: (F,) float32, the mixture's raw exponents; None for "sum".
+        album_mates: (V, A) int32, the album table of a prior with the ``album`` feature;
+            None without it. album_fresh: ``model_config.prior_album_fresh``.
     """
 
     gate_weight: np.ndarray
@@ -186,6 +209,8 @@ class PriorArrays:
     plays_outside_chain: bool = False
     combine: str = "sum"
     count_power: np.ndarray | None = None
+    album_mates: np.ndarray | None = None
+    album_fresh: int = 0
 
     def entries(
         self,
@@ -226,6 +251,8 @@ class PriorArrays:
             self.chain,
             self.chain_rule,
             self.plays_outside_chain,
+            self.album_mates,
+            self.album_fresh,
         )
         real = np.flatnonzero(queries[:, -1])  # entries are numbered over non-empty rows
         gate = listener[real].astype(np.float32) @ self.gate_weight.T + self.gate_bias  # (N, F)

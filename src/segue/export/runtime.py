@@ -132,9 +132,10 @@ class OnnxRecommender:
         self.int8_kernel: Any = None  # see use_int8_kernel
         self.prior: PriorArrays | None = None
         if _has_prior(meta):
-            combine = prior_combine(meta)
+            combine, album = prior_combine(meta), prior_album(meta)
             arrays = {
-                field: _load_npy(bundle_dir / name) for field, name in prior_files(combine).items()
+                field: _load_npy(bundle_dir / name)
+                for field, name in prior_files(combine, album).items()
             }
             window, decay = self.config["prior_window"], self.config["prior_decay"]
             # Absent in a bundle written before these features existed: off, as then.
@@ -151,6 +152,7 @@ class OnnxRecommender:
                 chain_rule=self.config.get("prior_chain_rule", "known"),
                 plays_outside_chain=self.config.get("prior_plays_outside_chain", False),
                 combine=combine,
+                album_fresh=self.config.get("prior_album_fresh", 0) if album else 0,
             )
 
     @classmethod
@@ -191,11 +193,11 @@ class OnnxRecommender:
             _check_npy(bundle_dir / "catalogue.npy", np.float32, (rows, width))
         if _has_prior(meta):
             features = n_features(
-                config.get("prior_plays", False), config.get("prior_chain", False)
+                config.get("prior_plays", False),
+                config.get("prior_chain", False),
+                prior_album(meta),
             )
-            _check_prior_files(
-                bundle_dir, rows, width, config["prior_successors"], features, prior_combine(meta)
-            )
+            _check_prior_files(bundle_dir, rows, width, config, features, prior_combine(meta))
         options = ort.SessionOptions()
         if num_threads is not None:
             options.intra_op_num_threads = int(num_threads)
@@ -583,7 +585,8 @@ def _checked_meta(path: Path) -> dict[str, Any]:
         _check_prior_config(path, config)
     if version >= 2:  # the files it lists depend on the prior's settings, checked just above
         prior = prior_combine(meta) if _has_prior(meta) else None
-        _check_checksum_table(path, meta[CHECKSUM_KEY], meta["catalogue"], prior)
+        album = prior_album(meta)
+        _check_checksum_table(path, meta[CHECKSUM_KEY], meta["catalogue"], prior, album)
     inputs = meta["inputs"]
     if (
         not isinstance(inputs, list)
@@ -612,15 +615,15 @@ def _checked_meta(path: Path) -> dict[str, Any]:
     return meta
 
 
-def bundle_files(catalogue: str, prior: str | None = None) -> list[str]:
+def bundle_files(catalogue: str, prior: str | None = None, album: bool = False) -> list[str]:
     """The files of a bundle besides ``bundle.json``, for its ``catalogue`` kind and its
-    model's history prior (its ``prior_combine``; None: no prior).
+    model's history prior (its ``prior_combine``; None: no prior; ``album``: its album table).
 
     >>> bundle_files("float32")
     ['encoder.onnx', 'vocab.json', 'catalogue.npy']
     """
     arrays = ["catalogue_int8.npy", "catalogue_scales.npy"] if catalogue == "int8" else []
-    extra = list(prior_files(prior).values()) if prior is not None else []
+    extra = list(prior_files(prior, album).values()) if prior is not None else []
     return ["encoder.onnx", "vocab.json", *(arrays or ["catalogue.npy"]), *extra]
 
 
@@ -628,6 +631,13 @@ def _has_prior(meta: Mapping[str, Any]) -> bool:
     """Whether ``bundle.json``'s model has a history prior (and so the bundle its files)."""
     config = meta.get("model_config")
     return isinstance(config, dict) and config.get("history_prior") is True
+
+
+def prior_album(meta: Mapping[str, Any]) -> bool:
+    """Whether ``bundle.json``'s history prior has the ``album`` feature (False in bundles
+    written before it existed); checked to be a bool by :func:`_check_prior_config`."""
+    config = meta.get("model_config")
+    return _has_prior(meta) and isinstance(config, dict) and config.get("prior_album") is True
 
 
 def prior_combine(meta: Mapping[str, Any]) -> str:
@@ -648,9 +658,14 @@ def _check_prior_config(path: Path, config: Mapping[str, Any]) -> None:
     decay = config.get("prior_decay")
     if not isinstance(decay, int | float) or isinstance(decay, bool) or not 0 < decay <= 1:
         raise BundleError(path, "model_config.prior_decay must be a number in (0, 1]")
-    for key in ("prior_plays", "prior_chain", "prior_plays_outside_chain"):
+    for key in ("prior_plays", "prior_chain", "prior_plays_outside_chain", "prior_album"):
         if not isinstance(config.get(key, False), bool):
             raise BundleError(path, f"model_config.{key} must be true or false")
+    if config.get("prior_album", False):
+        if not _is_int(config.get("prior_album_tracks")) or config["prior_album_tracks"] < 1:
+            raise BundleError(path, "model_config.prior_album_tracks must be an integer >= 1")
+        if not _is_int(config.get("prior_album_fresh")) or config["prior_album_fresh"] < 0:
+            raise BundleError(path, "model_config.prior_album_fresh must be an integer >= 0")
     if config.get("prior_plays_outside_chain", False) and not (
         config.get("prior_plays", False) and config.get("prior_chain", False)
     ):
@@ -662,12 +677,19 @@ def _check_prior_config(path: Path, config: Mapping[str, Any]) -> None:
 
 
 def _check_prior_files(
-    bundle_dir: Path, rows: int, width: int, successors: int, features: int, combine: str
+    bundle_dir: Path,
+    rows: int,
+    width: int,
+    config: Mapping[str, Any],
+    features: int,
+    combine: str,
 ) -> None:
     """The prior's arrays: dtypes and shapes from ``model_config`` (``features`` gate outputs),
-    finite gate, successor indices in 0..n_tracks and counts >= 0 (so no request can index out
-    of the catalogue)."""
-    files = {field: bundle_dir / name for field, name in prior_files(combine).items()}
+    finite gate, successor and album-mate indices in 0..n_tracks and counts >= 0 (so no request
+    can index out of the catalogue)."""
+    album = config.get("prior_album", False) is True
+    files = {field: bundle_dir / name for field, name in prior_files(combine, album).items()}
+    successors = config["prior_successors"]
     _check_npy(files["gate_weight"], np.float32, (features, width))
     _check_npy(files["gate_bias"], np.float32, (features,))
     if combine == "mixture":
@@ -682,6 +704,15 @@ def _check_prior_files(
             raise BundleError(files["successors"], f"holds track indices outside 0..{rows - 1}")
         if counts[chunk].min(initial=0) < 0:
             raise BundleError(files["successor_counts"], "holds negative counts")
+    if album:
+        _check_npy(files["album_mates"], np.int32, (rows, config["prior_album_tracks"]))
+        mates = np.load(files["album_mates"], mmap_mode="r", allow_pickle=False)
+        for start in range(0, rows, SCORE_CHUNK_ROWS):
+            chunk = mates[start : start + SCORE_CHUNK_ROWS]
+            if chunk.min(initial=0) < 0 or chunk.max(initial=0) >= rows:
+                raise BundleError(
+                    files["album_mates"], f"holds track indices outside 0..{rows - 1}"
+                )
 
 
 def file_sha256(path: Path) -> str:
@@ -713,10 +744,10 @@ def verify_checksums(bundle_dir: Path, checksums: Mapping[str, str]) -> None:
 
 
 def _check_checksum_table(
-    path: Path, checksums: object, catalogue: object, prior: str | None = None
+    path: Path, checksums: object, catalogue: object, prior: str | None = None, album: bool = False
 ) -> None:
     """``sha256`` must map exactly the bundle's other files to 64 hex digits each."""
-    files = bundle_files(str(catalogue), prior)
+    files = bundle_files(str(catalogue), prior, album)
     if not isinstance(checksums, dict) or sorted(checksums) != sorted(files):
         hint = " (a model with a history prior: re-export the bundle)" if prior is not None else ""
         raise BundleError(path, f"{CHECKSUM_KEY} must map exactly {files} to their SHA-256{hint}")

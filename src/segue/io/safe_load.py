@@ -279,6 +279,7 @@ def check_weights(
         "track_emb.": config.n_tracks + 2,
         "artist_emb.": config.n_artists + 1,
         "prior.successor": config.n_tracks + 1,  # the history prior's transition table
+        "prior.album_mates": config.n_tracks + 1,  # and its album table
     }
     small = replace(config, n_tracks=1, n_artists=min(config.n_artists, 1))
     try:
@@ -307,21 +308,22 @@ def check_weights(
 
 
 def check_prior_table(path: Path, tensors: Mapping[str, torch.Tensor], n_tracks: int) -> None:
-    """The history prior's transition table holds track indices and counts, nothing else.
+    """The history prior's transition and album tables hold track indices and counts, nothing
+    else.
 
     Its values index the score columns at inference, so a successor outside 0..n_tracks would
     fail there (or, in a numpy port, wrap around); a negative count has no meaning.
     """
-    successors = tensors.get("prior.successors")
     counts = tensors.get("prior.successor_counts")
-    if successors is not None and successors.numel():
-        low, high = int(successors.min()), int(successors.max())
-        if low < 0 or high > n_tracks:
-            raise CheckpointError(
-                path,
-                f"prior.successors holds track index {low if low < 0 else high}, outside "
-                f"0..{n_tracks}",
-            )
+    for name in ("prior.successors", "prior.album_mates"):
+        indices = tensors.get(name)
+        if indices is not None and indices.numel():
+            low, high = int(indices.min()), int(indices.max())
+            if low < 0 or high > n_tracks:
+                raise CheckpointError(
+                    path,
+                    f"{name} holds track index {low if low < 0 else high}, outside 0..{n_tracks}",
+                )
     if counts is not None and counts.numel() and float(counts.min()) < 0:
         raise CheckpointError(path, "prior.successor_counts holds a negative count")
 

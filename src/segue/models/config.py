@@ -80,6 +80,15 @@ class ModelConfig:
             ``"mixture"`` mixes the transformer's softmax with each feature's counts, so a
             track the listener replays can rank high even where ``h . e_j`` is low
             (:mod:`segue.models.history_prior`).
+        prior_album: Add the prior's ``album`` feature: the other tracks of the current
+            track's album (same artist and album name in the vocabulary), the candidates of
+            an album played through, rare albums included, which a transition table counted
+            from few play-throughs misses or ties; with it ``album_chain``, the same again at
+            queries whose last step stayed on the album. False for earlier checkpoints; on a
+            log without album names both features are empty.
+        prior_album_tracks: Album-mates kept per track (the most played ones).
+        prior_album_fresh: An album-mate among the last ``prior_album_fresh`` events is left
+            out (the tracks of the album already heard in this play-through); 0 keeps all.
     """
 
     n_tracks: int
@@ -109,6 +118,9 @@ class ModelConfig:
     prior_chain_rule: str = "known"
     prior_plays_outside_chain: bool = False
     prior_combine: str = "sum"
+    prior_album: bool = False
+    prior_album_tracks: int = 16
+    prior_album_fresh: int = 0
 
     def __post_init__(self) -> None:
         """Refuse any value a model cannot be built from, naming the field and what is allowed.
@@ -136,6 +148,8 @@ class ModelConfig:
         check_integer("prior_window", self.prior_window, minimum=1)
         check_integer("prior_successors", self.prior_successors, minimum=1)
         check_number("prior_decay", self.prior_decay, low=0.0, high=1.0, low_open=True)
+        check_integer("prior_album_tracks", self.prior_album_tracks, minimum=1)
+        check_integer("prior_album_fresh", self.prior_album_fresh, minimum=0)
         if self.prior_plays_outside_chain and not (self.prior_plays and self.prior_chain):
             raise ValueError("prior_plays_outside_chain needs prior_plays and prior_chain")
         if self.prior_chain_rule not in CHAIN_RULES:

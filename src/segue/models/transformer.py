@@ -89,6 +89,9 @@ class TrackTransformer(nn.Module):
                 chain_rule=config.prior_chain_rule,
                 plays_outside_chain=config.prior_plays_outside_chain,
                 combine=config.prior_combine,
+                album=config.prior_album,
+                album_tracks=config.prior_album_tracks,
+                album_fresh=config.prior_album_fresh,
             )
             if config.history_prior
             else None

@@ -33,6 +33,7 @@ from segue.evaluation.summary import METRICS
 from segue.io.atomic_write import atomic_write_text
 from segue.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from segue.logs import show_progress
+from segue.models.album_table import album_mates_table
 from segue.models.param_groups import optimizer_groups
 from segue.models.transformer import TrackTransformer
 from segue.training import distributed
@@ -525,6 +526,8 @@ def fit(
     if model.prior is not None:
         loss.check_prior()
         fit_prior_table(model, data)
+        if model.prior.album:
+            model.prior.fit_albums(album_mates_table(vocab, model.config.prior_album_tracks))
     atomic_write_text(Path(config.out_dir) / "trainer.json", json.dumps(asdict(config), indent=2))
     return _Loop(
         model,
