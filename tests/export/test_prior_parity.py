@@ -4,6 +4,7 @@ artefact and the ONNX bundle (float and int8) serve the evaluated scores, prior 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -233,23 +234,31 @@ def _resign(bundle: Path, name: str) -> None:
     (bundle / "bundle.json").write_text(json.dumps(meta))
 
 
-def test_bundle_prior_files_are_checked_on_load(tmp_path):
-    model = prior_model(N_TRACKS, MAX_LEN)
-    bundle = write_bundle(model, prior_vocab(N_TRACKS), tmp_path / "b")
-    table = bundle / PRIOR_FILES["successors"]
+def _refused_when_tampered(
+    bundle: Path, table: Path, cell: tuple[int, int], value: int, shape: str
+) -> None:
+    """A re-signed index table holding ``value`` at ``cell`` is refused, naming the file and
+    the catalogue's range; cut to two columns, it is refused naming the ``shape`` it needs."""
     (bundle / "bundle.json").chmod(0o644)
     table.chmod(0o644)
     original = np.load(table)
     bad = original.copy()
-    bad[3, 0] = N_TRACKS + 1  # the [MASK] row: not a track
+    bad[cell] = value
     np.save(table, bad)
     _resign(bundle, table.name)
-    with pytest.raises(BundleError, match=r"prior_successors\.npy.*outside 0\.\.40"):
+    with pytest.raises(BundleError, match=rf"{re.escape(table.name)}.*outside 0\.\.40"):
         OnnxRecommender.load(bundle)
-    np.save(table, original[:, :2])  # fewer successors than model_config.prior_successors
+    np.save(table, original[:, :2])  # fewer columns than model_config says
     _resign(bundle, table.name)
-    with pytest.raises(BundleError, match=r"prior_successors\.npy.*\(41, 4\)"):
+    with pytest.raises(BundleError, match=rf"{re.escape(table.name)}.*{re.escape(shape)}"):
         OnnxRecommender.load(bundle)
+
+
+def test_bundle_prior_files_are_checked_on_load(tmp_path):
+    model = prior_model(N_TRACKS, MAX_LEN)
+    bundle = write_bundle(model, prior_vocab(N_TRACKS), tmp_path / "b")
+    table = bundle / PRIOR_FILES["successors"]
+    _refused_when_tampered(bundle, table, (3, 0), N_TRACKS + 1, "(41, 4)")  # the [MASK] row
     meta = json.loads((bundle / "bundle.json").read_text())
     del meta["sha256"][table.name]  # as a bundle exported before the prior was served
     (bundle / "bundle.json").write_text(json.dumps(meta))
@@ -335,19 +344,7 @@ def test_a_bundle_album_table_is_checked_on_load(tmp_path):
     bundle = write_bundle(model, prior_vocab(N_TRACKS), tmp_path / "b")
     table = bundle / ALBUM_FILES["album_mates"]
     assert np.array_equal(np.load(table), model.prior.album_mates.numpy())
-    (bundle / "bundle.json").chmod(0o644)
-    table.chmod(0o644)
-    original = np.load(table)
-    bad = original.copy()
-    bad[5, 1] = -2
-    np.save(table, bad)
-    _resign(bundle, table.name)
-    with pytest.raises(BundleError, match=r"prior_album_mates\.npy.*outside 0\.\.40"):
-        OnnxRecommender.load(bundle)
-    np.save(table, original[:, :2])  # fewer mates than model_config.prior_album_tracks
-    _resign(bundle, table.name)
-    with pytest.raises(BundleError, match=r"prior_album_mates\.npy.*\(41, 3\)"):
-        OnnxRecommender.load(bundle)
+    _refused_when_tampered(bundle, table, (5, 1), -2, "(41, 3)")
     meta = json.loads((bundle / "bundle.json").read_text())
     meta["model_config"]["prior_album_fresh"] = -1
     (bundle / "bundle.json").write_text(json.dumps(meta))

@@ -21,9 +21,11 @@ def data():
     return prepare_data(log, sessions=SessionOptions(), split="leave_last_out", max_len=16)
 
 
-def _model(data) -> TrackTransformer:
+def _model(data, **overrides) -> TrackTransformer:
     return sasrec(
-        data.vocab.n_tracks, d_model=16, n_layers=1, max_len=16, seed=3, history_prior=True
+        data.vocab.n_tracks,
+        **{"d_model": 16, "n_layers": 1, "max_len": 16, "seed": 3, "history_prior": True},
+        **overrides,
     )
 
 
@@ -104,16 +106,7 @@ def test_a_loss_that_cannot_carry_the_prior_fails_before_training(data, tmp_path
 
 
 def test_fit_fills_the_album_table_from_the_vocabulary(data, tmp_path):
-    model = sasrec(
-        data.vocab.n_tracks,
-        d_model=16,
-        n_layers=1,
-        max_len=16,
-        seed=3,
-        history_prior=True,
-        prior_album=True,
-        prior_album_tracks=4,
-    )
+    model = _model(data, prior_album=True, prior_album_tracks=4)
     loss = loss_for("softmax", n_tracks=data.vocab.n_tracks)
     result = fit(model, data.train, loss, None, _config(tmp_path, epochs=1), vocab=data.vocab)
     expected = album_mates_table(data.vocab, n_mates=4)
