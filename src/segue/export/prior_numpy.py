@@ -136,8 +136,8 @@ def prior_features(
     sequel_hit = (history[:, 1:] == last[:, None]) & (history[:, 1:] > 0)  # (N, W - 1)
     trans_item = successors[last].astype(np.int64)  # (N, S)
     trans_value = successor_counts[last]  # (N, S)
+    prev = np.where(position >= 1, tracks[batch_row, np.maximum(position - 1, 0)], 0)  # x_{t-1}
     if chain:  # x_{t-1} -> x_t in the table: x_t itself continues a chain
-        prev = np.where(position >= 1, tracks[batch_row, np.maximum(position - 1, 0)], 0)  # (N,)
         prev_item = successors[prev].astype(np.int64)  # (N, S)
         prev_counts = successor_counts[prev]  # (N, S)
         step = (prev_counts * (prev_item == last[:, None])).sum(axis=1)  # (N,)
@@ -162,8 +162,7 @@ def prior_features(
         fresh = (~heard).astype(np.float32)
         blocks.append(mates)
         block_values.append(fresh)
-        previous = np.where(position >= 1, tracks[batch_row, np.maximum(position - 1, 0)], 0)
-        on_album = (mates == previous[:, None]).any(axis=1) & (previous > 0)  # (N,)
+        on_album = (mates == prev[:, None]).any(axis=1) & (prev > 0)  # (N,)
         blocks.append(mates)  # album_chain: the same where the last step stayed on the album
         block_values.append(fresh * on_album[:, None])
     feature = np.concatenate([np.full_like(b, k) for k, b in enumerate(blocks)], axis=1)

@@ -696,23 +696,24 @@ def _check_prior_files(
         _check_npy(files["count_power"], np.float32, (features,))
     _check_npy(files["successors"], np.int32, (rows, successors))
     _check_npy(files["successor_counts"], np.float32, (rows, successors))
-    table = np.load(files["successors"], mmap_mode="r", allow_pickle=False)
+    _check_track_indices(files["successors"], rows)
     counts = np.load(files["successor_counts"], mmap_mode="r", allow_pickle=False)
     for start in range(0, rows, SCORE_CHUNK_ROWS):  # a chunk at a time: no full copy
-        chunk = slice(start, start + SCORE_CHUNK_ROWS)
-        if table[chunk].min(initial=0) < 0 or table[chunk].max(initial=0) >= rows:
-            raise BundleError(files["successors"], f"holds track indices outside 0..{rows - 1}")
-        if counts[chunk].min(initial=0) < 0:
+        if counts[start : start + SCORE_CHUNK_ROWS].min(initial=0) < 0:
             raise BundleError(files["successor_counts"], "holds negative counts")
     if album:
         _check_npy(files["album_mates"], np.int32, (rows, config["prior_album_tracks"]))
-        mates = np.load(files["album_mates"], mmap_mode="r", allow_pickle=False)
-        for start in range(0, rows, SCORE_CHUNK_ROWS):
-            chunk = mates[start : start + SCORE_CHUNK_ROWS]
-            if chunk.min(initial=0) < 0 or chunk.max(initial=0) >= rows:
-                raise BundleError(
-                    files["album_mates"], f"holds track indices outside 0..{rows - 1}"
-                )
+        _check_track_indices(files["album_mates"], rows)
+
+
+def _check_track_indices(path: Path, rows: int) -> None:
+    """Every value of the ``.npy`` table at ``path`` is a track index in 0..rows - 1, read a
+    chunk of rows at a time (no full copy)."""
+    table = np.load(path, mmap_mode="r", allow_pickle=False)
+    for start in range(0, rows, SCORE_CHUNK_ROWS):
+        chunk = table[start : start + SCORE_CHUNK_ROWS]
+        if chunk.min(initial=0) < 0 or chunk.max(initial=0) >= rows:
+            raise BundleError(path, f"holds track indices outside 0..{rows - 1}")
 
 
 def file_sha256(path: Path) -> str:

@@ -352,9 +352,10 @@ def prior_features(
     N = len(batch_row)
     item_blocks = [history, sequel_item, trans_item]  # (N, W), (N, W - 1), (N, S)
     value_blocks = [repeat_value, sequel_hit.float(), trans_value]
+    # x_{t-1}, 0 where the history has one event: what the chain and album_chain tests read.
+    previous = tracks[batch_row, (position - 1).clamp(min=0)].masked_fill(position < 1, 0)
     if prior.chain:
-        before_last = tracks[batch_row, (position - 1).clamp(min=0)].masked_fill(position < 1, 0)
-        in_chain = chain_queries(before_last, last, prior, training=targets is not None)
+        in_chain = chain_queries(previous, last, prior, training=targets is not None)
     if prior.plays:  # plays: item x_{t-l} with weight 1, the same gather as repeat
         item_blocks.append(history)
         plays_value = torch.ones_like(repeat_value)
@@ -375,7 +376,6 @@ def prior_features(
         value_blocks.append(fresh)
         # album_chain: the same again at queries whose last step stayed on the album (x_{t-1}
         # is a mate of x_t): the listener is playing it through, as far as metadata can say.
-        previous = tracks[batch_row, (position - 1).clamp(min=0)].masked_fill(position < 1, 0)
         on_album = (mates == previous[:, None]).any(dim=1) & (previous > 0)  # (N,)
         item_blocks.append(mates)
         value_blocks.append(fresh * on_album[:, None].to(fresh.dtype))
