@@ -12,7 +12,14 @@ from segue.models import sasrec
 
 def _saved(tmp_path, edit):
     model = sasrec(
-        5, d_model=8, n_heads=2, n_layers=1, max_len=4, history_prior=True, prior_album=True
+        5,
+        d_model=8,
+        n_heads=2,
+        n_layers=1,
+        max_len=4,
+        history_prior=True,
+        prior_album=True,
+        prior_artist=True,
     )
     state = {k: v.clone() for k, v in model.state_dict().items()}
     edit(state)
@@ -30,6 +37,9 @@ def _saved(tmp_path, edit):
         (lambda s: s["prior.successor_counts"].__setitem__((1, 0), -1.0), "negative count"),
         (lambda s: s["prior.album_mates"].__setitem__((3, 1), 6), "album_mates .*outside 0..5"),
         (lambda s: s["prior.album_mates"].__setitem__((3, 1), -1), "album_mates .*outside 0..5"),
+        (lambda s: s["prior.artist_mates"].__setitem__((3, 1), 6), "artist_mates .*outside 0..5"),
+        (lambda s: s["prior.artist_mate_plays"].__setitem__((1, 0), -2.0), "not finite >= 0"),
+        (lambda s: s["prior.artist_mate_plays"].__setitem__((1, 0), float("inf")), "not finite"),
     ],
 )
 def test_a_re_signed_checkpoint_with_a_bad_prior_table_is_refused(edit, named, tmp_path):

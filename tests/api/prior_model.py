@@ -12,7 +12,7 @@ import torch
 
 from segue.data.vocab import TrackVocab
 from segue.models import sasrec
-from segue.models.album_table import album_mates_table
+from segue.models.album_table import album_mates_table, artist_mates_table
 from segue.models.transformer import TrackTransformer
 
 SIDE = {"n_artists": 5, "use_event_types": True, "use_gap_buckets": True}
@@ -41,10 +41,12 @@ def prior_model(
     combine: str = "sum",
     album: bool = False,
     album_fresh: int = 0,
+    artist: bool = False,
 ) -> TrackTransformer:
     """A causal model with a history prior (window 6, 4 successors, decay 0.8, the optional
-    ``plays``, ``chain`` and ``album`` features when asked, ``chain_rule`` for the second,
-    met by ``combine``), eval mode; the album table is :func:`prior_vocab`'s."""
+    ``plays``, ``chain``, ``album`` and ``artist`` features when asked, ``chain_rule`` for the
+    second, met by ``combine``), eval mode; the album and artist tables are
+    :func:`prior_vocab`'s."""
     values: dict = {"d_model": 16, "n_layers": 1, "max_len": max_len, "seed": 1, "dropout": 0.0}
     if side:
         values.update(SIDE)
@@ -62,6 +64,8 @@ def prior_model(
         prior_album=album,
         prior_album_tracks=3,
         prior_album_fresh=album_fresh,
+        prior_artist=artist,
+        prior_artist_tracks=3,
         **values,
     )
     spread_weights(model, seed)
@@ -72,6 +76,8 @@ def prior_model(
     model.prior.fit_table(tracks, np.repeat(np.arange(0, 3000, 100), 100))
     if album:
         model.prior.fit_albums(album_mates_table(prior_vocab(n_tracks), n_mates=3))
+    if artist:
+        model.prior.fit_artists(*artist_mates_table(prior_vocab(n_tracks), n_mates=3))
     return model.eval()
 
 

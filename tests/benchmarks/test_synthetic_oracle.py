@@ -25,7 +25,7 @@ def test_the_ceiling_is_above_the_baselines_and_as_expected(tmp_path, monkeypatc
     report = json.loads((tmp_path / "synthetic_oracle.json").read_text())
 
     scores = report["ndcg@10"]
-    oracles = {"oracle", "oracle_observed_mode", "oracle_unconditioned"}
+    oracles = {"oracle", "oracle_observed_mode", "oracle_unconditioned", "oracle_plugin"}
     assert set(scores) == oracles | {"transitions", "most_popular"}
     assert report["best_baseline"] == "transitions"
     assert scores["oracle"] > scores["transitions"] > scores["most_popular"]
@@ -38,7 +38,7 @@ def test_the_ceiling_is_above_the_baselines_and_as_expected(tmp_path, monkeypatc
         counts = [row["count"] for row in report["by_repeat"] if row["model"] == model]
         assert sum(counts) == report["points"]
     text = (tmp_path / "synthetic_oracle.md").read_text()
-    assert "the 1.2x target is" in text and "| oracle |" in text
+    assert "the 1.2x target is" in text and "| oracle |" in text and "(plug-in)" in text
     assert "| album_next |" in text  # the breakdown by the move that drew the target
     assert report["command"].endswith("--baselines transitions most_popular")
 

@@ -16,11 +16,19 @@ import pytest
 
 from segue.data.synthetic import SyntheticConfig, draw_listening, generate_listening_log
 from segue.data.synthetic_catalogue import GroupedSampler
+from segue.data.synthetic_listeners import (
+    ALBUM,
+    ALBUM_NEXT,
+    FAVOURITE_ARTIST,
+    FAVOURITE_TRACK,
+    SAME_ARTIST,
+)
 from segue.data.synthetic_oracle import (
     NextTrackModel,
     PlayStates,
     album_mode_posterior,
     group_probabilities,
+    history_tastes,
     play_states,
 )
 
@@ -194,3 +202,77 @@ def test_a_longer_album_habit_is_read_from_the_config() -> None:
     on = states.in_album & (other.catalogue.track_position[states.previous] < last)
     np.testing.assert_allclose(weights[on, -1], 0.5)
     np.testing.assert_allclose(weights.sum(axis=1), 1.0)
+
+
+# The plug-in: the generator's form with each listener's tastes estimated from their plays.
+
+
+def test_history_tastes_are_play_shares(draw) -> None:
+    cat = draw.catalogue
+    a, b = 0, cat.tracks_per_album * cat.albums_per_artist  # first tracks of artists 0 and 1
+    tastes = history_tastes(draw, [np.array([a, a, a, b]), np.array([], dtype=np.int64)])
+    expected = np.zeros(cat.n_tracks)
+    expected[[a, b]] = [0.75, 0.25]
+    np.testing.assert_allclose(tastes.track_share[0], expected)
+    artists = np.zeros(cat.n_artists)
+    np.add.at(artists, cat.track_artist[[a, b]], [0.75, 0.25])
+    np.testing.assert_allclose(tastes.artist_share[0], artists)
+    genres = np.zeros(tastes.genre_share.shape[1])
+    np.add.at(genres, cat.track_genre[[a, b]], [0.75, 0.25])
+    np.testing.assert_allclose(tastes.genre_share[0], genres)
+    assert not tastes.track_share[1].any() and not tastes.genre_share[1].any()  # no history
+
+
+def test_estimated_listener_moves_read_the_shares(draw, model, states) -> None:
+    cat = draw.catalogue
+    plays = np.flatnonzero(states.user == 3)
+    history = draw.walk.track[plays]
+    tastes = history_tastes(draw, [history])
+    moves = model.move_tracks(np.array([0]), np.array([history[-1]]), tastes)[0]
+    np.testing.assert_allclose(moves[FAVOURITE_TRACK], tastes.track_share[0])
+    np.testing.assert_allclose(
+        moves[FAVOURITE_ARTIST], tastes.artist_share[0] @ model.artist_tracks
+    )
+    # An album start opens an album (position 0) of an artist, in proportion to its share.
+    started = np.flatnonzero(moves[ALBUM])
+    assert (cat.track_position[started] == 0).all()
+    per_artist = np.bincount(cat.track_artist[started], moves[ALBUM][started], cat.n_artists)
+    np.testing.assert_allclose(per_artist, tastes.artist_share[0])
+    # Moves that read no taste are the drawn model's: the other user index changes nothing.
+    drawn = model.move_tracks(np.array([3]), np.array([history[-1]]))[0]
+    for move in (SAME_ARTIST, ALBUM_NEXT):
+        np.testing.assert_allclose(moves[move], drawn[move])
+
+
+def test_the_plug_in_learns_the_listener_from_their_own_plays(draw, model, states) -> None:
+    # Every listener's later plays are likelier under tastes read from their own earlier plays
+    # than under another listener's: the estimates carry who the listener is.
+    own, swapped = [], []
+    for user in range(0, TINY.n_users, 4):  # 10 of the 40 listeners
+        plays = np.flatnonzero(states.user == user)
+        half = len(plays) // 2
+        later = plays[half:]
+        histories = {
+            who: draw.walk.track[np.flatnonzero(states.user == who)[:half]]
+            for who in (user, (user + 1) % TINY.n_users)
+        }
+        for sink, who in ((own, user), (swapped, (user + 1) % TINY.n_users)):
+            tastes = history_tastes(draw, [histories[who]] * len(later))
+            p = model.next_track(
+                states.user[later],
+                states.previous[later],
+                states.first[later],
+                states.in_album[later],
+                kept=False,
+                tastes=tastes,
+            )
+            sink.append(np.log(p[np.arange(len(later)), draw.walk.track[later]] + 1e-12).mean())
+    assert np.mean(own) > np.mean(swapped) + 0.5
+    rows = model.next_track(
+        states.user[:5],
+        states.previous[:5],
+        states.first[:5],
+        states.in_album[:5],
+        tastes=history_tastes(draw, [draw.walk.track[:50]] * 5),
+    )
+    np.testing.assert_allclose(rows.sum(axis=1), 1.0)

@@ -18,7 +18,7 @@ from segue.compress import load_int8, save_int8
 from segue.compress.int8 import catalogue_rows, int8_scores, quantize_model
 from segue.data.batch import SequenceBatch
 from segue.export.onnx_export import write_bundle
-from segue.export.prior_numpy import ALBUM_FILES, MIXTURE_FILES, PRIOR_FILES
+from segue.export.prior_numpy import ALBUM_FILES, ARTIST_FILES, MIXTURE_FILES, PRIOR_FILES
 from segue.export.prior_numpy import prior_features as numpy_features
 from segue.export.runtime import BundleError, OnnxRecommender, file_sha256
 from segue.io.checkpoint import Checkpoint, save_checkpoint
@@ -36,6 +36,7 @@ VARIANTS = {
     "plays": FIVE,
     "mixture": {**FIVE, "combine": "mixture"},
     "album": {**FIVE, "combine": "mixture", "album": True, "album_fresh": 2},
+    "artist": {**FIVE, "combine": "mixture", "album": True, "album_fresh": 2, "artist": True},
 }
 """Model settings of each bundle the ``bundles`` fixture writes (float and int8)."""
 
@@ -83,11 +84,13 @@ def test_the_numpy_port_equals_prior_features_on_random_histories(seed):
         plays_outside_chain=plays and chain and seed >= 4,
         album=seed % 3 == 0,
         album_fresh=int(rng.integers(0, 4)),
+        artist=seed % 2 == 0,
     )
     prior = model.prior
     prior.window, prior.decay = int(rng.integers(1, 10)), float(rng.uniform(0.3, 1.0))
     B, T = int(rng.integers(1, 6)), int(rng.integers(1, 12))
-    pool = np.array([1, 2, 3, 11, 12, 21, 31])  # 7 tracks, many repeats; 1, 11, 21, 31 one album
+    # 7 tracks, many repeats; 1, 11, 21, 31 one album, and one artist with 6 and 16
+    pool = np.array([1, 2, 3, 11, 12, 21, 31])
     tracks = torch.from_numpy(pool[rng.integers(0, len(pool), (B, T))])
     tracks[torch.arange(T)[None, :] < torch.from_numpy(rng.integers(0, T + 1, (B, 1)))] = 0
     queries = (tracks > 0) & torch.from_numpy(rng.random((B, T)) < 0.7)
@@ -105,8 +108,10 @@ def test_the_numpy_port_equals_prior_features_on_random_histories(seed):
         prior.plays_outside_chain,
         prior.album_mates.numpy().astype(np.int32) if prior.album else None,
         prior.album_fresh,
+        prior.artist_mates.numpy().astype(np.int32) if prior.artist else None,
+        prior.artist_mate_plays.numpy() if prior.artist else None,
     )
-    assert features.shape[1] == 3 + prior.plays + prior.chain + 2 * prior.album
+    assert features.shape[1] == 3 + prior.plays + prior.chain + 2 * prior.album + prior.artist
     np.testing.assert_array_equal(rows, expected.rows.numpy())
     np.testing.assert_array_equal(items, expected.items.numpy())
     np.testing.assert_allclose(features, expected.features.numpy(), rtol=1e-6)
@@ -154,7 +159,7 @@ def test_the_onnx_runtime_scores_as_the_torch_model(bundles, name):
             runtime.scores(listener)  # without its tracks the prior cannot be added
 
 
-@pytest.mark.parametrize("name", ["plain", "plays", "mixture", "album"])
+@pytest.mark.parametrize("name", ["plain", "plays", "mixture", "album", "artist"])
 def test_the_int8_bundle_scores_as_the_int8_artefact(bundles, tmp_path, name):
     model = prior_model(N_TRACKS, MAX_LEN, **VARIANTS[name])
     artefact = save_int8(quantize_model(model), prior_vocab(N_TRACKS), tmp_path / "m.int8.pt")
@@ -167,7 +172,7 @@ def test_the_int8_bundle_scores_as_the_int8_artefact(bundles, tmp_path, name):
             assert got[track] == pytest.approx(score, abs=2e-5), (history, track)
 
 
-@pytest.mark.parametrize("name", ["plain", "mixture", "album"])
+@pytest.mark.parametrize("name", ["plain", "mixture", "album", "artist"])
 def test_the_int8_artefact_keeps_the_prior_and_scores_within_the_int8_bound(tmp_path, name):
     model = prior_model(N_TRACKS, MAX_LEN, **VARIANTS[name])
     quantized = quantize_model(model)
@@ -179,6 +184,9 @@ def test_the_int8_artefact_keeps_the_prior_and_scores_within_the_int8_bound(tmp_
     assert torch.equal(loaded.prior.successor_counts, model.prior.successor_counts)
     if model.prior.album:  # stored int32, as the successors
         assert torch.equal(loaded.prior.album_mates.long(), model.prior.album_mates)
+    if model.prior.artist:
+        assert torch.equal(loaded.prior.artist_mates.long(), model.prior.artist_mates)
+        assert torch.equal(loaded.prior.artist_mate_plays, model.prior.artist_mate_plays)
     tracks = padded(random_histories(12, N_TRACKS, 12, seed=5), prior_vocab(N_TRACKS))
     with torch.no_grad():
         hidden = model.last_hidden(SequenceBatch(tracks))  # one listener vector for both
@@ -198,7 +206,7 @@ def test_the_int8_artefact_keeps_the_prior_and_scores_within_the_int8_bound(tmp_
     assert cuts >= len(tracks)
 
 
-@pytest.mark.parametrize("name", ["plain", "mixture", "album"])
+@pytest.mark.parametrize("name", ["plain", "mixture", "album", "artist"])
 def test_recommender_serves_the_int8_artefact_with_its_prior(tmp_path, name):
     model = prior_model(N_TRACKS, MAX_LEN, **VARIANTS[name])
     vocab = prior_vocab(N_TRACKS)
@@ -217,7 +225,7 @@ def test_recommender_serves_the_int8_artefact_with_its_prior(tmp_path, name):
             assert got[track] == pytest.approx(float(expected[0, i]), abs=1e-4)
 
 
-@pytest.mark.parametrize("name", ["plain", "plays", "mixture", "album"])
+@pytest.mark.parametrize("name", ["plain", "plays", "mixture", "album", "artist"])
 def test_a_float_checkpoint_with_a_prior_loads_and_serves_the_same_scores(tmp_path, name):
     model = prior_model(N_TRACKS, MAX_LEN, **VARIANTS[name])
     vocab = prior_vocab(N_TRACKS)
@@ -266,7 +274,7 @@ def test_bundle_prior_files_are_checked_on_load(tmp_path):
         OnnxRecommender.load(bundle)
 
 
-@pytest.mark.parametrize("name", ["plain", "mixture", "album"])
+@pytest.mark.parametrize("name", ["plain", "mixture", "album", "artist"])
 def test_a_prior_bundle_is_served_without_torch(bundles, name):
     script = (
         BLOCK_TORCH
@@ -345,13 +353,47 @@ def test_a_bundle_album_table_is_checked_on_load(tmp_path):
     table = bundle / ALBUM_FILES["album_mates"]
     assert np.array_equal(np.load(table), model.prior.album_mates.numpy())
     _refused_when_tampered(bundle, table, (5, 1), -2, "(41, 3)")
+    _refused_setting_then_unlisted_file(bundle, ("prior_album_fresh", -1, 2), table.name)
+
+
+def _refused_setting_then_unlisted_file(
+    bundle: Path, setting: tuple[str, int, int], file_name: str
+) -> None:
+    """``bundle.json`` with ``setting`` (key, bad value, good value) at its bad value is
+    refused naming it; back at the good value but without ``file_name``'s checksum, refused
+    as a checksum table that does not list the prior's files."""
+    key, bad, good = setting
     meta = json.loads((bundle / "bundle.json").read_text())
-    meta["model_config"]["prior_album_fresh"] = -1
+    meta["model_config"][key] = bad
     (bundle / "bundle.json").write_text(json.dumps(meta))
-    with pytest.raises(BundleError, match="prior_album_fresh must be an integer >= 0"):
+    with pytest.raises(BundleError, match=f"{key} must be an integer"):
         OnnxRecommender.load(bundle)
-    meta["model_config"]["prior_album_fresh"] = 2
-    del meta["sha256"][table.name]
+    meta["model_config"][key] = good
+    del meta["sha256"][file_name]
     (bundle / "bundle.json").write_text(json.dumps(meta))
     with pytest.raises(BundleError, match="must map exactly"):
         OnnxRecommender.load(bundle)
+
+
+def test_a_bundle_artist_table_is_checked_on_load(tmp_path):
+    model = prior_model(N_TRACKS, MAX_LEN, **VARIANTS["artist"])
+    bundle = write_bundle(model, prior_vocab(N_TRACKS), tmp_path / "b")
+    table = bundle / ARTIST_FILES["artist_mates"]
+    assert np.array_equal(np.load(table), model.prior.artist_mates.numpy())
+    plays = bundle / ARTIST_FILES["artist_mate_plays"]
+    assert np.array_equal(np.load(plays), model.prior.artist_mate_plays.numpy())
+    _refused_when_tampered(bundle, table, (5, 1), N_TRACKS + 1, "(41, 3)")
+    np.save(table, model.prior.artist_mates.numpy().astype(np.int32))  # restored
+    _resign(bundle, table.name)
+    plays.chmod(0o644)
+    for bad in (-1.0, float("nan")):
+        tampered = model.prior.artist_mate_plays.numpy().copy()
+        tampered[4, 0] = bad
+        np.save(plays, tampered)
+        _resign(bundle, plays.name)
+        with pytest.raises(
+            BundleError,
+            match=r"prior_artist_mate_plays\.npy: (has NaN|holds plays that are not finite)",
+        ):
+            OnnxRecommender.load(bundle)
+    _refused_setting_then_unlisted_file(bundle, ("prior_artist_tracks", 0, 3), plays.name)

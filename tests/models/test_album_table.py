@@ -1,9 +1,9 @@
-"""The album table of the history prior: album-mates from the vocabulary's metadata."""
+"""The album and artist tables of the history prior: mates from the vocabulary's metadata."""
 
 import numpy as np
 
 from segue.data.vocab import TrackVocab
-from segue.models.album_table import album_mates_table
+from segue.models.album_table import album_mates_table, artist_mates_table
 
 
 def _vocab(artists, albums, counts=None) -> TrackVocab:
@@ -61,3 +61,36 @@ def test_a_big_album_keeps_its_most_played_tracks():
 def test_a_log_without_album_names_has_an_empty_table():
     vocab = TrackVocab(["a", "b"], counts=[1, 1], artists=["x", "x"])
     assert album_mates_table(vocab, 4).tolist() == [[0] * 4] * 3
+
+
+def naive_artist_mates(vocab: TrackVocab, n_mates: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per track, the other tracks of its artist by plays, then index, and their plays."""
+    mates = np.zeros((vocab.n_tracks + 1, n_mates), dtype=np.int64)
+    plays = np.zeros((vocab.n_tracks + 1, n_mates), dtype=np.float32)
+    for i in range(vocab.n_tracks):
+        if not vocab.artists[i]:
+            continue
+        others = [
+            j for j in range(vocab.n_tracks) if j != i and vocab.artists[j] == vocab.artists[i]
+        ]
+        others.sort(key=lambda j: (-vocab.counts[j], j))
+        for k, j in enumerate(others[:n_mates]):
+            mates[i + 1, k], plays[i + 1, k] = j + 1, vocab.counts[j]
+    return mates, plays
+
+
+def test_the_artist_table_equals_the_naive_definition_on_random_catalogues():
+    rng = np.random.default_rng(1)
+    for n_mates in (1, 3, 8):
+        n = 60
+        artists = [[None, ""][a % 2] if a < 2 else f"a{a}" for a in rng.integers(0, 6, n)]
+        vocab = _vocab(artists, [None] * n, rng.integers(1, 5, n).tolist())  # many tied counts
+        got, expected = artist_mates_table(vocab, n_mates), naive_artist_mates(vocab, n_mates)
+        np.testing.assert_array_equal(got[0], expected[0])
+        np.testing.assert_array_equal(got[1], expected[1])
+        assert got[1].dtype == np.float32
+
+
+def test_a_log_without_artist_names_has_an_empty_artist_table():
+    mates, plays = artist_mates_table(TrackVocab(["a", "b"], counts=[3, 1]), 4)
+    assert mates.tolist() == [[0] * 4] * 3 and not plays.any()

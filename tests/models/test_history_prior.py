@@ -15,7 +15,7 @@ from segue.data.batch import SequenceBatch
 from segue.data.vocab import TrackVocab
 from segue.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from segue.io.safe_load import CheckpointError
-from segue.models.album_table import album_mates_table
+from segue.models.album_table import album_mates_table, artist_mates_table
 from segue.models.config import ModelConfig
 from segue.models.history_prior import fit_transition_table, prior_features
 from segue.models.transformer import TrackTransformer
@@ -36,6 +36,7 @@ def prior_model(
     combine: str = "sum",
     album: bool = False,
     album_fresh: int = 0,
+    artist: bool = False,
 ) -> TrackTransformer:
     config = ModelConfig(
         n_tracks=V,
@@ -55,6 +56,8 @@ def prior_model(
         prior_album=album,
         prior_album_tracks=3,
         prior_album_fresh=album_fresh,
+        prior_artist=artist,
+        prior_artist_tracks=3,
     )
     model = TrackTransformer(config)
     rng = np.random.default_rng(0)
@@ -62,6 +65,8 @@ def prior_model(
     model.prior.fit_table(tracks, np.repeat(np.arange(0, 300, 30), 30))
     if album:  # albums of four tracks: 1-4, 5-8, 9-12
         model.prior.fit_albums(album_mates_table(ALBUMS, n_mates=3))
+    if artist:  # artists of four tracks: 1, 4, 7, 10 / 2, 5, 8, 11 / 3, 6, 9, 12
+        model.prior.fit_artists(*artist_mates_table(ARTISTS, n_mates=3))
     return model.eval()
 
 
@@ -73,10 +78,17 @@ ALBUMS = TrackVocab(
 )
 """The album metadata of :func:`prior_model`'s tracks."""
 
+ARTISTS = TrackVocab(
+    [f"t{i}" for i in range(V)],
+    counts=[5, 1, 3, 2, 8, 1, 4, 6, 2, 7, 3, 1],
+    artists=[f"R{i % 3}" for i in range(V)],
+)
+"""The artist metadata and plays of :func:`prior_model`'s tracks (its artist feature)."""
+
 
 def naive_features(model: TrackTransformer, history: list[int], target: int | None) -> dict:
-    """Per candidate: [repeat, sequel, transition(, plays)(, chain)(, album, album_chain)],
-    from the definitions."""
+    """Per candidate: [repeat, sequel, transition(, plays)(, chain)(, album, album_chain)
+    (, artist)], from the definitions."""
     prior = model.prior
     column = {name: k for k, name in enumerate(prior.features)}
     recent = history[-prior.window :]
@@ -123,26 +135,33 @@ def naive_features(model: TrackTransformer, history: list[int], target: int | No
             if album_of(item) == album_of(last) and item != last and item not in freshest:
                 out[item][column["album"]] += 1.0
                 out[item][column["album_chain"]] += float(on_album)
+    if prior.artist:  # the artist's other tracks, at their share of plays (the target's own out)
+        mates = [j for j in range(1, V + 1) if j != last and (j - last) % 3 == 0]
+        plays = {j: ARTISTS.counts[j - 1] - (j == target) for j in mates}
+        for item in mates:
+            out[item][column["artist"]] += plays[item] / sum(plays.values())
     return {item: values for item, values in out.items() if any(values)}
 
 
 @pytest.mark.parametrize(
-    ("plays", "chain", "rule", "outside", "album", "fresh"),
+    ("plays", "chain", "rule", "outside", "album", "fresh", "artist"),
     [
-        (False, False, "known", False, False, 0),
-        (True, False, "known", False, False, 0),
-        (True, True, "known", False, False, 0),
-        (True, True, "strongest", False, False, 0),
-        (True, True, "known", True, False, 0),
-        (True, True, "strongest", True, False, 0),
-        (False, False, "known", False, True, 0),
-        (True, True, "strongest", True, True, 0),
-        (True, True, "strongest", True, True, 2),
-        (False, False, "known", False, True, 9),  # beyond the window: the window's events
+        (False, False, "known", False, False, 0, False),
+        (True, False, "known", False, False, 0, False),
+        (True, True, "known", False, False, 0, False),
+        (True, True, "strongest", False, False, 0, False),
+        (True, True, "known", True, False, 0, False),
+        (True, True, "strongest", True, False, 0, False),
+        (False, False, "known", False, True, 0, False),
+        (True, True, "strongest", True, True, 0, False),
+        (True, True, "strongest", True, True, 2, False),
+        (False, False, "known", False, True, 9, False),  # beyond the window: the window's events
+        (False, False, "known", False, False, 0, True),
+        (True, True, "strongest", True, True, 2, True),  # segue's default model
     ],
 )
 def test_features_equal_the_naive_definitions_at_every_position(
-    plays, chain, rule, outside, album, fresh
+    plays, chain, rule, outside, album, fresh, artist
 ):
     model = prior_model(
         plays=plays,
@@ -151,6 +170,7 @@ def test_features_equal_the_naive_definitions_at_every_position(
         plays_outside_chain=outside,
         album=album,
         album_fresh=fresh,
+        artist=artist,
     )
     gen = torch.Generator().manual_seed(1)
     tracks = torch.randint(1, 5, (3, 9), generator=gen)  # few tracks: many repeats
@@ -496,6 +516,48 @@ def test_a_checkpoint_keeps_the_album_table_and_scores_the_same(tmp_path):
     loaded = load_checkpoint(path).build_model().eval()
     assert torch.equal(loaded.prior.album_mates, model.prior.album_mates)
     assert loaded.prior.features[-2:] == ("album", "album_chain")
+    history, hidden = torch.tensor([[1, 5, 6]]), torch.randn(1, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.score(hidden, history), model.score(hidden, history))
+
+
+def test_the_artist_feature_shares_the_current_artist_plays_and_counts_the_target_out():
+    model = prior_model(artist=True, combine="mixture")
+    prior = model.prior
+    history = torch.tensor([[2, 1]])  # the last track, 1, is artist R0's: 4, 7, 10 its mates
+    raw = prior_features(history, history > 0, prior)
+    column = raw.features[:, prior.features.index("artist")]
+    last_query = raw.rows == 1
+    shares = dict(zip(raw.items[last_query].tolist(), column[last_query].tolist(), strict=True))
+    plays = {4: 2, 7: 4, 10: 7}  # ARTISTS.counts of tracks 4, 7, 10
+    for track, count in plays.items():
+        assert shares[track] == pytest.approx(count / 13)
+    trained = prior_features(history, history > 0, prior, torch.tensor([3, 10]))
+    column = trained.features[:, prior.features.index("artist")]
+    at = (trained.rows == 1) & (trained.items == 10)
+    assert float(column[at]) == pytest.approx(6 / 12)  # its own play is not evidence for it
+    with torch.no_grad():  # at inference the most played mate ranks first among equals
+        scores = model.score(torch.zeros(1, 8), history)[0]
+    assert scores[10] > scores[7] > scores[4]
+
+
+def test_an_artist_table_is_checked_against_its_prior():
+    mates, plays = np.zeros((V + 1, 3), dtype=np.int64), np.zeros((V + 1, 3), np.float32)
+    with pytest.raises(ValueError, match="no artist feature"):
+        prior_model().prior.fit_artists(mates, plays)
+    with pytest.raises(ValueError, match=r"artist plays of shape \(13, 2\)"):
+        prior_model(artist=True).prior.fit_artists(mates, plays[:, :2])
+    with pytest.raises(ValueError, match="prior_artist_tracks must be an integer >= 1"):
+        dataclasses.replace(prior_model(artist=True).config, prior_artist_tracks=0)
+
+
+def test_a_checkpoint_keeps_the_artist_table_and_scores_the_same(tmp_path):
+    model = prior_model(plays=True, chain=True, album=True, artist=True, combine="mixture")
+    path = save_checkpoint(Checkpoint(model.config, model.state_dict(), ARTISTS), tmp_path / "r.pt")
+    loaded = load_checkpoint(path).build_model().eval()
+    assert torch.equal(loaded.prior.artist_mates, model.prior.artist_mates)
+    assert torch.equal(loaded.prior.artist_mate_plays, model.prior.artist_mate_plays)
+    assert loaded.prior.features[-1] == "artist"
     history, hidden = torch.tensor([[1, 5, 6]]), torch.randn(1, 8)
     with torch.no_grad():
         torch.testing.assert_close(loaded.score(hidden, history), model.score(hidden, history))

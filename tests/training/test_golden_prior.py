@@ -14,7 +14,7 @@ import torch
 
 from segue.data.batch import SequenceBatch
 from segue.data.vocab import TrackVocab
-from segue.models.album_table import album_mates_table
+from segue.models.album_table import album_mates_table, artist_mates_table
 from segue.models.builders import sasrec
 from segue.training.batch_loss import batch_loss
 from segue.training.losses import loss_for
@@ -36,10 +36,15 @@ GOLDEN = {
     # added 2026-12-06 with the album features (mixture, albums of five tracks, fresh 2)
     ("softmax", "mixture+album"): [3.7843, 3.6152, 3.4887],
     ("sampled_softmax", "mixture+album"): [3.8123, 3.613, 3.5085],
+    # added 2026-12-06 with the artist feature (five artists, track number mod 5)
+    ("softmax", "mixture+album+artist"): [3.8551, 3.6991, 3.5492],
+    ("sampled_softmax", "mixture+album+artist"): [3.8737, 3.703, 3.5685],
 }
 
 
 def golden_losses(name: str, combine: str = "sum") -> list[float]:
+    artist = combine.endswith("+artist")
+    combine = combine.removesuffix("+artist")
     album = combine.endswith("+album")
     combine = combine.removesuffix("+album")
     model = sasrec(
@@ -56,6 +61,8 @@ def golden_losses(name: str, combine: str = "sum") -> list[float]:
         prior_album=album,
         prior_album_tracks=3,
         prior_album_fresh=2,
+        prior_artist=artist,
+        prior_artist_tracks=3,
     )
     table_rows = np.tile(np.arange(1, N_TRACKS + 1), 3)
     model.prior.fit_table(table_rows, np.zeros_like(table_rows))
@@ -65,6 +72,12 @@ def golden_losses(name: str, combine: str = "sum") -> list[float]:
             ids, [1] * N_TRACKS, ["x"] * N_TRACKS, [f"A{i // 5}" for i in range(N_TRACKS)]
         )
         model.prior.fit_albums(album_mates_table(albums, n_mates=3))
+    if artist:  # five artists (track number mod 5), the later tracks played more
+        ids = [f"t{i}" for i in range(N_TRACKS)]
+        artists = TrackVocab(
+            ids, list(range(1, N_TRACKS + 1)), [f"R{i % 5}" for i in range(N_TRACKS)]
+        )
+        model.prior.fit_artists(*artist_mates_table(artists, n_mates=3))
     loss = loss_for(name, n_tracks=N_TRACKS, n_negatives=8)
     inputs, targets = ROWS[:, :-1], ROWS[:, 1:]
     batch = SequenceBatch(inputs, targets=targets * (inputs != 0))

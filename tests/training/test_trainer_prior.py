@@ -9,7 +9,7 @@ from segue.evaluation.scoring import rank_points, score_points
 from segue.evaluation.summary import metric_summary
 from segue.io.checkpoint import load_checkpoint
 from segue.models import TrackTransformer, sasrec
-from segue.models.album_table import album_mates_table
+from segue.models.album_table import album_mates_table, artist_mates_table
 from segue.models.history_prior import fit_transition_table
 from segue.training.losses import loss_for
 from segue.training.trainer import TrainerConfig, fit
@@ -114,3 +114,16 @@ def test_fit_fills_the_album_table_from_the_vocabulary(data, tmp_path):
     assert model.prior.album_mates.tolist() == expected.tolist()
     stored = load_checkpoint(result.best_path).state_dict["prior.album_mates"]
     assert stored.tolist() == expected.tolist()
+
+
+def test_fit_fills_the_artist_table_from_the_vocabulary(data, tmp_path):
+    model = _model(data, prior_artist=True, prior_artist_tracks=4)
+    loss = loss_for("softmax", n_tracks=data.vocab.n_tracks)
+    result = fit(model, data.train, loss, None, _config(tmp_path, epochs=1), vocab=data.vocab)
+    mates, plays = artist_mates_table(data.vocab, n_mates=4)
+    assert (mates > 0).any()  # the synthetic log names artists
+    assert model.prior.artist_mates.tolist() == mates.tolist()
+    assert model.prior.artist_mate_plays.tolist() == plays.tolist()
+    stored = load_checkpoint(result.best_path).state_dict
+    assert stored["prior.artist_mates"].tolist() == mates.tolist()
+    assert stored["prior.artist_mate_plays"].tolist() == plays.tolist()

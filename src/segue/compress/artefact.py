@@ -185,7 +185,12 @@ def _skeleton(config: ModelConfig) -> TrackTransformer:
     model = quantize_model(TrackTransformer(replace(config, n_tracks=1)))
     model.config = config
     if model.prior is not None:  # its table has a row per track: shapes only, to be assigned
-        names = ("successors", "successor_counts", *(("album_mates",) * model.prior.album))
+        names = (
+            "successors",
+            "successor_counts",
+            *(("album_mates",) * model.prior.album),
+            *(("artist_mates", "artist_mate_plays") * model.prior.artist),
+        )
         for name in names:
             small = getattr(model.prior, name)
             rows = (config.n_tracks + 1, *small.shape[1:])

@@ -221,6 +221,8 @@ def quantize_model(model: TrackTransformer) -> TrackTransformer:
         quantized.prior.successors = quantized.prior.successors.to(torch.int32)
         if quantized.prior.album:
             quantized.prior.album_mates = quantized.prior.album_mates.to(torch.int32)
+        if quantized.prior.artist:
+            quantized.prior.artist_mates = quantized.prior.artist_mates.to(torch.int32)
     for name in INT8_TABLES:
         table = getattr(model, name)
         if table is not None:  # side-input tables exist only when the model reads them

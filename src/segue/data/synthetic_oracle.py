@@ -115,6 +115,47 @@ def play_states(draw: SyntheticDraw) -> PlayStates:
 
 
 @dataclass(frozen=True)
+class HistoryTastes:
+    """Listener tastes estimated from the plays before each point (:func:`history_tastes`).
+
+    Attributes:
+        track_share: Share of each track among the point's plays, (B, n_tracks): its
+            favourite tracks and how often each is replayed.
+        artist_share: Share of each artist, (B, n_artists): its favourite artists.
+        genre_share: Share of each genre, (B, n_genres): its genre mix.
+    """
+
+    track_share: np.ndarray
+    artist_share: np.ndarray
+    genre_share: np.ndarray
+
+
+def history_tastes(draw: SyntheticDraw, histories: list[np.ndarray]) -> HistoryTastes:
+    """Plain play shares of each point's history (catalogue track indices), one row per point.
+
+    An empty history gives all-zero rows: the listener-specific moves then add no mass.
+
+    >>> from segue.data.synthetic import SyntheticConfig, draw_listening
+    >>> d = draw_listening(SyntheticConfig(n_users=3, n_events=300, n_artists=10, seed=1))
+    >>> t = history_tastes(d, [np.array([0, 0, 1]), np.array([], dtype=np.int64)])
+    >>> t.track_share[0, :2].round(3).tolist(), float(t.artist_share[1].sum())
+    ([0.667, 0.333], 0.0)
+    """
+    cat = draw.catalogue
+    n_genres = draw.tastes.genre_mix.shape[1]
+    sizes = (cat.n_tracks, cat.n_artists, n_genres)
+    shares = [np.zeros((len(histories), n)) for n in sizes]
+    for row, plays in enumerate(histories):
+        plays = np.asarray(plays, dtype=np.int64)
+        if len(plays) == 0:
+            continue
+        groups = (plays, cat.track_artist[plays], cat.track_genre[plays])
+        for share, group, n in zip(shares, groups, sizes, strict=True):
+            share[row] = np.bincount(group, minlength=n) / len(plays)
+    return HistoryTastes(*shares)
+
+
+@dataclass(frozen=True)
 class NextTrackModel:
     """The generator's move distributions as dense per-track tables.
 
@@ -184,21 +225,38 @@ class NextTrackModel:
         moves[:, ALBUM_NEXT] = go_on
         return moves
 
-    def move_tracks(self, user: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    def move_tracks(
+        self, user: np.ndarray, previous: np.ndarray, tastes: HistoryTastes | None = None
+    ) -> np.ndarray:
         """P(track | move, state) for every move, (B, n_moves, n_tracks).
 
         A move that the state rules out gets weight 0 from :meth:`move_weights`; its row is
         still filled (same artist at a session's first play reads track 0's artist), except the
-        album's next track after an album's last, which is all zeros.
+        album's next track after an album's last, which is all zeros. With ``tastes`` the
+        listener-specific moves (favourite track, favourite artist, genre, album start) read
+        those estimates instead of the listener's drawn tastes (``user`` is then unused).
         """
-        cat, tastes = self.draw.catalogue, self.draw.tastes
-        rows = np.arange(len(user))
-        out = np.zeros((len(user), N_MOVES, cat.n_tracks))
-        favourites = tastes.favourite_tracks[user]  # (B, F); a track listed twice adds up
-        np.add.at(out[:, FAVOURITE_TRACK], (rows[:, None], favourites), self.favourite_rank)
+        cat = self.draw.catalogue
+        rows = np.arange(len(previous))
+        out = np.zeros((len(previous), N_MOVES, cat.n_tracks))
+        if tastes is None:
+            self._listener_moves(out, user)
+        else:
+            self._estimated_listener_moves(out, tastes)
         artist = cat.track_artist[previous]
         out[:, SAME_ARTIST] = self.artist_tracks[artist]
         out[:, SIMILAR_ARTIST] = self.similar_tracks[artist]
+        out[:, POPULAR] = self.popular
+        follows = cat.track_position[previous] + 1 < cat.tracks_per_album
+        out[rows[follows], ALBUM_NEXT, previous[follows] + 1] = 1.0
+        return out
+
+    def _listener_moves(self, out: np.ndarray, user: np.ndarray) -> None:
+        """Fill the listener-specific moves' rows from the drawn tastes."""
+        cat, tastes = self.draw.catalogue, self.draw.tastes
+        rows = np.arange(len(user))
+        favourites = tastes.favourite_tracks[user]  # (B, F); a track listed twice adds up
+        np.add.at(out[:, FAVOURITE_TRACK], (rows[:, None], favourites), self.favourite_rank)
         fav_artists = tastes.favourite_artists[user]  # (B, K), drawn uniformly
         out[:, FAVOURITE_ARTIST] = self.artist_tracks[fav_artists].mean(axis=1)
         out[:, GENRE] = self.user_genres[user] @ self.genre_tracks
@@ -206,16 +264,30 @@ class NextTrackModel:
         albums = fav_artists[:, :, None] * apa + np.arange(apa)  # (B, K, A), each 1 / (K * A)
         first_tracks = (albums * tpa).reshape(len(user), -1)
         np.add.at(out[:, ALBUM], (rows[:, None], first_tracks), 1.0 / first_tracks.shape[1])
-        out[:, POPULAR] = self.popular
-        follows = cat.track_position[previous] + 1 < tpa
-        out[rows[follows], ALBUM_NEXT, previous[follows] + 1] = 1.0
-        return out
 
-    def keep_chances(self, user: np.ndarray) -> np.ndarray:
-        """P(not skipped | move, track, listener), (B, n_moves, n_tracks), as the walk skips."""
-        cat, tastes = self.draw.catalogue, self.draw.tastes
-        affinity = tastes.affinity(user[:, None], cat.track_genre[None, :])  # (B, n_tracks)
-        keep = np.empty((len(user), N_MOVES, cat.n_tracks))
+    def _estimated_listener_moves(self, out: np.ndarray, tastes: HistoryTastes) -> None:
+        """Fill the same rows from play shares: a replay draws a track as often as it was
+        played, an artist or genre as often as its tracks were, an album start any album of
+        an artist in proportion to that artist's share."""
+        cat = self.draw.catalogue
+        apa, tpa = cat.albums_per_artist, cat.tracks_per_album
+        out[:, FAVOURITE_TRACK] = tastes.track_share
+        out[:, FAVOURITE_ARTIST] = tastes.artist_share @ self.artist_tracks
+        out[:, GENRE] = tastes.genre_share @ self.genre_tracks
+        # Album a * apa + k of artist a starts at track (a * apa + k) * tpa.
+        openers = (np.arange(cat.n_artists)[:, None] * apa + np.arange(apa)) * tpa  # (A, apa)
+        out[:, ALBUM, openers.ravel()] = np.repeat(tastes.artist_share / apa, apa, axis=1)
+
+    def keep_chances(self, user: np.ndarray, tastes: HistoryTastes | None = None) -> np.ndarray:
+        """P(not skipped | move, track, listener), (B, n_moves, n_tracks), as the walk skips;
+        with ``tastes``, the genre affinity is the estimated genre share over its largest."""
+        cat = self.draw.catalogue
+        if tastes is None:
+            affinity = self.draw.tastes.affinity(user[:, None], cat.track_genre[None, :])
+        else:  # scaled to a top genre of 1, as draw_tastes scales the drawn mixes
+            top = np.maximum(tastes.genre_share.max(axis=1, keepdims=True), 1e-12)
+            affinity = (tastes.genre_share / top)[:, cat.track_genre]  # (B, n_tracks)
+        keep = np.empty((len(affinity), N_MOVES, cat.n_tracks))
         for move in range(N_MOVES):
             moves = np.full(affinity.size, move)
             chance = _skip_chance(moves, affinity.ravel(), self.draw.config.habits)
@@ -230,6 +302,7 @@ class NextTrackModel:
         in_album: np.ndarray,
         *,
         kept: bool = True,
+        tastes: HistoryTastes | None = None,
     ) -> np.ndarray:
         """P(next track | state), (B, n_tracks), each row summing to 1.
 
@@ -239,11 +312,12 @@ class NextTrackModel:
             first: Whether the play is its session's first, (B,).
             in_album: P(playing an album through), (B,): the true flag, or a posterior.
             kept: Condition on the play not being skipped (a prediction point's target).
+            tastes: Estimated tastes (:func:`history_tastes`) in place of the drawn ones.
         """
         weights = self.move_weights(first, np.asarray(in_album, np.float64), previous)
-        tracks = self.move_tracks(user, previous)
+        tracks = self.move_tracks(user, previous, tastes)
         if kept:
-            tracks *= self.keep_chances(user)
+            tracks *= self.keep_chances(user, tastes)
         p = np.einsum("bm,bmt->bt", weights, tracks)
         return p / p.sum(axis=1, keepdims=True)
 

@@ -12,7 +12,8 @@ The bundle is a folder (format :data:`segue.export.runtime.BUNDLE_FORMAT`):
 * ``prior_*.npy``, for a model with a history prior only: its gate (F, D) weight and (F,) bias,
   float32, and its transition table, successors (V, S) int32 and counts (V, S) float32
   (:data:`segue.export.prior_numpy.PRIOR_FILES`), a mixture prior's (F,) float32 count
-  exponents and, with the ``album`` feature, its album table (V, A) int32; the runtime adds
+  exponents, with the ``album`` feature its album table (V, A) int32, with the ``artist``
+  feature its artist table (V, R) int32 and those tracks' plays (V, R) float32; the runtime adds
   the prior's terms in numpy.
 * ``vocab.json``: :meth:`TrackVocab.to_dict`; ``bundle.json``: model config, input names,
   history-encoding constants, the format version and the SHA-256 of every other file, which
@@ -209,7 +210,8 @@ def write_bundle(
         meta = bundle_metadata(model, opset, int8_embeddings)
         prior = model.prior.combine if model.prior is not None else None
         album = model.prior is not None and model.prior.album
-        files = bundle_files(meta["catalogue"], prior, album)
+        artist = model.prior is not None and model.prior.artist
+        files = bundle_files(meta["catalogue"], prior, album, artist)
         meta[CHECKSUM_KEY] = {name: file_sha256(tmp / name) for name in files}
         _write_json(tmp / "bundle.json", meta)
         set_tree_modes(tmp)
@@ -237,7 +239,7 @@ def save_prior(model: TrackTransformer, folder: Path) -> None:
         raise TypeError(f"the history prior's gate must be a float nn.Linear, got {gate}")
     table = dict(prior.named_buffers())  # the transition table, typed as tensors
     arrays = {
-        "gate_weight": gate.weight.detach().float(),  # (F, D): 3 features, up to 7
+        "gate_weight": gate.weight.detach().float(),  # (F, D): 3 features, up to 8
         "gate_bias": gate.bias.detach().float(),  # (F,)
         "successors": table["successors"].to(torch.int32),  # (V, S): indices < 2**31
         "successor_counts": table["successor_counts"].float(),  # (V, S)
@@ -246,7 +248,10 @@ def save_prior(model: TrackTransformer, folder: Path) -> None:
         arrays["count_power"] = prior.count_power.detach().float()  # (F,)
     if prior.album:
         arrays["album_mates"] = table["album_mates"].to(torch.int32)  # (V, A)
-    for field, name in prior_files(prior.combine, prior.album).items():
+    if prior.artist:
+        arrays["artist_mates"] = table["artist_mates"].to(torch.int32)  # (V, R)
+        arrays["artist_mate_plays"] = table["artist_mate_plays"].float()  # (V, R)
+    for field, name in prior_files(prior.combine, prior.album, prior.artist).items():
         np.save(folder / name, arrays[field].cpu().contiguous().numpy())
 
 

@@ -20,7 +20,8 @@ import numpy as np
 N_FEATURES = 3
 """``repeat``, ``sequel``, ``transition``: the first gate outputs, always there; a model with
 ``prior_plays`` adds ``plays``, then one with ``prior_chain`` adds ``chain``, then one with
-``prior_album`` adds ``album`` and ``album_chain`` (see :func:`n_features`)."""
+``prior_album`` adds ``album`` and ``album_chain``, then one with ``prior_artist`` adds ``artist``
+(see :func:`n_features`)."""
 
 
 COMBINES = ("sum", "mixture")
@@ -31,13 +32,14 @@ CHAIN_RULES = ("known", "strongest")
 """Values of ``ModelConfig.prior_chain_rule``; here because the torch-free runtime checks them."""
 
 
-def n_features(plays: bool, chain: bool, album: bool = False) -> int:
+def n_features(plays: bool, chain: bool, album: bool = False, artist: bool = False) -> int:
     """Outputs of the prior's gate: 3, plus one for each optional feature that is on.
 
     >>> n_features(plays=True, chain=False), n_features(plays=True, chain=True, album=True)
     (4, 7)
     """
-    return N_FEATURES + int(plays) + int(chain) + 2 * int(album)  # album and album_chain
+    # album adds album and album_chain
+    return N_FEATURES + int(plays) + int(chain) + 2 * int(album) + int(artist)
 
 
 PRIOR_FILES = {
@@ -56,13 +58,25 @@ ALBUM_FILES = {"album_mates": "prior_album_mates.npy"}
 """The bundle file a prior with the ``album`` feature adds: its (V, A) int32 album table."""
 
 
-def prior_files(combine: str, album: bool = False) -> dict[str, str]:
+ARTIST_FILES = {
+    "artist_mates": "prior_artist_mates.npy",
+    "artist_mate_plays": "prior_artist_mate_plays.npy",
+}
+"""The bundle files a prior with the ``artist`` feature adds: its (V, R) int32 artist table and
+the (V, R) float32 plays of those tracks."""
+
+
+def prior_files(combine: str, album: bool = False, artist: bool = False) -> dict[str, str]:
     """The bundle files of a history prior that meets the scores by ``combine``.
 
     >>> sorted(prior_files("mixture")) == sorted([*PRIOR_FILES, "count_power"])
     True
     """
-    optional = {**(MIXTURE_FILES if combine == "mixture" else {}), **(ALBUM_FILES if album else {})}
+    optional = {
+        **(MIXTURE_FILES if combine == "mixture" else {}),
+        **(ALBUM_FILES if album else {}),
+        **(ARTIST_FILES if artist else {}),
+    }
     return {**PRIOR_FILES, **optional}
 
 
@@ -93,6 +107,8 @@ def prior_features(
     plays_outside_chain: bool = False,
     album_mates: np.ndarray | None = None,
     album_fresh: int = 0,
+    artist_mates: np.ndarray | None = None,
+    artist_mate_plays: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The feature counts of every (query, candidate) pair where one is non-zero.
 
@@ -113,6 +129,9 @@ def prior_features(
             features (album-mates of the current track; the same where the last step stayed
             on the album) as the last two columns; None: no such features.
         album_fresh: Album-mates among the last this many events of the window are left out.
+        artist_mates: The artist table, (V, R) integers, with ``artist_mate_plays`` (V, R)
+            float32: adds the ``artist`` feature (the current artist's other tracks at their
+            share of plays) as the last column; None: no such feature.
 
     Returns:
         Query number (E,) and track (E,) of each entry, coalesced and sorted by (query, track),
@@ -165,8 +184,13 @@ def prior_features(
         on_album = (mates == prev[:, None]).any(axis=1) & (prev > 0)  # (N,)
         blocks.append(mates)  # album_chain: the same where the last step stayed on the album
         block_values.append(fresh * on_album[:, None])
+    if artist_mates is not None and artist_mate_plays is not None:  # artist: shares of plays
+        mates_of_artist = artist_mates[last].astype(np.int64)  # (N, R)
+        mate_plays = artist_mate_plays[last]  # (N, R)
+        blocks.append(mates_of_artist)
+        block_values.append(mate_plays / np.maximum(mate_plays.sum(axis=1, keepdims=True), 1))
     feature = np.concatenate([np.full_like(b, k) for k, b in enumerate(blocks)], axis=1)
-    items = np.concatenate(blocks, axis=1)  # (N, 2W - 1 + S [+ W] [+ S] [+ 2A])
+    items = np.concatenate(blocks, axis=1)  # (N, 2W - 1 + S [+ W] [+ S] [+ 2A] [+ R])
     values = np.concatenate(block_values, axis=1, dtype=np.float32)
     rows = np.broadcast_to(np.arange(len(batch_row))[:, None], items.shape)
     keep = (items > 0) & (values > 0)
@@ -194,6 +218,8 @@ class PriorArrays:
         count_power: (F,) float32, the mixture's raw exponents; None for "sum".
         album_mates: (V, A) int32, the album table of a prior with the ``album`` feature;
             None without it. album_fresh: ``model_config.prior_album_fresh``.
+        artist_mates: (V, R) int32, the artist table of a prior with the ``artist`` feature,
+            and artist_mate_plays: (V, R) float32, its tracks' plays; None without it.
     """
 
     gate_weight: np.ndarray
@@ -210,6 +236,8 @@ class PriorArrays:
     count_power: np.ndarray | None = None
     album_mates: np.ndarray | None = None
     album_fresh: int = 0
+    artist_mates: np.ndarray | None = None
+    artist_mate_plays: np.ndarray | None = None
 
     def entries(
         self,
@@ -252,6 +280,8 @@ class PriorArrays:
             self.plays_outside_chain,
             self.album_mates,
             self.album_fresh,
+            self.artist_mates,
+            self.artist_mate_plays,
         )
         real = np.flatnonzero(queries[:, -1])  # entries are numbered over non-empty rows
         gate = listener[real].astype(np.float32) @ self.gate_weight.T + self.gate_bias  # (N, F)

@@ -132,10 +132,10 @@ class OnnxRecommender:
         self.int8_kernel: Any = None  # see use_int8_kernel
         self.prior: PriorArrays | None = None
         if _has_prior(meta):
-            combine, album = prior_combine(meta), prior_album(meta)
+            combine, album, artist = prior_combine(meta), prior_album(meta), prior_artist(meta)
             arrays = {
                 field: _load_npy(bundle_dir / name)
-                for field, name in prior_files(combine, album).items()
+                for field, name in prior_files(combine, album, artist).items()
             }
             window, decay = self.config["prior_window"], self.config["prior_decay"]
             # Absent in a bundle written before these features existed: off, as then.
@@ -196,6 +196,7 @@ class OnnxRecommender:
                 config.get("prior_plays", False),
                 config.get("prior_chain", False),
                 prior_album(meta),
+                prior_artist(meta),
             )
             _check_prior_files(bundle_dir, rows, width, config, features, prior_combine(meta))
         options = ort.SessionOptions()
@@ -585,8 +586,8 @@ def _checked_meta(path: Path) -> dict[str, Any]:
         _check_prior_config(path, config)
     if version >= 2:  # the files it lists depend on the prior's settings, checked just above
         prior = prior_combine(meta) if _has_prior(meta) else None
-        album = prior_album(meta)
-        _check_checksum_table(path, meta[CHECKSUM_KEY], meta["catalogue"], prior, album)
+        album, artist = prior_album(meta), prior_artist(meta)
+        _check_checksum_table(path, meta[CHECKSUM_KEY], meta["catalogue"], prior, album, artist)
     inputs = meta["inputs"]
     if (
         not isinstance(inputs, list)
@@ -615,15 +616,18 @@ def _checked_meta(path: Path) -> dict[str, Any]:
     return meta
 
 
-def bundle_files(catalogue: str, prior: str | None = None, album: bool = False) -> list[str]:
+def bundle_files(
+    catalogue: str, prior: str | None = None, album: bool = False, artist: bool = False
+) -> list[str]:
     """The files of a bundle besides ``bundle.json``, for its ``catalogue`` kind and its
-    model's history prior (its ``prior_combine``; None: no prior; ``album``: its album table).
+    model's history prior (its ``prior_combine``; None: no prior; ``album``: its album table;
+    ``artist``: its artist table).
 
     >>> bundle_files("float32")
     ['encoder.onnx', 'vocab.json', 'catalogue.npy']
     """
     arrays = ["catalogue_int8.npy", "catalogue_scales.npy"] if catalogue == "int8" else []
-    extra = list(prior_files(prior, album).values()) if prior is not None else []
+    extra = list(prior_files(prior, album, artist).values()) if prior is not None else []
     return ["encoder.onnx", "vocab.json", *(arrays or ["catalogue.npy"]), *extra]
 
 
@@ -638,6 +642,13 @@ def prior_album(meta: Mapping[str, Any]) -> bool:
     written before it existed); checked to be a bool by :func:`_check_prior_config`."""
     config = meta.get("model_config")
     return _has_prior(meta) and isinstance(config, dict) and config.get("prior_album") is True
+
+
+def prior_artist(meta: Mapping[str, Any]) -> bool:
+    """Whether ``bundle.json``'s history prior has the ``artist`` feature (False in bundles
+    written before it existed); checked to be a bool by :func:`_check_prior_config`."""
+    config = meta.get("model_config")
+    return _has_prior(meta) and isinstance(config, dict) and config.get("prior_artist") is True
 
 
 def prior_combine(meta: Mapping[str, Any]) -> str:
@@ -658,7 +669,8 @@ def _check_prior_config(path: Path, config: Mapping[str, Any]) -> None:
     decay = config.get("prior_decay")
     if not isinstance(decay, int | float) or isinstance(decay, bool) or not 0 < decay <= 1:
         raise BundleError(path, "model_config.prior_decay must be a number in (0, 1]")
-    for key in ("prior_plays", "prior_chain", "prior_plays_outside_chain", "prior_album"):
+    flags = ("prior_plays", "prior_chain", "prior_plays_outside_chain", "prior_album")
+    for key in (*flags, "prior_artist"):
         if not isinstance(config.get(key, False), bool):
             raise BundleError(path, f"model_config.{key} must be true or false")
     if config.get("prior_album", False):
@@ -666,6 +678,9 @@ def _check_prior_config(path: Path, config: Mapping[str, Any]) -> None:
             raise BundleError(path, "model_config.prior_album_tracks must be an integer >= 1")
         if not _is_int(config.get("prior_album_fresh")) or config["prior_album_fresh"] < 0:
             raise BundleError(path, "model_config.prior_album_fresh must be an integer >= 0")
+    tracks = config.get("prior_artist_tracks")
+    if config.get("prior_artist", False) and (not _is_int(tracks) or tracks < 1):
+        raise BundleError(path, "model_config.prior_artist_tracks must be an integer >= 1")
     if config.get("prior_plays_outside_chain", False) and not (
         config.get("prior_plays", False) and config.get("prior_chain", False)
     ):
@@ -687,8 +702,10 @@ def _check_prior_files(
     """The prior's arrays: dtypes and shapes from ``model_config`` (``features`` gate outputs),
     finite gate, successor and album-mate indices in 0..n_tracks and counts >= 0 (so no request
     can index out of the catalogue)."""
-    album = config.get("prior_album", False) is True
-    files = {field: bundle_dir / name for field, name in prior_files(combine, album).items()}
+    album, artist = config.get("prior_album", False) is True, config.get("prior_artist") is True
+    files = {
+        field: bundle_dir / name for field, name in prior_files(combine, album, artist).items()
+    }
     successors = config["prior_successors"]
     _check_npy(files["gate_weight"], np.float32, (features, width))
     _check_npy(files["gate_bias"], np.float32, (features,))
@@ -704,6 +721,18 @@ def _check_prior_files(
     if album:
         _check_npy(files["album_mates"], np.int32, (rows, config["prior_album_tracks"]))
         _check_track_indices(files["album_mates"], rows)
+    if artist:
+        shape = (rows, config["prior_artist_tracks"])
+        _check_npy(files["artist_mates"], np.int32, shape)
+        _check_npy(files["artist_mate_plays"], np.float32, shape)
+        _check_track_indices(files["artist_mates"], rows)
+        plays = np.load(files["artist_mate_plays"], mmap_mode="r", allow_pickle=False)
+        for start in range(0, rows, SCORE_CHUNK_ROWS):
+            chunk = plays[start : start + SCORE_CHUNK_ROWS]
+            if not (np.isfinite(chunk).all() and chunk.min(initial=0) >= 0):
+                raise BundleError(
+                    files["artist_mate_plays"], "holds plays that are not finite >= 0"
+                )
 
 
 def _check_track_indices(path: Path, rows: int) -> None:
@@ -745,10 +774,15 @@ def verify_checksums(bundle_dir: Path, checksums: Mapping[str, str]) -> None:
 
 
 def _check_checksum_table(
-    path: Path, checksums: object, catalogue: object, prior: str | None = None, album: bool = False
+    path: Path,
+    checksums: object,
+    catalogue: object,
+    prior: str | None = None,
+    album: bool = False,
+    artist: bool = False,
 ) -> None:
     """``sha256`` must map exactly the bundle's other files to 64 hex digits each."""
-    files = bundle_files(str(catalogue), prior, album)
+    files = bundle_files(str(catalogue), prior, album, artist)
     if not isinstance(checksums, dict) or sorted(checksums) != sorted(files):
         hint = " (a model with a history prior: re-export the bundle)" if prior is not None else ""
         raise BundleError(path, f"{CHECKSUM_KEY} must map exactly {files} to their SHA-256{hint}")

@@ -280,6 +280,7 @@ def check_weights(
         "artist_emb.": config.n_artists + 1,
         "prior.successor": config.n_tracks + 1,  # the history prior's transition table
         "prior.album_mates": config.n_tracks + 1,  # and its album table
+        "prior.artist_mate": config.n_tracks + 1,  # its artist table and those tracks' plays
     }
     small = replace(config, n_tracks=1, n_artists=min(config.n_artists, 1))
     try:
@@ -308,14 +309,14 @@ def check_weights(
 
 
 def check_prior_table(path: Path, tensors: Mapping[str, torch.Tensor], n_tracks: int) -> None:
-    """The history prior's transition and album tables hold track indices and counts, nothing
-    else.
+    """The history prior's transition, album and artist tables hold track indices and counts,
+    nothing else.
 
     Its values index the score columns at inference, so a successor outside 0..n_tracks would
     fail there (or, in a numpy port, wrap around); a negative count has no meaning.
     """
     counts = tensors.get("prior.successor_counts")
-    for name in ("prior.successors", "prior.album_mates"):
+    for name in ("prior.successors", "prior.album_mates", "prior.artist_mates"):
         indices = tensors.get(name)
         if indices is not None and indices.numel():
             low, high = int(indices.min()), int(indices.max())
@@ -326,6 +327,9 @@ def check_prior_table(path: Path, tensors: Mapping[str, torch.Tensor], n_tracks:
                 )
     if counts is not None and counts.numel() and float(counts.min()) < 0:
         raise CheckpointError(path, "prior.successor_counts holds a negative count")
+    plays = tensors.get("prior.artist_mate_plays")
+    if plays is not None and plays.numel() and not bool((plays.isfinite() & (plays >= 0)).all()):
+        raise CheckpointError(path, "prior.artist_mate_plays holds plays that are not finite >= 0")
 
 
 def stored_elements(tensors: Mapping[str, torch.Tensor]) -> int:

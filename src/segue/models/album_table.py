@@ -1,4 +1,4 @@
-"""The history prior's album table: each track's album-mates, from the vocabulary's metadata.
+"""The history prior's album and artist tables: each track's album-mates and artist-mates.
 
 An album played through is the strongest pattern in personal listening logs, and the transition
 table learns its order only from earlier play-throughs: a rare album's next track has a count of
@@ -6,6 +6,10 @@ table learns its order only from earlier play-throughs: a rare album's next trac
 all, only the album names an export already carries: the prior's ``album`` feature puts mass on
 the current track's album-mates, and the transition and sequel features order them where they
 can (:mod:`segue.models.history_prior`).
+
+The artist table does the same for a listener who stays with an artist: the current artist's
+other tracks, most played first, with their play counts, which the prior's ``artist`` feature
+turns into shares (a same-artist pick follows the artist's own popularity).
 """
 
 from __future__ import annotations
@@ -29,24 +33,57 @@ def album_mates_table(vocab: TrackVocab, n_mates: int) -> np.ndarray:
     >>> album_mates_table(vocab, n_mates=2).tolist()  # d: same album name, another artist
     [[0, 0], [2, 3], [3, 1], [2, 1], [0, 0]]
     """
-    n_rows = vocab.n_tracks + 1
-    table = np.zeros((n_rows, n_mates), dtype=np.int64)
     if vocab.albums is None or vocab.n_tracks == 0:
-        return table
+        return np.zeros((vocab.n_tracks + 1, n_mates), dtype=np.int64)
     artists = vocab.artists if vocab.artists is not None else [None] * vocab.n_tracks
     # One key per (artist, album); the unit separator cannot occur in either name's meaning.
     keys = [
         None if name is None else f"{artist or ''}\x1f{name}"
         for artist, name in zip(artists, vocab.albums, strict=True)
     ]
-    album, _ = pd.factorize(pd.Series(keys, dtype=object), use_na_sentinel=True)  # None: -1
+    return group_mates(keys, np.asarray(vocab.counts), n_mates)
+
+
+def artist_mates_table(vocab: TrackVocab, n_mates: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n_mates`` most played other tracks of every track's artist, and their play counts.
+
+    Returns ``(mates, counts)``, both (n_tracks + 1, n_mates): track indices (0 = none, as in
+    :func:`album_mates_table`; tracks without an artist have none) and each mate's plays in the
+    vocabulary's data (float32, 0 where there is no mate).
+
+    >>> vocab = TrackVocab(["a", "b", "c", "d"], counts=[5, 9, 7, 1],
+    ...                    artists=["x", "x", "x", None])
+    >>> mates, counts = artist_mates_table(vocab, n_mates=2)
+    >>> mates.tolist(), counts[1].tolist()
+    ([[0, 0], [2, 3], [3, 1], [2, 1], [0, 0]], [9.0, 7.0])
+    """
+    n_rows = vocab.n_tracks + 1
+    if vocab.artists is None or vocab.n_tracks == 0:
+        return np.zeros((n_rows, n_mates), dtype=np.int64), np.zeros((n_rows, n_mates), np.float32)
+    keys = [artist or None for artist in vocab.artists]  # an empty name is no artist
+    mates = group_mates(keys, np.asarray(vocab.counts), n_mates)
+    plays = np.concatenate([[0], np.asarray(vocab.counts)]).astype(np.float32)
+    return mates, np.where(mates > 0, plays[mates], np.float32(0))
+
+
+def group_mates(keys: list[str | None], counts: np.ndarray, n_mates: int) -> np.ndarray:
+    """The ``n_mates`` most played other tracks sharing each track's key, (len(keys) + 1, n_mates).
+
+    ``keys[i]`` and ``counts[i]`` belong to track index ``i + 1``; a ``None`` key has no mates.
+    Ties between play counts go to the smaller index, so the table is deterministic.
+    """
+    n_rows = len(keys) + 1
+    table = np.zeros((n_rows, n_mates), dtype=np.int64)
+    group, _ = pd.factorize(pd.Series(keys, dtype=object), use_na_sentinel=True)  # None: -1
     tracks = np.arange(1, n_rows)
-    named = album >= 0
-    # Each album's tracks, most played first: a run of the sorted order per album.
-    order = np.lexsort((tracks[named], -np.asarray(vocab.counts)[named], album[named]))
-    sorted_tracks, sorted_album = tracks[named][order], album[named][order]
-    first = np.searchsorted(sorted_album, sorted_album)  # where each track's album run starts
-    size = np.bincount(sorted_album)[sorted_album]  # (K,)
+    named = group >= 0
+    if not named.any():
+        return table
+    # Each group's tracks, most played first: a run of the sorted order per group.
+    order = np.lexsort((tracks[named], -counts[named], group[named]))
+    sorted_tracks, sorted_group = tracks[named][order], group[named][order]
+    first = np.searchsorted(sorted_group, sorted_group)  # where each track's group run starts
+    size = np.bincount(sorted_group)[sorted_group]  # (K,)
     # The run's first n_mates + 1 tracks hold n_mates others than the row's own track.
     offsets = np.arange(n_mates + 1)
     inside = offsets[None, :] < size[:, None]  # (K, n_mates + 1)

@@ -89,6 +89,11 @@ class ModelConfig:
         prior_album_tracks: Album-mates kept per track (the most played ones).
         prior_album_fresh: An album-mate among the last ``prior_album_fresh`` events is left
             out (the tracks of the album already heard in this play-through); 0 keeps all.
+        prior_artist: Add the prior's ``artist`` feature: the current track's artist's other
+            tracks, each at its share of their plays (a listener who stays with an artist
+            picks by the artist's own popularity). False for earlier checkpoints; on a log
+            without artist names it is empty.
+        prior_artist_tracks: Artist-mates kept per track (the most played ones).
     """
 
     n_tracks: int
@@ -121,6 +126,8 @@ class ModelConfig:
     prior_album: bool = False
     prior_album_tracks: int = 16
     prior_album_fresh: int = 0
+    prior_artist: bool = False
+    prior_artist_tracks: int = 16
 
     def __post_init__(self) -> None:
         """Refuse any value a model cannot be built from, naming the field and what is allowed.
@@ -150,6 +157,7 @@ class ModelConfig:
         check_number("prior_decay", self.prior_decay, low=0.0, high=1.0, low_open=True)
         check_integer("prior_album_tracks", self.prior_album_tracks, minimum=1)
         check_integer("prior_album_fresh", self.prior_album_fresh, minimum=0)
+        check_integer("prior_artist_tracks", self.prior_artist_tracks, minimum=1)
         if self.prior_plays_outside_chain and not (self.prior_plays and self.prior_chain):
             raise ValueError("prior_plays_outside_chain needs prior_plays and prior_chain")
         if self.prior_chain_rule not in CHAIN_RULES:

@@ -36,6 +36,11 @@ and optional ones:
   another 8%. ``album`` also adds ``album_chain``: the same entries again, but only at queries
   whose own last step stayed on the album (``x_{t-1}`` is a mate of ``x_t``), where the album's
   next track is far likelier than elsewhere (as ``chain`` is to ``transition``).
+* ``artist`` (``artist=True`` only): the current artist's other tracks (the artist table,
+  :func:`segue.models.album_table.artist_mates_table`), each at its share of their training
+  plays: a listener who stays with an artist picks by that artist's own popularity, which
+  the transition table knows only for steps taken before. On the synthetic log's validation
+  window it lifted NDCG@10 from 0.3174 to 0.3207, on 30Music's from 0.1469 to 0.1589 (README).
 
 How the features meet the transformer's score ``s_j = h . e_j`` (``combine``):
 
@@ -75,7 +80,16 @@ from torch import nn
 
 from segue.export.prior_numpy import COMBINES
 
-FEATURES = ("repeat", "sequel", "transition", "plays", "chain", "album", "album_chain")
+FEATURES = (
+    "repeat",
+    "sequel",
+    "transition",
+    "plays",
+    "chain",
+    "album",
+    "album_chain",
+    "artist",
+)
 """The prior's features, in the order of its gate's outputs when all are on; the first three are
 always on (the whole prior of checkpoints written before ``plays`` and ``chain`` existed)."""
 
@@ -178,11 +192,16 @@ class HistoryPrior(nn.Module):
         album: Add the ``album`` feature (album-mates of the current track).
         album_tracks: Album-mates kept per track.
         album_fresh: Leave out album-mates among the last this many events (0: none).
+        artist: Add the ``artist`` feature (the current artist's other tracks, at their share
+            of plays).
+        artist_tracks: Artist-mates kept per track.
     """
 
     successors: torch.Tensor  # (n_tracks + 1, n_successors), 0 = none
     successor_counts: torch.Tensor  # (n_tracks + 1, n_successors), float
     album_mates: torch.Tensor  # (n_tracks + 1, album_tracks), 0 = none; with album=True only
+    artist_mates: torch.Tensor  # (n_tracks + 1, artist_tracks), 0 = none; artist=True only
+    artist_mate_plays: torch.Tensor  # (n_tracks + 1, artist_tracks), float; artist=True only
 
     def __init__(
         self,
@@ -199,12 +218,15 @@ class HistoryPrior(nn.Module):
         album: bool = False,
         album_tracks: int = 16,
         album_fresh: int = 0,
+        artist: bool = False,
+        artist_tracks: int = 16,
     ) -> None:
         super().__init__()
         self.window, self.decay, self.plays, self.chain = window, decay, plays, chain
         self.combine, self.album, self.album_fresh = combine, album, album_fresh
         self.chain_rule, self.plays_outside_chain = chain_rule, plays_outside_chain
-        self.features = enabled_features(plays, chain, album)
+        self.artist = artist
+        self.features = enabled_features(plays, chain, album, artist)
         if combine not in COMBINES:
             raise ValueError(f"combine must be one of {list(COMBINES)}, got {combine!r}")
         self.gate = nn.Linear(d_model, len(self.features))
@@ -218,6 +240,10 @@ class HistoryPrior(nn.Module):
         if album:  # counted from the vocabulary's metadata (fit_albums), stored like the table
             mates = torch.zeros(n_tracks + 1, album_tracks, dtype=torch.long)
             self.register_buffer("album_mates", mates)
+        if artist:  # counted from the vocabulary's artists and plays (fit_artists)
+            artist_mates = torch.zeros(n_tracks + 1, artist_tracks, dtype=torch.long)
+            self.register_buffer("artist_mates", artist_mates)
+            self.register_buffer("artist_mate_plays", torch.zeros(n_tracks + 1, artist_tracks))
 
     @torch.no_grad()
     def reset_bias(self, n_tracks: int) -> None:
@@ -252,6 +278,20 @@ class HistoryPrior(nn.Module):
                 f"album table of shape {mates.shape}, expected {tuple(self.album_mates.shape)}"
             )
         self.album_mates.copy_(torch.from_numpy(mates))
+
+    @torch.no_grad()
+    def fit_artists(self, mates: np.ndarray, plays: np.ndarray) -> None:
+        """Store the artist table and its mates' plays
+        (:func:`segue.models.album_table.artist_mates_table`)."""
+        if not self.artist:
+            raise ValueError("this prior has no artist feature (model.prior_artist=false)")
+        for name, table in (("artist table", mates), ("artist plays", plays)):
+            if table.shape != tuple(self.artist_mates.shape):
+                raise ValueError(
+                    f"{name} of shape {table.shape}, expected {tuple(self.artist_mates.shape)}"
+                )
+        self.artist_mates.copy_(torch.from_numpy(mates))
+        self.artist_mate_plays.copy_(torch.from_numpy(plays))
 
     def weights(self, hidden: torch.Tensor) -> torch.Tensor:
         """Per-query feature weights, (N, n_features), all >= 0."""
@@ -300,13 +340,21 @@ class HistoryPrior(nn.Module):
         return torch.logsumexp(terms.masked_fill(~present, float("-inf")), dim=1)  # (E,)
 
 
-def enabled_features(plays: bool, chain: bool, album: bool = False) -> tuple[str, ...]:
+def enabled_features(
+    plays: bool, chain: bool, album: bool = False, artist: bool = False
+) -> tuple[str, ...]:
     """The prior's features, in the order of its gate's outputs.
 
     >>> enabled_features(plays=False, chain=True)
     ('repeat', 'sequel', 'transition', 'chain')
     """
-    optional = {"plays": plays, "chain": chain, "album": album, "album_chain": album}
+    optional = {
+        "plays": plays,
+        "chain": chain,
+        "album": album,
+        "album_chain": album,
+        "artist": artist,
+    }
     return tuple(f for f in FEATURES if optional.get(f, True))
 
 
@@ -379,6 +427,11 @@ def prior_features(
         on_album = (mates == previous[:, None]).any(dim=1) & (previous > 0)  # (N,)
         item_blocks.append(mates)
         value_blocks.append(fresh * on_album[:, None].to(fresh.dtype))
+    if prior.artist:  # artist: the current artist's other tracks at their share of plays
+        item_blocks.append(prior.artist_mates[last])  # (N, A)
+        value_blocks.append(
+            artist_shares(prior.artist_mates[last], prior.artist_mate_plays[last], targets)
+        )
     feature = torch.cat([torch.full_like(b, k) for k, b in enumerate(item_blocks)], dim=1)
     items, values = torch.cat(item_blocks, dim=1), torch.cat(value_blocks, dim=1)  # (N, M_q)
     rows = torch.arange(N, device=tracks.device)[:, None].expand_as(items)
@@ -389,6 +442,19 @@ def prior_features(
     counts = values.new_zeros(len(keys), len(prior.features))
     counts.index_put_((pair, feature), values, accumulate=True)  # (E, n_features)
     return RawFeatures(keys // n_items, keys % n_items, counts)
+
+
+def artist_shares(
+    mates: torch.Tensor, plays: torch.Tensor, targets: torch.Tensor | None
+) -> torch.Tensor:
+    """Each artist-mate's share of the row's mates' plays, (N, A); 0 where there is none.
+
+    During training (``targets`` given) the target's own play is counted out first: it is
+    among the vocabulary's counts, and would not be at test time.
+    """
+    if targets is not None:
+        plays = (plays - (mates == targets[:, None]).to(plays.dtype)).clamp(min=0)
+    return plays / plays.sum(dim=1, keepdim=True).clamp(min=1)
 
 
 def chain_queries(

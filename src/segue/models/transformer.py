@@ -92,6 +92,8 @@ class TrackTransformer(nn.Module):
                 album=config.prior_album,
                 album_tracks=config.prior_album_tracks,
                 album_fresh=config.prior_album_fresh,
+                artist=config.prior_artist,
+                artist_tracks=config.prior_artist_tracks,
             )
             if config.history_prior
             else None

@@ -33,7 +33,7 @@ from segue.evaluation.summary import METRICS
 from segue.io.atomic_write import atomic_write_text
 from segue.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from segue.logs import show_progress
-from segue.models.album_table import album_mates_table
+from segue.models.album_table import album_mates_table, artist_mates_table
 from segue.models.param_groups import optimizer_groups
 from segue.models.transformer import TrackTransformer
 from segue.training import distributed
@@ -528,6 +528,8 @@ def fit(
         fit_prior_table(model, data)
         if model.prior.album:
             model.prior.fit_albums(album_mates_table(vocab, model.config.prior_album_tracks))
+        if model.prior.artist:
+            model.prior.fit_artists(*artist_mates_table(vocab, model.config.prior_artist_tracks))
     atomic_write_text(Path(config.out_dir) / "trainer.json", json.dumps(asdict(config), indent=2))
     return _Loop(
         model,
