@@ -91,7 +91,8 @@ FEATURES = (
     "artist",
 )
 """The prior's features, in the order of its gate's outputs when all are on; the first three are
-always on (the whole prior of checkpoints written before ``plays`` and ``chain`` existed)."""
+always on (the whole prior of checkpoints written before ``plays`` and ``chain`` existed), each
+later one was appended when it was added, so an earlier checkpoint's gate keeps its order."""
 
 SOFTPLUS_ONE = float(np.log(np.e - 1.0))
 """softplus(SOFTPLUS_ONE) == 1: the gate's initial bias, so training starts from w = 1."""
@@ -428,10 +429,9 @@ def prior_features(
         item_blocks.append(mates)
         value_blocks.append(fresh * on_album[:, None].to(fresh.dtype))
     if prior.artist:  # artist: the current artist's other tracks at their share of plays
-        item_blocks.append(prior.artist_mates[last])  # (N, A)
-        value_blocks.append(
-            artist_shares(prior.artist_mates[last], prior.artist_mate_plays[last], targets)
-        )
+        artist_mates = prior.artist_mates[last]  # (N, R)
+        item_blocks.append(artist_mates)
+        value_blocks.append(artist_shares(artist_mates, prior.artist_mate_plays[last], targets))
     feature = torch.cat([torch.full_like(b, k) for k, b in enumerate(item_blocks)], dim=1)
     items, values = torch.cat(item_blocks, dim=1), torch.cat(value_blocks, dim=1)  # (N, M_q)
     rows = torch.arange(N, device=tracks.device)[:, None].expand_as(items)
