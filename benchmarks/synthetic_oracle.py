@@ -182,9 +182,9 @@ def oracle_ranks(
     for start in range(0, len(plays), batch_size):
         at = np.arange(start, min(start + batch_size, len(plays)))
         j = plays[at]
+        seen = [points.full_history(int(i)) for i in at] if plug_in or exclude_seen else []
         # The plug-in sees what a model sees: the point's history, in the vocabulary.
-        histories = [catalogue_index[points.full_history(int(i))] for i in at]
-        tastes = history_tastes(model.draw, histories) if plug_in else None
+        tastes = history_tastes(model.draw, [catalogue_index[h] for h in seen]) if plug_in else None
         p = model.next_track(
             states.user[j],
             states.previous[j],
@@ -195,7 +195,7 @@ def oracle_ranks(
         )
         scores = np.full((len(j), data.vocab.n_tracks + 1), -np.inf)
         scores[:, column[known]] = p[:, known]
-        exclude = [points.full_history(int(i)) for i in at] if exclude_seen else None
+        exclude = seen if exclude_seen else None
         ranks[at] = target_ranks(scores, points.targets[at], exclude)
         if not exclude_seen:  # mass on tracks outside the vocabulary is a sure miss
             top = -np.sort(-p[:, known], axis=1)[:, : len(gains)]

@@ -335,16 +335,13 @@ def test_a_mixture_bundle_checks_its_exponents_and_its_combine(tmp_path):
     np.save(power, original)
     _resign(bundle, power.name)
     OnnxRecommender.load(bundle)  # restored: loads
-    meta = json.loads((bundle / "bundle.json").read_text())
-    meta["model_config"]["prior_combine"] = "product"
-    (bundle / "bundle.json").write_text(json.dumps(meta))
-    with pytest.raises(BundleError, match="prior_combine must be one of"):
-        OnnxRecommender.load(bundle)
-    meta["model_config"]["prior_combine"] = "mixture"
-    del meta["sha256"][power.name]  # a mixture bundle without its exponents
-    (bundle / "bundle.json").write_text(json.dumps(meta))
-    with pytest.raises(BundleError, match="prior_count_power"):
-        OnnxRecommender.load(bundle)
+    # A mixture bundle without its exponents: refused naming them.
+    _refused_setting_then_unlisted_file(
+        bundle,
+        ("prior_combine", "product", "mixture"),
+        power.name,
+        ("prior_combine must be one of", "prior_count_power"),
+    )
 
 
 def test_a_bundle_album_table_is_checked_on_load(tmp_path):
@@ -353,25 +350,33 @@ def test_a_bundle_album_table_is_checked_on_load(tmp_path):
     table = bundle / ALBUM_FILES["album_mates"]
     assert np.array_equal(np.load(table), model.prior.album_mates.numpy())
     _refused_when_tampered(bundle, table, (5, 1), -2, "(41, 3)")
-    _refused_setting_then_unlisted_file(bundle, ("prior_album_fresh", -1, 2), table.name)
+    _refused_setting_then_unlisted_file(
+        bundle,
+        ("prior_album_fresh", -1, 2),
+        table.name,
+        ("prior_album_fresh must be an integer >= 0", "must map exactly"),
+    )
 
 
 def _refused_setting_then_unlisted_file(
-    bundle: Path, setting: tuple[str, int, int], file_name: str
+    bundle: Path,
+    setting: tuple[str, object, object],
+    file_name: str,
+    refusals: tuple[str, str],
 ) -> None:
     """``bundle.json`` with ``setting`` (key, bad value, good value) at its bad value is
-    refused naming it; back at the good value but without ``file_name``'s checksum, refused
-    as a checksum table that does not list the prior's files."""
+    refused with the first of ``refusals``; back at the good value but without
+    ``file_name``'s checksum, refused with the second."""
     key, bad, good = setting
     meta = json.loads((bundle / "bundle.json").read_text())
     meta["model_config"][key] = bad
     (bundle / "bundle.json").write_text(json.dumps(meta))
-    with pytest.raises(BundleError, match=f"{key} must be an integer"):
+    with pytest.raises(BundleError, match=refusals[0]):
         OnnxRecommender.load(bundle)
     meta["model_config"][key] = good
     del meta["sha256"][file_name]
     (bundle / "bundle.json").write_text(json.dumps(meta))
-    with pytest.raises(BundleError, match="must map exactly"):
+    with pytest.raises(BundleError, match=refusals[1]):
         OnnxRecommender.load(bundle)
 
 
@@ -393,7 +398,12 @@ def test_a_bundle_artist_table_is_checked_on_load(tmp_path):
         _resign(bundle, plays.name)
         with pytest.raises(
             BundleError,
-            match=r"prior_artist_mate_plays\.npy: (has NaN|holds plays that are not finite)",
+            match=r"prior_artist_mate_plays\.npy: (has NaN|holds negative plays)",
         ):
             OnnxRecommender.load(bundle)
-    _refused_setting_then_unlisted_file(bundle, ("prior_artist_tracks", 0, 3), plays.name)
+    _refused_setting_then_unlisted_file(
+        bundle,
+        ("prior_artist_tracks", 0, 3),
+        plays.name,
+        ("prior_artist_tracks must be an integer >= 1", "must map exactly"),
+    )

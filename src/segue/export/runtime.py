@@ -638,17 +638,20 @@ def _has_prior(meta: Mapping[str, Any]) -> bool:
 
 
 def prior_album(meta: Mapping[str, Any]) -> bool:
-    """Whether ``bundle.json``'s history prior has the ``album`` feature (False in bundles
-    written before it existed); checked to be a bool by :func:`_check_prior_config`."""
-    config = meta.get("model_config")
-    return _has_prior(meta) and isinstance(config, dict) and config.get("prior_album") is True
+    """Whether ``bundle.json``'s history prior has the ``album`` feature."""
+    return _prior_flag(meta, "prior_album")
 
 
 def prior_artist(meta: Mapping[str, Any]) -> bool:
-    """Whether ``bundle.json``'s history prior has the ``artist`` feature (False in bundles
-    written before it existed); checked to be a bool by :func:`_check_prior_config`."""
+    """Whether ``bundle.json``'s history prior has the ``artist`` feature."""
+    return _prior_flag(meta, "prior_artist")
+
+
+def _prior_flag(meta: Mapping[str, Any], key: str) -> bool:
+    """``model_config[key]`` of a bundle with a history prior (False in bundles written
+    before the setting existed); checked to be a bool by :func:`_check_prior_config`."""
     config = meta.get("model_config")
-    return _has_prior(meta) and isinstance(config, dict) and config.get("prior_artist") is True
+    return _has_prior(meta) and isinstance(config, dict) and config.get(key) is True
 
 
 def prior_combine(meta: Mapping[str, Any]) -> str:
@@ -669,8 +672,13 @@ def _check_prior_config(path: Path, config: Mapping[str, Any]) -> None:
     decay = config.get("prior_decay")
     if not isinstance(decay, int | float) or isinstance(decay, bool) or not 0 < decay <= 1:
         raise BundleError(path, "model_config.prior_decay must be a number in (0, 1]")
-    flags = ("prior_plays", "prior_chain", "prior_plays_outside_chain", "prior_album")
-    for key in (*flags, "prior_artist"):
+    for key in (
+        "prior_plays",
+        "prior_chain",
+        "prior_plays_outside_chain",
+        "prior_album",
+        "prior_artist",
+    ):
         if not isinstance(config.get(key, False), bool):
             raise BundleError(path, f"model_config.{key} must be true or false")
     if config.get("prior_album", False):
@@ -714,10 +722,7 @@ def _check_prior_files(
     _check_npy(files["successors"], np.int32, (rows, successors))
     _check_npy(files["successor_counts"], np.float32, (rows, successors))
     _check_track_indices(files["successors"], rows)
-    counts = np.load(files["successor_counts"], mmap_mode="r", allow_pickle=False)
-    for start in range(0, rows, SCORE_CHUNK_ROWS):  # a chunk at a time: no full copy
-        if counts[start : start + SCORE_CHUNK_ROWS].min(initial=0) < 0:
-            raise BundleError(files["successor_counts"], "holds negative counts")
+    _check_not_negative(files["successor_counts"], rows, "counts")
     if album:
         _check_npy(files["album_mates"], np.int32, (rows, config["prior_album_tracks"]))
         _check_track_indices(files["album_mates"], rows)
@@ -726,13 +731,16 @@ def _check_prior_files(
         _check_npy(files["artist_mates"], np.int32, shape)
         _check_npy(files["artist_mate_plays"], np.float32, shape)
         _check_track_indices(files["artist_mates"], rows)
-        plays = np.load(files["artist_mate_plays"], mmap_mode="r", allow_pickle=False)
-        for start in range(0, rows, SCORE_CHUNK_ROWS):
-            chunk = plays[start : start + SCORE_CHUNK_ROWS]
-            if not (np.isfinite(chunk).all() and chunk.min(initial=0) >= 0):
-                raise BundleError(
-                    files["artist_mate_plays"], "holds plays that are not finite >= 0"
-                )
+        _check_not_negative(files["artist_mate_plays"], rows, "plays")
+
+
+def _check_not_negative(path: Path, rows: int, what: str) -> None:
+    """No value of the float ``.npy`` table at ``path`` is negative (``_check_npy`` has
+    already refused non-finite ones), read a chunk of rows at a time (no full copy)."""
+    table = np.load(path, mmap_mode="r", allow_pickle=False)
+    for start in range(0, rows, SCORE_CHUNK_ROWS):
+        if table[start : start + SCORE_CHUNK_ROWS].min(initial=0) < 0:
+            raise BundleError(path, f"holds negative {what}")
 
 
 def _check_track_indices(path: Path, rows: int) -> None:
