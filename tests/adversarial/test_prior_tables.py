@@ -20,6 +20,7 @@ def _saved(tmp_path, edit):
         history_prior=True,
         prior_album=True,
         prior_artist=True,
+        prior_album_entry=True,
     )
     state = {k: v.clone() for k, v in model.state_dict().items()}
     edit(state)
@@ -34,12 +35,15 @@ def _saved(tmp_path, edit):
     [
         (lambda s: s["prior.successors"].__setitem__((2, 0), 10**9), "outside 0..5"),
         (lambda s: s["prior.successors"].__setitem__((2, 0), -3), "outside 0..5"),
-        (lambda s: s["prior.successor_counts"].__setitem__((1, 0), -1.0), "negative count"),
+        (lambda s: s["prior.successor_counts"].__setitem__((1, 0), -1.0), "not finite >= 0"),
+        (lambda s: s["prior.successor_counts"].__setitem__((1, 0), float("nan")), "not finite"),
         (lambda s: s["prior.album_mates"].__setitem__((3, 1), 6), "album_mates .*outside 0..5"),
         (lambda s: s["prior.album_mates"].__setitem__((3, 1), -1), "album_mates .*outside 0..5"),
         (lambda s: s["prior.artist_mates"].__setitem__((3, 1), 6), "artist_mates .*outside 0..5"),
         (lambda s: s["prior.artist_mate_plays"].__setitem__((1, 0), -2.0), "not finite >= 0"),
         (lambda s: s["prior.artist_mate_plays"].__setitem__((1, 0), float("inf")), "not finite"),
+        (lambda s: s["prior.album_entry_counts"].__setitem__((2, 1), -1.0), "entry_counts .*>= 0"),
+        (lambda s: s["prior.album_entry_counts"].__setitem__((2, 0), float("nan")), "not finite"),
     ],
 )
 def test_a_re_signed_checkpoint_with_a_bad_prior_table_is_refused(edit, named, tmp_path):

@@ -12,7 +12,7 @@ import torch
 
 from segue.data.vocab import TrackVocab
 from segue.models import sasrec
-from segue.models.album_table import album_mates_table, artist_mates_table
+from segue.models.album_table import album_entry_counts, album_mates_table, artist_mates_table
 from segue.models.transformer import TrackTransformer
 
 SIDE = {"n_artists": 5, "use_event_types": True, "use_gap_buckets": True}
@@ -42,11 +42,14 @@ def prior_model(
     album: bool = False,
     album_fresh: int = 0,
     artist: bool = False,
+    album_entry: bool = False,
+    album_run: bool = False,
 ) -> TrackTransformer:
     """A causal model with a history prior (window 6, 4 successors, decay 0.8, the optional
-    ``plays``, ``chain``, ``album`` and ``artist`` features when asked, ``chain_rule`` for the
-    second, met by ``combine``), eval mode; the album and artist tables are
-    :func:`prior_vocab`'s."""
+    ``plays``, ``chain``, ``album``, ``artist``, ``album_entry`` and ``album_run`` features when
+    asked,
+    ``chain_rule`` for the second, met by ``combine``), eval mode; the album and artist tables
+    are :func:`prior_vocab`'s, the album-entry counts the table's log's."""
     values: dict = {"d_model": 16, "n_layers": 1, "max_len": max_len, "seed": 1, "dropout": 0.0}
     if side:
         values.update(SIDE)
@@ -66,18 +69,26 @@ def prior_model(
         prior_album_fresh=album_fresh,
         prior_artist=artist,
         prior_artist_tracks=3,
+        prior_album_entry=album_entry,
+        prior_album_run=album_run,
         **values,
     )
     spread_weights(model, seed)
     assert model.prior is not None
     rng = np.random.default_rng(seed)
     steps = np.where(rng.random(3000) < 0.7, 1, rng.integers(2, n_tracks, 3000))
+    if album_entry or album_run:  # a fifth of the steps go ten tracks on, to the same album
+        steps = np.where(rng.random(3000) < 0.2, 10, steps)
     tracks = (np.cumsum(steps) % n_tracks) + 1  # (M,): mostly "the next track"
-    model.prior.fit_table(tracks, np.repeat(np.arange(0, 3000, 100), 100))
+    group_start = np.repeat(np.arange(0, 3000, 100), 100)
+    model.prior.fit_table(tracks, group_start)
     if album:
         model.prior.fit_albums(album_mates_table(prior_vocab(n_tracks), n_mates=3))
     if artist:
         model.prior.fit_artists(*artist_mates_table(prior_vocab(n_tracks), n_mates=3))
+    if album_entry:
+        mates = model.prior.album_mates.numpy()
+        model.prior.fit_album_entries(album_entry_counts(tracks, group_start, mates))
     return model.eval()
 
 

@@ -18,7 +18,13 @@ from segue.compress import load_int8, save_int8
 from segue.compress.int8 import catalogue_rows, int8_scores, quantize_model
 from segue.data.batch import SequenceBatch
 from segue.export.onnx_export import write_bundle
-from segue.export.prior_numpy import ALBUM_FILES, ARTIST_FILES, MIXTURE_FILES, PRIOR_FILES
+from segue.export.prior_numpy import (
+    ALBUM_ENTRY_FILES,
+    ALBUM_FILES,
+    ARTIST_FILES,
+    MIXTURE_FILES,
+    PRIOR_FILES,
+)
 from segue.export.prior_numpy import prior_features as numpy_features
 from segue.export.runtime import BundleError, OnnxRecommender, file_sha256
 from segue.io.checkpoint import Checkpoint, save_checkpoint
@@ -37,8 +43,29 @@ VARIANTS = {
     "mixture": {**FIVE, "combine": "mixture"},
     "album": {**FIVE, "combine": "mixture", "album": True, "album_fresh": 2},
     "artist": {**FIVE, "combine": "mixture", "album": True, "album_fresh": 2, "artist": True},
+    "album_entry": {
+        **FIVE,
+        "combine": "mixture",
+        "album": True,
+        "album_fresh": 2,
+        "artist": True,
+        "album_entry": True,
+    },
+    "album_run": {
+        **FIVE,
+        "combine": "mixture",
+        "album": True,
+        "album_fresh": 2,
+        "artist": True,
+        "album_entry": True,
+        "album_run": True,
+    },
 }
 """Model settings of each bundle the ``bundles`` fixture writes (float and int8)."""
+
+TABLE_VARIANTS = ["plain", "mixture", "album", "artist", "album_entry", "album_run"]
+"""The variants the int8, checkpoint and torch-free serving tests take: the plain prior, the
+mixture, then each album or artist feature added in turn."""
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -85,6 +112,8 @@ def test_the_numpy_port_equals_prior_features_on_random_histories(seed):
         album=seed % 3 == 0,
         album_fresh=int(rng.integers(0, 4)),
         artist=seed % 2 == 0,
+        album_entry=seed in (0, 6),
+        album_run=seed in (3, 6),
     )
     prior = model.prior
     prior.window, prior.decay = int(rng.integers(1, 10)), float(rng.uniform(0.3, 1.0))
@@ -110,8 +139,12 @@ def test_the_numpy_port_equals_prior_features_on_random_histories(seed):
         prior.album_fresh,
         prior.artist_mates.numpy().astype(np.int32) if prior.artist else None,
         prior.artist_mate_plays.numpy() if prior.artist else None,
+        prior.album_entry_counts.numpy() if prior.album_entry else None,
+        prior.album_run,
     )
-    assert features.shape[1] == 3 + prior.plays + prior.chain + 2 * prior.album + prior.artist
+    optional = prior.plays + prior.chain + 2 * prior.album + prior.artist
+    optional += prior.album_entry + prior.album_run
+    assert features.shape[1] == 3 + optional
     np.testing.assert_array_equal(rows, expected.rows.numpy())
     np.testing.assert_array_equal(items, expected.items.numpy())
     np.testing.assert_allclose(features, expected.features.numpy(), rtol=1e-6)
@@ -159,7 +192,7 @@ def test_the_onnx_runtime_scores_as_the_torch_model(bundles, name):
             runtime.scores(listener)  # without its tracks the prior cannot be added
 
 
-@pytest.mark.parametrize("name", ["plain", "plays", "mixture", "album", "artist"])
+@pytest.mark.parametrize("name", ["plays", *TABLE_VARIANTS])
 def test_the_int8_bundle_scores_as_the_int8_artefact(bundles, tmp_path, name):
     model = prior_model(N_TRACKS, MAX_LEN, **VARIANTS[name])
     artefact = save_int8(quantize_model(model), prior_vocab(N_TRACKS), tmp_path / "m.int8.pt")
@@ -172,7 +205,7 @@ def test_the_int8_bundle_scores_as_the_int8_artefact(bundles, tmp_path, name):
             assert got[track] == pytest.approx(score, abs=2e-5), (history, track)
 
 
-@pytest.mark.parametrize("name", ["plain", "mixture", "album", "artist"])
+@pytest.mark.parametrize("name", TABLE_VARIANTS)
 def test_the_int8_artefact_keeps_the_prior_and_scores_within_the_int8_bound(tmp_path, name):
     model = prior_model(N_TRACKS, MAX_LEN, **VARIANTS[name])
     quantized = quantize_model(model)
@@ -187,6 +220,8 @@ def test_the_int8_artefact_keeps_the_prior_and_scores_within_the_int8_bound(tmp_
     if model.prior.artist:
         assert torch.equal(loaded.prior.artist_mates.long(), model.prior.artist_mates)
         assert torch.equal(loaded.prior.artist_mate_plays, model.prior.artist_mate_plays)
+    if model.prior.album_entry:
+        assert torch.equal(loaded.prior.album_entry_counts, model.prior.album_entry_counts)
     tracks = padded(random_histories(12, N_TRACKS, 12, seed=5), prior_vocab(N_TRACKS))
     with torch.no_grad():
         hidden = model.last_hidden(SequenceBatch(tracks))  # one listener vector for both
@@ -206,7 +241,7 @@ def test_the_int8_artefact_keeps_the_prior_and_scores_within_the_int8_bound(tmp_
     assert cuts >= len(tracks)
 
 
-@pytest.mark.parametrize("name", ["plain", "mixture", "album", "artist"])
+@pytest.mark.parametrize("name", TABLE_VARIANTS)
 def test_recommender_serves_the_int8_artefact_with_its_prior(tmp_path, name):
     model = prior_model(N_TRACKS, MAX_LEN, **VARIANTS[name])
     vocab = prior_vocab(N_TRACKS)
@@ -225,7 +260,7 @@ def test_recommender_serves_the_int8_artefact_with_its_prior(tmp_path, name):
             assert got[track] == pytest.approx(float(expected[0, i]), abs=1e-4)
 
 
-@pytest.mark.parametrize("name", ["plain", "plays", "mixture", "album", "artist"])
+@pytest.mark.parametrize("name", ["plays", *TABLE_VARIANTS])
 def test_a_float_checkpoint_with_a_prior_loads_and_serves_the_same_scores(tmp_path, name):
     model = prior_model(N_TRACKS, MAX_LEN, **VARIANTS[name])
     vocab = prior_vocab(N_TRACKS)
@@ -274,7 +309,7 @@ def test_bundle_prior_files_are_checked_on_load(tmp_path):
         OnnxRecommender.load(bundle)
 
 
-@pytest.mark.parametrize("name", ["plain", "mixture", "album", "artist"])
+@pytest.mark.parametrize("name", TABLE_VARIANTS)
 def test_a_prior_bundle_is_served_without_torch(bundles, name):
     script = (
         BLOCK_TORCH
@@ -407,3 +442,47 @@ def test_a_bundle_artist_table_is_checked_on_load(tmp_path):
         plays.name,
         ("prior_artist_tracks must be an integer >= 1", "must map exactly"),
     )
+
+
+def test_a_bundle_album_entry_table_is_checked_on_load(tmp_path):
+    model = prior_model(N_TRACKS, MAX_LEN, **VARIANTS["album_entry"])
+    bundle = write_bundle(model, prior_vocab(N_TRACKS), tmp_path / "b")
+    counts = bundle / ALBUM_ENTRY_FILES["album_entry_counts"]
+    assert np.array_equal(np.load(counts), model.prior.album_entry_counts.numpy())
+    (bundle / "bundle.json").chmod(0o644)
+    counts.chmod(0o644)
+    for bad, refusal in ((-1.0, "holds negative counts"), (float("inf"), "has NaN or infinite")):
+        tampered = model.prior.album_entry_counts.numpy().copy()
+        tampered[4, 1] = bad
+        np.save(counts, tampered)
+        _resign(bundle, counts.name)
+        with pytest.raises(BundleError, match=rf"prior_album_entry_counts\.npy: {refusal}"):
+            OnnxRecommender.load(bundle)
+    np.save(counts, model.prior.album_entry_counts.numpy()[:, :1].copy())  # (41, 1)
+    _resign(bundle, counts.name)
+    with pytest.raises(BundleError, match=r"prior_album_entry_counts\.npy: .*\(41, 2\)"):
+        OnnxRecommender.load(bundle)
+    np.save(counts, model.prior.album_entry_counts.numpy())
+    _resign(bundle, counts.name)
+    meta = json.loads((bundle / "bundle.json").read_text())
+    meta["model_config"]["prior_album"] = False
+    (bundle / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match="prior_album_entry needs prior_album"):
+        OnnxRecommender.load(bundle)
+    meta["model_config"]["prior_album_entry"] = False  # now album_run's turn
+    meta["model_config"]["prior_album_run"] = True
+    (bundle / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match="prior_album_run needs prior_album"):
+        OnnxRecommender.load(bundle)
+    meta["model_config"]["prior_album_run"] = "yes"
+    meta["model_config"]["prior_album"] = True
+    (bundle / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match="prior_album_run must be true or false"):
+        OnnxRecommender.load(bundle)
+    meta["model_config"]["prior_album_run"] = False
+    meta["model_config"]["prior_album_entry"] = True
+    meta["model_config"]["prior_album"] = True
+    del meta["sha256"][counts.name]
+    (bundle / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match="must map exactly"):
+        OnnxRecommender.load(bundle)

@@ -15,9 +15,9 @@ from segue.data.batch import SequenceBatch
 from segue.data.vocab import TrackVocab
 from segue.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from segue.io.safe_load import CheckpointError
-from segue.models.album_table import album_mates_table, artist_mates_table
+from segue.models.album_table import album_entry_counts, album_mates_table, artist_mates_table
 from segue.models.config import ModelConfig
-from segue.models.history_prior import fit_transition_table, prior_features
+from segue.models.history_prior import HistoryPrior, fit_transition_table, prior_features
 from segue.models.transformer import TrackTransformer
 from segue.training.batch_loss import batch_loss
 from segue.training.losses import loss_for
@@ -37,6 +37,8 @@ def prior_model(
     album: bool = False,
     album_fresh: int = 0,
     artist: bool = False,
+    album_entry: bool = False,
+    album_run: bool = False,
 ) -> TrackTransformer:
     config = ModelConfig(
         n_tracks=V,
@@ -58,15 +60,21 @@ def prior_model(
         prior_album_fresh=album_fresh,
         prior_artist=artist,
         prior_artist_tracks=3,
+        prior_album_entry=album_entry,
+        prior_album_run=album_run,
     )
     model = TrackTransformer(config)
     rng = np.random.default_rng(0)
     tracks = rng.integers(1, V + 1, size=300)
-    model.prior.fit_table(tracks, np.repeat(np.arange(0, 300, 30), 30))
+    group_start = np.repeat(np.arange(0, 300, 30), 30)
+    model.prior.fit_table(tracks, group_start)
     if album:  # albums of four tracks: 1-4, 5-8, 9-12
         model.prior.fit_albums(album_mates_table(ALBUMS, n_mates=3))
     if artist:  # artists of four tracks: 1, 4, 7, 10 / 2, 5, 8, 11 / 3, 6, 9, 12
         model.prior.fit_artists(*artist_mates_table(ARTISTS, n_mates=3))
+    if album_entry:
+        mates = model.prior.album_mates.numpy()
+        model.prior.fit_album_entries(album_entry_counts(tracks, group_start, mates))
     return model.eval()
 
 
@@ -88,7 +96,7 @@ ARTISTS = TrackVocab(
 
 def naive_features(model: TrackTransformer, history: list[int], target: int | None) -> dict:
     """Per candidate: [repeat, sequel, transition(, plays)(, chain)(, album, album_chain)
-    (, artist)], from the definitions."""
+    (, artist)(, album_entry)(, album_run)], from the definitions."""
     prior = model.prior
     column = {name: k for k, name in enumerate(prior.features)}
     recent = history[-prior.window :]
@@ -140,28 +148,48 @@ def naive_features(model: TrackTransformer, history: list[int], target: int | No
         plays = {j: ARTISTS.counts[j - 1] - (j == target) for j in mates}
         for item in mates:
             out[item][column["artist"]] += plays[item] / sum(plays.values())
+    if prior.album_entry and not on_album:  # the album's successors, at the last track's rate
+        entered, went_on = prior.album_entry_counts[last].tolist()
+        if target is not None:  # the query's own play: entered, and went on to a mate or not
+            entered -= 1
+            went_on -= target != last and album_of(target) == album_of(last)
+        rate = max(went_on, 0.0) / (max(entered, 0.0) + 1)
+        for item, count in zip(
+            prior.successors[last].tolist(), prior.successor_counts[last].tolist(), strict=True
+        ):
+            if item not in (0, last) and album_of(item) == album_of(last):
+                out[item][column["album_entry"]] += max(0.0, count - (item == target)) * rate
+    if prior.album_run and on_album:  # the album's successors, inside a play-through
+        for item, count in zip(
+            prior.successors[last].tolist(), prior.successor_counts[last].tolist(), strict=True
+        ):
+            if item not in (0, last) and album_of(item) == album_of(last):
+                out[item][column["album_run"]] += max(0.0, count - (item == target))
     return {item: values for item, values in out.items() if any(values)}
 
 
 @pytest.mark.parametrize(
-    ("plays", "chain", "rule", "outside", "album", "fresh", "artist"),
+    ("plays", "chain", "rule", "outside", "album", "fresh", "artist", "entry", "run"),
     [
-        (False, False, "known", False, False, 0, False),
-        (True, False, "known", False, False, 0, False),
-        (True, True, "known", False, False, 0, False),
-        (True, True, "strongest", False, False, 0, False),
-        (True, True, "known", True, False, 0, False),
-        (True, True, "strongest", True, False, 0, False),
-        (False, False, "known", False, True, 0, False),
-        (True, True, "strongest", True, True, 0, False),
-        (True, True, "strongest", True, True, 2, False),
-        (False, False, "known", False, True, 9, False),  # beyond the window: the window's events
-        (False, False, "known", False, False, 0, True),
-        (True, True, "strongest", True, True, 2, True),  # segue's default model
+        (False, False, "known", False, False, 0, False, False, False),
+        (True, False, "known", False, False, 0, False, False, False),
+        (True, True, "known", False, False, 0, False, False, False),
+        (True, True, "strongest", False, False, 0, False, False, False),
+        (True, True, "known", True, False, 0, False, False, False),
+        (True, True, "strongest", True, False, 0, False, False, False),
+        (False, False, "known", False, True, 0, False, False, False),
+        (True, True, "strongest", True, True, 0, False, False, False),
+        (True, True, "strongest", True, True, 2, False, False, False),
+        (False, False, "known", False, True, 9, False, False, False),  # beyond the window
+        (False, False, "known", False, False, 0, True, False, False),
+        (True, True, "strongest", True, True, 2, True, False, False),
+        (False, False, "known", False, True, 0, False, True, False),
+        (False, False, "known", False, True, 0, False, False, True),
+        (True, True, "strongest", True, True, 2, True, True, True),  # segue's default model
     ],
 )
 def test_features_equal_the_naive_definitions_at_every_position(
-    plays, chain, rule, outside, album, fresh, artist
+    plays, chain, rule, outside, album, fresh, artist, entry, run
 ):
     model = prior_model(
         plays=plays,
@@ -171,6 +199,8 @@ def test_features_equal_the_naive_definitions_at_every_position(
         album=album,
         album_fresh=fresh,
         artist=artist,
+        album_entry=entry,
+        album_run=run,
     )
     gen = torch.Generator().manual_seed(1)
     tracks = torch.randint(1, 5, (3, 9), generator=gen)  # few tracks: many repeats
@@ -551,13 +581,81 @@ def test_an_artist_table_is_checked_against_its_prior():
         dataclasses.replace(prior_model(artist=True).config, prior_artist_tracks=0)
 
 
-def test_a_checkpoint_keeps_the_artist_table_and_scores_the_same(tmp_path):
-    model = prior_model(plays=True, chain=True, album=True, artist=True, combine="mixture")
+def test_a_checkpoint_keeps_the_artist_and_album_entry_tables_and_scores_the_same(tmp_path):
+    model = prior_model(
+        plays=True,
+        chain=True,
+        album=True,
+        artist=True,
+        combine="mixture",
+        album_entry=True,
+        album_run=True,
+    )
     path = save_checkpoint(Checkpoint(model.config, model.state_dict(), ARTISTS), tmp_path / "r.pt")
     loaded = load_checkpoint(path).build_model().eval()
     assert torch.equal(loaded.prior.artist_mates, model.prior.artist_mates)
     assert torch.equal(loaded.prior.artist_mate_plays, model.prior.artist_mate_plays)
-    assert loaded.prior.features[-1] == "artist"
+    assert torch.equal(loaded.prior.album_entry_counts, model.prior.album_entry_counts)
+    assert loaded.prior.album_entry_counts.sum() > 0
+    assert loaded.prior.features[-3:] == ("artist", "album_entry", "album_run")
     history, hidden = torch.tensor([[1, 5, 6]]), torch.randn(1, 8)
     with torch.no_grad():
         torch.testing.assert_close(loaded.score(hidden, history), model.score(hidden, history))
+
+
+def test_album_entry_weighs_the_album_successors_by_the_entry_rate():
+    model = prior_model(album=True, album_entry=True, combine="mixture")
+    prior = model.prior
+    log = np.array([5, 6, 7, 5, 6, 9, 5, 10])  # after 5: 6 twice (its album), 10 once
+    prior.fit_table(log, np.zeros(len(log), dtype=int))
+    counts = np.zeros((V + 1, 2), np.float32)
+    counts[5] = [9.0, 6.0]  # 5 was entered from outside its album 9 times, went on 6 times
+    prior.fit_album_entries(counts)
+    column = prior.features.index("album_entry")
+
+    def last_query(history: torch.Tensor, targets: torch.Tensor | None = None) -> dict:
+        raw = prior_features(history, history > 0, prior, targets)
+        at = raw.rows == raw.rows.max()
+        return dict(zip(raw.items[at].tolist(), raw.features[at, column].tolist(), strict=True))
+
+    entered = last_query(torch.tensor([[1, 5]]))  # 1 is on album A0: 5 was entered from outside
+    assert entered[6] == pytest.approx(2 * 6 / (9 + 1))
+    assert entered[10] == 0.0  # a successor on another album
+    stayed = last_query(torch.tensor([[7, 5]]))  # 7 -> 5 stayed on album A1
+    assert not any(stayed.values())
+    trained = last_query(torch.tensor([[1, 5]]), torch.tensor([5, 6]))  # 6 is the target
+    assert trained[6] == pytest.approx((2 - 1) * (6 - 1) / (9 - 1 + 1))  # its own play out
+
+
+def test_the_album_entry_feature_needs_the_album_table_and_checks_its_counts():
+    with pytest.raises(ValueError, match="prior_album_entry needs prior_album"):
+        dataclasses.replace(prior_model().config, prior_album_entry=True)
+    with pytest.raises(ValueError, match="needs the album feature"):
+        HistoryPrior(8, V, window=5, n_successors=3, decay=0.9, album_entry=True)
+    counts = np.zeros((V + 1, 2), np.float32)
+    with pytest.raises(ValueError, match="no album_entry feature"):
+        prior_model(album=True).prior.fit_album_entries(counts)
+    with pytest.raises(ValueError, match=r"album-entry counts of shape \(13, 1\)"):
+        prior_model(album=True, album_entry=True).prior.fit_album_entries(counts[:, :1])
+
+
+def test_album_run_takes_the_album_successors_only_inside_a_play_through():
+    model = prior_model(album=True, album_run=True, combine="mixture")
+    prior = model.prior
+    log = np.array([5, 6, 7, 5, 6, 9, 5, 10])  # after 5: 6 twice (its album), 10 once
+    prior.fit_table(log, np.zeros(len(log), dtype=int))
+    column = prior.features.index("album_run")
+
+    def last_query(history: torch.Tensor, targets: torch.Tensor | None = None) -> dict:
+        raw = prior_features(history, history > 0, prior, targets)
+        at = raw.rows == raw.rows.max()
+        return dict(zip(raw.items[at].tolist(), raw.features[at, column].tolist(), strict=True))
+
+    inside = last_query(torch.tensor([[7, 5]]))  # 7 -> 5 stayed on album A1 (tracks 5-8)
+    assert inside[6] == 2.0 and inside[10] == 0.0  # 10 is on another album
+    assert not any(last_query(torch.tensor([[1, 5]])).values())  # entered from album A0
+    assert last_query(torch.tensor([[7, 5]]), torch.tensor([5, 6]))[6] == 1.0  # target out
+    with pytest.raises(ValueError, match="prior_album_run needs prior_album"):
+        dataclasses.replace(prior_model().config, prior_album_run=True)
+    with pytest.raises(ValueError, match="album_run feature needs the album feature"):
+        HistoryPrior(8, V, window=5, n_successors=3, decay=0.9, album_run=True)

@@ -14,7 +14,7 @@ import torch
 
 from segue.data.batch import SequenceBatch
 from segue.data.vocab import TrackVocab
-from segue.models.album_table import album_mates_table, artist_mates_table
+from segue.models.album_table import album_entry_counts, album_mates_table, artist_mates_table
 from segue.models.builders import sasrec
 from segue.training.batch_loss import batch_loss
 from segue.training.losses import loss_for
@@ -39,10 +39,20 @@ GOLDEN = {
     # added 2026-12-06 with the artist feature (five artists, track number mod 5)
     ("softmax", "mixture+album+artist"): [3.8551, 3.6991, 3.5492],
     ("sampled_softmax", "mixture+album+artist"): [3.8737, 3.703, 3.5685],
+    # added 2026-12-06 with the album_entry feature (entry counts from the same rows)
+    ("softmax", "mixture+album+artist+entry"): [3.8711, 3.6764, 3.55],
+    ("sampled_softmax", "mixture+album+artist+entry"): [3.888, 3.6824, 3.565],
+    # added 2026-12-06 with the album_run feature (segue's default prior)
+    ("softmax", "mixture+album+artist+entry+run"): [3.868, 3.7038, 3.5389],
+    ("sampled_softmax", "mixture+album+artist+entry+run"): [3.8846, 3.6913, 3.5487],
 }
 
 
 def golden_losses(name: str, combine: str = "sum") -> list[float]:
+    run = combine.endswith("+run")
+    combine = combine.removesuffix("+run")
+    entry = combine.endswith("+entry")
+    combine = combine.removesuffix("+entry")
     artist = combine.endswith("+artist")
     combine = combine.removesuffix("+artist")
     album = combine.endswith("+album")
@@ -63,6 +73,8 @@ def golden_losses(name: str, combine: str = "sum") -> list[float]:
         prior_album_fresh=2,
         prior_artist=artist,
         prior_artist_tracks=3,
+        prior_album_entry=entry,
+        prior_album_run=run,
     )
     table_rows = np.tile(np.arange(1, N_TRACKS + 1), 3)
     model.prior.fit_table(table_rows, np.zeros_like(table_rows))
@@ -78,6 +90,9 @@ def golden_losses(name: str, combine: str = "sum") -> list[float]:
             ids, list(range(1, N_TRACKS + 1)), [f"R{i % 5}" for i in range(N_TRACKS)]
         )
         model.prior.fit_artists(*artist_mates_table(artists, n_mates=3))
+    if entry:  # each album's first track is entered from the previous album and goes on
+        mates = model.prior.album_mates.numpy()
+        model.prior.fit_album_entries(album_entry_counts(table_rows, 0 * table_rows, mates))
     loss = loss_for(name, n_tracks=N_TRACKS, n_negatives=8)
     inputs, targets = ROWS[:, :-1], ROWS[:, 1:]
     batch = SequenceBatch(inputs, targets=targets * (inputs != 0))

@@ -9,7 +9,7 @@ from segue.evaluation.scoring import rank_points, score_points
 from segue.evaluation.summary import metric_summary
 from segue.io.checkpoint import load_checkpoint
 from segue.models import TrackTransformer, sasrec
-from segue.models.album_table import album_mates_table, artist_mates_table
+from segue.models.album_table import album_entry_counts, album_mates_table, artist_mates_table
 from segue.models.history_prior import fit_transition_table
 from segue.training.losses import loss_for
 from segue.training.trainer import TrainerConfig, fit
@@ -127,3 +127,16 @@ def test_fit_fills_the_artist_table_from_the_vocabulary(data, tmp_path):
     stored = load_checkpoint(result.best_path).state_dict
     assert stored["prior.artist_mates"].tolist() == mates.tolist()
     assert stored["prior.artist_mate_plays"].tolist() == plays.tolist()
+
+
+def test_fit_counts_the_album_entries_from_the_training_rows(data, tmp_path):
+    model = _model(data, prior_album=True, prior_album_tracks=4, prior_album_entry=True)
+    loss = loss_for("softmax", n_tracks=data.vocab.n_tracks)
+    result = fit(model, data.train, loss, None, _config(tmp_path, epochs=1), vocab=data.vocab)
+    events = data.train.events
+    mates = album_mates_table(data.vocab, n_mates=4)
+    expected = album_entry_counts(events.tracks, events.group_start, mates, events.is_skip)
+    assert expected[:, 1].sum() > 0  # the synthetic log plays albums through
+    assert model.prior.album_entry_counts.tolist() == expected.tolist()
+    stored = load_checkpoint(result.best_path).state_dict["prior.album_entry_counts"]
+    assert stored.tolist() == expected.tolist()

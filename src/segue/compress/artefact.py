@@ -190,6 +190,7 @@ def _skeleton(config: ModelConfig) -> TrackTransformer:
             "successor_counts",
             *(("album_mates",) * model.prior.album),
             *(("artist_mates", "artist_mate_plays") * model.prior.artist),
+            *(("album_entry_counts",) * model.prior.album_entry),
         )
         for name in names:
             small = getattr(model.prior, name)

@@ -13,8 +13,9 @@ The bundle is a folder (format :data:`segue.export.runtime.BUNDLE_FORMAT`):
   float32, and its transition table, successors (V, S) int32 and counts (V, S) float32
   (:data:`segue.export.prior_numpy.PRIOR_FILES`), a mixture prior's (F,) float32 count
   exponents, with the ``album`` feature its album table (V, A) int32, with the ``artist``
-  feature its artist table (V, R) int32 and those tracks' plays (V, R) float32; the runtime adds
-  the prior's terms in numpy.
+  feature its artist table (V, R) int32 and those tracks' plays (V, R) float32, with the
+  ``album_entry`` feature its album-entry counts (V, 2) float32; the runtime adds the prior's
+  terms in numpy.
 * ``vocab.json``: :meth:`TrackVocab.to_dict`; ``bundle.json``: model config, input names,
   history-encoding constants, the format version and the SHA-256 of every other file, which
   the runtime checks before it reads them.
@@ -50,13 +51,14 @@ from segue.compress.int8 import catalogue_rows, quantize_model
 from segue.data.batch import SequenceBatch
 from segue.data.features import GAP_EDGES_SECONDS
 from segue.data.vocab import TrackVocab
-from segue.export.prior_numpy import prior_files
+from segue.export.prior_numpy import TABLE_FILES, prior_files
 from segue.export.runtime import (
     BUNDLE_FORMAT,
     BUNDLE_VERSION,
     CHECKSUM_KEY,
     bundle_files,
     file_sha256,
+    prior_tables,
 )
 from segue.io.atomic_write import (
     clean_stale_temporaries,
@@ -209,9 +211,8 @@ def write_bundle(
         _write_json(tmp / "vocab.json", vocab.to_dict())
         meta = bundle_metadata(model, opset, int8_embeddings)
         prior = model.prior.combine if model.prior is not None else None
-        album = model.prior is not None and model.prior.album
-        artist = model.prior is not None and model.prior.artist
-        files = bundle_files(meta["catalogue"], prior, album, artist)
+        tables = prior_tables(meta)
+        files = bundle_files(meta["catalogue"], prior, tables)
         meta[CHECKSUM_KEY] = {name: file_sha256(tmp / name) for name in files}
         _write_json(tmp / "bundle.json", meta)
         set_tree_modes(tmp)
@@ -239,7 +240,7 @@ def save_prior(model: TrackTransformer, folder: Path) -> None:
         raise TypeError(f"the history prior's gate must be a float nn.Linear, got {gate}")
     table = dict(prior.named_buffers())  # the transition table, typed as tensors
     arrays = {
-        "gate_weight": gate.weight.detach().float(),  # (F, D): 3 features, up to 8
+        "gate_weight": gate.weight.detach().float(),  # (F, D): 3 features, up to 9
         "gate_bias": gate.bias.detach().float(),  # (F,)
         "successors": table["successors"].to(torch.int32),  # (V, S): indices < 2**31
         "successor_counts": table["successor_counts"].float(),  # (V, S)
@@ -251,7 +252,10 @@ def save_prior(model: TrackTransformer, folder: Path) -> None:
     if prior.artist:
         arrays["artist_mates"] = table["artist_mates"].to(torch.int32)  # (V, R)
         arrays["artist_mate_plays"] = table["artist_mate_plays"].float()  # (V, R)
-    for field, name in prior_files(prior.combine, prior.album, prior.artist).items():
+    if prior.album_entry:
+        arrays["album_entry_counts"] = table["album_entry_counts"].float()  # (V, 2)
+    tables = [name for name in TABLE_FILES if getattr(prior, name)]
+    for field, name in prior_files(prior.combine, tables).items():
         np.save(folder / name, arrays[field].cpu().contiguous().numpy())
 
 

@@ -12,16 +12,27 @@ bundle on a device without torch.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-N_FEATURES = 3
-"""``repeat``, ``sequel``, ``transition``: the first gate outputs, always there; a model with
-``prior_plays`` adds ``plays``, then one with ``prior_chain`` adds ``chain``, then one with
-``prior_album`` adds ``album`` and ``album_chain``, then one with ``prior_artist`` adds ``artist``
-(see :func:`n_features`)."""
+FEATURES = (
+    "repeat",
+    "sequel",
+    "transition",
+    "plays",
+    "chain",
+    "album",
+    "album_chain",
+    "artist",
+    "album_entry",
+    "album_run",
+)
+"""The prior's features, in the order of its gate's outputs when all are on; the first three are
+always on (the whole prior of checkpoints written before ``plays`` and ``chain`` existed), each
+later one was appended when it was added, so an earlier checkpoint's gate keeps its order."""
 
 
 COMBINES = ("sum", "mixture")
@@ -32,14 +43,29 @@ CHAIN_RULES = ("known", "strongest")
 """Values of ``ModelConfig.prior_chain_rule``; here because the torch-free runtime checks them."""
 
 
-def n_features(plays: bool, chain: bool, album: bool = False, artist: bool = False) -> int:
-    """Outputs of the prior's gate: 3, plus one for each optional feature that is on.
+def enabled_features(
+    plays: bool,
+    chain: bool,
+    album: bool = False,
+    artist: bool = False,
+    album_entry: bool = False,
+    album_run: bool = False,
+) -> tuple[str, ...]:
+    """The prior's features, in the order of its gate's outputs (as many as the gate has).
 
-    >>> n_features(plays=True, chain=False), n_features(plays=True, chain=True, album=True)
-    (4, 7)
+    >>> enabled_features(plays=False, chain=True)
+    ('repeat', 'sequel', 'transition', 'chain')
     """
-    # album adds album and album_chain
-    return N_FEATURES + int(plays) + int(chain) + 2 * int(album) + int(artist)
+    optional = {
+        "plays": plays,
+        "chain": chain,
+        "album": album,
+        "album_chain": album,
+        "artist": artist,
+        "album_entry": album_entry,
+        "album_run": album_run,
+    }
+    return tuple(f for f in FEATURES if optional.get(f, True))
 
 
 PRIOR_FILES = {
@@ -66,17 +92,35 @@ ARTIST_FILES = {
 the (V, R) float32 plays of those tracks."""
 
 
-def prior_files(combine: str, album: bool = False, artist: bool = False) -> dict[str, str]:
-    """The bundle files of a history prior that meets the scores by ``combine``.
+ALBUM_ENTRY_FILES = {"album_entry_counts": "prior_album_entry_counts.npy"}
+"""The bundle file a prior with the ``album_entry`` feature adds: its (V, 2) float32 counts of
+plays entered from outside each track's album and of those that went on to it."""
+
+
+TABLE_FILES = {"album": ALBUM_FILES, "artist": ARTIST_FILES, "album_entry": ALBUM_ENTRY_FILES}
+"""The bundle files of each feature that reads a table of its own, by the feature's name: a
+model config turns one on with ``prior_<name>``."""
+
+
+def enabled_tables(model_config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The features of :data:`TABLE_FILES` a model config (a dict) turns on.
+
+    >>> enabled_tables({"prior_album": True, "prior_artist": False})
+    ('album',)
+    """
+    return tuple(name for name in TABLE_FILES if model_config.get(f"prior_{name}") is True)
+
+
+def prior_files(combine: str, tables: Collection[str] = ()) -> dict[str, str]:
+    """The bundle files of a history prior that meets the scores by ``combine`` and has the
+    table-reading features ``tables`` (names of :data:`TABLE_FILES`).
 
     >>> sorted(prior_files("mixture")) == sorted([*PRIOR_FILES, "count_power"])
     True
     """
-    optional = {
-        **(MIXTURE_FILES if combine == "mixture" else {}),
-        **(ALBUM_FILES if album else {}),
-        **(ARTIST_FILES if artist else {}),
-    }
+    optional = dict(MIXTURE_FILES) if combine == "mixture" else {}
+    for name in tables:
+        optional.update(TABLE_FILES[name])
     return {**PRIOR_FILES, **optional}
 
 
@@ -109,6 +153,8 @@ def prior_features(
     album_fresh: int = 0,
     artist_mates: np.ndarray | None = None,
     artist_mate_plays: np.ndarray | None = None,
+    album_entry_counts: np.ndarray | None = None,
+    album_run: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The feature counts of every (query, candidate) pair where one is non-zero.
 
@@ -132,10 +178,16 @@ def prior_features(
         artist_mates: The artist table, (V, R) integers, with ``artist_mate_plays`` (V, R)
             float32: adds the ``artist`` feature (the current artist's other tracks at their
             share of plays) as the last column; None: no such feature.
+        album_entry_counts: The album-entry counts, (V, 2) float32, with ``album_mates``:
+            adds the ``album_entry`` feature (at a track entered from outside its album, its
+            successors on the album at their count times its entry rate) as the last column.
+        album_run: With ``album_mates``, add the ``album_run`` feature (where the last step
+            stayed on the album, the current track's successors on the album at their count)
+            as the last column.
 
     Returns:
         Query number (E,) and track (E,) of each entry, coalesced and sorted by (query, track),
-        and its counts (E, F) float32, F = :func:`n_features`.
+        and its counts (E, F) float32, F = ``len(enabled_features(...))``.
 
     >>> succ = np.array([[0], [2], [0]]); counts = np.array([[0.0], [5.0], [0.0]], np.float32)
     >>> rows, items, f = prior_features(np.array([[2, 1]]), np.array([[False, True]]), 4, 0.5,
@@ -189,8 +241,19 @@ def prior_features(
         mate_plays = artist_mate_plays[last]  # (N, R)
         blocks.append(mates_of_artist)
         block_values.append(mate_plays / np.maximum(mate_plays.sum(axis=1, keepdims=True), 1))
+    if album_mates is not None:  # the table's successors on the current album
+        on_album_item = (trans_item[:, :, None] == mates[:, None, :]).any(axis=2)  # (N, S)
+        album_successors = trans_value * on_album_item  # (N, S)
+    if album_mates is not None and album_entry_counts is not None:  # album_entry
+        entry = album_entry_counts[last]  # (N, 2): entered, went on
+        rate = entry[:, 1] / (entry[:, 0] + 1) * ~on_album  # (N,)
+        blocks.append(trans_item)
+        block_values.append(album_successors * rate[:, None])
+    if album_mates is not None and album_run:  # album_run: inside a play-through
+        blocks.append(trans_item)
+        block_values.append(album_successors * on_album[:, None])
     feature = np.concatenate([np.full_like(b, k) for k, b in enumerate(blocks)], axis=1)
-    items = np.concatenate(blocks, axis=1)  # (N, 2W - 1 + S [+ W] [+ S] [+ 2A] [+ R])
+    items = np.concatenate(blocks, axis=1)  # (N, 2W - 1 + S [+ W] [+ S] [+ 2A] [+ R] [+ 2S])
     values = np.concatenate(block_values, axis=1, dtype=np.float32)
     rows = np.broadcast_to(np.arange(len(batch_row))[:, None], items.shape)
     keep = (items > 0) & (values > 0)
@@ -207,7 +270,7 @@ class PriorArrays:
     """A bundle's history prior: the gate and the transition table, read from its files.
 
     Args:
-        gate_weight: (F, D) float32, F = :func:`n_features`. gate_bias: (F,) float32.
+        gate_weight: (F, D) float32, F = ``len(enabled_features(...))``. gate_bias: (F,) float32.
         successors: (V, S) int32, track indices (0 = none). successor_counts: (V, S) float32.
         window: ``model_config.prior_window``. decay: ``model_config.prior_decay``.
         plays: ``model_config.prior_plays`` (False in bundles written before it existed).
@@ -220,6 +283,9 @@ class PriorArrays:
             None without it. album_fresh: ``model_config.prior_album_fresh``.
         artist_mates: (V, R) int32, the artist table of a prior with the ``artist`` feature,
             and artist_mate_plays: (V, R) float32, its tracks' plays; None without it.
+        album_entry_counts: (V, 2) float32, the album-entry counts of a prior with the
+            ``album_entry`` feature; None without it.
+        album_run: ``model_config.prior_album_run`` (False in bundles written before it).
     """
 
     gate_weight: np.ndarray
@@ -238,6 +304,8 @@ class PriorArrays:
     album_fresh: int = 0
     artist_mates: np.ndarray | None = None
     artist_mate_plays: np.ndarray | None = None
+    album_entry_counts: np.ndarray | None = None
+    album_run: bool = False
 
     def entries(
         self,
@@ -282,6 +350,8 @@ class PriorArrays:
             self.album_fresh,
             self.artist_mates,
             self.artist_mate_plays,
+            self.album_entry_counts,
+            self.album_run,
         )
         real = np.flatnonzero(queries[:, -1])  # entries are numbered over non-empty rows
         gate = listener[real].astype(np.float32) @ self.gate_weight.T + self.gate_bias  # (N, F)

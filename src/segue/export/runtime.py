@@ -41,7 +41,7 @@ import json
 import math
 import numbers
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeGuard
 
@@ -51,8 +51,10 @@ import onnxruntime as ort
 from segue.export.prior_numpy import (
     CHAIN_RULES,
     COMBINES,
+    TABLE_FILES,
     PriorArrays,
-    n_features,
+    enabled_features,
+    enabled_tables,
     prior_files,
 )
 from segue.side_inputs import SIDE_INPUTS
@@ -132,10 +134,10 @@ class OnnxRecommender:
         self.int8_kernel: Any = None  # see use_int8_kernel
         self.prior: PriorArrays | None = None
         if _has_prior(meta):
-            combine, album, artist = prior_combine(meta), prior_album(meta), prior_artist(meta)
+            combine, tables = prior_combine(meta), prior_tables(meta)
             arrays = {
                 field: _load_npy(bundle_dir / name)
-                for field, name in prior_files(combine, album, artist).items()
+                for field, name in prior_files(combine, tables).items()
             }
             window, decay = self.config["prior_window"], self.config["prior_decay"]
             # Absent in a bundle written before these features existed: off, as then.
@@ -152,7 +154,8 @@ class OnnxRecommender:
                 chain_rule=self.config.get("prior_chain_rule", "known"),
                 plays_outside_chain=self.config.get("prior_plays_outside_chain", False),
                 combine=combine,
-                album_fresh=self.config.get("prior_album_fresh", 0) if album else 0,
+                album_fresh=self.config.get("prior_album_fresh", 0) if "album" in tables else 0,
+                album_run=self.config.get("prior_album_run", False),
             )
 
     @classmethod
@@ -192,11 +195,13 @@ class OnnxRecommender:
         else:
             _check_npy(bundle_dir / "catalogue.npy", np.float32, (rows, width))
         if _has_prior(meta):
-            features = n_features(
-                config.get("prior_plays", False),
-                config.get("prior_chain", False),
-                prior_album(meta),
-                prior_artist(meta),
+            features = len(
+                enabled_features(
+                    config.get("prior_plays", False),
+                    config.get("prior_chain", False),
+                    **{name: True for name in prior_tables(meta)},
+                    album_run=config.get("prior_album_run", False),
+                )
             )
             _check_prior_files(bundle_dir, rows, width, config, features, prior_combine(meta))
         options = ort.SessionOptions()
@@ -586,8 +591,8 @@ def _checked_meta(path: Path) -> dict[str, Any]:
         _check_prior_config(path, config)
     if version >= 2:  # the files it lists depend on the prior's settings, checked just above
         prior = prior_combine(meta) if _has_prior(meta) else None
-        album, artist = prior_album(meta), prior_artist(meta)
-        _check_checksum_table(path, meta[CHECKSUM_KEY], meta["catalogue"], prior, album, artist)
+        tables = prior_tables(meta)
+        _check_checksum_table(path, meta[CHECKSUM_KEY], meta["catalogue"], prior, tables)
     inputs = meta["inputs"]
     if (
         not isinstance(inputs, list)
@@ -617,17 +622,17 @@ def _checked_meta(path: Path) -> dict[str, Any]:
 
 
 def bundle_files(
-    catalogue: str, prior: str | None = None, album: bool = False, artist: bool = False
+    catalogue: str, prior: str | None = None, tables: Collection[str] = ()
 ) -> list[str]:
     """The files of a bundle besides ``bundle.json``, for its ``catalogue`` kind and its
-    model's history prior (its ``prior_combine``; None: no prior; ``album``: its album table;
-    ``artist``: its artist table).
+    model's history prior (its ``prior_combine``; None: no prior; ``tables``: its features
+    that read a table of their own, :func:`prior_tables`).
 
     >>> bundle_files("float32")
     ['encoder.onnx', 'vocab.json', 'catalogue.npy']
     """
     arrays = ["catalogue_int8.npy", "catalogue_scales.npy"] if catalogue == "int8" else []
-    extra = list(prior_files(prior, album, artist).values()) if prior is not None else []
+    extra = list(prior_files(prior, tables).values()) if prior is not None else []
     return ["encoder.onnx", "vocab.json", *(arrays or ["catalogue.npy"]), *extra]
 
 
@@ -637,21 +642,13 @@ def _has_prior(meta: Mapping[str, Any]) -> bool:
     return isinstance(config, dict) and config.get("history_prior") is True
 
 
-def prior_album(meta: Mapping[str, Any]) -> bool:
-    """Whether ``bundle.json``'s history prior has the ``album`` feature."""
-    return _prior_flag(meta, "prior_album")
-
-
-def prior_artist(meta: Mapping[str, Any]) -> bool:
-    """Whether ``bundle.json``'s history prior has the ``artist`` feature."""
-    return _prior_flag(meta, "prior_artist")
-
-
-def _prior_flag(meta: Mapping[str, Any], key: str) -> bool:
-    """``model_config[key]`` of a bundle with a history prior (False in bundles written
-    before the setting existed); checked to be a bool by :func:`_check_prior_config`."""
+def prior_tables(meta: Mapping[str, Any]) -> tuple[str, ...]:
+    """The features of ``bundle.json``'s history prior that read a table of their own
+    (``album``, ``artist``, ``album_entry``: those whose ``prior_<name>`` is true; off in
+    bundles written before the setting existed); checked to be bools by
+    :func:`_check_prior_config`."""
     config = meta.get("model_config")
-    return _has_prior(meta) and isinstance(config, dict) and config.get(key) is True
+    return enabled_tables(config) if _has_prior(meta) and isinstance(config, dict) else ()
 
 
 def prior_combine(meta: Mapping[str, Any]) -> str:
@@ -676,8 +673,8 @@ def _check_prior_config(path: Path, config: Mapping[str, Any]) -> None:
         "prior_plays",
         "prior_chain",
         "prior_plays_outside_chain",
-        "prior_album",
-        "prior_artist",
+        *(f"prior_{name}" for name in TABLE_FILES),
+        "prior_album_run",
     ):
         if not isinstance(config.get(key, False), bool):
             raise BundleError(path, f"model_config.{key} must be true or false")
@@ -689,6 +686,9 @@ def _check_prior_config(path: Path, config: Mapping[str, Any]) -> None:
     tracks = config.get("prior_artist_tracks")
     if config.get("prior_artist", False) and (not _is_int(tracks) or tracks < 1):
         raise BundleError(path, "model_config.prior_artist_tracks must be an integer >= 1")
+    for key in ("prior_album_entry", "prior_album_run"):
+        if config.get(key, False) and not config.get("prior_album", False):
+            raise BundleError(path, f"model_config.{key} needs prior_album")
     if config.get("prior_plays_outside_chain", False) and not (
         config.get("prior_plays", False) and config.get("prior_chain", False)
     ):
@@ -710,10 +710,8 @@ def _check_prior_files(
     """The prior's arrays: dtypes and shapes from ``model_config`` (``features`` gate outputs),
     finite gate, successor and album-mate indices in 0..n_tracks and counts >= 0 (so no request
     can index out of the catalogue)."""
-    album, artist = config.get("prior_album", False) is True, config.get("prior_artist") is True
-    files = {
-        field: bundle_dir / name for field, name in prior_files(combine, album, artist).items()
-    }
+    tables = enabled_tables(config)
+    files = {field: bundle_dir / name for field, name in prior_files(combine, tables).items()}
     successors = config["prior_successors"]
     _check_npy(files["gate_weight"], np.float32, (features, width))
     _check_npy(files["gate_bias"], np.float32, (features,))
@@ -723,15 +721,18 @@ def _check_prior_files(
     _check_npy(files["successor_counts"], np.float32, (rows, successors))
     _check_track_indices(files["successors"], rows)
     _check_not_negative(files["successor_counts"], rows, "counts")
-    if album:
+    if "album" in tables:
         _check_npy(files["album_mates"], np.int32, (rows, config["prior_album_tracks"]))
         _check_track_indices(files["album_mates"], rows)
-    if artist:
+    if "artist" in tables:
         shape = (rows, config["prior_artist_tracks"])
         _check_npy(files["artist_mates"], np.int32, shape)
         _check_npy(files["artist_mate_plays"], np.float32, shape)
         _check_track_indices(files["artist_mates"], rows)
         _check_not_negative(files["artist_mate_plays"], rows, "plays")
+    if "album_entry" in tables:
+        _check_npy(files["album_entry_counts"], np.float32, (rows, 2))
+        _check_not_negative(files["album_entry_counts"], rows, "counts")
 
 
 def _check_not_negative(path: Path, rows: int, what: str) -> None:
@@ -786,11 +787,10 @@ def _check_checksum_table(
     checksums: object,
     catalogue: object,
     prior: str | None = None,
-    album: bool = False,
-    artist: bool = False,
+    tables: Collection[str] = (),
 ) -> None:
     """``sha256`` must map exactly the bundle's other files to 64 hex digits each."""
-    files = bundle_files(str(catalogue), prior, album, artist)
+    files = bundle_files(str(catalogue), prior, tables)
     if not isinstance(checksums, dict) or sorted(checksums) != sorted(files):
         hint = " (a model with a history prior: re-export the bundle)" if prior is not None else ""
         raise BundleError(path, f"{CHECKSUM_KEY} must map exactly {files} to their SHA-256{hint}")

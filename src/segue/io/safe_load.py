@@ -281,6 +281,7 @@ def check_weights(
         "prior.successor": config.n_tracks + 1,  # the history prior's transition table
         "prior.album_mates": config.n_tracks + 1,  # and its album table
         "prior.artist_mate": config.n_tracks + 1,  # its artist table and those tracks' plays
+        "prior.album_entry_counts": config.n_tracks + 1,  # its album-entry counts
     }
     small = replace(config, n_tracks=1, n_artists=min(config.n_artists, 1))
     try:
@@ -309,13 +310,13 @@ def check_weights(
 
 
 def check_prior_table(path: Path, tensors: Mapping[str, torch.Tensor], n_tracks: int) -> None:
-    """The history prior's transition, album and artist tables hold track indices and counts,
-    nothing else.
+    """The history prior's transition, album and artist tables and album-entry counts hold
+    track indices and counts, nothing else.
 
-    Its values index the score columns at inference, so a successor outside 0..n_tracks would
-    fail there (or, in a numpy port, wrap around); a negative count has no meaning.
+    Its indices index the score columns at inference, so a successor outside 0..n_tracks would
+    fail there (or, in a numpy port, wrap around); a negative or non-finite count has no
+    meaning (and a NaN would spread through every score it touches).
     """
-    counts = tensors.get("prior.successor_counts")
     for name in ("prior.successors", "prior.album_mates", "prior.artist_mates"):
         indices = tensors.get(name)
         if indices is not None and indices.numel():
@@ -325,11 +326,10 @@ def check_prior_table(path: Path, tensors: Mapping[str, torch.Tensor], n_tracks:
                     path,
                     f"{name} holds track index {low if low < 0 else high}, outside 0..{n_tracks}",
                 )
-    if counts is not None and counts.numel() and float(counts.min()) < 0:
-        raise CheckpointError(path, "prior.successor_counts holds a negative count")
-    plays = tensors.get("prior.artist_mate_plays")
-    if plays is not None and plays.numel() and not bool((plays.isfinite() & (plays >= 0)).all()):
-        raise CheckpointError(path, "prior.artist_mate_plays holds plays that are not finite >= 0")
+    for name in ("prior.successor_counts", "prior.artist_mate_plays", "prior.album_entry_counts"):
+        counts = tensors.get(name)
+        if counts is not None and not bool((counts.isfinite() & (counts >= 0)).all()):
+            raise CheckpointError(path, f"{name} holds counts that are not finite >= 0")
 
 
 def stored_elements(tensors: Mapping[str, torch.Tensor]) -> int:

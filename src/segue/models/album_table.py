@@ -10,6 +10,11 @@ can (:mod:`segue.models.history_prior`).
 The artist table does the same for a listener who stays with an artist: the current artist's
 other tracks, most played first, with their play counts, which the prior's ``artist`` feature
 turns into shares (a same-artist pick follows the artist's own popularity).
+
+The album-entry counts say, per track, how often a listener who arrived at it from outside its
+album went on to the album: high for an album's opening track, about 0 elsewhere. At a
+play-through's first track the previous step came from elsewhere, so nothing else tells an
+album start from any other play of that track (the prior's ``album_entry`` feature).
 """
 
 from __future__ import annotations
@@ -94,3 +99,52 @@ def group_mates(keys: list[str | None], counts: np.ndarray, n_mates: int) -> np.
     keep = np.argsort(candidates == 0, axis=1, kind="stable")[:, :n_mates]
     table[sorted_tracks] = np.take_along_axis(candidates, keep, axis=1)
     return table
+
+
+def album_entry_counts(
+    tracks: np.ndarray,
+    group_start: np.ndarray,
+    album_mates: np.ndarray,
+    is_skip: np.ndarray | None = None,
+) -> np.ndarray:
+    """Per track, its plays entered from outside its album and those that went on to the album.
+
+    A play of track ``x`` is *entered from outside* when the previous row of its group is not
+    an album-mate of ``x`` (or there is none). It counts when a next row follows in the group
+    and is not a skipped play (the pairs the transition table counts), and it *went on* when
+    that next row is an album-mate of ``x``.
+
+    Args:
+        tracks: Track index per row, grouped and in time order, (M,).
+        group_start: First row of each row's group, (M,).
+        album_mates: The album table (:func:`album_mates_table`), (n_tracks + 1, A).
+        is_skip: Whether each row is a skipped play, (M,); None: no skips.
+
+    Returns:
+        (n_tracks + 1, 2) float32: entered plays, and those that went on to the album.
+
+    >>> mates = np.array([[0], [2], [1], [0]])  # tracks 1 and 2 share an album
+    >>> album_entry_counts(np.array([3, 1, 2, 3, 1, 3]), np.zeros(6, int), mates).tolist()
+    [[0.0, 0.0], [2.0, 1.0], [0.0, 0.0], [2.0, 0.0]]
+    """
+    n_rows = len(album_mates)
+    counts = np.zeros((n_rows, 2), dtype=np.float32)
+    tracks = np.asarray(tracks, dtype=np.int64)
+    if len(tracks) < 2:
+        return counts
+    current, following = tracks[:-1], tracks[1:]
+    has_next = (group_start[1:] == group_start[:-1]) & (current > 0) & (following > 0)
+    if is_skip is not None:
+        has_next &= ~np.asarray(is_skip[1:], dtype=bool)
+    previous = np.concatenate([[0], tracks[:-2]])  # the row before each current row
+    previous[np.flatnonzero(group_start[:-1] == np.arange(len(current)))] = 0  # group starts
+    entered = has_next & ~_is_mate(album_mates, current, previous)
+    went_on = entered & _is_mate(album_mates, current, following)
+    counts[:, 0] = np.bincount(current[entered], minlength=n_rows)
+    counts[:, 1] = np.bincount(current[went_on], minlength=n_rows)
+    return counts
+
+
+def _is_mate(album_mates: np.ndarray, tracks: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Whether each of ``others`` is an album-mate of the track beside it (0 never is)."""
+    return (album_mates[tracks] == others[:, None]).any(axis=1) & (others > 0)

@@ -94,6 +94,14 @@ class ModelConfig:
             picks by the artist's own popularity). False for earlier checkpoints; on a log
             without artist names it is empty.
         prior_artist_tracks: Artist-mates kept per track (the most played ones).
+        prior_album_entry: Add the prior's ``album_entry`` feature: at a track entered from
+            outside its album, the transition counts of its successors on the album, times how
+            often plays entered there went on to the album (an album's opening track). Needs
+            ``prior_album``; False for earlier checkpoints.
+        prior_album_run: Add the prior's ``album_run`` feature: where the last step stayed on
+            the album, the transition counts of the current track's successors on the album
+            (the album's order inside a play-through). Needs ``prior_album``; False for
+            earlier checkpoints.
     """
 
     n_tracks: int
@@ -128,6 +136,8 @@ class ModelConfig:
     prior_album_fresh: int = 0
     prior_artist: bool = False
     prior_artist_tracks: int = 16
+    prior_album_entry: bool = False
+    prior_album_run: bool = False
 
     def __post_init__(self) -> None:
         """Refuse any value a model cannot be built from, naming the field and what is allowed.
@@ -158,6 +168,9 @@ class ModelConfig:
         check_integer("prior_album_tracks", self.prior_album_tracks, minimum=1)
         check_integer("prior_album_fresh", self.prior_album_fresh, minimum=0)
         check_integer("prior_artist_tracks", self.prior_artist_tracks, minimum=1)
+        for name in ("prior_album_entry", "prior_album_run"):
+            if getattr(self, name) and not self.prior_album:
+                raise ValueError(f"{name} needs prior_album")
         if self.prior_plays_outside_chain and not (self.prior_plays and self.prior_chain):
             raise ValueError("prior_plays_outside_chain needs prior_plays and prior_chain")
         if self.prior_chain_rule not in CHAIN_RULES:

@@ -94,6 +94,8 @@ class TrackTransformer(nn.Module):
                 album_fresh=config.prior_album_fresh,
                 artist=config.prior_artist,
                 artist_tracks=config.prior_artist_tracks,
+                album_entry=config.prior_album_entry,
+                album_run=config.prior_album_run,
             )
             if config.history_prior
             else None

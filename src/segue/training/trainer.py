@@ -27,13 +27,14 @@ import torch
 from tqdm.auto import tqdm
 
 from segue.checks import check_field_types, check_integer, check_number
+from segue.data.encoding import EncodedEvents
 from segue.data.settings import DataSettings
 from segue.data.vocab import TrackVocab
 from segue.evaluation.summary import METRICS
 from segue.io.atomic_write import atomic_write_text
 from segue.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from segue.logs import show_progress
-from segue.models.album_table import album_mates_table, artist_mates_table
+from segue.models.album_table import album_entry_counts, album_mates_table, artist_mates_table
 from segue.models.param_groups import optimizer_groups
 from segue.models.transformer import TrackTransformer
 from segue.training import distributed
@@ -530,6 +531,11 @@ def fit(
             model.prior.fit_albums(album_mates_table(vocab, model.config.prior_album_tracks))
         if model.prior.artist:
             model.prior.fit_artists(*artist_mates_table(vocab, model.config.prior_artist_tracks))
+        if model.prior.album_entry:  # after the album table, which it reads
+            events = training_events(data)
+            mates = model.prior.album_mates.cpu().numpy()
+            entries = album_entry_counts(events.tracks, events.group_start, mates, events.is_skip)
+            model.prior.fit_album_entries(entries)
     atomic_write_text(Path(config.out_dir) / "trainer.json", json.dumps(asdict(config), indent=2))
     return _Loop(
         model,
@@ -552,13 +558,19 @@ def fit_prior_table(model: TrackTransformer, data: TrainingWindows) -> None:
     A resumed run recounts the same table from the same data, so resume stays exact.
     """
     assert model.prior is not None
+    events = training_events(data)
+    model.prior.fit_table(events.tracks, events.group_start, events.is_skip)
+
+
+def training_events(data: TrainingWindows) -> EncodedEvents:
+    """The in-memory training rows the prior's tables are counted from (grouped, in order)."""
     events = getattr(data, "events", None)
     if events is None:
         raise ValueError(
             "a model with a history prior counts its transition table from in-memory training "
             "sequences; streamed shards do not provide them (set model.history_prior=false)"
         )
-    model.prior.fit_table(events.tracks, events.group_start, events.is_skip)
+    return events
 
 
 def warmup_length(config: TrainerConfig, total_steps: int) -> int:
