@@ -182,10 +182,10 @@ def naive_features(model: TrackTransformer, history: list[int], target: int | No
         (True, True, "strongest", True, True, 2, False, False, False),
         (False, False, "known", False, True, 9, False, False, False),  # beyond the window
         (False, False, "known", False, False, 0, True, False, False),
-        (True, True, "strongest", True, True, 2, True, False, False),
+        (True, True, "strongest", True, True, 2, True, False, False),  # segue's default model
         (False, False, "known", False, True, 0, False, True, False),
         (False, False, "known", False, True, 0, False, False, True),
-        (True, True, "strongest", True, True, 2, True, True, True),  # segue's default model
+        (True, True, "strongest", True, True, 2, True, True, True),  # experiment=synthetic
     ],
 )
 def test_features_equal_the_naive_definitions_at_every_position(
