@@ -373,7 +373,7 @@ def test_a_mixture_bundle_checks_its_exponents_and_its_combine(tmp_path):
     # A mixture bundle without its exponents: refused naming them.
     _refused_setting_then_unlisted_file(
         bundle,
-        ("prior_combine", "product", "mixture"),
+        ("prior_combine", "product"),
         power.name,
         ("prior_combine must be one of", "prior_count_power"),
     )
@@ -387,32 +387,37 @@ def test_a_bundle_album_table_is_checked_on_load(tmp_path):
     _refused_when_tampered(bundle, table, (5, 1), -2, "(41, 3)")
     _refused_setting_then_unlisted_file(
         bundle,
-        ("prior_album_fresh", -1, 2),
+        ("prior_album_fresh", -1),
         table.name,
         ("prior_album_fresh must be an integer >= 0", "must map exactly"),
     )
 
 
 def _refused_setting_then_unlisted_file(
-    bundle: Path,
-    setting: tuple[str, object, object],
-    file_name: str,
-    refusals: tuple[str, str],
+    bundle: Path, setting: tuple[str, object], file_name: str, refusals: tuple[str, str]
 ) -> None:
-    """``bundle.json`` with ``setting`` (key, bad value, good value) at its bad value is
-    refused with the first of ``refusals``; back at the good value but without
-    ``file_name``'s checksum, refused with the second."""
-    key, bad, good = setting
+    """``bundle.json`` with ``setting`` (key, bad value) is refused with the first of
+    ``refusals``; as written but without ``file_name``'s checksum, with the second."""
+    key, bad = setting
+    _refused_with_model_config(bundle, {key: bad}, refusals[0])
     meta = json.loads((bundle / "bundle.json").read_text())
-    meta["model_config"][key] = bad
-    (bundle / "bundle.json").write_text(json.dumps(meta))
-    with pytest.raises(BundleError, match=refusals[0]):
-        OnnxRecommender.load(bundle)
-    meta["model_config"][key] = good
     del meta["sha256"][file_name]
     (bundle / "bundle.json").write_text(json.dumps(meta))
     with pytest.raises(BundleError, match=refusals[1]):
         OnnxRecommender.load(bundle)
+
+
+def _refused_with_model_config(bundle: Path, changes: dict[str, object], refusal: str) -> None:
+    """``bundle.json`` with ``changes`` to its model config is refused with ``refusal``; the
+    file is then written back as it was."""
+    path = bundle / "bundle.json"
+    original = path.read_text()
+    meta = json.loads(original)
+    meta["model_config"].update(changes)
+    path.write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match=refusal):
+        OnnxRecommender.load(bundle)
+    path.write_text(original)
 
 
 def test_a_bundle_artist_table_is_checked_on_load(tmp_path):
@@ -425,23 +430,30 @@ def test_a_bundle_artist_table_is_checked_on_load(tmp_path):
     _refused_when_tampered(bundle, table, (5, 1), N_TRACKS + 1, "(41, 3)")
     np.save(table, model.prior.artist_mates.numpy().astype(np.int32))  # restored
     _resign(bundle, table.name)
-    plays.chmod(0o644)
-    for bad in (-1.0, float("nan")):
-        tampered = model.prior.artist_mate_plays.numpy().copy()
-        tampered[4, 0] = bad
-        np.save(plays, tampered)
-        _resign(bundle, plays.name)
-        with pytest.raises(
-            BundleError,
-            match=r"prior_artist_mate_plays\.npy: (has NaN|holds negative plays)",
-        ):
-            OnnxRecommender.load(bundle)
+    cases = ((-1.0, "holds negative plays"), (float("nan"), "has NaN"))
+    _refused_when_values_tampered(bundle, plays, (4, 0), cases)
     _refused_setting_then_unlisted_file(
         bundle,
-        ("prior_artist_tracks", 0, 3),
+        ("prior_artist_tracks", 0),
         plays.name,
         ("prior_artist_tracks must be an integer >= 1", "must map exactly"),
     )
+
+
+def _refused_when_values_tampered(
+    bundle: Path, table: Path, cell: tuple[int, int], cases: tuple[tuple[float, str], ...]
+) -> None:
+    """The float ``table``, re-signed with each case's bad value at ``cell``, is refused
+    naming the file and that case's refusal."""
+    original = np.load(table)
+    table.chmod(0o644)
+    for bad, refusal in cases:
+        tampered = original.copy()
+        tampered[cell] = bad
+        np.save(table, tampered)
+        _resign(bundle, table.name)
+        with pytest.raises(BundleError, match=rf"{re.escape(table.name)}: {refusal}"):
+            OnnxRecommender.load(bundle)
 
 
 def test_a_bundle_album_entry_table_is_checked_on_load(tmp_path):
@@ -450,39 +462,22 @@ def test_a_bundle_album_entry_table_is_checked_on_load(tmp_path):
     counts = bundle / ALBUM_ENTRY_FILES["album_entry_counts"]
     assert np.array_equal(np.load(counts), model.prior.album_entry_counts.numpy())
     (bundle / "bundle.json").chmod(0o644)
-    counts.chmod(0o644)
-    for bad, refusal in ((-1.0, "holds negative counts"), (float("inf"), "has NaN or infinite")):
-        tampered = model.prior.album_entry_counts.numpy().copy()
-        tampered[4, 1] = bad
-        np.save(counts, tampered)
-        _resign(bundle, counts.name)
-        with pytest.raises(BundleError, match=rf"prior_album_entry_counts\.npy: {refusal}"):
-            OnnxRecommender.load(bundle)
+    cases = ((-1.0, "holds negative counts"), (float("inf"), "has NaN or infinite"))
+    _refused_when_values_tampered(bundle, counts, (4, 1), cases)
     np.save(counts, model.prior.album_entry_counts.numpy()[:, :1].copy())  # (41, 1)
     _resign(bundle, counts.name)
     with pytest.raises(BundleError, match=r"prior_album_entry_counts\.npy: .*\(41, 2\)"):
         OnnxRecommender.load(bundle)
     np.save(counts, model.prior.album_entry_counts.numpy())
     _resign(bundle, counts.name)
-    meta = json.loads((bundle / "bundle.json").read_text())
-    meta["model_config"]["prior_album"] = False
-    (bundle / "bundle.json").write_text(json.dumps(meta))
-    with pytest.raises(BundleError, match="prior_album_entry needs prior_album"):
-        OnnxRecommender.load(bundle)
-    meta["model_config"]["prior_album_entry"] = False  # now album_run's turn
-    meta["model_config"]["prior_album_run"] = True
-    (bundle / "bundle.json").write_text(json.dumps(meta))
-    with pytest.raises(BundleError, match="prior_album_run needs prior_album"):
-        OnnxRecommender.load(bundle)
-    meta["model_config"]["prior_album_run"] = "yes"
-    meta["model_config"]["prior_album"] = True
-    (bundle / "bundle.json").write_text(json.dumps(meta))
-    with pytest.raises(BundleError, match="prior_album_run must be true or false"):
-        OnnxRecommender.load(bundle)
-    meta["model_config"]["prior_album_run"] = False
-    meta["model_config"]["prior_album_entry"] = True
-    meta["model_config"]["prior_album"] = True
-    del meta["sha256"][counts.name]
-    (bundle / "bundle.json").write_text(json.dumps(meta))
-    with pytest.raises(BundleError, match="must map exactly"):
-        OnnxRecommender.load(bundle)
+    without_album = {"prior_album": False, "prior_album_entry": False, "prior_album_run": True}
+    _refused_with_model_config(bundle, without_album, "prior_album_run needs prior_album")
+    _refused_with_model_config(
+        bundle, {"prior_album_run": "yes"}, "prior_album_run must be true or false"
+    )
+    _refused_setting_then_unlisted_file(
+        bundle,
+        ("prior_album", False),
+        counts.name,
+        ("prior_album_entry needs prior_album", "must map exactly"),
+    )

@@ -241,7 +241,8 @@ def prior_features(
         mate_plays = artist_mate_plays[last]  # (N, R)
         blocks.append(mates_of_artist)
         block_values.append(mate_plays / np.maximum(mate_plays.sum(axis=1, keepdims=True), 1))
-    if album_mates is not None:  # the table's successors on the current album
+    if album_mates is not None and (album_entry_counts is not None or album_run):
+        # the table's successors on the current album, which album_entry and album_run weigh
         on_album_item = (trans_item[:, :, None] == mates[:, None, :]).any(axis=2)  # (N, S)
         album_successors = trans_value * on_album_item  # (N, S)
     if album_mates is not None and album_entry_counts is not None:  # album_entry

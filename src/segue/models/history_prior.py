@@ -283,42 +283,36 @@ class HistoryPrior(nn.Module):
         self.successors.copy_(torch.from_numpy(successors))
         self.successor_counts.copy_(torch.from_numpy(counts))
 
-    @torch.no_grad()
     def fit_albums(self, mates: np.ndarray) -> None:
         """Store the album table (:func:`segue.models.album_table.album_mates_table`)."""
-        if not self.album:
-            raise ValueError("this prior has no album feature (model.prior_album=false)")
-        if mates.shape != tuple(self.album_mates.shape):
-            raise ValueError(
-                f"album table of shape {mates.shape}, expected {tuple(self.album_mates.shape)}"
-            )
-        self.album_mates.copy_(torch.from_numpy(mates))
+        self._store("album", {"album_mates": ("album table", mates)})
 
-    @torch.no_grad()
     def fit_artists(self, mates: np.ndarray, plays: np.ndarray) -> None:
         """Store the artist table and its mates' plays
         (:func:`segue.models.album_table.artist_mates_table`)."""
-        if not self.artist:
-            raise ValueError("this prior has no artist feature (model.prior_artist=false)")
-        for name, table in (("artist table", mates), ("artist plays", plays)):
-            if table.shape != tuple(self.artist_mates.shape):
-                raise ValueError(
-                    f"{name} of shape {table.shape}, expected {tuple(self.artist_mates.shape)}"
-                )
-        self.artist_mates.copy_(torch.from_numpy(mates))
-        self.artist_mate_plays.copy_(torch.from_numpy(plays))
+        tables = {
+            "artist_mates": ("artist table", mates),
+            "artist_mate_plays": ("artist plays", plays),
+        }
+        self._store("artist", tables)
 
-    @torch.no_grad()
     def fit_album_entries(self, counts: np.ndarray) -> None:
         """Store the album-entry counts (:func:`segue.models.album_table.album_entry_counts`)."""
-        if not self.album_entry:
-            raise ValueError("this prior has no album_entry feature (prior_album_entry=false)")
-        if counts.shape != tuple(self.album_entry_counts.shape):
-            raise ValueError(
-                f"album-entry counts of shape {counts.shape}, "
-                f"expected {tuple(self.album_entry_counts.shape)}"
-            )
-        self.album_entry_counts.copy_(torch.from_numpy(counts))
+        self._store("album_entry", {"album_entry_counts": ("album-entry counts", counts)})
+
+    @torch.no_grad()
+    def _store(self, feature: str, tables: dict[str, tuple[str, np.ndarray]]) -> None:
+        """Copy arrays into the buffers of an optional ``feature`` (buffer name -> (what the
+        array is, the array)), refusing a prior without the feature or an array whose shape
+        is not its buffer's, before anything is copied."""
+        if not getattr(self, feature):
+            raise ValueError(f"this prior has no {feature} feature (model.prior_{feature}=false)")
+        for buffer, (what, array) in tables.items():
+            expected = tuple(getattr(self, buffer).shape)
+            if array.shape != expected:
+                raise ValueError(f"{what} of shape {array.shape}, expected {expected}")
+        for buffer, (_, array) in tables.items():
+            getattr(self, buffer).copy_(torch.from_numpy(array))
 
     def weights(self, hidden: torch.Tensor) -> torch.Tensor:
         """Per-query feature weights, (N, n_features), all >= 0."""

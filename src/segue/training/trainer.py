@@ -526,16 +526,7 @@ def fit(
         raise ValueError(f"stop_epoch must be in 1..epochs={config.epochs}, got {stop_epoch}")
     if model.prior is not None:
         loss.check_prior()
-        fit_prior_table(model, data)
-        if model.prior.album:
-            model.prior.fit_albums(album_mates_table(vocab, model.config.prior_album_tracks))
-        if model.prior.artist:
-            model.prior.fit_artists(*artist_mates_table(vocab, model.config.prior_artist_tracks))
-        if model.prior.album_entry:  # after the album table, which it reads
-            events = training_events(data)
-            mates = model.prior.album_mates.cpu().numpy()
-            entries = album_entry_counts(events.tracks, events.group_start, mates, events.is_skip)
-            model.prior.fit_album_entries(entries)
+        fit_prior_tables(model, data, vocab)
     atomic_write_text(Path(config.out_dir) / "trainer.json", json.dumps(asdict(config), indent=2))
     return _Loop(
         model,
@@ -552,25 +543,29 @@ def fit(
     ).run()
 
 
-def fit_prior_table(model: TrackTransformer, data: TrainingWindows) -> None:
-    """Count the history prior's transition table from the training rows, in their own order.
+def fit_prior_tables(model: TrackTransformer, data: TrainingWindows, vocab: TrackVocab) -> None:
+    """Fill the history prior's tables: the transition table and album-entry counts from the
+    training rows, in their own order, the album and artist tables from the vocabulary.
 
-    A resumed run recounts the same table from the same data, so resume stays exact.
+    A resumed run recounts the same tables from the same data, so resume stays exact.
     """
-    assert model.prior is not None
-    events = training_events(data)
-    model.prior.fit_table(events.tracks, events.group_start, events.is_skip)
-
-
-def training_events(data: TrainingWindows) -> EncodedEvents:
-    """The in-memory training rows the prior's tables are counted from (grouped, in order)."""
-    events = getattr(data, "events", None)
+    prior, config = model.prior, model.config
+    assert prior is not None
+    events: EncodedEvents | None = getattr(data, "events", None)
     if events is None:
         raise ValueError(
             "a model with a history prior counts its transition table from in-memory training "
             "sequences; streamed shards do not provide them (set model.history_prior=false)"
         )
-    return events
+    prior.fit_table(events.tracks, events.group_start, events.is_skip)
+    if prior.album:
+        mates = album_mates_table(vocab, config.prior_album_tracks)
+        prior.fit_albums(mates)
+        if prior.album_entry:  # needs the album feature: its table says who is a mate
+            counts = album_entry_counts(events.tracks, events.group_start, mates, events.is_skip)
+            prior.fit_album_entries(counts)
+    if prior.artist:
+        prior.fit_artists(*artist_mates_table(vocab, config.prior_artist_tracks))
 
 
 def warmup_length(config: TrainerConfig, total_steps: int) -> int:
