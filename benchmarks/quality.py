@@ -168,9 +168,13 @@ def run_protocol(name: str, extra: list[str], refit: bool = True) -> dict[str, A
         "tuned_baselines": tuned,
         "train_window": evaluated(checkpoint, tuned, out / "evaluation"),
     }
+    blend_weight = 0.0
+    if "blend" in summary:  # chosen on validation; the refit model gets the same weight
+        report["blend"] = summary["blend"]
+        blend_weight = summary["blend"]["weight"]
     if refit and cfg.data.split in REFIT_SPLITS:
         began = time.perf_counter()
-        refitted = train_run.refit(cfg, summary["best_epoch"])
+        refitted = train_run.refit(cfg, summary["best_epoch"], blend_weight)
         report["refit"] = {
             "epochs": refitted["epochs"],
             "train_seconds": refitted["train_seconds"],
@@ -249,6 +253,14 @@ def write(report: dict[str, Any]) -> None:
             f"{report['epochs_run']}, {report['train_seconds']} s training, "
             f"{report['wall_seconds']} s wall; validation NDCG@10 "
             f"{report['validation'].get('ndcg@10', float('nan')):.4f}"
+        )
+    if "blend" in report:
+        by_weight = ", ".join(
+            f"{float(w):g}: {v:.4f}" for w, v in report["blend"]["validation_ndcg@10"].items()
+        )
+        lines.append(
+            f"- transition blend chosen on validation NDCG@10: weight "
+            f"{report['blend']['weight']:g} (by weight: {by_weight}); the refit model's too"
         )
     lines.append(f"- baselines chosen on validation NDCG@10: {tuned}")
     if "epochs" in report.get("refit", {}):

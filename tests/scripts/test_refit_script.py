@@ -68,3 +68,50 @@ def test_a_run_destroys_its_process_group_when_it_ends(tmp_path, tiny_overrides,
     with pytest.raises(ValueError):
         train_run.train(cfg)
     assert calls == ["shutdown"]
+
+
+@pytest.mark.slow
+def test_the_blend_weight_is_chosen_on_validation_and_kept_by_the_refit(tmp_path, tiny_overrides):
+    overrides = [
+        *tiny_overrides,
+        "refit=true",
+        "trainer.epochs=2",
+        "trainer.num_threads=1",
+        "blend.weights=[0.2,0.5]",
+    ]
+    summary = train_run.train(compose_config(overrides, tmp_path))
+    blend = summary["blend"]
+    assert set(blend["validation_ndcg@10"]) == {0.0, 0.2, 0.5}
+    best = max(blend["validation_ndcg@10"].items(), key=lambda kv: (kv[1], -kv[0]))[0]
+    assert blend["weight"] == best
+    assert load_checkpoint(tmp_path / "best.pt").model_config.blend_weight == best
+    refitted = load_checkpoint(tmp_path / "refit" / "final.pt")
+    assert refitted.model_config.blend_weight == best == summary["refit"]["blend_weight"]
+    assert (refitted.state_dict.get("blend.successors") is not None) == (best > 0)
+
+
+@pytest.mark.parametrize(
+    ("setting", "refusal"),
+    [
+        ("blend.weights=[1.5]", r"blend\.weights\[\] must be a number in \(0, 1\)"),
+        ("blend.weights=[0]", r"blend\.weights\[\] must be a number in \(0, 1\)"),
+        ("blend.weights=0.2", r"blend\.weights must be a list"),
+    ],
+)
+def test_bad_blend_weights_are_refused_before_any_data_is_read(
+    tmp_path, tiny_overrides, monkeypatch, setting, refusal
+):
+    read = []
+    monkeypatch.setattr(train_run, "prepare_from_settings", lambda *a: read.append(a))
+    with pytest.raises(ValueError, match=refusal):
+        train_run.train(compose_config([*tiny_overrides, setting], tmp_path))
+    assert read == []
+
+
+def test_blend_weights_without_validation_points_are_refused_before_training(
+    tmp_path, tiny_overrides
+):
+    overrides = [*tiny_overrides, "data.split_options.validation_days=0", "blend.weights=[0.2]"]
+    with pytest.raises(ValueError, match="no validation points"):
+        train_run.train(compose_config(overrides, tmp_path))
+    assert not (tmp_path / "final.pt").exists()

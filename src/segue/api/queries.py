@@ -1,7 +1,9 @@
 """What a batch of requests is scored with: last hidden states and the history prior's terms.
 
-A model with a history prior (:mod:`segue.models.history_prior`) scores ``h . e_j`` plus sparse
-terms computed from the same left-padded tracks that gave ``h``. Every serving path (exhaustive
+A model with a history prior (:mod:`segue.models.history_prior`) or a transition blend
+(:mod:`segue.models.transition_blend`) scores ``h . e_j`` plus sparse terms computed from the
+same left-padded tracks that gave ``h`` (``TrackTransformer.score_terms``; "the prior" below
+means both). Every serving path (exhaustive
 ranking, the retrieval index's exact re-rank, live sessions, playlists) takes one
 :class:`Queries`, so none can drop the prior, and the served scores are the evaluated ones
 (:func:`segue.evaluation.scoring.score_points`).
@@ -42,8 +44,7 @@ class Queries:
     def after(cls, model: TrackTransformer, hidden: torch.Tensor, tracks: torch.Tensor) -> Queries:
         """The queries of states ``hidden`` (B, D) computed from the left-padded ``tracks``
         (B, T), e.g. by an incremental step whose cache holds the earlier events."""
-        prior = model.prior_entries(hidden, tracks) if model.prior is not None else None
-        return cls(hidden, prior)
+        return cls(hidden, model.score_terms(hidden, tracks))
 
     def __len__(self) -> int:
         return int(self.hidden.shape[0])

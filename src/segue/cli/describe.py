@@ -31,6 +31,7 @@ MODEL_KEYS = (
     "use_event_types",
     "use_gap_buckets",
     "history_prior",
+    "blend_weight",
 )
 """Model settings shown, in this order (the config may hold more; ``--json`` shows all)."""
 

@@ -24,7 +24,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from segue.checks import check_integer
+from segue.checks import check_integer, check_number
 from segue.data.pipeline import SessionOptions
 from segue.data.readers.options import check_values
 from segue.data.sessions import SkipRule, check_session_settings
@@ -80,8 +80,27 @@ def check_run_settings(
             check_integer("ks", k, minimum=1)
         check_integer("batch_size", cfg.eval.batch_size, minimum=1)
     data = _checked_data_settings(cfg, data_settings)
+    blend_weights(cfg)
     ks = sorted({*VALIDATION_KS, trainer.monitor_k})
     return RunSettings(data, trainer, ks, optimizer)
+
+
+def blend_weights(cfg: DictConfig) -> list[float]:
+    """The transition-blend weights ``blend.weights`` to try on validation after training,
+    each checked in (0, 1); [] when the config has none (:mod:`segue.models.transition_blend`)."""
+    blend = cfg.get("blend")
+    if blend is None or not blend.get("weights"):
+        return []
+    values = plain(blend).get("weights")
+    if not isinstance(values, list):
+        raise ValueError(f"blend.weights must be a list of numbers in (0, 1), got {values!r}")
+    for value in values:
+        check_number("blend.weights[]", value, low=0.0, high=1.0, low_open=True, high_open=True)
+    if plain(cfg.model).get("objective", "causal") != "causal":
+        raise ValueError(
+            "blend.weights needs the causal objective (the blend reads the last track)"
+        )
+    return [float(v) for v in values]
 
 
 def trainer_settings(cfg: DictConfig) -> TrainerConfig:

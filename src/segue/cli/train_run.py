@@ -23,7 +23,13 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from segue import recipes
-from segue.cli.run_checks import RunSettings, check_run_settings, plain, trainer_settings
+from segue.cli.run_checks import (
+    RunSettings,
+    blend_weights,
+    check_run_settings,
+    plain,
+    trainer_settings,
+)
 from segue.cli.run_folder import run_output
 from segue.data.pipeline import PreparedData
 from segue.data.sequences import SideInputs
@@ -34,11 +40,12 @@ from segue.data.settings import (
     settings_from_group,
 )
 from segue.data.vocab import TrackVocab
+from segue.evaluation.blend_choice import blended_model, with_blend
 from segue.evaluation.ranking import top_k
 from segue.evaluation.scoring import rank_points, score_points
 from segue.evaluation.summary import metric_summary
 from segue.io.atomic_write import atomic_write_text
-from segue.io.checkpoint import load_checkpoint, save_checkpoint
+from segue.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from segue.models.config import ModelConfig
 from segue.models.transformer import TrackTransformer
 from segue.recipes import LossFactory, ModelFactory, RunRecipe
@@ -208,10 +215,16 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
         )
     data = prepare_from_settings(recipe.data)
     logger.info(data.summary())
+    if blend_weights(cfg) and len(data.validation) == 0:
+        raise ValueError(
+            "blend.weights: the transition blend's weight is chosen on validation, and this "
+            "data has no validation points (set blend.weights=[], or keep a validation fold)"
+        )
     result = recipes.train(recipe, data)  # no validation points: fixed epochs, final.pt
     assert result.best_path is not None
     if not is_main_process():  # under torchrun, process 0 alone evaluates and reports
         return {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run}
+    blend = choose_blend(result.best_path, data, cfg)
     best_model, test = evaluate_on_test(result.best_path, data, cfg)
     summary = {
         "data": cfg.data.name,
@@ -222,6 +235,8 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
         "test": test,
         "checkpoint": str(result.best_path),
     }
+    if blend is not None:
+        summary["blend"] = blend
     out_dir = Path(recipe.trainer.out_dir)
     atomic_write_text(out_dir / "test_metrics.json", json.dumps(summary, indent=2))
     logger.info(
@@ -232,17 +247,48 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
     logger.info(sample_playlist(best_model, data))
     logger.info(f"checkpoint: {result.best_path}")
     if cfg.get("refit"):
-        summary["refit"] = refit(cfg, result.best_epoch)
+        weight = blend["weight"] if blend is not None else 0.0
+        summary["refit"] = refit(cfg, result.best_epoch, weight)
     return summary
 
 
-def refit(cfg: DictConfig, epochs: int) -> dict[str, Any]:
+def choose_blend(path: Path, data: PreparedData, cfg: DictConfig) -> dict[str, Any] | None:
+    """Give the checkpoint at ``path`` the transition blend whose weight of ``blend.weights``
+    (or none) has the best validation NDCG@10, and store it there; None without weights."""
+    weights = blend_weights(cfg)
+    if not weights:
+        return None
+    checkpoint = load_checkpoint(path)
+    model, choice = blended_model(
+        checkpoint.build_model(),
+        data,
+        weights,
+        exclude_seen=bool(cfg.data.exclude_seen),
+        batch_size=cfg.eval.batch_size,
+    )
+    shown = ", ".join(f"{w:g}: {v:.4f}" for w, v in choice.validation_ndcg.items())
+    logger.info(f"transition blend, validation NDCG@10 by weight: {shown}")
+    logger.info(f"transition blend: weight {choice.weight:g} chosen")
+    _store_model(checkpoint, model, path)
+    return {"weight": choice.weight, "validation_ndcg@10": choice.validation_ndcg}
+
+
+def _store_model(checkpoint: Checkpoint, model: TrackTransformer, path: Path) -> None:
+    """Write ``model``'s config and weights into ``checkpoint`` at ``path``."""
+    checkpoint.model_config = model.config
+    checkpoint.state_dict = model.state_dict()
+    save_checkpoint(checkpoint, path)
+
+
+def refit(cfg: DictConfig, epochs: int, blend_weight: float = 0.0) -> dict[str, Any]:
     """The refit protocol's second step: retrain on train + validation, test once.
 
     Same settings and seed as the run that chose ``epochs`` on validation, on the data of
     :func:`segue.training.refit.refit_settings`; the learning-rate schedule is that of
-    ``trainer.epochs`` epochs, stopped after ``epochs`` (what was chosen). Writes the run to
-    ``<output_dir>/refit/`` (``final.pt``, ``test_metrics.json``).
+    ``trainer.epochs`` epochs, stopped after ``epochs`` (what was chosen). A ``blend_weight``
+    chosen on validation gives the refit model the same transition blend, its table counted
+    from the refit's training rows. Writes the run to ``<output_dir>/refit/`` (``final.pt``,
+    ``test_metrics.json``).
 
     Returns:
         The refit run's summary: epochs, seconds, test metrics and checkpoint.
@@ -257,11 +303,16 @@ def refit(cfg: DictConfig, epochs: int) -> dict[str, Any]:
     data = prepare_from_settings(recipe.data)
     result = recipes.train(recipe, data, stop_epoch=epochs)  # no validation points left
     assert result.best_path is not None
+    if blend_weight > 0:
+        checkpoint = load_checkpoint(result.best_path)
+        model = with_blend(checkpoint.build_model(), blend_weight, data.train.events)
+        _store_model(checkpoint, model, result.best_path)
     _, test = evaluate_on_test(result.best_path, data, cfg)
     summary = {
         "data": recipe.data.name,
         "epochs": result.epochs_run,
         "train_seconds": round(result.seconds, 1),
+        "blend_weight": blend_weight,
         "test": test,
         "checkpoint": str(result.best_path),
     }

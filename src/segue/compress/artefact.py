@@ -196,6 +196,11 @@ def _skeleton(config: ModelConfig) -> TrackTransformer:
             small = getattr(model.prior, name)
             rows = (config.n_tracks + 1, *small.shape[1:])
             setattr(model.prior, name, torch.empty(rows, dtype=small.dtype, device="meta"))
+    if model.blend is not None:  # so has the blend's
+        for name in ("successors", "successor_counts"):
+            small = getattr(model.blend, name)
+            rows = (config.n_tracks + 1, *small.shape[1:])
+            setattr(model.blend, name, torch.empty(rows, dtype=small.dtype, device="meta"))
     return model
 
 

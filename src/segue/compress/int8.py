@@ -223,6 +223,8 @@ def quantize_model(model: TrackTransformer) -> TrackTransformer:
             quantized.prior.album_mates = quantized.prior.album_mates.to(torch.int32)
         if quantized.prior.artist:
             quantized.prior.artist_mates = quantized.prior.artist_mates.to(torch.int32)
+    if quantized.blend is not None:
+        quantized.blend.successors = quantized.blend.successors.to(torch.int32)
     for name in INT8_TABLES:
         table = getattr(model, name)
         if table is not None:  # side-input tables exist only when the model reads them
@@ -287,4 +289,6 @@ def int8_scores(
     scores[:, 0] = float("-inf")
     if model.prior is not None:
         add_to_scores(scores, model.prior_entries(hidden, history))
+    if model.blend is not None:  # on the int8 scores: the normaliser this model ranks by
+        add_to_scores(scores, model.blend.entries(scores, model.checked_history(hidden, history)))
     return scores

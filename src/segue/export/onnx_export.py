@@ -16,6 +16,10 @@ The bundle is a folder (format :data:`segue.export.runtime.BUNDLE_FORMAT`):
   feature its artist table (V, R) int32 and those tracks' plays (V, R) float32, with the
   ``album_entry`` feature its album-entry counts (V, 2) float32; the runtime adds the prior's
   terms in numpy.
+* ``blend_*.npy``, for a model with a transition blend only (``blend_weight`` > 0): its
+  table, successors (V, S) int32 and counts (V, S) float32
+  (:data:`segue.export.prior_numpy.BLEND_FILES`); the weight is in the model config, and the
+  runtime adds the blend's terms in numpy after the prior's.
 * ``vocab.json``: :meth:`TrackVocab.to_dict`; ``bundle.json``: model config, input names,
   history-encoding constants, the format version and the SHA-256 of every other file, which
   the runtime checks before it reads them.
@@ -51,7 +55,7 @@ from segue.compress.int8 import catalogue_rows, quantize_model
 from segue.data.batch import SequenceBatch
 from segue.data.features import GAP_EDGES_SECONDS
 from segue.data.vocab import TrackVocab
-from segue.export.prior_numpy import TABLE_FILES, prior_files
+from segue.export.prior_numpy import BLEND_FILES, TABLE_FILES, prior_files
 from segue.export.runtime import (
     BUNDLE_FORMAT,
     BUNDLE_VERSION,
@@ -208,11 +212,12 @@ def write_bundle(
             else:
                 np.save(tmp / "catalogue.npy", model.catalogue_embeddings().float().numpy())
             save_prior(model, tmp)
+            save_blend(model, tmp)
         _write_json(tmp / "vocab.json", vocab.to_dict())
         meta = bundle_metadata(model, opset, int8_embeddings)
         prior = model.prior.combine if model.prior is not None else None
         tables = prior_tables(meta)
-        files = bundle_files(meta["catalogue"], prior, tables)
+        files = bundle_files(meta["catalogue"], prior, tables, model.blend is not None)
         meta[CHECKSUM_KEY] = {name: file_sha256(tmp / name) for name in files}
         _write_json(tmp / "bundle.json", meta)
         set_tree_modes(tmp)
@@ -256,6 +261,19 @@ def save_prior(model: TrackTransformer, folder: Path) -> None:
         arrays["album_entry_counts"] = table["album_entry_counts"].float()  # (V, 2)
     tables = [name for name in TABLE_FILES if getattr(prior, name)]
     for field, name in prior_files(prior.combine, tables).items():
+        np.save(folder / name, arrays[field].cpu().contiguous().numpy())
+
+
+def save_blend(model: TrackTransformer, folder: Path) -> None:
+    """Write the transition blend's table as ``.npy`` data (nothing for a model without
+    one); its weight is ``blend_weight`` in ``bundle.json``'s model config."""
+    if model.blend is None:
+        return
+    arrays = {
+        "successors": model.blend.successors.to(torch.int32),  # (V, S): indices < 2**31
+        "successor_counts": model.blend.successor_counts.float(),  # (V, S)
+    }
+    for field, name in BLEND_FILES.items():
         np.save(folder / name, arrays[field].cpu().contiguous().numpy())
 
 

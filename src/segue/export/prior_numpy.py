@@ -408,3 +408,54 @@ def mixture_log_mass(gate: np.ndarray, counts: np.ndarray, power: np.ndarray) ->
     terms = np.where(present, gate + power * log_counts, -np.inf).astype(np.float32)  # (E, F)
     peak = terms.max(axis=1, keepdims=True)  # (E, 1): every entry has a present feature
     return (peak[:, 0] + np.log(np.exp(terms - peak).sum(axis=1))).astype(np.float32)
+
+
+BLEND_FILES = {
+    "successors": "blend_successors.npy",
+    "successor_counts": "blend_successor_counts.npy",
+}
+"""The transition blend's table in a bundle (:mod:`segue.models.transition_blend`), for a
+model whose ``blend_weight`` is > 0: (V, S) int32 successors and float32 counts."""
+
+
+def blend_terms(
+    scores: np.ndarray,
+    last: np.ndarray,
+    successors: np.ndarray,
+    counts: np.ndarray,
+    weight: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`segue.models.transition_blend.blend_entries` in numpy: the blend's rows, tracks
+    and terms for dense scores (B, V) after histories whose last tracks are ``last`` (B,)."""
+    succ, count = successors[last].astype(np.int64), counts[last].astype(np.float32)  # (B, S)
+    keep = (succ > 0) & (count > 0) & (last > 0)[:, None]
+    if weight <= 0.0 or not keep.any():
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0, dtype=np.float32)
+    rows, cols = np.nonzero(keep)
+    items, kept = succ[rows, cols], count[rows, cols]
+    totals = count.sum(axis=1)  # (B,)
+    top = scores.max(axis=1)  # (B,): a row with history has a finite score
+    with np.errstate(divide="ignore", invalid="ignore"):
+        normaliser = top + np.log(np.exp(scores - top[:, None]).sum(axis=1))  # (B,)
+        share = kept / totals[rows]
+    log_mass = np.float32(np.log(weight / (1.0 - weight))) + np.log(share)
+    values = softplus((log_mass + normaliser[rows] - scores[rows, items]).astype(np.float32))
+    return rows, items, values.astype(np.float32)
+
+
+@dataclass
+class BlendArrays:
+    """A bundle's transition blend: its table (:data:`BLEND_FILES`) and its weight."""
+
+    successors: np.ndarray
+    successor_counts: np.ndarray
+    weight: float
+
+    def add_to(self, scores: np.ndarray, tracks: np.ndarray) -> None:
+        """Add the blend's terms to dense scores (B, V) after the left-padded ``tracks``
+        (B, T), in place: what ``TrackTransformer.score`` adds after the prior's."""
+        rows, items, values = blend_terms(
+            scores, tracks[:, -1], self.successors, self.successor_counts, self.weight
+        )
+        np.add.at(scores, (rows, items), values)

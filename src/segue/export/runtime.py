@@ -27,6 +27,9 @@ carries its gate and transition table as ``.npy`` files (checksummed and shape-c
 catalogue), and :meth:`OnnxRecommender.scores` adds the prior's terms, computed in numpy from the
 same padded tracks as the listener vectors (:mod:`segue.export.prior_numpy`, a port of the
 torch code tested against it). A bundle whose config has a prior but no prior files is refused.
+A model with a transition blend (``model_config.blend_weight`` > 0) is served the same way: its
+table as two ``.npy`` files, its terms added in numpy after the prior's, on the dense scores
+(:mod:`segue.models.transition_blend`).
 
 Scoring is a numpy GEMV. For one request at a time on a busy machine, start the process with
 ``OPENBLAS_NUM_THREADS=1``: waking OpenBLAS's threads for a single GEMV was measured at ~5 ms on
@@ -49,9 +52,11 @@ import numpy as np
 import onnxruntime as ort
 
 from segue.export.prior_numpy import (
+    BLEND_FILES,
     CHAIN_RULES,
     COMBINES,
     TABLE_FILES,
+    BlendArrays,
     PriorArrays,
     enabled_features,
     enabled_tables,
@@ -157,6 +162,12 @@ class OnnxRecommender:
                 album_fresh=self.config.get("prior_album_fresh", 0) if "album" in tables else 0,
                 album_run=self.config.get("prior_album_run", False),
             )
+        self.blend: BlendArrays | None = None
+        if has_blend(meta):
+            self.blend = BlendArrays(
+                **{field: _load_npy(bundle_dir / name) for field, name in BLEND_FILES.items()},
+                weight=float(self.config["blend_weight"]),
+            )
 
     @classmethod
     def load(cls, bundle_dir: str | Path, num_threads: int | None = None) -> OnnxRecommender:
@@ -204,6 +215,8 @@ class OnnxRecommender:
                 )
             )
             _check_prior_files(bundle_dir, rows, width, config, features, prior_combine(meta))
+        if has_blend(meta):
+            _check_blend_files(bundle_dir, rows, config["blend_successors"])
         options = ort.SessionOptions()
         if num_threads is not None:
             options.intra_op_num_threads = int(num_threads)
@@ -285,14 +298,19 @@ class OnnxRecommender:
                 ``tracks``), (B, T); needed by (and only by) a bundle with a history prior.
         """
         out = self.dot_scores(listener)
+        if self.prior is None and self.blend is None:
+            return out
+        tracks = None if tracks is None else np.asarray(tracks, dtype=np.int64)
+        if tracks is None or tracks.ndim != 2 or len(tracks) != len(out):
+            raise ValueError(
+                "this bundle's model has a history prior or a transition blend: pass "
+                "scores(listener, tracks) with the (B, T) left-padded tracks the listener "
+                "vectors came from"
+            )
         if self.prior is not None:
-            tracks = None if tracks is None else np.asarray(tracks, dtype=np.int64)
-            if tracks is None or tracks.ndim != 2 or len(tracks) != len(out):
-                raise ValueError(
-                    "this bundle's model has a history prior: pass scores(listener, tracks) "
-                    "with the (B, T) left-padded tracks the listener vectors came from"
-                )
             self.prior.add_to(out, tracks, np.asarray(listener, dtype=np.float32))
+        if self.blend is not None:  # on the scores with the prior's terms, as the model
+            self.blend.add_to(out, tracks)
         return out
 
     def use_int8_kernel(self, kernel: Any) -> None:
@@ -589,10 +607,13 @@ def _checked_meta(path: Path) -> dict[str, Any]:
         raise BundleError(path, "model_config.max_len must be >= 2 for a masked model")
     if _has_prior(meta):
         _check_prior_config(path, config)
+    _check_blend_config(path, config)
     if version >= 2:  # the files it lists depend on the prior's settings, checked just above
         prior = prior_combine(meta) if _has_prior(meta) else None
         tables = prior_tables(meta)
-        _check_checksum_table(path, meta[CHECKSUM_KEY], meta["catalogue"], prior, tables)
+        _check_checksum_table(
+            path, meta[CHECKSUM_KEY], meta["catalogue"], prior, tables, has_blend(meta)
+        )
     inputs = meta["inputs"]
     if (
         not isinstance(inputs, list)
@@ -622,18 +643,54 @@ def _checked_meta(path: Path) -> dict[str, Any]:
 
 
 def bundle_files(
-    catalogue: str, prior: str | None = None, tables: Collection[str] = ()
+    catalogue: str, prior: str | None = None, tables: Collection[str] = (), blend: bool = False
 ) -> list[str]:
-    """The files of a bundle besides ``bundle.json``, for its ``catalogue`` kind and its
+    """The files of a bundle besides ``bundle.json``, for its ``catalogue`` kind, its
     model's history prior (its ``prior_combine``; None: no prior; ``tables``: its features
-    that read a table of their own, :func:`prior_tables`).
+    that read a table of their own, :func:`prior_tables`) and transition blend (``blend``).
 
     >>> bundle_files("float32")
     ['encoder.onnx', 'vocab.json', 'catalogue.npy']
     """
     arrays = ["catalogue_int8.npy", "catalogue_scales.npy"] if catalogue == "int8" else []
     extra = list(prior_files(prior, tables).values()) if prior is not None else []
+    extra += list(BLEND_FILES.values()) if blend else []
     return ["encoder.onnx", "vocab.json", *(arrays or ["catalogue.npy"]), *extra]
+
+
+def has_blend(meta: Mapping[str, Any]) -> bool:
+    """Whether ``bundle.json``'s model has a transition blend (``blend_weight`` > 0; absent
+    in bundles written before the blend existed); checked by :func:`_check_blend_config`."""
+    config = meta.get("model_config")
+    weight = config.get("blend_weight", 0.0) if isinstance(config, dict) else 0.0
+    return isinstance(weight, int | float) and not isinstance(weight, bool) and weight > 0
+
+
+def _check_blend_config(path: Path, config: Mapping[str, Any]) -> None:
+    """``blend_weight`` a number in [0, 1) and, when > 0, ``blend_successors`` an integer
+    >= 1 and the causal objective (the blend reads the last track)."""
+    weight = config.get("blend_weight", 0.0)
+    if (
+        not isinstance(weight, int | float)
+        or isinstance(weight, bool)
+        or not (math.isfinite(weight) and 0 <= weight < 1)
+    ):
+        raise BundleError(path, "model_config.blend_weight must be a number in [0, 1)")
+    if weight == 0:
+        return
+    if not _is_int(config.get("blend_successors")) or config["blend_successors"] < 1:
+        raise BundleError(path, "model_config.blend_successors must be an integer >= 1")
+    if config["objective"] != "causal":
+        raise BundleError(path, "model_config.blend_weight > 0 needs the causal objective")
+
+
+def _check_blend_files(bundle_dir: Path, rows: int, successors: int) -> None:
+    """The blend's table: dtypes and shapes, successors in 0..n_tracks, counts >= 0."""
+    files = {field: bundle_dir / name for field, name in BLEND_FILES.items()}
+    _check_npy(files["successors"], np.int32, (rows, successors))
+    _check_npy(files["successor_counts"], np.float32, (rows, successors))
+    _check_track_indices(files["successors"], rows)
+    _check_not_negative(files["successor_counts"], rows, "counts")
 
 
 def _has_prior(meta: Mapping[str, Any]) -> bool:
@@ -788,9 +845,10 @@ def _check_checksum_table(
     catalogue: object,
     prior: str | None = None,
     tables: Collection[str] = (),
+    blend: bool = False,
 ) -> None:
     """``sha256`` must map exactly the bundle's other files to 64 hex digits each."""
-    files = bundle_files(str(catalogue), prior, tables)
+    files = bundle_files(str(catalogue), prior, tables, blend)
     if not isinstance(checksums, dict) or sorted(checksums) != sorted(files):
         hint = " (a model with a history prior: re-export the bundle)" if prior is not None else ""
         raise BundleError(path, f"{CHECKSUM_KEY} must map exactly {files} to their SHA-256{hint}")

@@ -282,6 +282,7 @@ def check_weights(
         "prior.album_mates": config.n_tracks + 1,  # and its album table
         "prior.artist_mate": config.n_tracks + 1,  # its artist table and those tracks' plays
         "prior.album_entry_counts": config.n_tracks + 1,  # its album-entry counts
+        "blend.successor": config.n_tracks + 1,  # the transition blend's table
     }
     small = replace(config, n_tracks=1, n_artists=min(config.n_artists, 1))
     try:
@@ -310,14 +311,14 @@ def check_weights(
 
 
 def check_prior_table(path: Path, tensors: Mapping[str, torch.Tensor], n_tracks: int) -> None:
-    """The history prior's transition, album and artist tables and album-entry counts hold
-    track indices and counts, nothing else.
+    """The history prior's transition, album and artist tables and album-entry counts, and the
+    transition blend's table, hold track indices and counts, nothing else.
 
     Its indices index the score columns at inference, so a successor outside 0..n_tracks would
     fail there (or, in a numpy port, wrap around); a negative or non-finite count has no
     meaning (and a NaN would spread through every score it touches).
     """
-    for name in ("prior.successors", "prior.album_mates", "prior.artist_mates"):
+    for name in ("prior.successors", "prior.album_mates", "prior.artist_mates", "blend.successors"):
         indices = tensors.get(name)
         if indices is not None and indices.numel():
             low, high = int(indices.min()), int(indices.max())
@@ -326,7 +327,13 @@ def check_prior_table(path: Path, tensors: Mapping[str, torch.Tensor], n_tracks:
                     path,
                     f"{name} holds track index {low if low < 0 else high}, outside 0..{n_tracks}",
                 )
-    for name in ("prior.successor_counts", "prior.artist_mate_plays", "prior.album_entry_counts"):
+    counted = (
+        "prior.successor_counts",
+        "prior.artist_mate_plays",
+        "prior.album_entry_counts",
+        "blend.successor_counts",
+    )
+    for name in counted:
         counts = tensors.get(name)
         if counts is not None and not bool((counts.isfinite() & (counts >= 0)).all()):
             raise CheckpointError(path, f"{name} holds counts that are not finite >= 0")

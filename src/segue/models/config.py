@@ -102,6 +102,11 @@ class ModelConfig:
             the album, the transition counts of the current track's successors on the album
             (the album's order inside a play-through). Needs ``prior_album``; False for
             earlier checkpoints.
+        blend_weight: The transition blend's share ``w`` of the next-track mixture
+            (:mod:`segue.models.transition_blend`), in [0, 1); 0 (the default) is no blend. Set
+            after training, chosen on validation (``blend.weights`` in ``configs/train.yaml``),
+            not learned. Causal objective only (it reads the last track).
+        blend_successors: Successors kept per track in the blend's transition table.
     """
 
     n_tracks: int
@@ -138,6 +143,8 @@ class ModelConfig:
     prior_artist_tracks: int = 16
     prior_album_entry: bool = False
     prior_album_run: bool = False
+    blend_weight: float = 0.0
+    blend_successors: int = 32
 
     def __post_init__(self) -> None:
         """Refuse any value a model cannot be built from, naming the field and what is allowed.
@@ -184,6 +191,12 @@ class ModelConfig:
             )
         if self.history_prior and self.objective != "causal":
             raise ValueError("history_prior needs the causal objective (it reads the last track)")
+        check_number("blend_weight", self.blend_weight, low=0.0, high=1.0, high_open=True)
+        check_integer("blend_successors", self.blend_successors, minimum=1)
+        if self.blend_weight > 0 and self.objective != "causal":
+            raise ValueError(
+                "blend_weight > 0 needs the causal objective (it reads the last track)"
+            )
 
     @property
     def head_dim(self) -> int:

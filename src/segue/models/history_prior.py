@@ -562,3 +562,23 @@ def add_to_scores(scores: torch.Tensor, entries: PriorEntries) -> torch.Tensor:
     """
     scores.index_put_((entries.rows, entries.items), entries.values.to(scores.dtype), True)
     return scores
+
+
+def merge_entries(first: PriorEntries, second: PriorEntries) -> PriorEntries:
+    """Two sets of entries as one, coalesced: a (row, item) pair in both gets the sum.
+
+    >>> a = PriorEntries(torch.tensor([0, 1]), torch.tensor([2, 1]), torch.tensor([0.5, 1.0]))
+    >>> b = PriorEntries(torch.tensor([0]), torch.tensor([2]), torch.tensor([0.25]))
+    >>> m = merge_entries(a, b)
+    >>> m.rows.tolist(), m.items.tolist(), m.values.tolist()
+    ([0, 1], [2, 1], [0.75, 1.0])
+    """
+    rows = torch.cat([first.rows, second.rows])
+    items = torch.cat([first.items, second.items])
+    values = torch.cat([first.values, second.values.to(first.values.dtype)])
+    if len(rows) == 0:
+        return PriorEntries(rows, items, values)
+    stride = int(items.max()) + 1
+    keys, pair = torch.unique(rows * stride + items, return_inverse=True)
+    summed = values.new_zeros(len(keys)).index_add_(0, pair, values)
+    return PriorEntries(keys // stride, keys % stride, summed)

@@ -32,9 +32,15 @@ from segue.models.block_inputs import BlockInputs
 from segue.models.blocks import block_class, build_blocks
 from segue.models.config import ModelConfig
 from segue.models.elapsed_time import elapsed_seconds
-from segue.models.history_prior import HistoryPrior, PriorEntries, add_to_scores
+from segue.models.history_prior import (
+    HistoryPrior,
+    PriorEntries,
+    add_to_scores,
+    merge_entries,
+)
 from segue.models.mask_token import append_mask_token
 from segue.models.rotary import rotary_angles
+from segue.models.transition_blend import TransitionBlend
 from segue.side_inputs import SIDE_INPUTS
 
 
@@ -98,6 +104,11 @@ class TrackTransformer(nn.Module):
                 album_run=config.prior_album_run,
             )
             if config.history_prior
+            else None
+        )
+        self.blend = (  # set after training, not learned: buffers only
+            TransitionBlend(config.n_tracks, config.blend_successors, config.blend_weight)
+            if config.blend_weight > 0
             else None
         )
         self.reset_parameters()
@@ -278,26 +289,55 @@ class TrackTransformer(nn.Module):
         argmax is directly a track index.
 
         Args:
-            hidden: Hidden states, (..., D); (B, D) when the model has a history prior.
+            hidden: Hidden states, (..., D); (B, D) when the model has a history prior or a
+                transition blend.
             history: The left-padded tracks the states were computed from, (B, T); needed by
-                (and only by) a model with a history prior, which adds its terms at the last
-                column (:mod:`segue.models.history_prior`).
+                (and only by) a model with a history prior or a transition blend, which add
+                their terms at the last column (:mod:`segue.models.history_prior`,
+                :mod:`segue.models.transition_blend`).
         """
         logits = hidden @ self.catalogue_embeddings().T  # (..., n_tracks + 1)
         logits[..., 0] = float("-inf")  # in place: matmul's backward does not need its output
         if self.prior is not None:
             add_to_scores(logits, self.prior_entries(hidden, history))
+        if self.blend is not None:
+            add_to_scores(logits, self.blend.entries(logits, self.checked_history(hidden, history)))
         return logits
+
+    def score_terms(self, hidden: torch.Tensor, history: torch.Tensor) -> PriorEntries | None:
+        """The sparse terms :meth:`score` adds to the dot products, for last hidden states
+        (B, D) after histories (B, T): the history prior's and the transition blend's,
+        coalesced; None for a model with neither.
+
+        A blend reads the dense scores (its normaliser), so a model with one computes them here
+        once: the serving paths that score candidates only (:mod:`segue.api.queries`) still add
+        exactly what :meth:`score` adds.
+        """
+        if self.blend is None:
+            return self.prior_entries(hidden, history) if self.prior is not None else None
+        dense = hidden @ self.catalogue_embeddings().T
+        dense[:, 0] = float("-inf")
+        prior = self.prior_entries(hidden, history) if self.prior is not None else None
+        if prior is not None:
+            add_to_scores(dense, prior)
+        blend = self.blend.entries(dense, self.checked_history(hidden, history))
+        return blend if prior is None else merge_entries(prior, blend)
+
+    def checked_history(self, hidden: torch.Tensor, history: torch.Tensor | None) -> torch.Tensor:
+        """``history`` checked against the (B, D) states it must accompany."""
+        if history is None or history.dim() != 2 or history.shape[0] != hidden.shape[0]:
+            raise ValueError(
+                "a model with a history prior or a transition blend scores from its histories: "
+                "pass score(hidden, history) with the (B, T) left-padded tracks the hidden "
+                "states came from"
+            )
+        return history
 
     def prior_entries(self, hidden: torch.Tensor, history: torch.Tensor | None) -> PriorEntries:
         """The history prior's terms after each history (B, T), for last hidden states (B, D)."""
         if self.prior is None:
             raise ValueError("this model has no history prior (history_prior=false)")
-        if history is None or history.dim() != 2 or history.shape[0] != hidden.shape[0]:
-            raise ValueError(
-                "a model with a history prior scores from its histories: pass score(hidden, "
-                "history) with the (B, T) left-padded tracks the hidden states came from"
-            )
+        history = self.checked_history(hidden, history)
         queries = torch.zeros_like(history, dtype=torch.bool)
         queries[:, -1] = history[:, -1] > 0  # (B, T): the last column, for non-empty rows
         entries = self.prior.entries(

@@ -86,7 +86,9 @@ class OnnxBackend:
             rec.use_int8_kernel(Int8Kernel(rec.values, rec.scales, threads=1))
             return cls(rec, version)
         minimum = SCREEN_MIN_TRACKS if screen_min_tracks is None else screen_min_tracks
-        if len(rec.values) - 1 < minimum:
+        if len(rec.values) - 1 < minimum or rec.blend is not None:
+            # A transition blend's terms read every track's score (their normaliser), so its
+            # bundle is scored exhaustively, never from the few tracks a screen keeps.
             return cls(rec, version)
         values, scales, bounds = quantize_table(rec.values)
         kernel = Int8Kernel(values, scales, threads=1, digits=SCREEN_DIGITS)

@@ -527,6 +527,9 @@ def fit(
     if model.prior is not None:
         loss.check_prior()
         fit_prior_tables(model, data, vocab)
+    if model.blend is not None:  # a blend set before training (model.blend_weight > 0)
+        events = training_rows(data, "a transition blend", "model.blend_weight=0")
+        model.blend.fit_table(events.tracks, events.group_start, events.is_skip)
     atomic_write_text(Path(config.out_dir) / "trainer.json", json.dumps(asdict(config), indent=2))
     return _Loop(
         model,
@@ -551,12 +554,7 @@ def fit_prior_tables(model: TrackTransformer, data: TrainingWindows, vocab: Trac
     """
     prior, config = model.prior, model.config
     assert prior is not None
-    events: EncodedEvents | None = getattr(data, "events", None)
-    if events is None:
-        raise ValueError(
-            "a model with a history prior counts its transition table from in-memory training "
-            "sequences; streamed shards do not provide them (set model.history_prior=false)"
-        )
+    events = training_rows(data, "a history prior", "model.history_prior=false")
     prior.fit_table(events.tracks, events.group_start, events.is_skip)
     if prior.album:
         mates = album_mates_table(vocab, config.prior_album_tracks)
@@ -566,6 +564,18 @@ def fit_prior_tables(model: TrackTransformer, data: TrainingWindows, vocab: Trac
             prior.fit_album_entries(counts)
     if prior.artist:
         prior.fit_artists(*artist_mates_table(vocab, config.prior_artist_tracks))
+
+
+def training_rows(data: TrainingWindows, model_kind: str, off: str) -> EncodedEvents:
+    """The in-memory training rows a table is counted from, or an error saying that streamed
+    shards have none (``model_kind``: what needs them; ``off``: the setting that turns it off)."""
+    events: EncodedEvents | None = getattr(data, "events", None)
+    if events is None:
+        raise ValueError(
+            f"{model_kind} counts its transition table from in-memory training sequences; "
+            f"streamed shards do not provide them (set {off})"
+        )
+    return events
 
 
 def warmup_length(config: TrainerConfig, total_steps: int) -> int:
