@@ -123,6 +123,24 @@ def test_a_sparse_or_meta_weight_is_refused(checkpoint_path, odd):
     refused(resave(values, checkpoint_path), "state_dict\\['ln_f.weight'\\] must be a dense")
 
 
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"history_prior": True, "prior_successors": 10**9},
+        {"blend_weight": 0.5, "blend_successors": 10**9},
+    ],
+)
+def test_a_count_table_bomb_is_refused_before_allocating(checkpoint_path, claims):
+    """A config that claims a prior or a blend table 10^9 columns wide: 24 GB even in the
+    one-track template the checks build, were its width not bounded by the file first."""
+    values = payload(checkpoint_path)
+    values["model_config"].update(claims)
+    resave(values, checkpoint_path)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux
+    refused(checkpoint_path, "needs at least .* weights but the file holds")
+    assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024 < 200
+
+
 def test_a_layer_bomb_is_refused_before_building_anything(checkpoint_path):
     values = payload(checkpoint_path)
     values["model_config"]["n_layers"] = 10**9

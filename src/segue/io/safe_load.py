@@ -359,8 +359,9 @@ def claimed_elements(config: ModelConfig) -> int:
 
     Every block has at least the matrices its class counts (``n_weights``: for the softmax
     block its (3D, D) and (D, D) attention matrices and two (D, D_ff) feed-forward matrices),
-    and the track, position and side tables have D columns. A file whose config claims more
-    than it holds is refused before any template is built.
+    the track, position and side tables have D columns, and the count tables of a history
+    prior or a transition blend a row per track (:func:`track_table_width`). A file whose
+    config claims more than it holds is refused before any template is built.
 
     >>> claimed_elements(ModelConfig(n_tracks=10, d_model=4, n_layers=1, max_len=5))
     164
@@ -368,7 +369,28 @@ def claimed_elements(config: ModelConfig) -> int:
     D, tables = config.d_model, config.n_tracks + 2
     tables += sum(side.n_rows(config) for side in enabled_side_inputs(config))
     tables += config.max_len if config.positions == "learned" else 0
-    return D * tables + config.n_layers * block_class(config.block).n_weights(config)
+    embedded = D * tables + config.n_layers * block_class(config.block).n_weights(config)
+    return embedded + (config.n_tracks + 1) * track_table_width(config)
+
+
+def track_table_width(config: ModelConfig) -> int:
+    """Columns of the per-track count tables a model of ``config`` stores, one row per track:
+    the history prior's and the transition blend's (indices and counts). A config that claims a
+    width no file could hold is refused before the template (built for one track, but at the
+    claimed width) is allocated.
+
+    >>> track_table_width(ModelConfig(n_tracks=10, history_prior=True, blend_weight=0.5))
+    128
+    """
+    width = 0
+    if config.history_prior:
+        width += 2 * config.prior_successors
+        width += config.prior_album_tracks if config.prior_album else 0
+        width += 2 * config.prior_artist_tracks if config.prior_artist else 0
+        width += 2 if config.prior_album_entry else 0
+    if config.blend_weight > 0:
+        width += 2 * config.blend_successors
+    return width
 
 
 def check_digest(
