@@ -40,7 +40,7 @@ from segue.data.settings import (
     settings_from_group,
 )
 from segue.data.vocab import TrackVocab
-from segue.evaluation.blend_choice import blended_model, with_blend
+from segue.evaluation.blend_choice import choose_blend_weight, with_blend
 from segue.evaluation.ranking import top_k
 from segue.evaluation.scoring import rank_points, score_points
 from segue.evaluation.summary import metric_summary
@@ -259,8 +259,9 @@ def choose_blend(path: Path, data: PreparedData, cfg: DictConfig) -> dict[str, A
     if not weights:
         return None
     checkpoint = load_checkpoint(path)
-    model, choice = blended_model(
-        checkpoint.build_model(),
+    trained = checkpoint.build_model()
+    choice = choose_blend_weight(
+        trained,
         data,
         weights,
         exclude_seen=bool(cfg.data.exclude_seen),
@@ -269,7 +270,7 @@ def choose_blend(path: Path, data: PreparedData, cfg: DictConfig) -> dict[str, A
     shown = ", ".join(f"{w:g}: {v:.4f}" for w, v in choice.validation_ndcg.items())
     logger.info(f"transition blend, validation NDCG@10 by weight: {shown}")
     logger.info(f"transition blend: weight {choice.weight:g} chosen")
-    _store_model(checkpoint, model, path)
+    _store_model(checkpoint, with_blend(trained, choice.weight, data.train.events), path)
     return {"weight": choice.weight, "validation_ndcg@10": choice.validation_ndcg}
 
 

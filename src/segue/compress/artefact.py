@@ -184,23 +184,14 @@ def _skeleton(config: ModelConfig) -> TrackTransformer:
     """
     model = quantize_model(TrackTransformer(replace(config, n_tracks=1)))
     model.config = config
-    if model.prior is not None:  # its table has a row per track: shapes only, to be assigned
-        names = (
-            "successors",
-            "successor_counts",
-            *(("album_mates",) * model.prior.album),
-            *(("artist_mates", "artist_mate_plays") * model.prior.artist),
-            *(("album_entry_counts",) * model.prior.album_entry),
-        )
-        for name in names:
-            small = getattr(model.prior, name)
+    # Every buffer of the prior and the blend is a table with a row per track: shapes only,
+    # to be assigned.
+    for module in (model.prior, model.blend):
+        if module is None:
+            continue
+        for name, small in list(module.named_buffers(recurse=False)):
             rows = (config.n_tracks + 1, *small.shape[1:])
-            setattr(model.prior, name, torch.empty(rows, dtype=small.dtype, device="meta"))
-    if model.blend is not None:  # so has the blend's
-        for name in ("successors", "successor_counts"):
-            small = getattr(model.blend, name)
-            rows = (config.n_tracks + 1, *small.shape[1:])
-            setattr(model.blend, name, torch.empty(rows, dtype=small.dtype, device="meta"))
+            setattr(module, name, torch.empty(rows, dtype=small.dtype, device="meta"))
     return model
 
 

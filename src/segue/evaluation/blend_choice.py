@@ -20,9 +20,9 @@ from segue.data.pipeline import PreparedData
 from segue.evaluation.ranking import target_ranks
 from segue.evaluation.scoring import score_points
 from segue.evaluation.summary import metric_summary
-from segue.models.history_prior import add_to_scores
+from segue.models.history_prior import add_to_scores, fit_transition_table
 from segue.models.transformer import TrackTransformer
-from segue.models.transition_blend import TransitionBlend, blend_entries
+from segue.models.transition_blend import blend_entries
 
 VALIDATION = "validation"
 
@@ -80,9 +80,11 @@ def choose_blend_weight(
     points = data.points(VALIDATION)
     if len(points) == 0:
         raise ValueError("choosing the blend's weight needs validation points; the data has none")
-    table = TransitionBlend(data.vocab.n_tracks, model.config.blend_successors, weight=0.5)
-    events = data.train.events
-    table.fit_table(events.tracks, events.group_start, events.is_skip)
+    events, width = data.train.events, model.config.blend_successors
+    table = fit_transition_table(
+        events.tracks, events.group_start, data.vocab.n_tracks, width, events.is_skip
+    )
+    successors, counts = torch.from_numpy(table[0]), torch.from_numpy(table[1])
     ranks: dict[float, list[np.ndarray]] = {w: [] for w in grid}
     for start in range(0, len(points), batch_size):
         idx = np.arange(start, min(start + batch_size, len(points)))
@@ -91,10 +93,7 @@ def choose_blend_weight(
         exclude = [points.full_history(int(i)) for i in idx] if exclude_seen else None
         for w in grid:
             blended = scores.clone()
-            entries = blend_entries(
-                blended, last, table.successors, table.successor_counts, weight=w
-            )
-            add_to_scores(blended, entries)
+            add_to_scores(blended, blend_entries(blended, last, successors, counts, weight=w))
             ranks[w].append(target_ranks(blended, points.targets[idx], exclude))
     ndcg = {w: ndcg_at_10(np.concatenate(r)) for w, r in ranks.items()}
     best = max(grid, key=lambda w: (ndcg[w], -w))
@@ -104,19 +103,3 @@ def choose_blend_weight(
 def ndcg_at_10(ranks: np.ndarray) -> float:
     """Mean NDCG@10 of full-catalogue ranks."""
     return float(metric_summary(ranks, ks=[10])["ndcg@10"])
-
-
-@torch.no_grad()
-def blended_model(
-    model: TrackTransformer,
-    data: PreparedData,
-    weights: Sequence[float],
-    *,
-    exclude_seen: bool = False,
-    batch_size: int = 256,
-) -> tuple[TrackTransformer, BlendChoice]:
-    """``model`` with the blend :func:`choose_blend_weight` picks (itself, blend-free, at 0)."""
-    choice = choose_blend_weight(
-        model, data, weights, exclude_seen=exclude_seen, batch_size=batch_size
-    )
-    return with_blend(model, choice.weight, data.train.events), choice

@@ -687,10 +687,16 @@ def _check_blend_config(path: Path, config: Mapping[str, Any]) -> None:
 def _check_blend_files(bundle_dir: Path, rows: int, successors: int) -> None:
     """The blend's table: dtypes and shapes, successors in 0..n_tracks, counts >= 0."""
     files = {field: bundle_dir / name for field, name in BLEND_FILES.items()}
-    _check_npy(files["successors"], np.int32, (rows, successors))
-    _check_npy(files["successor_counts"], np.float32, (rows, successors))
-    _check_track_indices(files["successors"], rows)
-    _check_not_negative(files["successor_counts"], rows, "counts")
+    _check_successor_table(files["successors"], files["successor_counts"], rows, successors)
+
+
+def _check_successor_table(successors: Path, counts: Path, rows: int, width: int) -> None:
+    """A transition table's files (the prior's or the blend's): (rows, width) int32 track
+    indices in 0..rows - 1 and float32 counts >= 0."""
+    _check_npy(successors, np.int32, (rows, width))
+    _check_npy(counts, np.float32, (rows, width))
+    _check_track_indices(successors, rows)
+    _check_not_negative(counts, rows, "counts")
 
 
 def _has_prior(meta: Mapping[str, Any]) -> bool:
@@ -774,10 +780,7 @@ def _check_prior_files(
     _check_npy(files["gate_bias"], np.float32, (features,))
     if combine == "mixture":
         _check_npy(files["count_power"], np.float32, (features,))
-    _check_npy(files["successors"], np.int32, (rows, successors))
-    _check_npy(files["successor_counts"], np.float32, (rows, successors))
-    _check_track_indices(files["successors"], rows)
-    _check_not_negative(files["successor_counts"], rows, "counts")
+    _check_successor_table(files["successors"], files["successor_counts"], rows, successors)
     if "album" in tables:
         _check_npy(files["album_mates"], np.int32, (rows, config["prior_album_tracks"]))
         _check_track_indices(files["album_mates"], rows)

@@ -179,6 +179,22 @@ def fit_transition_table(
     return successors, counts
 
 
+@torch.no_grad()
+def fill_transition_table(
+    successors: torch.Tensor,
+    counts: torch.Tensor,
+    tracks: np.ndarray,
+    group_start: np.ndarray,
+    is_skip: np.ndarray | None = None,
+) -> None:
+    """Count :func:`fit_transition_table` from training rows into a module's (n_tracks + 1, S)
+    ``successors`` and ``counts`` buffers, in place (their shape sets the table's size)."""
+    n_tracks, n_successors = successors.shape[0] - 1, successors.shape[1]
+    found, found_counts = fit_transition_table(tracks, group_start, n_tracks, n_successors, is_skip)
+    successors.copy_(torch.from_numpy(found))
+    counts.copy_(torch.from_numpy(found_counts))
+
+
 class HistoryPrior(nn.Module):
     """The gate and the transition table of the prior; see the module docstring.
 
@@ -276,12 +292,7 @@ class HistoryPrior(nn.Module):
         self, tracks: np.ndarray, group_start: np.ndarray, is_skip: np.ndarray | None = None
     ) -> None:
         """Count the transition table from training rows (see :func:`fit_transition_table`)."""
-        n_tracks, n_successors = self.successors.shape[0] - 1, self.successors.shape[1]
-        successors, counts = fit_transition_table(
-            tracks, group_start, n_tracks, n_successors, is_skip
-        )
-        self.successors.copy_(torch.from_numpy(successors))
-        self.successor_counts.copy_(torch.from_numpy(counts))
+        fill_transition_table(self.successors, self.successor_counts, tracks, group_start, is_skip)
 
     def fit_albums(self, mates: np.ndarray) -> None:
         """Store the album table (:func:`segue.models.album_table.album_mates_table`)."""

@@ -296,8 +296,7 @@ class TrackTransformer(nn.Module):
                 their terms at the last column (:mod:`segue.models.history_prior`,
                 :mod:`segue.models.transition_blend`).
         """
-        logits = hidden @ self.catalogue_embeddings().T  # (..., n_tracks + 1)
-        logits[..., 0] = float("-inf")  # in place: matmul's backward does not need its output
+        logits = self._dot_scores(hidden)
         if self.prior is not None:
             add_to_scores(logits, self.prior_entries(hidden, history))
         if self.blend is not None:
@@ -313,15 +312,20 @@ class TrackTransformer(nn.Module):
         once: the serving paths that score candidates only (:mod:`segue.api.queries`) still add
         exactly what :meth:`score` adds.
         """
-        if self.blend is None:
-            return self.prior_entries(hidden, history) if self.prior is not None else None
-        dense = hidden @ self.catalogue_embeddings().T
-        dense[:, 0] = float("-inf")
         prior = self.prior_entries(hidden, history) if self.prior is not None else None
+        if self.blend is None:
+            return prior
+        dense = self._dot_scores(hidden)
         if prior is not None:
             add_to_scores(dense, prior)
         blend = self.blend.entries(dense, self.checked_history(hidden, history))
         return blend if prior is None else merge_entries(prior, blend)
+
+    def _dot_scores(self, hidden: torch.Tensor) -> torch.Tensor:
+        """``h . e_j`` over the catalogue, (..., n_tracks + 1), column 0 (padding) -inf."""
+        logits = hidden @ self.catalogue_embeddings().T
+        logits[..., 0] = float("-inf")  # in place: matmul's backward does not need its output
+        return logits
 
     def checked_history(self, hidden: torch.Tensor, history: torch.Tensor | None) -> torch.Tensor:
         """``history`` checked against the (B, D) states it must accompany."""

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segue.models.history_prior import PriorEntries, fit_transition_table
+from segue.models.history_prior import PriorEntries, fill_transition_table
 
 
 def blend_entries(
@@ -96,18 +96,12 @@ class TransitionBlend(nn.Module):
         )
         self.register_buffer("successor_counts", torch.zeros(n_tracks + 1, n_successors))
 
-    @torch.no_grad()
     def fit_table(
         self, tracks: np.ndarray, group_start: np.ndarray, is_skip: np.ndarray | None = None
     ) -> None:
         """Count the table from training rows, grouped and in time order
         (:func:`segue.models.history_prior.fit_transition_table`)."""
-        n_tracks, n_successors = self.successors.shape[0] - 1, self.successors.shape[1]
-        successors, counts = fit_transition_table(
-            tracks, group_start, n_tracks, n_successors, is_skip
-        )
-        self.successors.copy_(torch.from_numpy(successors))
-        self.successor_counts.copy_(torch.from_numpy(counts))
+        fill_transition_table(self.successors, self.successor_counts, tracks, group_start, is_skip)
 
     def entries(self, scores: torch.Tensor, history: torch.Tensor) -> PriorEntries:
         """The blend's terms for dense scores (B, V) after left-padded histories (B, T)."""
