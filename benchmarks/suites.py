@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-COMMON = ["trainer.progress=false", "trainer.num_threads=1"]
+# The peers learn their item set from the exported training table and cannot rank a track it
+# lacks, so segue and the peers are compared on the training catalogue (data.catalogue=train):
+# the tracks first heard after train (the music configs' "log") would be segue's alone.
+COMMON = ["trainer.progress=false", "trainer.num_threads=1", "data.catalogue=train"]
 
 # The peers' configuration, from the benchmark issue: SASRec with d=64, 2 blocks, 2 heads,
 # max_len 200, batch 128, lr 1e-3, dropout 0.2, full softmax, one thread.

@@ -37,8 +37,23 @@ def tiny_settings(**changes) -> DataSettings:
 def test_round_trip_through_a_plain_dict():
     settings = tiny_settings(sessions=SessionOptions(gap="1h"), side=SideInputs(True, False, True))
     values = settings.to_dict()
-    assert values["version"] == 1 and values["sessions"]["gap"] == "1h"
+    assert values["version"] == 2 and values["sessions"]["gap"] == "1h"
     assert DataSettings.from_dict(values) == settings
+
+
+def test_settings_written_before_the_catalogue_key_read_as_the_training_catalogue():
+    """Version 1 settings (no ``catalogue``) prepared the vocabulary from train alone."""
+    values = tiny_settings(catalogue="log").to_dict()
+    del values["catalogue"]
+    values["version"] = 1
+    assert DataSettings.from_dict(values) == tiny_settings(catalogue="train")
+    with pytest.raises(ValueError, match="missing key\\(s\\) \\['catalogue'\\]"):
+        DataSettings.from_dict({**values, "version": 2})
+
+
+def test_an_unknown_catalogue_is_refused_naming_the_setting():
+    with pytest.raises(ValueError, match="catalogue must be one of"):
+        tiny_settings(catalogue="everything")
 
 
 def test_the_recipe_prepares_what_prepare_data_prepares():
@@ -55,7 +70,7 @@ def test_the_recipe_prepares_what_prepare_data_prepares():
     [
         ({"surprise": 1}, ValueError, "unknown key\\(s\\) \\['surprise'\\]"),
         ({"version": "1"}, TypeError, "version must be an integer"),
-        ({"version": 2}, ValueError, "version 2 is not readable"),
+        ({"version": 3}, ValueError, "version 3 is not readable"),
         ({"reader": "os.system"}, ValueError, "reader must be one of"),
         ({"split": "random"}, ValueError, "split must be one of"),
         ({"min_count": "2"}, TypeError, "min_count must be an integer"),

@@ -102,3 +102,12 @@ def test_missing_columns_and_empty_tables_are_refused():
         breakdown(ten_points(), "genre")
     with pytest.raises(ValueError, match="empty"):
         breakdown(ten_points().iloc[:0], "is_repeat")
+
+
+def test_a_catalogue_track_without_training_plays_is_unseen_even_when_ranked():
+    """A ``catalogue="log"`` target is in the vocabulary (known) with 0 plays: unseen in train,
+    its rank kept (a replay of a new track can be a hit)."""
+    points = ten_points().iloc[:5].copy()
+    points["target_popularity"] = [400, 12, 0, 1, 0]
+    points["target_known"] = [True, True, True, True, False]
+    assert popularity_buckets(points).tolist() == ["300–999", "10–29", UNSEEN, "1–2", UNSEEN]

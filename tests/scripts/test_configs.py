@@ -106,6 +106,22 @@ def test_a_bad_optim_setting_is_named_before_any_data_is_read(override, named, t
     assert str(raised.value).startswith(named)
 
 
+@pytest.mark.parametrize("sampler", ["popularity", "in_batch"])
+def test_the_log_catalogue_with_a_sampler_that_skips_its_tracks_is_refused_before_reading(
+    sampler, tmp_path, monkeypatch
+):
+    read = []
+    monkeypatch.setattr(train_run, "prepare_from_settings", lambda *a: read.append(a))
+    overrides = ["debug=default", "data.catalogue=log", "loss=sampled_softmax"]
+    cfg = compose_config([*overrides, f"loss.sampler={sampler}"], tmp_path)
+    with pytest.raises(ValueError, match=f"data.catalogue=log with loss.sampler={sampler}"):
+        train_run.run_recipe(cfg)
+    assert read == []
+    trained_only = [*overrides, "data.catalogue=train", f"loss.sampler={sampler}"]
+    train_run.check_settings(compose_config(trained_only, tmp_path))  # every track has plays
+    train_run.check_settings(compose_config([*overrides, "loss.sampler=uniform"], tmp_path))
+
+
 def test_sgd_options_are_checked_together(tmp_path):
     cfg = compose_config(["debug=default", "optim=sgd", "optim.momentum=0"], tmp_path)
     with pytest.raises(ValueError, match="nesterov=true needs momentum > 0"):
@@ -123,6 +139,9 @@ def test_data_configs_compose_and_name_a_reader(data, tmp_path):
     assert isinstance(settings.sessions, SessionOptions)
     assert settings.reader in READERS and settings.split in SPLITS
     assert DataSettings.from_dict(settings.to_dict()) == settings
+    # Music logs rank the tracks first heard after train too (a replay of a new track); the
+    # two logs evaluated with seen tracks excluded cannot have a replay as a target.
+    assert settings.catalogue == ("train" if cfg.data.exclude_seen else "log")
     source = str(settings.reader_options.get("source", ""))
     if data in ("movielens_100k", "30music", "amazon_beauty"):
         assert source.startswith(str(SHARED_DATA)) or "SEGUE_DATA_DIR" in source or source

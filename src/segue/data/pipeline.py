@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from segue.checks import check_choice, check_field_types, check_integer
-from segue.columns import TEST, VALIDATION, Columns
+from segue.columns import TEST, TRAIN, VALIDATION, Columns
 from segue.data.encoding import EncodedEvents, encode_events
 from segue.data.errors import DataError
 from segue.data.event_log import EventLog
@@ -30,6 +30,9 @@ from segue.data.splits import (
     leave_last_out,
 )
 from segue.data.vocab import TrackVocab
+
+CATALOGUES = ("train", "log")
+"""What :func:`prepare_data` may rank: the tracks learned from, or every track of the log."""
 
 SPLITS: dict[str, Callable[..., Split]] = {
     "leave_last_out": leave_last_out,
@@ -125,6 +128,7 @@ def prepare_data(
     train_by: str = "user",
     causal: bool = True,
     side: SideInputs | None = None,
+    catalogue: str = "train",
 ) -> PreparedData:
     """Sessionise, split, build the vocabulary on train, and encode the datasets.
 
@@ -138,6 +142,10 @@ def prepare_data(
         train_by: "user" (one history per user) or "session" (sessions as separate sequences).
         causal: Windows for the causal objective (else for the masked one).
         side: Side inputs the batches carry (default: none).
+        catalogue: The tracks a model can rank. "train": those the vocabulary learned from
+            (played in train, at least ``min_count`` times). "log": those plus every track of
+            the validation and test folds that they lack, with 0 plays: never a training
+            target, but rankable when a listener's history holds it (a replayed new track).
     """
     # Every setting is checked before the log is touched: sessionising a large log takes a while.
     if not isinstance(causal, bool):
@@ -149,6 +157,7 @@ def prepare_data(
     check_integer("min_count", min_count, minimum=1)
     check_integer("max_len", max_len, minimum=1 if causal else 2)
     check_choice("train_by", train_by, ["user", "session"])
+    check_choice("catalogue", catalogue, CATALOGUES)
     if sessions is not None and not isinstance(sessions, SessionOptions):
         raise TypeError(f"sessions must be SessionOptions, got {type(sessions).__name__}")
     if split_options is not None and not isinstance(split_options, dict):
@@ -175,6 +184,10 @@ def prepare_data(
         )
     kept_train, filter_report = vocab.filter_events(train_events)
     reports.append(filter_report)
+    if catalogue == "log":  # after the filter: the added tracks' train plays stay unlearned
+        later = the_split.events[the_split.events[Columns.FOLD] != TRAIN]
+        vocab, catalogue_report = vocab.extended(later)
+        reports.append(catalogue_report)
 
     train_encoded = encode_events(kept_train, vocab, by=train_by)
     train = TrainingSequences(train_encoded, max_len, causal=causal, side=side)

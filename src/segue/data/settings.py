@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from segue.checks import check_choice, check_field_types, check_integer
 from segue.data.event_log import EventLog
-from segue.data.pipeline import SPLITS, PreparedData, SessionOptions, prepare_data
+from segue.data.pipeline import CATALOGUES, SPLITS, PreparedData, SessionOptions, prepare_data
 from segue.data.readers import read_log
 from segue.data.sequences import SideInputs
 from segue.data.sessions import SkipRule, check_session_settings
@@ -30,8 +30,9 @@ from segue.data.subsample import cap_events
 from segue.data.synthetic import SyntheticConfig, generate_listening_log
 from segue.models.config import ModelConfig
 
-SETTINGS_VERSION = 1
-"""Version of :meth:`DataSettings.to_dict`; bump it when a field changes meaning."""
+SETTINGS_VERSION = 2
+"""Version of :meth:`DataSettings.to_dict`; bump it when a field changes meaning. Version 2
+added ``catalogue``; version 1 settings read as ``catalogue="train"``, what they did."""
 
 READERS: dict[str, Callable[..., EventLog]] = {
     "read_log": read_log,
@@ -49,6 +50,7 @@ GROUP_KEYS = (
     "train_by",
     "exclude_seen",
     "max_events",
+    "catalogue",
 )
 """Keys of a data config group that :func:`settings_from_group` reads; the others (``path``,
 ``columns``, ``user``) only feed interpolations."""
@@ -82,6 +84,8 @@ class DataSettings:
         max_events: Keep at most this many events, whole users chosen by a hash of their id
             (:func:`segue.data.subsample.cap_events`); None keeps all. What quick runs
             (``debug=default``) use to shrink any data group.
+        catalogue: "train" (rank the tracks learned from) or "log" (also the tracks first
+            heard in validation or test, with 0 plays): see :func:`segue.data.prepare_data`.
     """
 
     name: str
@@ -97,12 +101,14 @@ class DataSettings:
     causal: bool = True
     side: SideInputs = field(default_factory=SideInputs)
     max_events: int | None = None
+    catalogue: str = "train"
 
     def __post_init__(self) -> None:
         check_field_types(self)
         check_choice("reader", self.reader, READERS)
         check_choice("split", self.split, SPLITS)
         check_integer("min_count", self.min_count, minimum=1)
+        check_choice("catalogue", self.catalogue, CATALOGUES)
         check_integer("max_len", self.max_len, minimum=1 if self.causal else 2)
         if self.max_events is not None:
             check_integer("max_events", self.max_events, minimum=1)
@@ -154,6 +160,9 @@ class DataSettings:
         Traceback (most recent call last):
         ValueError: data settings: unknown key(s) ['x']
         """
+        values = dict(values) if isinstance(values, Mapping) else values
+        if isinstance(values, dict) and values.get("version") == 1 and "catalogue" not in values:
+            values = {**values, "version": SETTINGS_VERSION, "catalogue": "train"}
         values = dict(_checked_keys("data settings", values, cls, extra=("version",)))
         version = values.pop("version")
         if not isinstance(version, int) or isinstance(version, bool):
@@ -224,6 +233,7 @@ def settings_from_group(
         causal=causal,
         side=side,
         max_events=group.get("max_events"),
+        catalogue=group.get("catalogue", "train"),
     )
 
 
@@ -247,6 +257,7 @@ def prepare_from_settings(settings: DataSettings) -> PreparedData:
         train_by=settings.train_by,
         causal=settings.causal,
         side=settings.side,
+        catalogue=settings.catalogue,
     )
 
 

@@ -104,6 +104,41 @@ class TrackVocab:
         )
         return vocab, report.check()
 
+    def extended(self, events: pd.DataFrame) -> tuple[TrackVocab, Report]:
+        """This vocabulary plus the tracks of ``events`` it lacks, each with 0 plays.
+
+        The catalogue a model can rank, beyond what it learned from: a track first heard after
+        the training fold (a new release, a discovery) is never a training target, but a
+        listener who replays it can still be answered with it, through what the history says.
+        Added tracks come after the known ones (in order of first appearance), so every known
+        track keeps its index; their metadata is the first non-null value in ``events``.
+
+        >>> vocab, _ = TrackVocab.build(pd.DataFrame({"track_id": ["a", "b", "a"]}))
+        >>> bigger, report = vocab.extended(pd.DataFrame({"track_id": ["c", "a", "d", "c"]}))
+        >>> bigger.track_ids, bigger.counts, report.stats["added tracks"]
+        (['a', 'b', 'c', 'd'], [2, 1, 0, 0], 2)
+        """
+        tracks = events[Columns.TRACK].astype(str)
+        new = pd.Series(tracks[~tracks.isin(self._index)].unique())
+        report = Report("catalogue", rows_in=len(self) + len(new), rows_kept=len(self) + len(new))
+        report.stats["unit"] = "tracks"
+        report.stats["added tracks"] = len(new)
+        meta = _first_metadata(events.assign(**{Columns.TRACK: tracks}), new)
+
+        def column(name: str, known: list[str | None] | None) -> list[str | None] | None:
+            if known is None and name not in meta:
+                return None
+            return list(known or [None] * len(self)) + meta.get(name, [None] * len(new))
+
+        vocab = TrackVocab(
+            track_ids=list(self.track_ids) + new.tolist(),
+            counts=list(self.counts) + [0] * len(new),
+            artists=column(Columns.ARTIST, self.artists),
+            albums=column(Columns.ALBUM, self.albums),
+            names=column(Columns.TRACK_NAME, self.names),
+        )
+        return vocab, report.check()
+
     def encode(self, track_ids: Any) -> np.ndarray:
         """Indices of external ids; 0 for ids not in the vocabulary."""
         ids = pd.Series(np.asarray(track_ids, dtype=object)).astype(str)

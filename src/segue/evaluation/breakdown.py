@@ -33,7 +33,8 @@ POSITION_EDGES: tuple[int, ...] = (0, 1, 2, 3, 5, 10, 20, 50)
 """Bucket edges of ``position`` (0-based; the session's first track is 0)."""
 
 UNSEEN = "unseen in train"
-"""The popularity bucket of targets missing from the training vocabulary (always misses)."""
+"""The popularity bucket of targets with no training plays: missing from the vocabulary (always
+misses), or in it with 0 plays (``catalogue="log"``: rankable only through the history)."""
 
 AFTER_SKIP, AFTER_PLAY = "after a skip", "after a play"
 REPEAT, NEW = "repeat", "new track"
@@ -90,11 +91,13 @@ def history_buckets(points: pd.DataFrame) -> pd.Categorical:
 def popularity_buckets(points: pd.DataFrame) -> pd.Categorical:
     """Buckets of the target's train plays, with targets unseen in train first, on their own.
 
-    Unseen targets are ranked :data:`segue.evaluation.ranking.MISS` by every model; mixing them
-    into the least popular bucket would make every model look worse at the long tail than it is.
+    Unseen targets are ranked :data:`segue.evaluation.ranking.MISS` by every model, or, in a
+    ``catalogue="log"`` vocabulary, ranked from the history alone; mixing them into the least
+    popular bucket would make every model look worse (or better) at the long tail than it is.
     """
-    known = points["target_known"].to_numpy(dtype=bool)
-    plays = np.where(known, points["target_popularity"].to_numpy(), POPULARITY_EDGES[0])
+    popularity = points["target_popularity"].to_numpy()
+    known = points["target_known"].to_numpy(dtype=bool) & (popularity > 0)
+    plays = np.where(known, popularity, POPULARITY_EDGES[0])
     by_plays = edge_buckets(plays, POPULARITY_EDGES)
     labels = np.where(known, np.asarray(by_plays, dtype=object), UNSEEN)
     return pd.Categorical(labels, categories=[UNSEEN, *by_plays.categories], ordered=True)

@@ -73,7 +73,7 @@ def _as_scorer(model: ModelLike, data: PreparedData) -> Scorer:
         raise ValueError(
             f"{model} was trained with another track vocabulary than this data's "
             f"({checkpoint.vocab.n_tracks} vs {data.vocab.n_tracks} tracks): prepare the data "
-            "with the same source, split and min_count as the training run"
+            "with the same source, split, min_count and catalogue as the training run"
         )
     return checkpoint.build_model()
 

@@ -92,7 +92,9 @@ def build_model(
 def build_loss(factory: LossFactory, vocab: TrackVocab) -> TrackLoss:
     """The loss for ``vocab``'s catalogue; popularity samplers get the training play counts."""
     counts = torch.as_tensor(vocab.popularity(), dtype=torch.float32)
-    return factory(n_tracks=vocab.n_tracks, counts=counts)
+    loss = factory(n_tracks=vocab.n_tracks, counts=counts)
+    loss.check_unplayed_tracks(int((counts[1:] == 0).sum()))
+    return loss
 
 
 def build_parts(recipe: RunRecipe, vocab: TrackVocab) -> RunParts:

@@ -35,6 +35,10 @@ from segue.training.losses.window_masked import window_masked_softmax_ce
 
 SAMPLERS = ("uniform", "popularity", "in_batch")
 
+UNDRAWN_SAMPLERS = ("popularity", "in_batch")
+"""Samplers that never draw a track without training plays (a ``catalogue="log"`` track, see
+:func:`segue.data.prepare_data`): only negatives teach such a track's score to stay low."""
+
 
 @dataclass
 class TrackLoss:
@@ -103,6 +107,20 @@ class TrackLoss:
         return uniform_negatives(
             self.n_tracks, n_negatives, n_rows, generator=generator, device=targets.device
         )
+
+    def check_unplayed_tracks(self, unplayed: int) -> None:
+        """Refuse a sampler that would leave ``unplayed`` tracks (no training plays) untrained.
+
+        Their scores would stay at their initial values and land anywhere in every ranking.
+        """
+        sampled = self.name in ("sampled_softmax", "bce")
+        if unplayed and sampled and self.sampler in UNDRAWN_SAMPLERS:
+            raise ValueError(
+                f"{unplayed:,} tracks of the catalogue have no training plays (data.catalogue="
+                f"log), and the {self.sampler} sampler never draws them as negatives, so their "
+                "scores would stay untrained; use a uniform sampler, the full softmax, or "
+                "data.catalogue=train"
+            )
 
     def check_prior(self) -> None:
         """Refuse a history prior with a loss that cannot add its terms, before training."""
