@@ -160,9 +160,8 @@ class DataSettings:
         Traceback (most recent call last):
         ValueError: data settings: unknown key(s) ['x']
         """
-        values = dict(values) if isinstance(values, Mapping) else values
-        if isinstance(values, dict) and values.get("version") == 1 and "catalogue" not in values:
-            values = {**values, "version": SETTINGS_VERSION, "catalogue": "train"}
+        if isinstance(values, Mapping) and values.get("version") == 1 and "catalogue" not in values:
+            values = {**values, "version": SETTINGS_VERSION, "catalogue": "train"}  # before it
         values = dict(_checked_keys("data settings", values, cls, extra=("version",)))
         version = values.pop("version")
         if not isinstance(version, int) or isinstance(version, bool):
