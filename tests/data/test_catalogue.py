@@ -146,3 +146,18 @@ def test_a_sampler_that_never_draws_unplayed_tracks_is_refused(sampler):
 def test_an_unknown_catalogue_is_refused_before_the_log_is_read():
     with pytest.raises(ValueError, match="catalogue must be one of"):
         prepare_data(_log(), catalogue="everything")
+
+
+@pytest.mark.parametrize(
+    ("split", "options"),
+    [("leave_last_out", {}), ("held_out_sessions", {}), ("global_temporal", {"test_days": 1})],
+)
+def test_every_split_adds_exactly_the_later_folds_tracks_that_train_lacks(split, options):
+    log = _log()
+    logged = prepare_data(log, split=split, split_options=options, max_len=8, catalogue="log")
+    events = logged.split.events
+    train_tracks = set(events.loc[events["fold"] == "train", "track_id"])
+    later = set(events.loc[events["fold"] != "train", "track_id"]) - train_tracks
+    trained = prepare_data(log, split=split, split_options=options, max_len=8)
+    assert set(logged.vocab.track_ids[trained.vocab.n_tracks :]) == later
+    assert set(trained.vocab.track_ids) == train_tracks
