@@ -22,3 +22,14 @@ def test_pairs_never_cross_sequences() -> None:
     model = Transitions(backoff_weight=0.0).fit(SEQUENCES, n_tracks=5)
     # 3 ends sequence 0 and 4 ends sequence 1: neither is ever followed by anything.
     assert (model.score([np.array([3]), np.array([4])])[:, 1:] == 0).all()
+
+
+def test_a_track_training_never_saw_played_is_passed_over() -> None:
+    """6 has no training play (first heard after training): the table answers from the play
+    before it, as if 6 had vanished from the history; 4, played but never followed, still
+    falls back to popularity, as before."""
+    model = Transitions().fit(SEQUENCES, n_tracks=6)
+    scores = model.score([np.array([2, 1, 6]), np.array([1, 2, 6, 6]), np.array([6])])
+    reference = model.score([np.array([2, 1]), np.array([1, 2]), np.array([], dtype=np.int64)])
+    np.testing.assert_array_equal(scores, reference)
+    np.testing.assert_array_equal(model.score([np.array([1, 4])]), model.score([np.array([4])]))

@@ -20,9 +20,13 @@ class Transitions:
     """Score = P(next = j | last = i), estimated from consecutive training plays, + backoff.
 
     ``P(j | i) = count(i -> j) / count(i -> anything)``; repeats (i -> i) count like any other
-    transition. Pairs never cross two sequences. An empty history, or a last track never
-    followed by anything in training, falls back to global popularity alone (the backoff
-    ``backoff_weight * count / max(count)``, which also orders the tracks without transitions).
+    transition. Pairs never cross two sequences. ``i`` is the latest play of a track that
+    training saw played: a track it never did (first heard after training, in a
+    ``catalogue="log"`` vocabulary, or only ever skipped) is passed over, as if it had not
+    been played, which is what a ``catalogue="train"`` history does with a new track. An empty
+    history, or a last track never followed by anything in training, falls back to global
+    popularity alone (the backoff ``backoff_weight * count / max(count)``, which also orders
+    the tracks without transitions).
 
     Args:
         backoff_weight: Weight of the normalised global popularity.
@@ -33,6 +37,9 @@ class Transitions:
     [0.0, 0.667, 0.333, 0.0]
     >>> np.argsort(-s[1])[:2].tolist()  # empty history: most popular first (1, then 2)
     [1, 2]
+    >>> model = Transitions().fit([np.array([1, 2, 1, 3]), np.array([1, 2, 4])], n_tracks=5)
+    >>> np.round(model.score([np.array([1, 5])]).astype(float)[0, 1:4], 3).tolist()  # 5: unplayed
+    [0.0, 0.667, 0.333]
     """
 
     name = "transitions"
@@ -65,6 +72,10 @@ class Transitions:
         n_tracks = len(self.counts_) - 1
         flat = flatten(histories, n_tracks, "histories")
         last = np.zeros(flat.n_rows, dtype=np.int64)  # row 0 of the matrix is empty
-        is_last = flat.ages == 0
-        last[flat.row_ids[is_last]] = flat.values[is_last]
+        played = self.counts_[flat.values] > 0
+        rows, ages, values = flat.row_ids[played], flat.ages[played], flat.values[played]
+        youngest = np.lexsort((ages, rows))  # by row, then by age: each row's latest first
+        rows, values = rows[youngest], values[youngest]
+        first = np.r_[True, rows[1:] != rows[:-1]] if len(rows) else np.zeros(0, dtype=bool)
+        last[rows[first]] = values[first]
         return with_backoff(self.transitions_[last], self.counts_, self.backoff_weight)
