@@ -1,6 +1,6 @@
 """Accuracy on the public protocols: segue's model against every baseline, same points.
 
-Run: python -m benchmarks.quality             (30Music, ML-100K, Amazon Beauty and synthetic)
+Run: python -m benchmarks.quality             (30Music, ML-100K, Amazon Beauty, Last.fm-1K, synthetic)
      python -m benchmarks.quality --protocol synthetic --set trainer.num_threads=1
      python -m benchmarks.quality --protocol ml100k --set trainer.epochs=50
 
@@ -20,7 +20,7 @@ For each protocol it
 
 Every evaluation carries the breakdowns by repeat vs new target and by target popularity, and a
 bootstrap that resamples listeners. It writes ``benchmarks/results/quality_<protocol>.{md,json}``
-with the command, date, machine and versions. ML-100K, 30Music and Amazon Beauty need
+with the command, date, machine and versions. ML-100K, 30Music, Amazon Beauty and Last.fm-1K need
 ``../shared/data`` (or ``$SEGUE_DATA_DIR``); the synthetic protocol is the bundled log with the
 prior settings chosen on its validation window (``experiment=synthetic``).
 """
@@ -57,6 +57,7 @@ PROTOCOLS: dict[str, str | None] = {
     "30music": "30music",
     "synthetic": "synthetic",
     "beauty": "beauty",
+    "lastfm1k": "lastfm1k",
 }
 """Protocol -> experiment overlay (None would mean the bundled defaults)."""
 DATA_GROUPS = {
@@ -64,6 +65,7 @@ DATA_GROUPS = {
     "30music": "30music",
     "synthetic": "synthetic",
     "beauty": "amazon_beauty",
+    "lastfm1k": "lastfm_1k",
 }
 """Protocol -> its data group (for ``--baselines-only``)."""
 BASELINE_REFERENCE = "transitions"
