@@ -1,6 +1,6 @@
 """Accuracy on the public protocols: segue's model against every baseline, same points.
 
-Run: python -m benchmarks.quality             (30Music, ML-100K, Amazon Beauty, Last.fm-1K, synthetic)
+Run: python -m benchmarks.quality       (all: 30Music, ML-100K, Beauty, Last.fm-1K, synthetic)
      python -m benchmarks.quality --protocol synthetic --set trainer.num_threads=1
      python -m benchmarks.quality --protocol ml100k --set trainer.epochs=50
 
