@@ -44,7 +44,7 @@ from segue.baselines import EASE, Baseline, PureSVD
 from segue.cli import evaluate_run, train_run
 from segue.cli.configs import register_resolvers
 from segue.data.settings import DataSettings, prepare_from_settings
-from segue.evaluation.comparison import MIN_CLUSTERS
+from segue.evaluation.comparison import MIN_CLUSTERS, resampling_unit
 from segue.evaluation.selection import choose_on_validation
 from segue.evaluation.tables import breakdown_sections
 from segue.io.checkpoint import load_checkpoint
@@ -140,7 +140,11 @@ def evaluated(
         "table": result.to_markdown([c for c in COLUMNS if c in result.summary.columns]),
         "summary": result.summary.to_dict(orient="records"),
         "bootstrap": saved.get("bootstrap", []),
-        "breakdowns": "\n".join(breakdown_sections(result.points, reference=reference)),
+        "breakdowns": "\n".join(
+            breakdown_sections(
+                result.points, reference=reference, cluster=resampling_unit(result.points)
+            )
+        ),
     }
 
 

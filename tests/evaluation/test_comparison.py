@@ -87,3 +87,15 @@ def test_misaligned_points_and_unknown_models_raise() -> None:
         compare_by_bucket(points, "ref", "weather")
     misses = points.assign(rank=MISS)
     assert compare(misses, "ref", n_resamples=10)[0]["ndcg@10 diff"] == 0.0
+
+
+def test_a_one_listener_table_resamples_its_sessions_and_a_crowd_its_listeners() -> None:
+    """A personal export has one listener: its sessions are the bootstrap's units."""
+    from segue.evaluation.comparison import MIN_CLUSTERS, resampling_unit
+
+    sessions = np.arange(MIN_CLUSTERS)
+    one = pd.DataFrame({"user_id": ["u"] * MIN_CLUSTERS, "session_id": sessions})
+    assert resampling_unit(one) == "session_id"
+    assert resampling_unit(one.assign(user_id=sessions)) == "user_id"
+    few = one.assign(session_id=sessions % 3)  # too few of either: listeners, flagged as such
+    assert resampling_unit(few) == "user_id"

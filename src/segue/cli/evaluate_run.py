@@ -23,7 +23,7 @@ from segue.data.pipeline import PreparedData
 from segue.data.sequences import SideInputs
 from segue.data.settings import DataSettings, prepare_from_settings, settings_from_group
 from segue.evaluation.breakdown import breakdown
-from segue.evaluation.comparison import DEFAULT_CLUSTER, compare
+from segue.evaluation.comparison import DEFAULT_CLUSTER, compare, resampling_unit
 from segue.evaluation.evaluate import Evaluation, evaluate
 from segue.evaluation.tables import REPORTED_BREAKDOWNS, breakdown_sections
 from segue.io.atomic_write import atomic_write, atomic_write_text
@@ -237,14 +237,15 @@ def _run(cfg: DictConfig, names: dict[str, str]) -> Evaluation:
         "exclude_seen": bool(exclude_seen),
         "summary": summary,
     }
+    unit = resampling_unit(result.points)  # listeners; sessions for a one-listener export
     if cfg.compare_to:
-        report["bootstrap"] = significance(result, cfg.compare_to)
+        report["bootstrap"] = significance(result, cfg.compare_to, unit)
     report["breakdowns"] = breakdowns(result)
     atomic_write_text(out / "metrics.json", json.dumps(report, indent=2))
     atomic_write(out / "points.parquet", lambda f: result.points.to_parquet(f, index=False))
     columns = [c for c in SUMMARY_COLUMNS if c in result.summary.columns]
     table = result.to_markdown(columns)
-    sections = breakdown_sections(result.points, reference=cfg.compare_to or None)
+    sections = breakdown_sections(result.points, reference=cfg.compare_to or None, cluster=unit)
     atomic_write_text(out / "metrics.md", "\n".join([table, *sections]) + "\n")
     logger.info(table)
     for row in report.get("bootstrap", []):

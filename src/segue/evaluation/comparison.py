@@ -28,6 +28,24 @@ MIN_CLUSTERS = 20
 resample is one of 3 mixtures); reports flag such intervals instead of presenting them."""
 
 
+def resampling_unit(points: pd.DataFrame) -> str:
+    """The bootstrap's unit for a points table: the listener, or the session where the points
+    hold fewer than :data:`MIN_CLUSTERS` listeners but at least that many sessions.
+
+    A personal export is one listener: a listener bootstrap is then degenerate (every resample
+    is that listener), and the listener's sessions are the most independent units left.
+
+    >>> table = pd.DataFrame({"user_id": ["u"] * 30, "session_id": range(30)})
+    >>> resampling_unit(table), resampling_unit(table.assign(user_id=range(30)))
+    ('session_id', 'user_id')
+    """
+    if Columns.USER in points and points[Columns.USER].nunique() >= MIN_CLUSTERS:
+        return Columns.USER
+    if Columns.SESSION in points and points[Columns.SESSION].nunique() >= MIN_CLUSTERS:
+        return Columns.SESSION
+    return Columns.USER
+
+
 def per_model_ndcg(points: pd.DataFrame, k: int = 10) -> dict[str, np.ndarray]:
     """Per-point NDCG@k of every model, (N,) each, all in the order of the reference's points.
 
