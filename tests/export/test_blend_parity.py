@@ -30,6 +30,7 @@ from tests.export.test_prior_parity import (
     _refused_setting_then_unlisted_file,
     _refused_when_tampered,
     _refused_with_model_config,
+    assert_served_alike,
     padded,
     served,
     top5_without_torch,
@@ -76,11 +77,7 @@ def test_the_onnx_runtime_scores_as_the_torch_model(bundles, name):
     runtime = OnnxRecommender.load(bundles[f"{name}_float"], num_threads=1)
     assert runtime.blend is not None and runtime.blend.weight == pytest.approx(0.3)
     rec = Recommender(model, vocab)
-    for history in random_histories(10, N_TRACKS, 12, seed=2):
-        got, expected = served(runtime, history), served(rec, history)
-        assert got.keys() == expected.keys()
-        for track, score in expected.items():
-            assert got[track] == pytest.approx(score, abs=3e-5), (history, track)
+    assert_served_alike(runtime, rec, random_histories(10, N_TRACKS, 12, seed=2), abs=3e-5)
     tracks = padded(random_histories(6, N_TRACKS, 12, seed=3), vocab)
     with torch.no_grad():
         hidden = model.last_hidden(SequenceBatch(tracks))

@@ -85,6 +85,15 @@ def padded(histories: list[list[str]], vocab) -> torch.Tensor:
     return out
 
 
+def assert_served_alike(runtime, rec, histories: list[list[str]], abs: float) -> None:
+    """After each history, ``runtime`` serves the same tracks as ``rec``, each within ``abs``."""
+    for history in histories:
+        got, expected = served(runtime, history), served(rec, history)
+        assert got.keys() == expected.keys()
+        for track, score in expected.items():
+            assert got[track] == pytest.approx(score, abs=abs), (history, track)
+
+
 def served(rec, history: list[str]) -> dict[str, float]:
     """Every track's served score after ``history``, by id (torch or ONNX recommender)."""
     if isinstance(rec, OnnxRecommender):
@@ -173,11 +182,7 @@ def test_the_onnx_runtime_scores_as_the_torch_model(bundles, name):
     rec = Recommender(model, vocab)
     assert runtime.prior is not None and runtime.prior.plays == settings.get("plays", False)
     assert runtime.prior.combine == model.prior.combine
-    for history in random_histories(10, N_TRACKS, 12, seed=2):
-        got, expected = served(runtime, history), served(rec, history)
-        assert got.keys() == expected.keys()
-        for track, score in expected.items():
-            assert got[track] == pytest.approx(score, abs=2e-5), (history, track)
+    assert_served_alike(runtime, rec, random_histories(10, N_TRACKS, 12, seed=2), abs=2e-5)
     tracks = padded(random_histories(6, N_TRACKS, 12, seed=3), vocab)
     if not settings.get("side"):  # the layer below recommend: the same (B, V) scores
         with torch.no_grad():
@@ -199,10 +204,7 @@ def test_the_int8_bundle_scores_as_the_int8_artefact(bundles, tmp_path, name):
     int8_rec = Recommender.load(artefact)
     assert load_int8(artefact).model.prior.features == model.prior.features
     runtime = OnnxRecommender.load(bundles[f"{name}_int8"], num_threads=1)
-    for history in random_histories(8, N_TRACKS, 12, seed=4):
-        got, expected = served(runtime, history), served(int8_rec, history)
-        for track, score in expected.items():
-            assert got[track] == pytest.approx(score, abs=2e-5), (history, track)
+    assert_served_alike(runtime, int8_rec, random_histories(8, N_TRACKS, 12, seed=4), abs=2e-5)
 
 
 @pytest.mark.parametrize("name", TABLE_VARIANTS)
