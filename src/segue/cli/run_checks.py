@@ -33,7 +33,6 @@ from segue.data.splits import check_split_options
 from segue.models.config import ModelConfig
 from segue.recipes.optimizer import SHARED_KEYS, OptimizerSettings, split_optim_group
 from segue.recipes.training import VALIDATION_KS
-from segue.training.losses.dispatch import UNDRAWN_SAMPLERS
 from segue.training.trainer import TrainerConfig, resolve_device
 
 READ_LOG_VALUE_OPTIONS = ("timestamp_unit", "timestamp_format", "timezone", "podcast_shows")
@@ -81,7 +80,6 @@ def check_run_settings(
             check_integer("ks", k, minimum=1)
         check_integer("batch_size", cfg.eval.batch_size, minimum=1)
     data = _checked_data_settings(cfg, data_settings)
-    check_catalogue_negatives(data.catalogue, cfg.loss.get("sampler"))
     blend_weights(cfg)
     ks = sorted({*VALIDATION_KS, trainer.monitor_k})
     return RunSettings(data, trainer, ks, optimizer)
@@ -167,21 +165,15 @@ def check_loss_settings(cfg: DictConfig) -> None:
             raise ValueError(
                 f"model.history_prior=true with loss={cfg.loss.name}: {error}"
             ) from None
-
-
-def check_catalogue_negatives(catalogue: str, sampler: str | None) -> None:
-    """Refuse ``data.catalogue=log`` with a sampler that never draws the added tracks.
-
-    The tracks ``log`` adds have no training plays, so only the loss's negatives teach their
-    scores to stay low; a popularity or in-batch sampler never draws them, and their untrained
-    scores would land anywhere in every ranking.
-    """
-    if catalogue == "log" and sampler in UNDRAWN_SAMPLERS:  # before the data is read
+    # The tracks data.catalogue=log adds have no training plays, so only the negatives teach
+    # their scores to stay low: refused here, before the data is read (recipes.build_loss
+    # refuses the same for a library caller, counting them).
+    if cfg.data.get("catalogue") == "log" and built.skips_unplayed_tracks:
         raise ValueError(
-            f"data.catalogue=log with loss.sampler={sampler}: the tracks first heard in "
-            f"validation or test have no training plays, and the {sampler} sampler never draws "
-            "them as negatives, so their scores would stay untrained; use loss.sampler=uniform, "
-            "the full softmax (loss=softmax), or data.catalogue=train"
+            f"data.catalogue=log with loss.sampler={built.sampler}: the tracks first heard in "
+            f"validation or test have no training plays, and the {built.sampler} sampler never "
+            "draws them as negatives, so their scores would stay untrained; use "
+            "loss.sampler=uniform, the full softmax (loss=softmax), or data.catalogue=train"
         )
 
 

@@ -108,13 +108,18 @@ class TrackLoss:
             self.n_tracks, n_negatives, n_rows, generator=generator, device=targets.device
         )
 
+    @property
+    def skips_unplayed_tracks(self) -> bool:
+        """Whether no negative of this loss is ever a track without training plays: sampled
+        from a popularity or in-batch sampler. Such a track's score would stay untrained."""
+        return self.name in ("sampled_softmax", "bce") and self.sampler in UNDRAWN_SAMPLERS
+
     def check_unplayed_tracks(self, unplayed: int) -> None:
         """Refuse a sampler that would leave ``unplayed`` tracks (no training plays) untrained.
 
         Their scores would stay at their initial values and land anywhere in every ranking.
         """
-        sampled = self.name in ("sampled_softmax", "bce")
-        if unplayed and sampled and self.sampler in UNDRAWN_SAMPLERS:
+        if unplayed and self.skips_unplayed_tracks:
             raise ValueError(
                 f"{unplayed:,} tracks of the catalogue have no training plays (data.catalogue="
                 f"log), and the {self.sampler} sampler never draws them as negatives, so their "
