@@ -30,6 +30,7 @@ from tests.export.test_prior_parity import (
     _refused_setting_then_unlisted_file,
     _refused_when_tampered,
     _refused_with_model_config,
+    assert_scores_alike,
     assert_served_alike,
     padded,
     served,
@@ -79,12 +80,7 @@ def test_the_onnx_runtime_scores_as_the_torch_model(bundles, name):
     rec = Recommender(model, vocab)
     assert_served_alike(runtime, rec, random_histories(10, N_TRACKS, 12, seed=2), abs=3e-5)
     tracks = padded(random_histories(6, N_TRACKS, 12, seed=3), vocab)
-    with torch.no_grad():
-        hidden = model.last_hidden(SequenceBatch(tracks))
-        expected_scores = model.score(hidden, tracks)[:, 1:].numpy()
-    listener = runtime.listener_vectors({"tracks": tracks.numpy()})
-    got_scores = runtime.scores(listener, tracks.numpy())[:, 1:]
-    np.testing.assert_allclose(got_scores, expected_scores, atol=3e-5, rtol=1e-5)
+    listener, _ = assert_scores_alike(runtime, model, tracks, atol=3e-5)
     with pytest.raises(ValueError, match="transition blend"):
         runtime.scores(listener)  # without its tracks the blend cannot be added
 

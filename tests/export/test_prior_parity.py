@@ -94,6 +94,20 @@ def assert_served_alike(runtime, rec, histories: list[list[str]], abs: float) ->
             assert got[track] == pytest.approx(score, abs=abs), (history, track)
 
 
+def assert_scores_alike(runtime, model, tracks: torch.Tensor, atol: float):
+    """The layer below recommend: ``runtime.scores`` equals the model's (B, V) scores.
+
+    Returns the listener vectors and the runtime's scores, for the callers' further checks.
+    """
+    with torch.no_grad():
+        hidden = model.last_hidden(SequenceBatch(tracks))
+        expected_scores = model.score(hidden, tracks)[:, 1:].numpy()
+    listener = runtime.listener_vectors({"tracks": tracks.numpy()})
+    got_scores = runtime.scores(listener, tracks.numpy())[:, 1:]
+    np.testing.assert_allclose(got_scores, expected_scores, atol=atol, rtol=1e-5)
+    return listener, got_scores
+
+
 def served(rec, history: list[str]) -> dict[str, float]:
     """Every track's served score after ``history``, by id (torch or ONNX recommender)."""
     if isinstance(rec, OnnxRecommender):
@@ -185,12 +199,7 @@ def test_the_onnx_runtime_scores_as_the_torch_model(bundles, name):
     assert_served_alike(runtime, rec, random_histories(10, N_TRACKS, 12, seed=2), abs=2e-5)
     tracks = padded(random_histories(6, N_TRACKS, 12, seed=3), vocab)
     if not settings.get("side"):  # the layer below recommend: the same (B, V) scores
-        with torch.no_grad():
-            hidden = model.last_hidden(SequenceBatch(tracks))
-            expected_scores = model.score(hidden, tracks)[:, 1:].numpy()
-        listener = runtime.listener_vectors({"tracks": tracks.numpy()})
-        got_scores = runtime.scores(listener, tracks.numpy())[:, 1:]
-        np.testing.assert_allclose(got_scores, expected_scores, atol=2e-5, rtol=1e-5)
+        listener, got_scores = assert_scores_alike(runtime, model, tracks, atol=2e-5)
         in_one_call = runtime.history_scores({"tracks": tracks.numpy()})[:, 1:]
         np.testing.assert_array_equal(in_one_call, got_scores)
         with pytest.raises(ValueError, match="history prior"):
