@@ -1,6 +1,7 @@
 """Accuracy on the public protocols: segue's model against every baseline, same points.
 
-Run: python -m benchmarks.quality       (all: 30Music, ML-100K, Beauty, Last.fm-1K, synthetic)
+Run: python -m benchmarks.quality       (all: 30Music both ways, ML-100K, Beauty, Last.fm-1K,
+                                         synthetic)
      python -m benchmarks.quality --protocol synthetic --set trainer.num_threads=1
      python -m benchmarks.quality --protocol ml100k --set trainer.epochs=50
 
@@ -22,7 +23,9 @@ Every evaluation carries the breakdowns by repeat vs new target and by target po
 bootstrap that resamples listeners. It writes ``benchmarks/results/quality_<protocol>.{md,json}``
 with the command, date, machine and versions. ML-100K, 30Music, Amazon Beauty and Last.fm-1K need
 ``../shared/data`` (or ``$SEGUE_DATA_DIR``); the synthetic protocol is the bundled log with the
-prior settings chosen on its validation window (``experiment=synthetic``).
+prior settings chosen on its validation window (``experiment=synthetic``). ``30music_sessions``
+is 30Music with each listener's last session held out (``experiment=30music_sessions``), the
+public stand-in for pooled personal exports evaluated on held-out sessions.
 """
 
 from __future__ import annotations
@@ -58,16 +61,18 @@ PROTOCOLS: dict[str, str | None] = {
     "synthetic": "synthetic",
     "beauty": "beauty",
     "lastfm1k": "lastfm1k",
+    "30music_sessions": "30music_sessions",
 }
 """Protocol -> experiment overlay (None would mean the bundled defaults)."""
 DATA_GROUPS = {
-    "ml100k": "movielens_100k",
-    "30music": "30music",
-    "synthetic": "synthetic",
-    "beauty": "amazon_beauty",
-    "lastfm1k": "lastfm_1k",
+    "ml100k": ["data=movielens_100k"],
+    "30music": ["data=30music"],
+    "synthetic": ["data=synthetic"],
+    "beauty": ["data=amazon_beauty"],
+    "lastfm1k": ["data=lastfm_1k"],
+    "30music_sessions": ["data=30music", "data.split=held_out_sessions", "data.split_options=null"],
 }
-"""Protocol -> its data group (for ``--baselines-only``)."""
+"""Protocol -> its data overrides (for ``--baselines-only``): what its experiment sets."""
 BASELINE_REFERENCE = "transitions"
 """What the other baselines are compared with when no model is evaluated."""
 COLUMNS = ["model", "ndcg@10", "hr@10", "mrr@20", "coverage@10", "repeat_share@10"]
@@ -201,7 +206,7 @@ def run_baselines(name: str, extra: list[str], refit: bool = True) -> dict[str, 
     ``extra`` are overrides of the evaluate config (``data.source.n_events=...``).
     """
     out = RESULTS / "runs" / f"{name}_baselines"
-    data = [f"data={DATA_GROUPS[name]}", *extra]
+    data = [*DATA_GROUPS[name], *extra]
     settings = evaluate_run.group_settings(composed("evaluate", data, out))
     tuned = tune_baselines(settings)
     report: dict[str, Any] = {

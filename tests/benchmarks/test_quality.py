@@ -55,8 +55,22 @@ LEAVE_LAST_OUT = [
 ]
 
 
+HELD_OUT_SESSIONS = ["data.split=held_out_sessions", "data.split_options=null"]
+
+
+@pytest.mark.parametrize("name", sorted(quality.PROTOCOLS))
+def test_each_protocols_baselines_read_the_data_of_its_experiment(name, tmp_path):
+    experiment = quality.composed("train", [f"experiment={quality.PROTOCOLS[name]}"], tmp_path)
+    alone = quality.composed("evaluate", quality.DATA_GROUPS[name], tmp_path)
+    assert alone.data == experiment.data
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("split", [TEMPORAL, LEAVE_LAST_OUT], ids=["temporal", "leave_last_out"])
+@pytest.mark.parametrize(
+    "split",
+    [TEMPORAL, LEAVE_LAST_OUT, HELD_OUT_SESSIONS],
+    ids=["temporal", "leave_last_out", "held_out_sessions"],
+)
 def test_baselines_only_runs_both_protocols_without_a_model(tmp_path, monkeypatch, split):
     monkeypatch.setattr(quality, "RESULTS", tmp_path)
     small_grids = {

@@ -27,6 +27,8 @@ CASES = {
         "leave_last_out",
         {"min_points": 4},
     ),
+    "sessions, refit": (SessionOptions(), "held_out_sessions", {"validation": False}),
+    "leave last out, refit": (SessionOptions(), "leave_last_out", {"validation": False}),
     "gap before validation": (
         SessionOptions(collapse_repeats=True),
         "global_temporal",

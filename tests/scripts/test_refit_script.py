@@ -56,6 +56,20 @@ def test_refit_under_torchrun_is_refused_before_any_data_is_read(
     assert read == []
 
 
+def test_refit_with_a_split_that_cannot_refit_is_refused_before_any_data_is_read(
+    tmp_path, tiny_overrides, monkeypatch
+):
+    from segue.training import refit
+
+    monkeypatch.delitem(refit.REFIT_SPLITS, "global_temporal")  # as a split without a rule
+    read = []
+    monkeypatch.setattr(train_run, "prepare_from_settings", lambda *a: read.append(a))
+    cfg = compose_config([*tiny_overrides, "refit=true"], tmp_path)
+    with pytest.raises(ValueError, match=r"'global_temporal' has none"):
+        train_run.train(cfg)
+    assert read == []
+
+
 def test_a_run_destroys_its_process_group_when_it_ends(tmp_path, tiny_overrides, monkeypatch):
     """Training, evaluation or an error: the group goes before the interpreter does (a gloo
     group left to the interpreter's exit can abort the process)."""

@@ -115,8 +115,24 @@ def test_refit_settings_move_the_validation_window_to_train():
     assert refit.name == "synthetic+refit" and temporal.split_options["validation_days"] == 14
     loo = refit_settings(DataSettings(name="ml", reader="synthetic", split="leave_last_out"))
     assert loo.split_options == {"validation": False}
+    sessions = DataSettings(
+        name="exports",
+        reader="synthetic",
+        split="held_out_sessions",
+        split_options={"min_train_sessions": 2},
+    )
+    assert refit_settings(sessions).split_options == {"min_train_sessions": 2, "validation": False}
+
+
+def test_a_split_without_a_refit_rule_is_refused(monkeypatch):
+    from segue.data.settings import DataSettings
+    from segue.training import refit
+
+    # Every split has one today; a split added without one must not refit silently.
+    monkeypatch.delitem(refit.REFIT_SPLITS, "held_out_sessions")
+    sessions = DataSettings(name="exports", reader="synthetic", split="held_out_sessions")
     with pytest.raises(ValueError, match="'held_out_sessions' has none"):
-        refit_settings(DataSettings(name="ml", reader="synthetic", split="held_out_sessions"))
+        refit.refit_settings(sessions)
 
 
 def test_a_leave_last_out_refit_trains_on_the_validation_item_and_keeps_the_test_points():
@@ -139,3 +155,36 @@ def test_a_leave_last_out_refit_trains_on_the_validation_item_and_keeps_the_test
     folds = [split.events["fold"].value_counts() for split in (chosen.split, refit.split)]
     assert folds[1]["train"] == folds[0]["train"] + folds[0]["validation"]
     assert "validation" not in folds[1]
+
+
+@pytest.mark.parametrize("first_track", [False, True])
+def test_a_held_out_sessions_refit_trains_on_the_validation_session_and_keeps_the_test_points(
+    first_track,
+):
+    log = generate_listening_log(n_users=30, n_events=900, seed=2)
+    options = SessionOptions()
+    split_options = {"min_train_sessions": 2, "predict_first_track": first_track}
+    chosen = prepare_data(
+        log, sessions=options, split="held_out_sessions", split_options=split_options
+    )
+    refit = prepare_data(
+        log,
+        sessions=options,
+        split="held_out_sessions",
+        split_options={**split_options, "validation": False},
+    )
+    assert len(chosen.validation) > 0 and len(refit.validation) == 0
+    tested = [
+        split.points("test")[["user_id", "track_id", "timestamp"]].reset_index(drop=True)
+        for split in (chosen.split, refit.split)
+    ]
+    assert len(tested[0]) > 0 and tested[0].equals(tested[1])
+    folds = [split.events["fold"].value_counts() for split in (chosen.split, refit.split)]
+    assert folds[1]["train"] == folds[0]["train"] + folds[0]["validation"]
+    assert "validation" not in folds[1]
+    # The same listeners are held out: one whose second-to-last session was validation has it
+    # as its last training session, not as a test session.
+    assert (
+        refit.split.points("test")["user_id"].nunique()
+        == chosen.split.points("test")["user_id"].nunique()
+    )

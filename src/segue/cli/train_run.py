@@ -213,6 +213,8 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
             f"refit=true is not supported under torchrun (WORLD_SIZE={world}): run the refit "
             "protocol in one process"
         )
+    if cfg.get("refit"):  # a split whose validation fold cannot join train: say so before training
+        refit_settings(recipe.data)
     data = prepare_from_settings(recipe.data)
     logger.info(data.summary())
     if blend_weights(cfg) and len(data.validation) == 0:

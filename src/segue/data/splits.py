@@ -301,14 +301,29 @@ def _check_flag(name: str, value: object) -> None:
 
 
 def held_out_sessions(
-    log: EventLog | pd.DataFrame, *, min_train_sessions: int = 1, predict_first_track: bool = False
+    log: EventLog | pd.DataFrame,
+    *,
+    min_train_sessions: int = 1,
+    predict_first_track: bool = False,
+    validation: bool = True,
 ) -> Split:
     """Per user: the last session is test, the one before validation, the rest train.
 
     Users with fewer than ``min_train_sessions + 2`` sessions stay wholly in train (counted); a
     log in which no user has that many is an error, since it would leave nothing to test.
+    ``validation=False`` makes no validation fold: the session that would be validation is
+    trained on, and the test sessions are unchanged (a refit run, :mod:`segue.training.refit`).
+
+    >>> df = pd.DataFrame({"user_id": ["u"] * 6, "track_id": list("abcdef"),
+    ...     "timestamp": pd.to_datetime([0, 60, 7200, 7260, 14400, 14460], unit="s", utc=True)})
+    >>> from segue.data.sessions import build_sessions
+    >>> log = build_sessions(df, gap="30min")
+    >>> held_out_sessions(log).events["fold"].tolist()
+    ['train', 'train', 'validation', 'validation', 'test', 'test']
+    >>> held_out_sessions(log, validation=False).events["fold"].tolist()
+    ['train', 'train', 'train', 'train', 'test', 'test']
     """
-    _check_held_out_sessions(min_train_sessions, predict_first_track)
+    _check_held_out_sessions(min_train_sessions, predict_first_track, validation)
     events = _events_of(log)
     report = Report("split held-out-sessions", rows_in=len(events), rows_kept=0)
     sessions = _session_ids(events)
@@ -321,7 +336,8 @@ def held_out_sessions(
     n_sessions = np.bincount(users, weights=starts, minlength=users.max() + 1)[users]
     eligible = n_sessions >= min_train_sessions + 2
     fold = np.full(len(events), TRAIN, dtype=object)
-    fold[eligible & (session_rank == 1)] = VALIDATION
+    # The same users are eligible without a validation fold, so a refit keeps the test points.
+    fold[eligible & (session_rank == 1) & validation] = VALIDATION
     fold[eligible & (session_rank == 0)] = TEST
     events[Columns.FOLD] = fold
     events[IS_POINT] = _session_points(events, fold != TRAIN, predict_first_track)
@@ -334,10 +350,11 @@ def held_out_sessions(
 
 
 def _check_held_out_sessions(
-    min_train_sessions: int = 1, predict_first_track: bool = False
+    min_train_sessions: int = 1, predict_first_track: bool = False, validation: bool = True
 ) -> None:
     check_integer("min_train_sessions", min_train_sessions, minimum=0)
     _check_flag("predict_first_track", predict_first_track)
+    _check_flag("validation", validation)
 
 
 _OPTION_CHECKS: dict[str, tuple[Callable[..., Split], Callable[..., None]]] = {

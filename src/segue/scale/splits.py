@@ -88,6 +88,7 @@ def held_out_sessions_sql(
     *,
     min_train_sessions: int = 1,
     predict_first_track: bool = False,
+    validation: bool = True,
 ) -> Report:
     """:func:`segue.held_out_sessions` on table ``sessions``."""
     report = Report("split held-out-sessions", rows_in=rows_in, rows_kept=0)
@@ -95,7 +96,8 @@ def held_out_sessions_sql(
     # Spark has no DISTINCT window aggregates: count sessions as the largest rank + 1
     count = "MAX(from_end) OVER (PARTITION BY user_id) + 1"
     eligible = f"n_sessions >= {int(min_train_sessions) + 2}"
-    fold = _fold_sql(f"{eligible} AND from_end = 0", f"{eligible} AND from_end = 1")
+    in_validation = f"{eligible} AND from_end = 1" if validation else "FALSE"
+    fold = _fold_sql(f"{eligible} AND from_end = 0", in_validation)
     engine.create(
         "split_all",
         f"SELECT *, {fold} AS fold FROM (SELECT *, {count} AS n_sessions FROM ("
@@ -116,7 +118,9 @@ def held_out_sessions_sql(
     return _finish(engine, report, "held-out-sessions", fix)
 
 
-def leave_last_out_sql(engine: SqlEngine, rows_in: int, min_points: int = 3) -> Report:
+def leave_last_out_sql(
+    engine: SqlEngine, rows_in: int, min_points: int = 3, validation: bool = True
+) -> Report:
     """:func:`segue.leave_last_out` on table ``sessions``."""
     report = Report("split leave-last-out", rows_in=rows_in, rows_kept=0)
     playable = "CASE WHEN is_skip THEN 0 ELSE 1 END"
@@ -127,7 +131,7 @@ def leave_last_out_sql(engine: SqlEngine, rows_in: int, min_points: int = 3) -> 
     n_playable = f"SUM({playable}) OVER (PARTITION BY user_id)"
     eligible = f"n_playable >= {int(min_points)}"
     test_point = f"(NOT is_skip AND from_end = 0 AND {eligible})"
-    val_point = f"(NOT is_skip AND from_end = 1 AND {eligible})"
+    val_point = f"(NOT is_skip AND from_end = 1 AND {eligible})" if validation else "FALSE"
     seen = "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
     engine.create(
         "split_marks",

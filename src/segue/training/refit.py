@@ -24,6 +24,7 @@ from segue.data.settings import DataSettings
 REFIT_SPLITS: dict[str, dict[str, object]] = {
     "global_temporal": {"validation_days": 0},
     "leave_last_out": {"validation": False},
+    "held_out_sessions": {"validation": False},
 }
 """Splits whose validation fold can be trained on -> the split options that move it to train."""
 
@@ -34,7 +35,8 @@ def refit_settings(settings: DataSettings) -> DataSettings:
     The test points are unchanged, so the refit model is tested on the same points (targets
     first heard in the validation window become known, which is the point of refitting). For a
     temporal split the validation window joins train; for leave-last-out each user's
-    validation item becomes the last training item.
+    validation item becomes the last training item; for held-out sessions each user's
+    validation session becomes the last training session.
 
     Args:
         settings: The data settings of the run whose epochs were chosen on validation.
