@@ -43,17 +43,23 @@ def test_refit_retrains_on_train_and_validation_for_the_chosen_epochs(tmp_path, 
     assert saved["test"] == refit["test"]
 
 
+def _refit_refused_before_reading(tmp_path, overrides, monkeypatch, refusal):
+    """``refit=true`` on ``overrides`` raises ``refusal`` before any data is prepared."""
+    read = []
+    monkeypatch.setattr(train_run, "prepare_from_settings", lambda *a: read.append(a))
+    cfg = compose_config([*overrides, "refit=true"], tmp_path)
+    with pytest.raises(ValueError, match=refusal):
+        train_run.train(cfg)
+    assert read == []
+
+
 def test_refit_under_torchrun_is_refused_before_any_data_is_read(
     tmp_path, tiny_overrides, monkeypatch
 ):
     """Process 0 alone reports; a refit there would wait on ranks that have left."""
     monkeypatch.setenv("WORLD_SIZE", "2")
-    read = []
-    monkeypatch.setattr(train_run, "prepare_from_settings", lambda *a: read.append(a))
-    cfg = compose_config([*tiny_overrides, "refit=true"], tmp_path)
-    with pytest.raises(ValueError, match=r"refit=true is not supported under torchrun"):
-        train_run.train(cfg)
-    assert read == []
+    refusal = r"refit=true is not supported under torchrun"
+    _refit_refused_before_reading(tmp_path, tiny_overrides, monkeypatch, refusal)
 
 
 def test_refit_with_a_split_that_cannot_refit_is_refused_before_any_data_is_read(
@@ -62,12 +68,8 @@ def test_refit_with_a_split_that_cannot_refit_is_refused_before_any_data_is_read
     from segue.training import refit
 
     monkeypatch.delitem(refit.REFIT_SPLITS, "global_temporal")  # as a split without a rule
-    read = []
-    monkeypatch.setattr(train_run, "prepare_from_settings", lambda *a: read.append(a))
-    cfg = compose_config([*tiny_overrides, "refit=true"], tmp_path)
-    with pytest.raises(ValueError, match=r"'global_temporal' has none"):
-        train_run.train(cfg)
-    assert read == []
+    refusal = r"'global_temporal' has none"
+    _refit_refused_before_reading(tmp_path, tiny_overrides, monkeypatch, refusal)
 
 
 def test_a_run_destroys_its_process_group_when_it_ends(tmp_path, tiny_overrides, monkeypatch):
