@@ -38,13 +38,22 @@ from tests.export.test_prior_parity import (
 )
 
 BLENDS = {"no_prior": None, "mixture_prior": "mixture"}
-"""A plain SASRec with a blend (experiment=beauty's model) and one with a mixture prior too."""
+"""A plain SASRec with rotary positions and a blend (experiment=beauty's model), and a model
+with learned positions, a mixture prior and a blend."""
 
 
 def blend_model(name: str, weight: float = 0.3):
     """The variant's model with a blend counted from :func:`prior_model`'s kind of log."""
     if BLENDS[name] is None:
-        base = sasrec(N_TRACKS, d_model=16, n_layers=1, max_len=MAX_LEN, dropout=0.0, seed=1)
+        base = sasrec(
+            N_TRACKS,
+            d_model=16,
+            n_layers=1,
+            max_len=MAX_LEN,
+            dropout=0.0,
+            positions="rotary",
+            seed=1,
+        )
         spread_weights(base, 4)
     else:
         base = prior_model(N_TRACKS, MAX_LEN, **VARIANTS["mixture"])
