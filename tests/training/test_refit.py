@@ -135,56 +135,35 @@ def test_a_split_without_a_refit_rule_is_refused(monkeypatch):
         refit.refit_settings(sessions)
 
 
-def test_a_leave_last_out_refit_trains_on_the_validation_item_and_keeps_the_test_points():
+REFIT_CASES = {
+    "leave_last_out": ("leave_last_out", {}),
+    "held_out_sessions": ("held_out_sessions", {"min_train_sessions": 2}),
+    "held_out_sessions, first track": (
+        "held_out_sessions",
+        {"min_train_sessions": 2, "predict_first_track": True},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(REFIT_CASES))
+def test_a_refit_trains_on_the_validation_fold_and_keeps_the_test_points(case):
+    from segue.training.refit import REFIT_SPLITS
+
+    split, options = REFIT_CASES[case]
     log = generate_listening_log(n_users=30, n_events=900, seed=2)
-    options = SessionOptions()
-    chosen = prepare_data(log, sessions=options, split="leave_last_out", max_len=400)
-    refit = prepare_data(
-        log,
-        sessions=options,
-        split="leave_last_out",
-        split_options={"validation": False},
-        max_len=400,
-    )
-    assert len(chosen.validation) > 0 and len(refit.validation) == 0
-    tested = [
-        split.points("test")[["user_id", "track_id", "timestamp"]]
-        for split in (chosen.split, refit.split)
+    prepared = [
+        prepare_data(log, sessions=SessionOptions(), split=split, split_options=o, max_len=400)
+        for o in (options, {**options, **REFIT_SPLITS[split]})
     ]
-    assert tested[0].reset_index(drop=True).equals(tested[1].reset_index(drop=True))
-    folds = [split.events["fold"].value_counts() for split in (chosen.split, refit.split)]
-    assert folds[1]["train"] == folds[0]["train"] + folds[0]["validation"]
-    assert "validation" not in folds[1]
-
-
-@pytest.mark.parametrize("first_track", [False, True])
-def test_a_held_out_sessions_refit_trains_on_the_validation_session_and_keeps_the_test_points(
-    first_track,
-):
-    log = generate_listening_log(n_users=30, n_events=900, seed=2)
-    options = SessionOptions()
-    split_options = {"min_train_sessions": 2, "predict_first_track": first_track}
-    chosen = prepare_data(
-        log, sessions=options, split="held_out_sessions", split_options=split_options
-    )
-    refit = prepare_data(
-        log,
-        sessions=options,
-        split="held_out_sessions",
-        split_options={**split_options, "validation": False},
-    )
+    chosen, refit = prepared
     assert len(chosen.validation) > 0 and len(refit.validation) == 0
     tested = [
-        split.points("test")[["user_id", "track_id", "timestamp"]].reset_index(drop=True)
-        for split in (chosen.split, refit.split)
+        p.split.points("test")[["user_id", "track_id", "timestamp"]].reset_index(drop=True)
+        for p in prepared
     ]
     assert len(tested[0]) > 0 and tested[0].equals(tested[1])
-    folds = [split.events["fold"].value_counts() for split in (chosen.split, refit.split)]
+    folds = [p.split.events["fold"].value_counts() for p in prepared]
     assert folds[1]["train"] == folds[0]["train"] + folds[0]["validation"]
     assert "validation" not in folds[1]
-    # The same listeners are held out: one whose second-to-last session was validation has it
-    # as its last training session, not as a test session.
-    assert (
-        refit.split.points("test")["user_id"].nunique()
-        == chosen.split.points("test")["user_id"].nunique()
-    )
+    # The same listeners are held out: one whose validation fold is trained on keeps its test.
+    assert tested[1]["user_id"].nunique() == tested[0]["user_id"].nunique()
