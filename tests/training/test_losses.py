@@ -47,6 +47,31 @@ def test_chunked_softmax_ce_equals_cross_entropy(chunk_size: int | None) -> None
         torch.testing.assert_close(g, e)
 
 
+@pytest.mark.parametrize("chunk_size", [1, 4, None])
+@pytest.mark.parametrize("eps", [0.1, 0.5])
+def test_label_smoothed_softmax_ce_equals_cross_entropy(chunk_size: int | None, eps: float) -> None:
+    hidden, item_emb, targets = inputs()
+    got = full_softmax_ce(hidden, item_emb, targets, chunk_size=chunk_size, label_smoothing=eps)
+    expected = F.cross_entropy(hidden @ item_emb[1:].T, targets - 1, label_smoothing=eps)
+    torch.testing.assert_close(got, expected)
+    for g, e in zip(grads(got, hidden, item_emb), grads(expected, hidden, item_emb), strict=True):
+        torch.testing.assert_close(g, e)
+    assert not torch.allclose(got, full_softmax_ce(hidden, item_emb, targets))  # it does smooth
+
+
+def test_loss_for_softmax_passes_label_smoothing_and_refuses_it_elsewhere() -> None:
+    hidden, item_emb, targets = inputs()
+    got = loss_for("softmax", V, label_smoothing=0.2)(LossInputs.plain(hidden, item_emb, targets))
+    expected = F.cross_entropy(hidden @ item_emb[1:].T, targets - 1, label_smoothing=0.2)
+    torch.testing.assert_close(got, expected)
+    with pytest.raises(ValueError, match="label_smoothing applies to the full softmax"):
+        loss_for("sampled_softmax", V, label_smoothing=0.2)
+    with pytest.raises(ValueError, match=r"label_smoothing must be a number in \[0, 1\)"):
+        loss_for("softmax", V, label_smoothing=1.0)
+    with pytest.raises(ValueError, match="not supported with a history prior"):
+        loss_for("softmax", V, label_smoothing=0.2).check_prior()
+
+
 def test_chunked_softmax_ce_passes_gradcheck() -> None:
     hidden, item_emb, targets = inputs()
     hidden = hidden[:2].detach().requires_grad_()  # gradcheck costs one pass per input element

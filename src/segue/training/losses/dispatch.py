@@ -59,6 +59,10 @@ class TrackLoss:
             product, instead of K per row, which gathers an (N, K, D) tensor.
         gbce_t: gBCE calibration strength.
         chunk_size: Catalogue chunk of the full softmax; None picks one automatically.
+        label_smoothing: Share of the full softmax's target spread uniformly over the
+            catalogue (``F.cross_entropy``'s ``label_smoothing``); "softmax" only, and not with
+            a history prior, whose scores are not the softmax's alone. A regulariser for
+            sparse logs: on Amazon Beauty it lifted validation NDCG@10 (README).
     """
 
     name: str
@@ -69,6 +73,7 @@ class TrackLoss:
     shared_negatives: bool = True
     gbce_t: float = 0.75
     chunk_size: int | None = None
+    label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
         if self.name not in LOSSES:
@@ -81,6 +86,13 @@ class TrackLoss:
         if self.chunk_size is not None:
             check_integer("chunk_size", self.chunk_size, minimum=1)
         check_number("gbce_t", self.gbce_t, low=0.0, high=1.0)
+        # 1 would spread the whole target uniformly: nothing left to learn.
+        check_number("label_smoothing", self.label_smoothing, low=0.0, high=1.0, high_open=True)
+        if self.label_smoothing and self.name != "softmax":
+            raise ValueError(
+                f"label_smoothing applies to the full softmax (loss=softmax), not to "
+                f"{self.name!r}; set loss.label_smoothing=0 or use loss=softmax"
+            )
         if self.sampler == "popularity" and self.counts is None:
             raise ValueError("the popularity sampler needs counts")
         if self.name == "gbce" and self.sampler != "uniform":
@@ -137,6 +149,11 @@ class TrackLoss:
             )
         if self.name == "sampled_softmax" and not self.shared_negatives:
             raise ValueError("the history prior needs shared negatives (shared_negatives=true)")
+        if self.label_smoothing:
+            raise ValueError(
+                "label_smoothing is not supported with a history prior (its uniform share "
+                "would smooth only the dense scores); set label_smoothing=0"
+            )
 
     def __call__(self, inputs: LossInputs) -> torch.Tensor:
         if inputs.prior is not None:
@@ -149,7 +166,13 @@ def _softmax(loss: TrackLoss, inputs: LossInputs) -> torch.Tensor:
         return adjusted_full_softmax_ce(
             inputs.hidden, inputs.item_emb, inputs.targets, inputs.prior, loss.chunk_size
         )
-    return full_softmax_ce(inputs.hidden, inputs.item_emb, inputs.targets, loss.chunk_size)
+    return full_softmax_ce(
+        inputs.hidden,
+        inputs.item_emb,
+        inputs.targets,
+        loss.chunk_size,
+        label_smoothing=loss.label_smoothing,
+    )
 
 
 def _window_masked_softmax(loss: TrackLoss, inputs: LossInputs) -> torch.Tensor:

@@ -85,11 +85,12 @@ def full_softmax_ce(
     targets: torch.Tensor,
     chunk_size: int | None = None,
     reduction: str = "mean",
+    label_smoothing: float = 0.0,
 ) -> torch.Tensor:
     """Cross-entropy of the target track against every track of the catalogue.
 
-    Equal to ``F.cross_entropy(hidden @ item_emb[1:].T, targets - 1)``, values and gradients,
-    without ever holding the (N, V) logits.
+    Equal to ``F.cross_entropy(hidden @ item_emb[1:].T, targets - 1, label_smoothing=eps)``,
+    values and gradients, without ever holding the (N, V) logits.
 
     Args:
         hidden: Hidden states at the positions that have a target, (N, D).
@@ -97,6 +98,10 @@ def full_softmax_ce(
         targets: Track indices in 1..V-1, (N,).
         chunk_size: Tracks per chunk; None picks about 2**22 / N (16 MiB of float32 logits).
         reduction: "mean", "sum" or "none" over the N rows.
+        label_smoothing: ``eps``, the share of the target distribution spread uniformly over
+            the catalogue. Its cross-entropy is ``lse - mean_v(h . e_v)``, and
+            ``mean_v(h . e_v) = h . mean_v(e_v)``: one more dot product per row, no (N, V)
+            block.
 
     Returns:
         The loss, a scalar (or (N,) for ``reduction="none"``).
@@ -106,4 +111,9 @@ def full_softmax_ce(
         chunk_size = max(1, _CHUNK_ELEMENTS // max(1, hidden.shape[0]))
     loss = _ChunkedSoftmaxCE.apply(hidden, item_emb, targets, chunk_size)  # (N,)
     assert isinstance(loss, torch.Tensor)
+    if label_smoothing:
+        # (1 - eps) (lse - s_t) + eps (lse - mean s) = (lse - s_t) + eps (s_t - mean s)
+        own = (hidden * item_emb[targets]).sum(dim=1)  # (N,)
+        mean_score = hidden @ item_emb[1:].mean(dim=0)  # (N,)
+        loss = loss + label_smoothing * (own - mean_score)
     return reduce(loss, reduction)
