@@ -62,7 +62,7 @@ class TrackLoss:
         label_smoothing: Share of the full softmax's target spread uniformly over the
             catalogue (``F.cross_entropy``'s ``label_smoothing``); "softmax" only, and not with
             a history prior, whose scores are not the softmax's alone. A regulariser for
-            sparse logs: on Amazon Beauty it lifted validation NDCG@10 (README).
+            sparse logs (Amazon Beauty: validation NDCG@10 +2%, test level; README).
     """
 
     name: str
