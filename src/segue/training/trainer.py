@@ -43,6 +43,7 @@ from segue.training.batching import epoch_batches
 from segue.training.losses import TrackLoss
 from segue.training.reproducibility import seed_everything
 from segue.training.schedule import warmup_cosine
+from segue.training.weight_average import WeightAverage
 from segue.training.windows import TrainingWindows
 
 Validate = Callable[[TrackTransformer], dict[str, float]]
@@ -91,6 +92,10 @@ class TrainerConfig:
         bucket_by_length: Batch windows of similar length together (less padding to compute).
         shuffle_ties: Each epoch, shuffle training events that share a user and a timestamp
             (see :meth:`TrainingSequences.shuffle_ties`).
+        ema_decay: Validate and save a moving average of the weights instead of the last
+            step's (:class:`segue.training.weight_average.WeightAverage`), keeping at most this
+            share of the old average per step; 0 turns it off. ``last.pt`` keeps the raw
+            weights and the average, for an exact resume.
     """
 
     epochs: int = 50
@@ -117,6 +122,7 @@ class TrainerConfig:
     max_steps_per_epoch: int | None = None
     bucket_by_length: bool = True
     shuffle_ties: bool = False
+    ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
         """Refuse settings that would fail or train nonsense, before any data is touched."""
@@ -138,6 +144,7 @@ class TrainerConfig:
             check_number("grad_clip", self.grad_clip, low=0.0, low_open=True)
         check_number("prior_lr_scale", self.prior_lr_scale, low=0.0, low_open=True)
         check_number("mask_prob", self.mask_prob, low=0.0, high=1.0, low_open=True)
+        check_number("ema_decay", self.ema_decay, low=0.0, high=1.0, high_open=True)
         monitor_k(self.monitor)
         check_device_name(self.device)
 
@@ -259,6 +266,7 @@ class _Loop:
         self.scheduler = warmup_cosine(
             self.optimizer, warmup_length(config, total), total, config.min_lr_ratio
         )
+        self.average = WeightAverage(self.model, config.ema_decay) if config.ema_decay else None
         self.epoch, self.best, self.best_epoch, self.stale = 0, -math.inf, 0, 0
         self.best_metrics: dict[str, float] = {}
         self.history: list[dict[str, Any]] = []
@@ -294,6 +302,8 @@ class _Loop:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
+        if self.average is not None:
+            self.average.update(self.model)
         return float(value.detach()), len(indices)
 
     def _train_epoch(self) -> dict[str, float]:
@@ -342,9 +352,11 @@ class _Loop:
                 "history": self.history,
                 "train_seconds": self.train_seconds,
             }
+            if self.average is not None:
+                state["weight_average"] = self.average.state_dict()
         return Checkpoint(
             model_config=self.model.config,
-            state_dict=self.model.state_dict(),
+            state_dict=self._weights(raw=with_state),
             vocab=self.vocab,
             metrics=metrics,
             reports=self.reports,
@@ -352,6 +364,21 @@ class _Loop:
             training_state=state,
             data_settings=self.data_settings,
         )
+
+    def _weights(self, raw: bool) -> dict[str, torch.Tensor]:
+        """The weights to save: the averaged ones for a model to use (best / final), the raw
+        ones for a resume (``last.pt``, whose training state carries the average too)."""
+        if raw or self.average is None:
+            return self.model.state_dict()
+        return self.average.averaged_state_dict(self.model)
+
+    def _validated(self) -> dict[str, float]:
+        """Validation metrics of the model that would be saved (the average, when on)."""
+        assert self.validate is not None
+        if self.average is None:
+            return self.validate(self.model)
+        with self.average.applied(self.model) as averaged:
+            return self.validate(averaged)
 
     def resume(self, path: Path) -> None:
         checkpoint = load_checkpoint(path, map_location=self.device)
@@ -373,6 +400,7 @@ class _Loop:
                 f"{len(self.optimizer.param_groups)}: resume with the same optim.decay_all "
                 "and optim.prior_lr_scale"
             )
+        self._resume_average(path, state.get("weight_average"))
         self.model.load_state_dict(checkpoint.state_dict)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -381,6 +409,17 @@ class _Loop:
         self.epoch, self.best, self.best_epoch = state["epoch"], state["best"], state["best_epoch"]
         self.best_metrics, self.stale = state["best_metrics"], state["stale"]
         self.history, self.train_seconds = state["history"], state["train_seconds"]
+
+    def _resume_average(self, path: Path, saved: dict[str, Any] | None) -> None:
+        # Resuming with averaging switched on or off would silently change what is validated.
+        if (saved is None) != (self.average is None):
+            was = "with" if saved is not None else "without"
+            raise ValueError(
+                f"{path} was trained {was} a weight average, this run has trainer.ema_decay="
+                f"{self.config.ema_decay}: resume with the same trainer.ema_decay"
+            )
+        if saved is not None and self.average is not None:
+            self.average.load_state_dict(saved, source=str(path))
 
     def _log(self, row: dict[str, Any]) -> None:
         self.history.append(row)
@@ -424,7 +463,7 @@ class _Loop:
             if self.rank == 0 and self.validate is None:
                 self._after_epoch_without_validation(row)
             elif self.rank == 0 and self.validate is not None:
-                row.update(self.validate(self.model))
+                row.update(self._validated())
                 self._after_validation(row)
             self.stale = distributed.broadcast_int(self.stale, self.device)
         chosen = FINAL if self.validate is None else BEST
