@@ -36,6 +36,8 @@ CASES: list[tuple[list[str], type[Exception], str]] = [
     (["loss.label_smoothing=1.0"], ValueError, "loss.label_smoothing"),
     (["model.history_prior=true", "loss.label_smoothing=0.1"], ValueError, "smoothing.*prior"),
     (["loss=gbce", "+loss.label_smoothing=0.1"], ValueError, "label_smoothing applies to"),
+    (["trainer.ema_decay=1.0"], ValueError, "trainer.ema_decay"),
+    (["trainer.ema_decay=-0.5"], ValueError, "trainer.ema_decay"),
     (["eval.ks=[0]"], ValueError, "eval.ks"),
     (["data.sessions.gap=-5min"], ValueError, "data.sessions.gap"),
     (["data.sessions.gap=30"], TypeError, 'data.sessions.gap.*write "30min"'),
