@@ -164,5 +164,5 @@ def test_a_resumed_run_continues_the_average_exactly(data, tmp_path):
 @pytest.mark.parametrize("first, then", [(0.99, 0.0), (0.0, 0.99)])
 def test_resuming_with_averaging_switched_is_refused(data, tmp_path, first, then):
     _run(data, tmp_path, ema_decay=first, epochs=1)
-    with pytest.raises(ValueError, match="trainer.ema_decay"):
+    with pytest.raises(ValueError, match=r"trainer\.ema_decay"):
         _run(data, tmp_path, ema_decay=then, resume=True)

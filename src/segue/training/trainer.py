@@ -377,8 +377,8 @@ class _Loop:
         assert self.validate is not None
         if self.average is None:
             return self.validate(self.model)
-        with self.average.applied(self.model) as averaged:
-            return self.validate(averaged)
+        with self.average.applied(self.model):
+            return self.validate(self.model)
 
     def resume(self, path: Path) -> None:
         checkpoint = load_checkpoint(path, map_location=self.device)

@@ -50,7 +50,7 @@ class WeightAverage:
             average.mul_(kept).add_(param.detach(), alpha=1.0 - kept)
 
     @contextmanager
-    def applied(self, model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    def applied(self, model: torch.nn.Module) -> Iterator[None]:
         """The model with the averaged parameters inside the block, its own restored after."""
         params = list(model.parameters())
         own = [p.detach().clone() for p in params]
@@ -58,7 +58,7 @@ class WeightAverage:
             for param, average in zip(params, self.shadow, strict=True):
                 param.copy_(average)
         try:
-            yield model
+            yield
         finally:
             with torch.no_grad():
                 for param, value in zip(params, own, strict=True):
@@ -88,5 +88,5 @@ class WeightAverage:
         updates = state.get("updates")
         if not isinstance(updates, int) or isinstance(updates, bool) or updates < 0:
             raise ValueError(f"{source}: its weight average's update count is {updates!r}")
-        self.shadow = [saved.to(mine.device, mine.dtype) for mine, saved in zip(self.shadow, shadow)]
+        self.shadow = [s.to(mine.device, mine.dtype) for mine, s in zip(self.shadow, shadow)]
         self.updates = updates
