@@ -24,7 +24,7 @@ def data():
     )
 
 
-def _run(data, out_dir, epochs=2, validate=None, resume=False):
+def _run(data, out_dir, epochs=2, validate=None, resume=False, **trainer):
     model = sasrec(data.vocab.n_tracks, d_model=16, n_layers=1, max_len=16, seed=3)
 
     def default_validate(m):
@@ -38,6 +38,7 @@ def _run(data, out_dir, epochs=2, validate=None, resume=False):
         warmup_steps=3,
         resume=resume,
         seed=5,
+        **trainer,
     )
     loss = loss_for("softmax", n_tracks=data.vocab.n_tracks)
     return model, fit(
@@ -45,8 +46,9 @@ def _run(data, out_dir, epochs=2, validate=None, resume=False):
     )
 
 
-def test_resume_from_last_checkpoint_equals_uninterrupted_training(data, tmp_path):
-    full_model, _ = _run(data, tmp_path / "full")
+@pytest.mark.parametrize("ema_decay", [0.0, 0.99])
+def test_resume_from_last_checkpoint_equals_uninterrupted_training(data, tmp_path, ema_decay):
+    full_model, _ = _run(data, tmp_path / "full", ema_decay=ema_decay)
 
     calls = {"n": 0}
 
@@ -57,13 +59,23 @@ def test_resume_from_last_checkpoint_equals_uninterrupted_training(data, tmp_pat
         return metric_summary(rank_points(m, data.validation), ks=[10])
 
     with pytest.raises(KeyboardInterrupt):
-        _run(data, tmp_path / "resumed", validate=crash_on_second_validation)
+        _run(data, tmp_path / "resumed", validate=crash_on_second_validation, ema_decay=ema_decay)
     assert load_checkpoint(tmp_path / "resumed" / "last.pt").training_state["epoch"] == 1
-    resumed_model, result = _run(data, tmp_path / "resumed", resume=True)
+    resumed_model, result = _run(data, tmp_path / "resumed", resume=True, ema_decay=ema_decay)
     assert result.epochs_run == 2
     for name, value in full_model.state_dict().items():
         assert torch.equal(value, resumed_model.state_dict()[name]), name
     assert _logged_epochs(tmp_path / "resumed") == [1, 2]
+    # The weight average (trainer.ema_decay), which best.pt holds, continues exactly too.
+    full, resumed = (
+        load_checkpoint(tmp_path / run / "last.pt").training_state.get("weight_average")
+        for run in ("full", "resumed")
+    )
+    assert (full is None) == (ema_decay == 0.0)
+    if full is not None:
+        assert full["updates"] == resumed["updates"] > 0
+        for a, b in zip(full["shadow"], resumed["shadow"], strict=True):
+            assert torch.equal(a, b)
 
 
 def _logged_epochs(out_dir):

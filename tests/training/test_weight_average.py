@@ -1,15 +1,12 @@
 import pytest
 import torch
 
-from segue.data.pipeline import SessionOptions, prepare_data
-from segue.data.synthetic import generate_listening_log
-from segue.evaluation.scoring import rank_points
-from segue.evaluation.summary import metric_summary
 from segue.io.checkpoint import load_checkpoint
-from segue.models import sasrec
-from segue.training.losses import loss_for
-from segue.training.trainer import TrainerConfig, fit
+from segue.training.trainer import TrainerConfig
 from segue.training.weight_average import WeightAverage
+from tests.training import test_trainer
+
+data = test_trainer.data  # the shared fixture
 
 
 def _set(model, value):
@@ -85,32 +82,10 @@ def test_a_saved_average_of_another_model_is_refused():
 # -- in the trainer ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def data():
-    log = generate_listening_log(n_users=40, n_events=2000, seed=1)
-    return prepare_data(log, sessions=SessionOptions(), split="leave_last_out", max_len=16)
-
-
 def _run(data, out_dir, ema_decay=0.99, validate=None, resume=False, epochs=2):
-    model = sasrec(data.vocab.n_tracks, d_model=16, n_layers=1, max_len=16, seed=3)
-
-    def default_validate(m):
-        return metric_summary(rank_points(m, data.validation), ks=[10])
-
-    config = TrainerConfig(
-        epochs=epochs,
-        batch_size=8,
-        out_dir=str(out_dir),
-        progress=False,
-        warmup_steps=3,
-        resume=resume,
-        seed=5,
-        patience=epochs,
-        ema_decay=ema_decay,
-    )
-    loss = loss_for("softmax", n_tracks=data.vocab.n_tracks)
-    return model, fit(
-        model, data.train, loss, validate or default_validate, config, vocab=data.vocab
+    # test_trainer's run, every epoch kept (patience) so best.pt can be the last epoch
+    return test_trainer._run(
+        data, out_dir, epochs, validate, resume, patience=epochs, ema_decay=ema_decay
     )
 
 
@@ -137,28 +112,6 @@ def test_training_is_unchanged_and_the_average_is_what_is_validated_and_saved(da
         assert torch.equal(best.state_dict[name], average), name
         assert torch.equal(seen[-1][name], average), name  # validated = saved
     assert any(not torch.equal(best.state_dict[n], last.state_dict[n]) for n in names)
-
-
-def test_a_resumed_run_continues_the_average_exactly(data, tmp_path):
-    full_model, _ = _run(data, tmp_path / "full")
-    calls = {"n": 0}
-
-    def crash_on_second_validation(m):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return metric_summary(rank_points(m, data.validation), ks=[10])
-
-    with pytest.raises(KeyboardInterrupt):
-        _run(data, tmp_path / "resumed", validate=crash_on_second_validation)
-    resumed_model, _ = _run(data, tmp_path / "resumed", resume=True)
-    for name, value in full_model.state_dict().items():
-        assert torch.equal(value, resumed_model.state_dict()[name]), name
-    full = load_checkpoint(tmp_path / "full" / "last.pt").training_state["weight_average"]
-    resumed = load_checkpoint(tmp_path / "resumed" / "last.pt").training_state["weight_average"]
-    assert full["updates"] == resumed["updates"]
-    for a, b in zip(full["shadow"], resumed["shadow"], strict=True):
-        assert torch.equal(a, b)
 
 
 @pytest.mark.parametrize("first, then", [(0.99, 0.0), (0.0, 0.99)])
