@@ -114,8 +114,8 @@ def test_training_is_unchanged_and_the_average_is_what_is_validated_and_saved(da
     assert any(not torch.equal(best.state_dict[n], last.state_dict[n]) for n in names)
 
 
-@pytest.mark.parametrize("first, then", [(0.99, 0.0), (0.0, 0.99)])
-def test_resuming_with_averaging_switched_is_refused(data, tmp_path, first, then):
+@pytest.mark.parametrize("first, then", [(0.99, 0.0), (0.0, 0.99), (0.99, 0.999)])
+def test_resuming_with_averaging_switched_or_changed_is_refused(data, tmp_path, first, then):
     _run(data, tmp_path, ema_decay=first, epochs=1)
     with pytest.raises(ValueError, match=r"trainer\.ema_decay"):
         _run(data, tmp_path, ema_decay=then, resume=True)

@@ -411,12 +411,13 @@ class _Loop:
         self.history, self.train_seconds = state["history"], state["train_seconds"]
 
     def _resume_average(self, path: Path, saved: dict[str, Any] | None) -> None:
-        # Resuming with averaging switched on or off would silently change what is validated.
-        if (saved is None) != (self.average is None):
-            was = "with" if saved is not None else "without"
+        # Resuming with averaging switched on, off or to another decay would silently change
+        # what is validated and saved.
+        saved_decay = 0.0 if saved is None else saved.get("decay")
+        if saved_decay != self.config.ema_decay:
             raise ValueError(
-                f"{path} was trained {was} a weight average, this run has trainer.ema_decay="
-                f"{self.config.ema_decay}: resume with the same trainer.ema_decay"
+                f"{path} was trained with trainer.ema_decay={saved_decay}, this run has "
+                f"trainer.ema_decay={self.config.ema_decay}: resume with the same trainer.ema_decay"
             )
         if saved is not None and self.average is not None:
             self.average.load_state_dict(saved, source=str(path))
