@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from segue.serve.cli import build_parser, main, settings_from_args
+from segue.serve.cli import (
+    KEEP_ALIVE_S,
+    WORKER_TIMEOUT_S,
+    build_parser,
+    main,
+    settings_from_args,
+    uvicorn_options,
+)
 
 
 def test_bad_arguments_fail_before_starting(tmp_path, capsys, monkeypatch):
@@ -20,6 +27,21 @@ def test_bad_arguments_fail_before_starting(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("SEGUE_API_KEY")
     assert main([str(model), "--max-queue", "0"]) == 2
     assert "max_queue must be > 0" in capsys.readouterr().err
+    assert main([str(model), "--workers", "2", "--worker-timeout-s", "0"]) == 2
+    assert "--worker-timeout-s must be > 0, got 0" in capsys.readouterr().err
+
+
+def test_uvicorn_accepts_the_options_and_waits_long_enough_for_a_worker(tmp_path):
+    uvicorn = pytest.importorskip("uvicorn")
+    model = tmp_path / "m.pt"
+    model.write_bytes(b"")
+    options = uvicorn_options(build_parser().parse_args([str(model), "--workers", "2"]))
+    config = uvicorn.Config("segue.serve.app:app_from_env", **options)
+    # uvicorn's 5 s let a rolling restart give up on a worker still loading its model.
+    assert config.timeout_worker_healthcheck == WORKER_TIMEOUT_S >= 30
+    assert config.workers == 2 and config.timeout_keep_alive == KEEP_ALIVE_S
+    args = build_parser().parse_args([str(model), "--worker-timeout-s", "90"])
+    assert uvicorn.Config("x:y", **uvicorn_options(args)).timeout_worker_healthcheck == 90
 
 
 def test_options_become_settings(tmp_path):
@@ -55,6 +77,7 @@ def test_help_lists_the_main_options(capsys):
         "--host",
         "--port",
         "--workers",
+        "--worker-timeout-s",
         "--api-key-file",
         "--redis-url",
         "--deadline-ms",

@@ -28,10 +28,11 @@ def _swap(source: Path, target: Path) -> None:
     os.replace(staging, target)
 
 
-def _wait_for(condition, timeout_s: float = 30.0) -> None:
+def _wait_for(condition, timeout_s: float = 30.0, server: Server | None = None) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
+        log = "" if server is None else "; the server's log ends:\n" + server.log()[-3000:]
+        assert time.monotonic() < deadline, "condition not met in time" + log
         time.sleep(0.2)
 
 
@@ -131,7 +132,10 @@ def test_a_killed_worker_is_replaced_and_reload_rolls_over_workers(models, tmp_p
         reloaded = httpx.post(f"{server.url}/admin/reload", headers=KEY, timeout=60).json()
         assert reloaded["rolling_restart"] and reloaded["model_version"] != old_version
         new_version = reloaded["model_version"]
-        _wait_for(lambda: _versions(server, 12) == {new_version}, 120)
+        _wait_for(lambda: _versions(server, 12) == {new_version}, 120, server)
+        # uvicorn gives up a rolling restart whose new worker is not ready in time (5 s unless
+        # told otherwise; segue says 60 s): workers would then serve different models.
+        assert "aborting the restart" not in server.log()
         assert httpx.post(f"{server.url}/recommend", json={"history": HISTORY}).status_code == 200
 
 

@@ -18,6 +18,7 @@ import sys
 import tempfile
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 from segue.export.screen import SCREEN_MIN_TRACKS
 from segue.serve.logs import log_config
@@ -29,6 +30,11 @@ log = logging.getLogger("segue.serve")
 
 GRACEFUL_SHUTDOWN_S = 10
 KEEP_ALIVE_S = 75
+WORKER_TIMEOUT_S = 60
+"""uvicorn's default is 5 s, for a worker to start and for each health check. A worker here
+imports torch, reads and warms the model before it is ready: 8-10 s on a 2-core machine with
+three busy processes beside it. After 5 s uvicorn (>= 0.51) kills the new worker and gives up
+the rolling restart, leaving the workers on different models (a CI failure)."""
 
 
 _LIMIT_OPTIONS: tuple[tuple[str, type, str], ...] = (
@@ -61,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="interface (default: loopback only)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1, help="processes (uvicorn supervisor)")
+    p.add_argument(
+        "--worker-timeout-s",
+        type=int,
+        default=WORKER_TIMEOUT_S,
+        help="with --workers > 1: seconds a new worker may take to be ready (else the rolling "
+        "restart stops) and a worker to answer the supervisor's health check (else it is "
+        "replaced)",
+    )
     p.add_argument(
         "--api-key-file",
         help="file with the API key(s), one per line; "
@@ -103,6 +117,8 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         raise ValueError(f"model: nothing at {model}")
     if args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    if not args.worker_timeout_s > 0:
+        raise ValueError(f"--worker-timeout-s must be > 0, got {args.worker_timeout_s}")
     if args.api_key_file is not None and not Path(args.api_key_file).is_file():
         raise ValueError(f"--api-key-file: no file at {args.api_key_file}")
     return ServeSettings(
@@ -155,18 +171,22 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="segue-metrics-") as metrics_dir:
         if args.workers > 1:
             os.environ[MULTIPROC_ENV] = metrics_dir  # all workers' metrics on one page
-        uvicorn.run(
-            "segue.serve.app:app_from_env",
-            factory=True,
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            log_config=config,
-            access_log=False,
-            http=http_protocol(),  # stamps each request's arrival (its deadline's start)
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-            # Longer than uvicorn's 5 s, so that idle pooled client (or proxy) connections are
-            # not closed under them between requests.
-            timeout_keep_alive=KEEP_ALIVE_S,
-        )
+        uvicorn.run("segue.serve.app:app_from_env", log_config=config, **uvicorn_options(args))
     return 0
+
+
+def uvicorn_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of ``uvicorn.run`` (and ``uvicorn.Config``) but the app and logs."""
+    return {
+        "factory": True,
+        "host": args.host,
+        "port": args.port,
+        "workers": args.workers,
+        "access_log": False,  # segue's middleware writes its own access log
+        "http": http_protocol(),  # stamps each request's arrival (its deadline's start)
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
+        # Longer than uvicorn's 5 s, so that idle pooled client (or proxy) connections are
+        # not closed under them between requests.
+        "timeout_keep_alive": KEEP_ALIVE_S,
+        "timeout_worker_healthcheck": args.worker_timeout_s,
+    }
