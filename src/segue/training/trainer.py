@@ -33,6 +33,7 @@ from segue.data.vocab import TrackVocab
 from segue.evaluation.summary import METRICS
 from segue.io.atomic_write import atomic_write_text
 from segue.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from segue.io.safe_load import CheckpointError
 from segue.logs import show_progress
 from segue.models.album_table import album_entry_counts, album_mates_table, artist_mates_table
 from segue.models.param_groups import optimizer_groups
@@ -42,6 +43,7 @@ from segue.training.batch_loss import batch_loss, training_batch
 from segue.training.batching import epoch_batches
 from segue.training.losses import TrackLoss
 from segue.training.reproducibility import seed_everything
+from segue.training.resume_state import check_resume_state
 from segue.training.schedule import warmup_cosine
 from segue.training.weight_average import WeightAverage
 from segue.training.windows import TrainingWindows
@@ -385,27 +387,16 @@ class _Loop:
         state = checkpoint.training_state
         if not state:
             raise ValueError(f"{path} holds no training state to resume from")
-        # Another optimizer's state would load without complaint and train with its settings.
-        saved = state.get("optimizer_class", "AdamW")  # checkpoints before the name was kept
-        if saved != type(self.optimizer).__name__:
-            raise ValueError(
-                f"{path} was trained with {saved}, this run's optimizer is "
-                f"{type(self.optimizer).__name__}: resume with the same optim group"
-            )
-        # torch refuses a group count that differs, in words that name no setting.
-        groups = len(state["optimizer"]["param_groups"])
-        if groups != len(self.optimizer.param_groups):
-            raise ValueError(
-                f"{path} was trained with {groups} parameter groups, this run has "
-                f"{len(self.optimizer.param_groups)}: resume with the same optim.decay_all "
-                "and optim.prior_lr_scale"
-            )
+        check_resume_state(path, state, self.optimizer, self.scheduler.state_dict())
         self._resume_average(path, state.get("weight_average"))
         self.model.load_state_dict(checkpoint.state_dict)
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
+        try:  # torch's own checks, in its words, with the file named
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.generator.set_state(state["generator"])
+            torch.set_rng_state(state["torch_rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            raise CheckpointError(path, f"training_state does not fit this run: {error}") from None
         self.epoch, self.best, self.best_epoch = state["epoch"], state["best"], state["best_epoch"]
         self.best_metrics, self.stale = state["best_metrics"], state["stale"]
         self.history, self.train_seconds = state["history"], state["train_seconds"]
