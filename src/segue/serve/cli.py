@@ -32,9 +32,9 @@ GRACEFUL_SHUTDOWN_S = 10
 KEEP_ALIVE_S = 75
 WORKER_TIMEOUT_S = 60
 """uvicorn's default is 5 s, for a worker to start and for each health check. A worker here
-imports torch, reads and warms the model before it is ready: 8-10 s on a 2-core machine with
-three busy processes beside it. After 5 s uvicorn (>= 0.51) kills the new worker and gives up
-the rolling restart, leaving the workers on different models (a CI failure)."""
+imports torch, reads and warms the model before it is ready: 8-15 s on a 2-core machine with
+three or four busy processes beside it. After 5 s uvicorn (>= 0.51) kills the new worker and
+gives up the rolling restart, leaving the workers on different models (a CI failure)."""
 
 
 _LIMIT_OPTIONS: tuple[tuple[str, type, str], ...] = (
