@@ -133,3 +133,25 @@ def test_a_segue_version_that_is_not_a_string_is_refused(artefacts, tmp_path, va
     torch.save(values, path)
     with pytest.raises(CheckpointError, match="segue_version must be a str"):
         load_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "named"),
+    [
+        ("training_state", [1, 2], "its training_state is a list, not a dict"),
+        ("vocab", "ids", "its vocab is a str, not a dict"),
+        ("vocab", {"track_ids": 5}, "its vocab.track_ids is a int, not a list"),
+        ("model_config", 7, "its model_config is a int, not a dict"),
+        ("metrics", torch.zeros(2), "its metrics is a Tensor, not a dict"),
+        ("version", "two", "its version is 'two'"),
+    ],
+)
+def test_a_damaged_field_is_named_not_a_crash(segue, artefacts, tmp_path, key, value, named):
+    """``segue info`` reads what it is given as plain data: a field of the wrong kind is
+    reported as damage, naming the field (it once raised AttributeError / TypeError)."""
+    values = torch.load(artefacts["checkpoint"], weights_only=True)
+    values[key] = value
+    path = tmp_path / "damaged.pt"
+    torch.save(values, path)
+    result = segue("info", path)
+    assert result.code == 1 and "damaged segue artefact" in result.err and named in result.err

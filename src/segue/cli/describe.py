@@ -110,8 +110,9 @@ def _load_payload(path: Path) -> dict[str, Any]:
 
 
 def _describe_checkpoint(path: Path, payload: dict[str, Any]) -> ArtefactInfo:
-    vocab = payload.get("vocab") or {}
-    state = payload.get("training_state") or {}
+    vocab = _part(path, payload, "vocab", dict)
+    state = _part(path, payload, "training_state", dict)
+    config = _part(path, payload, "model_config", dict)
     notes = [f"{_n_params(payload.get('state_dict')):,} parameters (float)"]
     if state:
         notes.append(f"resumable: training state after epoch {state.get('epoch', '?')}")
@@ -121,12 +122,12 @@ def _describe_checkpoint(path: Path, payload: dict[str, Any]) -> ArtefactInfo:
         path=str(path),
         kind=KIND_NAMES[CHECKPOINT],
         format=CHECKPOINT,
-        version=int(payload.get("version", 0)),
+        version=_version(path, payload),
         size_bytes=path.stat().st_size,
-        model=dict(payload.get("model_config") or {}),
-        catalogue=_catalogue_from_lists(vocab, payload.get("model_config") or {}),
+        model=config,
+        catalogue=_catalogue_from_lists(path, vocab, config),
         data=_data_settings(payload),
-        metrics=_plain(payload.get("metrics") or {}),
+        metrics=_plain(_part(path, payload, "metrics", dict)),
         notes=notes,
         segue_version=_segue_version(payload),
     )
@@ -139,16 +140,16 @@ def _segue_version(payload: dict[str, Any]) -> str | None:
 
 
 def _describe_int8(path: Path, payload: dict[str, Any]) -> ArtefactInfo:
-    config = dict(payload.get("model_config") or {})
-    vocab = payload.get("vocab") or {}
+    config = _part(path, payload, "model_config", dict)
+    vocab = _part(path, payload, "vocab", dict)
     catalogue = {"n_tracks": config.get("n_tracks"), "n_artists": config.get("n_artists")}
-    if isinstance(vocab, dict) and "track_ids" in vocab and isinstance(vocab["track_ids"], list):
-        catalogue = _catalogue_from_lists(vocab, config)  # version 1 stored plain lists
+    if isinstance(vocab.get("track_ids"), list):
+        catalogue = _catalogue_from_lists(path, vocab, config)  # version 1 stored plain lists
     return ArtefactInfo(
         path=str(path),
         kind=KIND_NAMES[INT8],
         format=INT8,
-        version=int(payload.get("version", 0)),
+        version=_version(path, payload),
         size_bytes=path.stat().st_size,
         model=config,
         catalogue=catalogue,
@@ -172,10 +173,11 @@ def _describe_bundle(path: Path) -> ArtefactInfo:
         raise ValueError(f"{meta_path} is not a segue ONNX bundle (format {meta.get('format')!r})")
     vocab_path = path / "vocab.json"
     vocab = _read_json(vocab_path) if vocab_path.is_file() else {}
-    config = dict(meta.get("model_config") or {})
+    config = _part(meta_path, meta, "model_config", dict)
+    inputs = _part(meta_path, meta, "inputs", list, default=[])
     notes = [
         f"catalogue stored as {meta.get('catalogue', '?')}, ONNX opset {meta.get('opset', '?')}",
-        f"encoder inputs: {', '.join(meta.get('inputs', []))}",
+        f"encoder inputs: {', '.join(map(str, inputs))}",
         "runs with numpy + onnxruntime only (pip install 'segue[onnx]'); no training data "
         "settings or metrics are stored in bundles",
     ]
@@ -183,19 +185,22 @@ def _describe_bundle(path: Path) -> ArtefactInfo:
         path=str(path),
         kind=KIND_NAMES[BUNDLE],
         format=BUNDLE,
-        version=int(meta.get("version", 0)),
+        version=_version(meta_path, meta),
         size_bytes=sum(p.stat().st_size for p in path.rglob("*") if p.is_file()),
         model=config,
-        catalogue=_catalogue_from_lists(vocab, config),
+        catalogue=_catalogue_from_lists(vocab_path, vocab, config),
         notes=notes,
     )
 
 
-def _catalogue_from_lists(vocab: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+def _catalogue_from_lists(
+    path: Path, vocab: dict[str, Any], config: dict[str, Any]
+) -> dict[str, Any]:
     """Counts from a :meth:`TrackVocab.to_dict` dict (lists of ids, artists, names)."""
-    track_ids = vocab.get("track_ids") or []
-    artists = vocab.get("artists") or []
-    names = vocab.get("names") or []
+    track_ids, artists, names = (
+        _part(path, vocab, key, list, default=[], where="vocab")
+        for key in ("track_ids", "artists", "names")
+    )
     return {
         "n_tracks": len(track_ids) if track_ids else config.get("n_tracks"),
         "n_artists": len({a for a in artists if a is not None}) if artists else 0,
@@ -220,6 +225,39 @@ def _data_settings(payload: dict[str, Any]) -> dict[str, Any]:
         return {}
     data = config.get("data") if isinstance(config, dict) else None
     return _plain(data) if isinstance(data, dict) else {}
+
+
+def _part(
+    path: Path,
+    values: dict[str, Any],
+    name: str,
+    kind: type,
+    default: Any = None,
+    where: str | None = None,
+) -> Any:
+    """``values[name]`` if it is a ``kind`` (or ``default``, an empty one unless given, when it
+    is missing or None); else a ValueError naming the file and the field, which ``segue info``
+    reports as a damaged artefact rather than failing on it."""
+    value = values.get(name)
+    if value is None:
+        return kind() if default is None else default
+    if not isinstance(value, kind):
+        field_name = name if where is None else f"{where}.{name}"
+        raise ValueError(
+            f"{path} is a damaged segue artefact: its {field_name} is a "
+            f"{type(value).__name__}, not a {kind.__name__}"
+        )
+    return value
+
+
+def _version(path: Path, values: dict[str, Any]) -> int:
+    version = values.get("version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ValueError(
+            f"{path} is a damaged segue artefact: its version is {_short(repr(version), 40)}, "
+            "not a whole number"
+        )
+    return version
 
 
 def _n_params(tensors: object) -> int:
