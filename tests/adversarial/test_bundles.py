@@ -57,6 +57,8 @@ def test_the_pristine_bundles_open_and_recommend(pristine):
         (lambda m: m.update(version=9), "newer segue"),
         (lambda m: m.update(format="zip"), "not a segue ONNX bundle"),
         (lambda m: m.update(inputs="tracks"), "inputs must be 'tracks'"),
+        # A list inside the list once failed building a set (TypeError: unhashable).
+        (lambda m: m.update(inputs=["tracks", ["event_types"]]), "inputs must be 'tracks'"),
         (lambda m: m.update(catalogue=None), "catalogue must be 'float32' or 'int8'"),
         (lambda m: m.update(play_event=99), "play_event must be an index"),
         (lambda m: m.update(gap_edges_seconds=[60, "x"]), "gap_edges_seconds"),

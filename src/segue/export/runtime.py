@@ -616,7 +616,7 @@ def _checked_meta(path: Path) -> dict[str, Any]:
         )
     inputs = meta["inputs"]
     if (
-        not isinstance(inputs, list)
+        not _is_list_of(inputs, str)
         or inputs[:1] != ["tracks"]
         or not set(inputs) <= set(INPUT_NAMES)
         or len(set(inputs)) != len(inputs)
