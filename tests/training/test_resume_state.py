@@ -72,7 +72,7 @@ CASES = {
     "a NaN best score": (_set("best", math.nan), "training_state.best must be a finite number"),
     "best metrics as text": (
         _set("best_metrics", {"ndcg@10": "high"}),
-        "best_metrics['ndcg@10'] must be a finite number",
+        "best_metrics['ndcg@10'] must be a number under a name",
     ),
     "history not a list": (_set("history", "rows"), "training_state.history must be a list"),
     "a history cell that is a list": (

@@ -151,12 +151,14 @@ def _check_number(
 
 
 def _check_metrics(path: Path, name: str, values: object) -> None:
+    """Named numbers (any float: a metric of an empty validation set may be NaN)."""
     check_type(path, f"training_state.{name}", values, dict)
     assert isinstance(values, dict)
     for key, value in values.items():
-        if not isinstance(key, str):
-            raise CheckpointError(path, f"training_state.{name} has a key {key!r}, not a name")
-        _check_number(path, f"training_state.{name}[{key!r}]", value, prefixed=True)
+        if not isinstance(key, str) or not isinstance(value, int | float):
+            raise CheckpointError(
+                path, f"training_state.{name}[{key!r}] must be a number under a name"
+            )
 
 
 def _check_row(path: Path, name: str, row: object) -> None:
