@@ -52,11 +52,11 @@ CASES = {
     ),
     "a step count as text": (
         _inner("scheduler", "last_epoch", "3"),
-        "scheduler['last_epoch'] must be a whole number",
+        "scheduler['last_epoch'] must be an integer >= -1, got '3' (str)",
     ),
     "a rate that is not a number": (
         _inner("scheduler", "base_lrs", [1e-3, "fast"]),
-        "scheduler['base_lrs'] must be a finite number, got 'fast'",
+        "scheduler['base_lrs'] must be a number, got 'fast' (str)",
     ),
     "a float generator state": (
         _set("generator", torch.zeros(8)),
@@ -67,8 +67,11 @@ CASES = {
         "training_state does not fit this run",
     ),
     "no patience count": (_drop("stale"), "training_state has no 'stale'"),
-    "a negative epoch": (_set("epoch", -1), "training_state.epoch must be a whole number >= 0"),
-    "an epoch that is a bool": (_set("epoch", True), "training_state.epoch must be a whole"),
+    "a negative epoch": (_set("epoch", -1), "training_state.epoch must be an integer >= 0, got -1"),
+    "an epoch that is a bool": (
+        _set("epoch", True),
+        "training_state.epoch must be an integer >= 0, got True (bool)",
+    ),
     "a NaN best score": (_set("best", math.nan), "training_state.best must be a finite number"),
     "best metrics as text": (
         _set("best_metrics", {"ndcg@10": "high"}),

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from segue.checks import is_integer
+
 CHECKPOINT, INT8, BUNDLE = "segue-checkpoint", "segue-int8", "segue-onnx-bundle"
 KIND_NAMES = {CHECKPOINT: "float checkpoint", INT8: "int8 artefact", BUNDLE: "ONNX bundle"}
 MODEL_KEYS = (
@@ -252,7 +254,7 @@ def _part(
 
 def _version(path: Path, values: dict[str, Any]) -> int:
     version = values.get("version", 0)
-    if not isinstance(version, int) or isinstance(version, bool):
+    if not is_integer(version):
         raise ValueError(
             f"{path} is a damaged segue artefact: its version is {_short(repr(version), 40)}, "
             "not a whole number"

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from segue.checks import check_integer, check_number
 from segue.io.safe_load import CheckpointError, check_type
 
 _COUNTS = ("epoch", "best_epoch", "stale")
@@ -54,9 +55,11 @@ def check_resume_state(
     for name in ("generator", "torch_rng"):
         _check_rng(path, name, state[name])
     for name in _COUNTS:
-        _check_count(path, name, state[name])
-    _check_number(path, "best", state["best"], allow_minus_inf=True)
-    _check_number(path, "train_seconds", state["train_seconds"])
+        _check_count(path, f"training_state.{name}", state[name])
+    best = state["best"]
+    if not (isinstance(best, float) and best == -math.inf):  # -inf: nothing validated yet
+        _check_number(path, "training_state.best", best)
+    _check_number(path, "training_state.train_seconds", state["train_seconds"])
     _check_metrics(path, "best_metrics", state["best_metrics"])
     history = state["history"]
     check_type(path, "training_state.history", history, list)
@@ -108,14 +111,14 @@ def _check_scheduler(path: Path, saved: object, mine: dict[str, Any]) -> None:
                 )
             if key != "lr_lambdas":  # None per group for a function, which is not saved
                 for item in value:
-                    _check_number(path, where, item, prefixed=True)
+                    _check_number(path, where, item)
         elif isinstance(expected, bool) or expected is None:
             if value is not None and not isinstance(value, bool):
                 raise CheckpointError(path, f"{where} must be a bool, got {type(value).__name__}")
         elif isinstance(expected, int):
-            _check_count(path, where, value, prefixed=True, minimum=-1)
+            _check_count(path, where, value, minimum=-1)
         elif isinstance(expected, float):
-            _check_number(path, where, value, prefixed=True)
+            _check_number(path, where, value)
 
 
 def _check_rng(path: Path, name: str, value: object) -> None:
@@ -130,24 +133,19 @@ def _check_rng(path: Path, name: str, value: object) -> None:
         )
 
 
-def _check_count(
-    path: Path, name: str, value: object, prefixed: bool = False, minimum: int = 0
-) -> None:
-    where = name if prefixed else f"training_state.{name}"
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise CheckpointError(path, f"{where} must be a whole number >= {minimum}, got {value!r}")
+def _check_count(path: Path, where: str, value: object, minimum: int = 0) -> None:
+    try:
+        check_integer(where, value, minimum=minimum)
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(path, str(error)) from None
 
 
-def _check_number(
-    path: Path, name: str, value: object, allow_minus_inf: bool = False, prefixed: bool = False
-) -> None:
-    where = name if prefixed else f"training_state.{name}"
-    fine = isinstance(value, int | float) and not isinstance(value, bool)
-    if fine:
-        assert isinstance(value, int | float)
-        fine = math.isfinite(value) or (allow_minus_inf and value == -math.inf)
-    if not fine:
-        raise CheckpointError(path, f"{where} must be a finite number, got {value!r}")
+def _check_number(path: Path, where: str, value: object) -> None:
+    """A finite number (:func:`segue.checks.check_number`'s rule), else a CheckpointError."""
+    try:
+        check_number(where, value)
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(path, str(error)) from None
 
 
 def _check_metrics(path: Path, name: str, values: object) -> None:
