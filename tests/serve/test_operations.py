@@ -31,8 +31,9 @@ def _swap(source: Path, target: Path) -> None:
 def _wait_for(condition, timeout_s: float = 30.0, server: Server | None = None) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
-        log = "" if server is None else "; the server's log ends:\n" + server.log()[-3000:]
-        assert time.monotonic() < deadline, "condition not met in time" + log
+        if time.monotonic() >= deadline:  # the log is read once, on failure
+            log = "" if server is None else "; the server's log ends:\n" + server.log()[-3000:]
+            pytest.fail("condition not met in time" + log)
         time.sleep(0.2)
 
 
