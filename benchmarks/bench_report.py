@@ -88,6 +88,8 @@ def render(report: dict[str, Any]) -> str:
 
 def protocol_section(name: str, entry: dict[str, Any]) -> list[str]:
     lines = [f"### {name}", ""]
+    if "accuracy" not in entry and "peers" not in entry:  # a speed-only run has no table
+        return [*lines, *speed_lines(entry), ""]
     header = (
         "| model | NDCG@10 | HR@10 | MRR@20 | s/epoch | best / run epochs "
         "| training s to best | peak RSS MB |"

@@ -7,7 +7,9 @@ Options (key=value): ``suite`` (full | quick), ``parts`` (comma list of accuracy
 inference, scaling; default all), ``protocols`` (ml100k, 30music), ``rerun=true`` (train again
 even where a finished run with the same settings exists), ``peer_python=PATH`` (default
 ``.venv-peers/bin/python``), ``readme=true`` (replace the README's benchmark section),
-``render_only=true`` (rewrite the markdown and README from the last JSON, measuring nothing).
+``render_only=true`` (rewrite the markdown and README from the last JSON, measuring nothing),
+``results=NAME`` (write ``benchmarks/results/NAME.{json,md}``; default ``bench_<suite>``, which
+a partial run such as ``parts=speed`` would otherwise replace with its fragment).
 
 Parts:
 
@@ -50,7 +52,16 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 RUNS = RESULTS / "runs"
 PARTS = ("accuracy", "peers", "speed", "inference", "scaling")
-OPTIONS = {"suite", "parts", "protocols", "rerun", "peer_python", "readme", "render_only"}
+OPTIONS = {
+    "suite",
+    "parts",
+    "protocols",
+    "rerun",
+    "peer_python",
+    "readme",
+    "render_only",
+    "results",
+}
 
 
 def parse_options(argv: list[str]) -> dict[str, str]:
@@ -63,6 +74,10 @@ def parse_options(argv: list[str]) -> dict[str, str]:
         options[key] = value
     if options["suite"] not in SUITES:
         raise SystemExit(f"suite must be one of {sorted(SUITES)}, got {options['suite']!r}")
+    # A partial run (parts=speed, say) must not overwrite the full report with its fragment.
+    options.setdefault("results", f"bench_{options['suite']}")
+    if not options["results"] or Path(options["results"]).name != options["results"]:
+        raise SystemExit(f"results must be a file name stem, got {options['results']!r}")
     unknown = set(options["parts"].split(",")) - set(PARTS)
     if unknown:
         raise SystemExit(f"unknown parts {sorted(unknown)}; choose from {PARTS}")
@@ -108,19 +123,31 @@ def accuracy(name: str, protocol: Protocol, folder: Path, rerun: bool) -> dict[s
     }
 
 
-def peers(
-    name: str, protocol: Protocol, suite: Suite, folder: Path, python: Path, rerun: bool
-) -> dict:
-    """Each available peer trained on the exported split and scored with segue's metrics."""
+def protocol_data(name: str, protocol: Protocol, folder: Path) -> tuple[Any, dict[str, Any]]:
+    """The protocol's prepared data and the settings every peer trains with (less epochs)."""
     cfg = composed("train", [f"experiment={name}", *COMMON], folder / "export")
-    data = train_run.load_data(cfg)
-    out: dict[str, Any] = {peer: {"skipped": why} for peer, why in protocol.peers_not_run.items()}
     base = {
         "protocol": name,
         **PEER_MODEL,
         "n_negatives": protocol.peer_negatives,
         "exclude_seen": bool(cfg.data.exclude_seen),
+        "train_by": cfg.data.train_by,
     }
+    return train_run.load_data(cfg), base
+
+
+def export_split(data: Any, base: dict[str, Any], epochs: int, export_dir: Path) -> None:
+    """Write the split the peers read (:func:`benchmarks.protocol_export.export_protocol`)."""
+    spec = {key: value for key, value in base.items() if key != "train_by"}
+    export_protocol(data, {**spec, "epochs": epochs}, export_dir, base["train_by"])
+
+
+def peers(
+    name: str, protocol: Protocol, suite: Suite, folder: Path, python: Path, rerun: bool
+) -> dict:
+    """Each available peer trained on the exported split and scored with segue's metrics."""
+    data, base = protocol_data(name, protocol, folder)
+    out: dict[str, Any] = {peer: {"skipped": why} for peer, why in protocol.peers_not_run.items()}
     export_dir, exported = folder / "export", False
     for peer, epochs in protocol.peer_epochs.items():
         reason = peers_run.peer_available(peer, python)
@@ -129,7 +156,7 @@ def peers(
             print(f"{peer}: skipped ({reason})")
             continue
         if not exported:  # one export serves every peer; each gets its epochs on the command line
-            export_protocol(data, {**base, "epochs": epochs}, export_dir, cfg.data.train_by)
+            export_split(data, base, epochs, export_dir)
             exported = True
         spec, peer_dir = {**base, "epochs": epochs}, folder / peer
         extra = ["--epochs", str(epochs)]
@@ -149,7 +176,7 @@ def peers(
     return out
 
 
-def speed(protocol: Protocol, folder: Path, python: Path, rerun: bool) -> dict[str, Any]:
+def speed(name: str, protocol: Protocol, folder: Path, python: Path, rerun: bool) -> dict[str, Any]:
     """segue and each peer at the peers' configuration, back to back, for a few epochs.
 
     The seconds-per-epoch ratio is taken from these short runs, one right after the other,
@@ -171,6 +198,9 @@ def speed(protocol: Protocol, folder: Path, python: Path, rerun: bool) -> dict[s
         if reason:
             peers[peer] = {"skipped": reason}
             continue
+        if not (folder / "export" / "test.parquet").exists():  # speed run without the peers part
+            data, base = protocol_data(name, protocol, folder)
+            export_split(data, base, protocol.speed_epochs, folder / "export")
         out = folder / f"speed_{peer}"
         done = out / "fit.json"
         if rerun or not done.exists():
@@ -213,7 +243,7 @@ def runs_root(suite: str) -> Path:
 def main(argv: list[str]) -> None:
     options = parse_options(argv)
     if options["render_only"] == "true":  # the report and README again, from the last JSON
-        return render_again(RESULTS / f"bench_{options['suite']}", options["readme"] == "true")
+        return render_again(RESULTS / options["results"], options["readme"] == "true")
     suite, rerun = SUITES[options["suite"]], options["rerun"] == "true"
     parts, root = options["parts"].split(","), runs_root(options["suite"])
     names = options.get("protocols", ",".join(suite.protocols)).split(",")
@@ -228,14 +258,14 @@ def main(argv: list[str]) -> None:
         if "peers" in parts:
             entry["peers"] = peers(name, protocol, suite, folder, python, rerun)
         if "speed" in parts:
-            entry["speed"] = speed(protocol, folder, python, rerun)
+            entry["speed"] = speed(name, protocol, folder, python, rerun)
         report[name] = entry
     if "inference" in parts:
         report["inference"] = inference(suite, root, rerun)
     if "scaling" in parts:
         report["scaling"] = scaling(suite, root, rerun)
     report["wall_seconds"] = round(time.perf_counter() - began, 1)
-    markdown = bench_report.write(report, RESULTS / f"bench_{options['suite']}")
+    markdown = bench_report.write(report, RESULTS / options["results"])
     print(markdown)
     if options["readme"] == "true":
         bench_report.update_readme(REPO / "README.md", markdown)

@@ -79,6 +79,15 @@ def test_options_are_checked():
         run.parse_options(["suite=huge"])
 
 
+def test_a_partial_run_can_write_a_report_of_its_own():
+    assert run.parse_options(["suite=quick"])["results"] == "bench_quick"
+    options = run.parse_options(["parts=speed", "results=bench_speed"])
+    assert options["results"] == "bench_speed"
+    for bad in ("", "../bench_full", "runs/bench"):  # a name in benchmarks/results, no path
+        with pytest.raises(SystemExit, match="results must be a file name"):
+            run.parse_options([f"results={bad}"])
+
+
 def test_a_finished_run_with_the_same_overrides_is_reused(tmp_path, monkeypatch):
     record = {"overrides": ["a=1"], "summary": {"best_epoch": 2}}
     (tmp_path / "worker.json").write_text(json.dumps(record))
@@ -193,6 +202,15 @@ def test_the_report_shows_the_ratios_and_whether_targets_are_met(tmp_path):
     assert "s/epoch <= 1/3 of rectools | 0.2 (target <= 0.333) | yes |" in markdown
     assert ">= 40% of matmul peak | 0.3 (target >= 0.4) | no |" in markdown
     assert json.loads((tmp_path / "bench.json").read_text())["suite"] == "quick"
+
+
+def test_a_speed_only_report_has_the_speed_lines_and_no_empty_table(tmp_path):
+    report = _report()
+    del report["ml100k"]["accuracy"], report["ml100k"]["peers"]
+    markdown = bench_report.write(report, tmp_path / "bench_speed")
+    assert "| model | NDCG@10" not in markdown
+    assert "20.00 s/epoch; segue / RecTools SASRec = 0.20" in markdown
+    assert "s/epoch <= 1/3 of rectools | 0.2 (target <= 0.333) | yes |" in markdown
 
 
 def test_the_readme_section_is_replaced_between_the_markers(tmp_path):
