@@ -226,3 +226,47 @@ def test_an_empty_json_list_is_named_as_such(tmp_path):
     empty.write_text("[]\n")
     skipped = read_log(tmp_path).report.stats["files skipped"]
     assert skipped == {str(empty): "no records (an empty JSON list)"}
+
+
+LASTFM_PAGES = FIXTURES / "lastfm_layouts" / "recenttracks.json"
+
+
+@pytest.mark.parametrize("odd", ["true", 1.5, -1, True, [1, 2], ""], ids=repr)
+@pytest.mark.parametrize("where", ["track", "page"])
+def test_a_lastfm_page_whose_attr_is_no_object_is_a_data_error(tmp_path, odd, where):
+    pages = json.loads(LASTFM_PAGES.read_text())
+    block = pages[0]["recenttracks"]
+    (block["track"][0] if where == "track" else block)["@attr"] = odd
+    path = tmp_path / "recenttracks.json"
+    path.write_text(json.dumps(pages))
+    with pytest.raises(DataError, match=r"'@attr' must be a JSON object") as caught:
+        read_log(path)
+    assert caught.value.file is not None and "recenttracks.json" in caught.value.file
+    assert caught.value.row == (0 if where == "track" else None)
+
+
+LISTENBRAINZ = FIXTURES / "listenbrainz" / "listens_export.json"
+
+
+@pytest.mark.parametrize("odd", ["text", 1.5, True, [1, 2]], ids=repr)
+@pytest.mark.parametrize("key", ["track_metadata", "additional_info", "mbid_mapping"])
+def test_a_listen_whose_nested_object_is_no_object_is_a_data_error(tmp_path, odd, key):
+    listens = json.loads(LISTENBRAINZ.read_text())
+    listens[1]["track_metadata"].setdefault("additional_info", {})
+    (listens[1] if key == "track_metadata" else listens[1]["track_metadata"])[key] = odd
+    path = tmp_path / "listens.json"
+    path.write_text(json.dumps(listens))
+    with pytest.raises(DataError, match=rf"'{key}' must be a JSON object") as caught:
+        read_log(path)
+    assert caught.value.row == 1 and "listens.json" in str(caught.value.file)
+
+
+def test_a_listen_whose_duration_in_seconds_is_no_number_is_a_data_error(tmp_path):
+    listens = json.loads(LISTENBRAINZ.read_text())
+    info = listens[0]["track_metadata"].setdefault("additional_info", {})
+    info.pop("duration_ms", None)
+    info["duration"] = "three minutes"
+    path = tmp_path / "listens.json"
+    path.write_text(json.dumps(listens))
+    with pytest.raises(DataError, match=r"'additional_info.duration' must be a number"):
+        read_log(path)

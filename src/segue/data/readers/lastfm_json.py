@@ -89,7 +89,7 @@ def _scrobbles(document: Any, file: str) -> tuple[list[dict[str, Any]], str]:
     if pages and len(blocks) == len(pages):
         rows: list[dict[str, Any]] = []
         for block in blocks:
-            user = (block.get("@attr") or {}).get("user")
+            user = _attributes(block, file, None).get("user")
             tracks = block.get("track") or []
             tracks = [tracks] if isinstance(tracks, dict) else tracks  # a one-track page
             rows += [_api_track(t, user, file, len(rows) + i) for i, t in enumerate(tracks)]
@@ -153,7 +153,7 @@ def _api_track(track: Any, user: Any, file: str, row: int) -> dict[str, Any]:
     if not isinstance(track, dict):
         raise DataError("expected a JSON object for a track", file=file, row=row)
     artist, album, date = track.get("artist"), track.get("album"), track.get("date")
-    playing = str((track.get("@attr") or {}).get("nowplaying", "")).lower() == "true"
+    playing = str(_attributes(track, file, row).get("nowplaying", "")).lower() == "true"
     return {
         ARTIST: _name(artist),
         TRACK: track.get("name"),
@@ -164,6 +164,22 @@ def _api_track(track: Any, user: Any, file: str, row: int) -> dict[str, Any]:
         ALBUM_MBID: (album.get("mbid") if isinstance(album, dict) else None) or None,
         USER: user,
     }
+
+
+def _attributes(item: dict[str, Any], file: str, row: int | None) -> dict[str, Any]:
+    """An API object's ``@attr`` (the page's user, a track's "now playing" flag); {} if absent.
+
+    Anything but an object there is a damaged export: said so, not read as "no attributes"
+    (a now-playing flag lost that way would turn an unfinished play into a scrobble).
+    """
+    attributes = item.get("@attr")
+    if attributes is None:
+        return {}
+    if not isinstance(attributes, dict):
+        kind = type(attributes).__name__
+        where = "a track's" if row is not None else "a page's"
+        raise DataError(f"{where} '@attr' must be a JSON object, got a {kind}", file=file, row=row)
+    return attributes
 
 
 def _flat(record: Any, user: Any, file: str, row: int) -> dict[str, Any]:

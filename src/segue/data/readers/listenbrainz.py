@@ -68,15 +68,15 @@ def read_listenbrainz(file: SourceFile) -> Parsed:
 
 def _flat(listen: dict[str, Any], file: str, row: int) -> dict[str, Any]:
     """The fields segue uses from one nested listen, as ``string`` or number columns."""
-    meta = listen.get("track_metadata") or {}
-    info = meta.get("additional_info") or {}
-    mapping = meta.get("mbid_mapping") or {}
+    meta = _object(listen, "track_metadata", file, row)
+    info = _object(meta, "additional_info", file, row)
+    mapping = _object(meta, "mbid_mapping", file, row)
     when = listen.get("listened_at", listen.get("timestamp"))
     if when is None:
         raise DataError("listen has no 'listened_at' or 'timestamp'", file=file, row=row)
     duration = info.get("duration_ms")
     if duration is None and info.get("duration") is not None:
-        duration = float(info["duration"]) * 1000  # some clients send seconds
+        duration = _seconds(info["duration"], file, row) * 1000  # some clients send seconds
     return {
         "user": listen.get("user_name"),
         "listened_at": when,
@@ -87,6 +87,29 @@ def _flat(listen: dict[str, Any], file: str, row: int) -> dict[str, Any]:
         "spotify_id": info.get("spotify_id") or None,
         "duration_ms": duration,
     }
+
+
+def _object(parent: dict[str, Any], key: str, file: str, row: int) -> dict[str, Any]:
+    """The nested object ``parent[key]``, {} when absent; anything else is a damaged listen."""
+    value = parent.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        kind = type(value).__name__
+        raise DataError(f"listen's {key!r} must be a JSON object, got a {kind}", file=file, row=row)
+    return value
+
+
+def _seconds(value: Any, file: str, row: int) -> float:
+    """``additional_info.duration`` (seconds) as a number, or a DataError naming it."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise DataError(
+            f"listen's 'additional_info.duration' must be a number of seconds, got {value!r:.40}",
+            file=file,
+            row=row,
+        ) from None
 
 
 def sniff(head: Head) -> bool:
