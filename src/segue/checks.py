@@ -101,6 +101,34 @@ def _range_text(low: float | None, high: float | None, low_open: bool, high_open
     return ""
 
 
+def check_cut_offs(name: str, values: object) -> list[int]:
+    """Metric cut-offs: a non-empty list (or tuple) of integers >= 1, as a list.
+
+    >>> check_cut_offs("ks", (10, 20))
+    [10, 20]
+    >>> check_cut_offs("ks", 10)
+    Traceback (most recent call last):
+    TypeError: ks must be a non-empty list of integers >= 1, got 10
+    """
+    if not isinstance(values, list | tuple) or not values:
+        raise TypeError(f"{name} must be a non-empty list of integers >= 1, got {values!r:.60}")
+    return [check_integer(name, k, minimum=1) for k in values]
+
+
+def check_flag(name: str, value: object, *, optional: bool = False) -> bool | None:
+    """``value`` if it is True or False (or None, when ``optional``), else a ``TypeError``:
+    ``"maybe"`` or ``1`` would otherwise pass as true.
+
+    >>> check_flag("exclude_seen", "maybe")
+    Traceback (most recent call last):
+    TypeError: exclude_seen must be true or false, got 'maybe'
+    """
+    if isinstance(value, bool) or (optional and value is None):
+        return value
+    either = "true, false or null" if optional else "true or false"
+    raise TypeError(f"{name} must be {either}, got {value!r:.60}")
+
+
 def check_choice(name: str, value: object, allowed: typing.Iterable[object]) -> Any:
     """``value`` if it is one of ``allowed``, else a ``ValueError`` listing them.
 

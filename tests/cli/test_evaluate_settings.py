@@ -90,3 +90,45 @@ def test_command_accepts_a_baseline_as_compare_to(segue, tmp_path, no_work):
     """A valid ``compare_to`` passes the check; the (forbidden) data read is what stops it."""
     with pytest.raises(AssertionError, match="work started"):
         segue("evaluate", "compare_to=most_popular", "--run-dir", tmp_path / "run")
+
+
+@pytest.mark.parametrize(
+    ("override", "error", "message"),
+    [
+        ("fold=train", ValueError, r"fold must be one of \['validation', 'test'\], got 'train'"),
+        ("ks=10", TypeError, "ks must be a non-empty list of integers >= 1, got 10"),
+        ("ks=[]", TypeError, "ks must be a non-empty list"),
+        ("ks=[10,0]", ValueError, "ks must be an integer >= 1, got 0"),
+        ("ks=[ten]", TypeError, "ks must be an integer"),
+        ("batch_size=0", ValueError, "batch_size must be an integer >= 1, got 0"),
+        ("exclude_seen=maybe", TypeError, "exclude_seen must be true, false or null"),
+        ("exclude_seen=1", TypeError, "exclude_seen must be true, false or null, got 1"),
+        ("data_from_checkpoint=null", TypeError, "data_from_checkpoint must be true or false"),
+    ],
+)
+def test_bad_settings_fail_before_any_data_is_read(override, error, message, tmp_path, no_work):
+    """fold=train once evaluated the test fold under the name "train", exclude_seen=maybe read
+    as true, and a bad cut-off or batch size failed only after the data was read."""
+    cfg = compose_config(["baselines=all", override], tmp_path / "run", name="evaluate")
+    with pytest.raises(error, match=message):
+        evaluate_run.run(cfg)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("override", "error", "message"),
+    [
+        ("baselines.ease.l2=-1", ValueError, r"baselines.ease.l2=-1: l2 must be a number > 0"),
+        ("baselines.session_knn.k=abc", TypeError, "baselines.session_knn.k=abc: k must be an"),
+        ("baselines.pure_svd.n_components=0", ValueError, "baselines.pure_svd.n_components=0: "),
+    ],
+)
+def test_a_baselines_setting_is_named_before_any_data_is_read(
+    override, error, message, tmp_path, no_work
+):
+    """Each baseline is built once while the settings are checked: a bad value was a Hydra
+    instantiation error (or a comparison failure) after the data had been read."""
+    cfg = compose_config(["baselines=all", override], tmp_path / "run", name="evaluate")
+    with pytest.raises(error, match=message):
+        evaluate_run.run(cfg)
+    assert not (tmp_path / "run").exists()

@@ -114,3 +114,33 @@ def test_discovery_counts_replayed_targets_as_misses(data):
     assert found.summary.loc[0, "repeat_targets_missed"] == int(repeat.sum())
     known = points["target_known"].to_numpy()
     assert found.summary.loc[0, "unknown_targets"] == int((~known).sum())
+
+
+class _Unscored:
+    """A baseline stand-in that fails the test if anything scores it."""
+
+    def score(self, histories):
+        raise AssertionError("scored before the arguments were checked")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "message"),
+    [
+        ({"fold": "train"}, ValueError, "fold must be one of"),
+        ({"ks": 10}, TypeError, "ks must be a non-empty list"),
+        ({"ks": ()}, TypeError, "ks must be a non-empty list"),
+        ({"ks": (10, 0)}, ValueError, "ks must be an integer >= 1"),
+        ({"exclude_seen": "no"}, TypeError, "exclude_seen must be true or false"),
+        ({"discovery": 1}, TypeError, "discovery must be true or false"),
+        ({"batch_size": 0}, ValueError, "batch_size must be an integer >= 1"),
+    ],
+)
+def test_bad_arguments_are_refused_before_any_model_is_scored(data, arguments, error, message):
+    with pytest.raises(error, match=message):
+        evaluate({"m": _Unscored()}, data, **arguments)
+
+
+def test_a_fold_other_than_validation_or_test_is_refused_not_read_as_test(data):
+    with pytest.raises(ValueError, match="fold must be one of"):
+        data.points("train")
+    assert data.points("test") is data.test and data.points("validation") is data.validation

@@ -14,9 +14,17 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from segue.checks import check_number
+
 DEFAULT_BACKOFF = 1e-6
 """Weight of the [0, 1]-normalised global popularity added to every score: a tie-breaker that
 ranks the items without evidence by popularity, far below any item with evidence."""
+
+
+def check_backoff(value: object) -> float:
+    """``backoff_weight`` as a finite number >= 0 (0: no popularity tie-breaker), or an error
+    naming it."""
+    return check_number("backoff_weight", value, low=0.0)
 
 
 @dataclass(frozen=True)

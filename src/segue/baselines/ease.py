@@ -28,11 +28,13 @@ import scipy.sparse as sp
 
 from segue.baselines._common import (
     DEFAULT_BACKOFF,
+    check_backoff,
     flatten,
     history_matrix,
     popularity,
     with_backoff,
 )
+from segue.checks import check_integer, check_number
 
 DEFAULT_MAX_ITEMS = 20_000
 """Largest item-item model ``fit`` builds: 20,000 tracks take 3.2 GB for the float64 inverse."""
@@ -102,14 +104,12 @@ class EASE:
         top_items: int | None = None,
         backoff_weight: float = DEFAULT_BACKOFF,
     ):
-        if l2 <= 0:
-            raise ValueError(f"l2 must be > 0, got {l2}")
-        if max_items < 1 or (top_items is not None and top_items < 1):
-            raise ValueError("max_items and top_items must be >= 1")
-        self.l2 = l2
-        self.max_items = max_items
-        self.top_items = top_items
-        self.backoff_weight = backoff_weight
+        self.l2 = check_number("l2", l2, low=0.0, low_open=True)
+        self.max_items = check_integer("max_items", max_items, minimum=1)
+        self.top_items = (
+            None if top_items is None else check_integer("top_items", top_items, minimum=1)
+        )
+        self.backoff_weight = check_backoff(backoff_weight)
         self.counts_: np.ndarray | None = None
         self.items_: np.ndarray | None = None  # (n,) modelled vocabulary indices
         self.weights_: np.ndarray | None = None  # (n, n) float32

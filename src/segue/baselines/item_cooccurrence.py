@@ -16,12 +16,14 @@ import scipy.sparse as sp
 
 from segue.baselines._common import (
     DEFAULT_BACKOFF,
+    check_backoff,
     flatten,
     history_matrix,
     offset_pairs,
     popularity,
     with_backoff,
 )
+from segue.checks import check_integer, check_number
 
 
 class ItemCooccurrence:
@@ -51,14 +53,10 @@ class ItemCooccurrence:
         decay: float = 0.8,
         backoff_weight: float = DEFAULT_BACKOFF,
     ):
-        if window < 1 or history_window < 1:
-            raise ValueError("window and history_window must be >= 1")
-        if not 0.0 < decay <= 1.0:
-            raise ValueError(f"decay must be in (0, 1], got {decay}")
-        self.window = window
-        self.history_window = history_window
-        self.decay = decay
-        self.backoff_weight = backoff_weight
+        self.window = check_integer("window", window, minimum=1)
+        self.history_window = check_integer("history_window", history_window, minimum=1)
+        self.decay = check_number("decay", decay, low=0.0, high=1.0, low_open=True)
+        self.backoff_weight = check_backoff(backoff_weight)
         self.counts_: np.ndarray | None = None
         self.similarity_: sp.csr_matrix | None = None  # (V, V) float32
 

@@ -8,11 +8,13 @@ import numpy as np
 
 from segue.baselines._common import (
     DEFAULT_BACKOFF,
+    check_backoff,
     flatten,
     history_matrix,
     popularity,
     with_backoff,
 )
+from segue.checks import check_number
 
 
 class PersonalPopularity:
@@ -36,10 +38,10 @@ class PersonalPopularity:
     name = "personal_popularity"
 
     def __init__(self, decay: float | None = None, backoff_weight: float = DEFAULT_BACKOFF):
-        if decay is not None and not 0.0 < decay <= 1.0:
-            raise ValueError(f"decay must be in (0, 1], got {decay}")
+        if decay is not None:  # None: plain counts
+            decay = check_number("decay", decay, low=0.0, high=1.0, low_open=True)
         self.decay = decay
-        self.backoff_weight = backoff_weight
+        self.backoff_weight = check_backoff(backoff_weight)
         self.counts_: np.ndarray | None = None
 
     def fit(self, sequences: Sequence[np.ndarray], n_tracks: int) -> PersonalPopularity:

@@ -22,11 +22,13 @@ from sklearn.decomposition import TruncatedSVD
 
 from segue.baselines._common import (
     DEFAULT_BACKOFF,
+    check_backoff,
     flatten,
     history_matrix,
     popularity,
     with_backoff,
 )
+from segue.checks import check_flag, check_integer
 
 RANK_TOLERANCE = 1e-6
 """Singular values below this share of the largest are numerical zeros (rank deficiency)."""
@@ -59,13 +61,11 @@ class PureSVD:
         seed: int = 0,
         backoff_weight: float = DEFAULT_BACKOFF,
     ):
-        if n_components < 1:
-            raise ValueError(f"n_components must be >= 1, got {n_components}")
-        self.n_components = n_components
-        self.binary = binary
-        self.n_iter = n_iter
-        self.seed = seed
-        self.backoff_weight = backoff_weight
+        self.n_components = check_integer("n_components", n_components, minimum=1)
+        self.binary = bool(check_flag("binary", binary))
+        self.n_iter = check_integer("n_iter", n_iter, minimum=1)
+        self.seed = check_integer("seed", seed, minimum=0)
+        self.backoff_weight = check_backoff(backoff_weight)
         self.counts_: np.ndarray | None = None
         self.item_factors_: np.ndarray | None = None  # (n_tracks + 1, k) float32, V
         self.n_components_ = 0

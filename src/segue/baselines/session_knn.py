@@ -20,11 +20,13 @@ import scipy.sparse as sp
 
 from segue.baselines._common import (
     DEFAULT_BACKOFF,
+    check_backoff,
     flatten,
     history_matrix,
     popularity,
     with_backoff,
 )
+from segue.checks import check_integer
 
 
 class SessionKNN:
@@ -52,12 +54,12 @@ class SessionKNN:
         window: int = 20,
         backoff_weight: float = DEFAULT_BACKOFF,
     ):
-        if k < 1 or window < 1 or (sample_size is not None and sample_size < 1):
-            raise ValueError("k, sample_size and window must be >= 1")
-        self.k = k
-        self.sample_size = sample_size
-        self.window = window
-        self.backoff_weight = backoff_weight
+        self.k = check_integer("k", k, minimum=1)
+        self.sample_size = (
+            None if sample_size is None else check_integer("sample_size", sample_size, minimum=1)
+        )
+        self.window = check_integer("window", window, minimum=1)
+        self.backoff_weight = check_backoff(backoff_weight)
         self.counts_: np.ndarray | None = None
         self.sessions_: sp.csr_matrix | None = None  # (S, V) binary
         self.sessions_t_: sp.csr_matrix | None = None  # (V, S) binary

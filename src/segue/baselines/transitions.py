@@ -9,6 +9,7 @@ import scipy.sparse as sp
 
 from segue.baselines._common import (
     DEFAULT_BACKOFF,
+    check_backoff,
     flatten,
     offset_pairs,
     popularity,
@@ -45,7 +46,7 @@ class Transitions:
     name = "transitions"
 
     def __init__(self, backoff_weight: float = DEFAULT_BACKOFF):
-        self.backoff_weight = backoff_weight
+        self.backoff_weight = check_backoff(backoff_weight)
         self.counts_: np.ndarray | None = None
         self.transitions_: sp.csr_matrix | None = None
 

@@ -17,8 +17,11 @@ import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from segue.checks import check_choice, check_cut_offs, check_flag, check_integer
+from segue.cli.run_checks import naming_settings, plain
 from segue.cli.run_folder import run_output
 from segue.cli.train_run import data_group
+from segue.columns import TEST, VALIDATION
 from segue.data.pipeline import PreparedData
 from segue.data.sequences import SideInputs
 from segue.data.settings import DataSettings, prepare_from_settings, settings_from_group
@@ -97,7 +100,9 @@ def model_names(paths: list[str]) -> dict[str, str]:
 
 
 def check_evaluate_settings(cfg: DictConfig) -> dict[str, str]:
-    """Check the checkpoints, baselines and ``compare_to`` before any data is read.
+    """Check the settings (fold, ks, batch_size, exclude_seen, data_from_checkpoint), the
+    checkpoints, the baselines' own settings (each is built once) and ``compare_to`` before any
+    data is read.
 
     Normalises ``cfg.checkpoints`` to a list of paths (in place).
 
@@ -106,8 +111,15 @@ def check_evaluate_settings(cfg: DictConfig) -> dict[str, str]:
 
     Raises:
         FileNotFoundError: Naming ``checkpoints`` and the missing file.
+        TypeError, ValueError: A setting of the wrong kind or value, named.
         ValueError: Nothing to evaluate, or ``compare_to`` names no model to be evaluated.
     """
+    check_choice("fold", cfg.get("fold"), [VALIDATION, TEST])
+    ks = cfg.get("ks")
+    check_cut_offs("ks", OmegaConf.to_container(ks) if OmegaConf.is_list(ks) else ks)
+    check_integer("batch_size", cfg.get("batch_size"), minimum=1)
+    check_flag("exclude_seen", cfg.get("exclude_seen"), optional=True)
+    check_flag("data_from_checkpoint", cfg.get("data_from_checkpoint"))
     paths = checkpoint_paths(cfg.get("checkpoints"))
     with open_dict(cfg):
         cfg.checkpoints = paths
@@ -116,6 +128,11 @@ def check_evaluate_settings(cfg: DictConfig) -> dict[str, str]:
         raise FileNotFoundError(f"checkpoints: no checkpoint at {', '.join(missing)}")
     names = model_names(paths)
     baselines = [str(name) for name in (cfg.get("baselines") or {})]
+    for name in baselines:  # built once here (cheap) so a bad setting fails before the data
+        spec = cfg.baselines[name]
+        values = {k: v for k, v in plain(spec).items() if k != "_target_"}
+        with naming_settings({f"baselines.{name}": values}):
+            instantiate(spec)
     clash = sorted(set(names) & set(baselines))
     if clash:
         raise ValueError(f"checkpoints: model name {clash[0]!r} is also a baseline's name")

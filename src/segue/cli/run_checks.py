@@ -24,7 +24,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from segue.checks import check_integer, check_number
+from segue.checks import check_cut_offs, check_integer, check_number
 from segue.data.pipeline import SessionOptions
 from segue.data.readers.options import check_values
 from segue.data.sessions import SkipRule, check_session_settings
@@ -76,8 +76,7 @@ def check_run_settings(
     check_model_settings(cfg)
     check_loss_settings(cfg)
     with naming_settings({"eval": plain(cfg.eval)}):
-        for k in cfg.eval.ks:
-            check_integer("ks", k, minimum=1)
+        check_cut_offs("ks", plain(cfg.eval).get("ks"))
         check_integer("batch_size", cfg.eval.batch_size, minimum=1)
     data = _checked_data_settings(cfg, data_settings)
     blend_weights(cfg)

@@ -111,6 +111,7 @@ class PreparedData:
         return [tracks[a:b] for a, b in itertools.pairwise(bounds) if b > a]
 
     def points(self, fold: str) -> PredictionSequences:
+        check_choice("fold", fold, [VALIDATION, TEST])  # anything else once meant test
         return self.validation if fold == VALIDATION else self.test
 
     def summary(self) -> str:

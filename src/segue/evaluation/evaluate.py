@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from segue.columns import Columns, EventTypes
+from segue.checks import check_choice, check_cut_offs, check_flag, check_integer
+from segue.columns import TEST, VALIDATION, Columns, EventTypes
 from segue.data.pipeline import PreparedData
 from segue.evaluation.beyond_accuracy import (
     coverage,
@@ -150,6 +151,12 @@ def evaluate(
     Returns:
         An :class:`Evaluation`.
     """
+    # Checked before any model is loaded or scored (a bad cut-off once failed after scoring).
+    check_choice("fold", fold, [VALIDATION, TEST])
+    ks = check_cut_offs("ks", ks)
+    check_flag("exclude_seen", exclude_seen)
+    check_flag("discovery", discovery)
+    check_integer("batch_size", batch_size, minimum=1)
     named = dict(models) if isinstance(models, Mapping) else {_name_of(models): models}
     base = point_table(data, fold)
     points = data.points(fold)

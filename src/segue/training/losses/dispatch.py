@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from segue.checks import check_field_types, check_integer, check_number
+from segue.checks import check_choice, check_field_types, check_integer, check_number
 from segue.training.losses.adjusted import adjusted_full_softmax_ce, adjusted_sampled_softmax
 from segue.training.losses.binary import bce_one_negative, gbce
 from segue.training.losses.full_softmax import full_softmax_ce
@@ -76,10 +76,9 @@ class TrackLoss:
     label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.name not in LOSSES:
-            raise ValueError(f"unknown loss {self.name!r}; choose from {tuple(LOSSES)}")
-        if self.sampler not in SAMPLERS:
-            raise ValueError(f"unknown sampler {self.sampler!r}; choose from {SAMPLERS}")
+        # Messages start with the field, so that scripts name the setting (loss.name=...).
+        check_choice("name", self.name, LOSSES)
+        check_choice("sampler", self.sampler, SAMPLERS)
         check_field_types(self)  # the plain fields; counts are checked by use
         check_integer("n_tracks", self.n_tracks, minimum=1)
         check_integer("n_negatives", self.n_negatives, minimum=1)
