@@ -132,3 +132,19 @@ def test_a_baselines_setting_is_named_before_any_data_is_read(
     with pytest.raises(error, match=message):
         evaluate_run.run(cfg)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("+baselines.mine={k:1}", r"baselines.mine must be a group with a _target_"),
+        ("baselines.ease=5", r"baselines.ease must be a group with a _target_.*got 5"),
+        ("+baselines.mine={_target_:builtins.dict}", r"baselines.mine: builtins.dict builds no"),
+    ],
+)
+def test_a_baseline_that_is_no_baseline_is_refused_before_any_data_is_read(
+    override, message, tmp_path, no_work
+):
+    cfg = compose_config(["baselines=all", override], tmp_path / "run", name="evaluate")
+    with pytest.raises(TypeError, match=message):
+        evaluate_run.run(cfg)

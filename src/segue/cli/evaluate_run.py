@@ -129,10 +129,7 @@ def check_evaluate_settings(cfg: DictConfig) -> dict[str, str]:
     names = model_names(paths)
     baselines = [str(name) for name in (cfg.get("baselines") or {})]
     for name in baselines:  # built once here (cheap) so a bad setting fails before the data
-        spec = cfg.baselines[name]
-        values = {k: v for k, v in plain(spec).items() if k != "_target_"}
-        with naming_settings({f"baselines.{name}": values}):
-            instantiate(spec)
+        check_baseline_spec(name, cfg.baselines[name])
     clash = sorted(set(names) & set(baselines))
     if clash:
         raise ValueError(f"checkpoints: model name {clash[0]!r} is also a baseline's name")
@@ -143,6 +140,27 @@ def check_evaluate_settings(cfg: DictConfig) -> dict[str, str]:
     if reference and reference not in models:
         raise ValueError(f"compare_to={reference!r} is not among the models {models}")
     return names
+
+
+def check_baseline_spec(name: str, spec: Any) -> None:
+    """Build the baseline ``baselines.<name>`` once, so that a bad setting is named now.
+
+    Raises:
+        TypeError, ValueError: The spec is no group with a ``_target_``, what it builds cannot
+            fit and score, or one of its settings is refused (named ``baselines.<name>.<key>``).
+    """
+    values = plain(spec) if OmegaConf.is_dict(spec) else None
+    if values is None or "_target_" not in values:
+        given = spec if values is None else values
+        raise TypeError(
+            f"baselines.{name} must be a group with a _target_ (a baseline class such as "
+            f"segue.baselines.EASE) and its settings, got {given!r}"
+        )
+    settings = {key: value for key, value in values.items() if key != "_target_"}
+    with naming_settings({f"baselines.{name}": settings}):
+        built = instantiate(spec)
+    if not (callable(getattr(built, "fit", None)) and callable(getattr(built, "score", None))):
+        raise TypeError(f"baselines.{name}: {values['_target_']} builds no baseline (fit, score)")
 
 
 def first_checkpoint(cfg: DictConfig) -> Checkpoint | None:
