@@ -141,6 +141,10 @@ def constraints_from(
     return constraints
 
 
+BATCH_HINT = " (for many histories use recommend_batch)"
+"""Added where one history holds a list: the caller likely passed a batch to ``recommend``."""
+
+
 def id_list(name: str, ids: object) -> list[object]:
     """A request's collection of track ids as a list; one string (or number) is one id.
 
@@ -169,6 +173,6 @@ def id_list(name: str, ids: object) -> list[object]:
         i = next(i for i, item in enumerate(items) if isinstance(item, NOT_IDS))
         raise TypeError(
             f"{name}[{i}] is a {type(items[i]).__name__}, not {one}"
-            + (" (for many histories use recommend_batch)" if name == "history" else "")
+            + (BATCH_HINT if name == "history" else "")
         )
     return items

@@ -115,6 +115,18 @@ def test_batch_of_a_list_numbers_queries(rec: Recommender) -> None:
     assert rec.recommend_batch([], k=2).empty
 
 
+def test_a_bad_history_in_a_batch_is_named_by_its_query(rec: Recommender) -> None:
+    """The error names the query, and the hint to use recommend_batch is left out inside it;
+    ``recommend`` given a batch keeps the hint."""
+    with pytest.raises(TypeError, match=r"^histories\['b'\]: history\[0\] is a list") as caught:
+        rec.recommend_batch({"a": ids(1), "b": [ids(2)]})
+    assert "recommend_batch" not in str(caught.value)
+    with pytest.raises(TypeError, match=r"^histories\[1\]: history must be a collection"):
+        rec.recommend_batch([ids(1), {"t1": 1}])
+    with pytest.raises(TypeError, match=r"for many histories use recommend_batch"):
+        rec.recommend([ids(1, 2)])
+
+
 def test_similar_tracks_is_brute_force_cosine_without_itself(rec: Recommender) -> None:
     out = rec.similar_tracks("t4", k=5)
     emb = rec.model.catalogue_embeddings().detach()[1:]  # (n, D)

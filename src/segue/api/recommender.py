@@ -38,7 +38,7 @@ from segue.api.results import COLD_START, UNKNOWN_IDS, recommendations_frame, wa
 from segue.api.session_state import SessionState
 from segue.api.track_lists import TrackLists
 from segue.checks import check_integer
-from segue.constraints import ConstraintFields, Constraints, constraints_from
+from segue.constraints import BATCH_HINT, ConstraintFields, Constraints, constraints_from
 from segue.data.vocab import TrackVocab
 from segue.evaluation.ranking import top_k
 from segue.export.screen import SCREEN_MIN_TRACKS
@@ -290,6 +290,15 @@ class Recommender:
         frame.attrs = {UNKNOWN_IDS: encoded.unknown_ids, COLD_START: len(encoded) == 0}
         return frame
 
+    def _encode_query(self, query: Any, history: History, on_unknown: OnUnknown) -> EncodedHistory:
+        """One query's history of a batch; an error names the query, and drops the hint to use
+        ``recommend_batch`` (this is it)."""
+        try:
+            return encode_history(history, self.catalogue, on_unknown)
+        except TypeError as error:
+            message = str(error).replace(BATCH_HINT, "")
+            raise TypeError(f"histories[{query!r}]: {message}") from None
+
     def recommend_batch(
         self,
         histories: Sequence[History] | Mapping[Any, History],
@@ -321,7 +330,7 @@ class Recommender:
                 "histories must be a list of histories or a mapping query -> history, "
                 f"got {type(histories).__name__}"
             )
-        encoded = [encode_history(h, self.catalogue, on_unknown) for h in items]
+        encoded = [self._encode_query(q, h, on_unknown) for q, h in zip(queries, items)]
         ranked = self._lists(encoded, k, wanted).ranked
         frame = recommendations_frame(self.catalogue, ranked, queries)
         cold = [q for q, e in zip(queries, encoded) if len(e) == 0]
