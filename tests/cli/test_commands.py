@@ -41,6 +41,17 @@ def test_recommend_warns_about_unknown_ids_and_cold_start(segue, artefacts):
     assert segue("recommend", artefacts["checkpoint"], "t1", "--k", "0").code == 1
 
 
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [(["--k", "0"], "--k must be >= 1, got 0"), (["--max-per-artist", "0"], "--max-per-artist")],
+)
+def test_recommend_names_a_bad_option_as_typed_before_reading_the_model(
+    segue, tmp_path, option, message
+):
+    result = segue("recommend", tmp_path / "absent.pt", "t1", *option)
+    assert result.code == 1 and message in result.err
+
+
 def test_export_int8_defaults_beside_the_checkpoint(segue, artefacts):
     out = artefacts["checkpoint"].with_name("side.int8.pt")
     out.unlink(missing_ok=True)

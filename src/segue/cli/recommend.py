@@ -93,8 +93,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.k < 1:
+    if args.k < 1:  # both checked before the model is read, in the spelling typed
         raise ValueError(f"--k must be >= 1, got {args.k}")
+    if args.max_per_artist is not None and args.max_per_artist < 1:
+        raise ValueError(f"--max-per-artist must be >= 1, got {args.max_per_artist}")
     rows, unknown = recommend(args.model, list(args.history), args.k, args.max_per_artist)
     cold_start = len(unknown) == len(args.history)
     if unknown and not cold_start:
