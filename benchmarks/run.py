@@ -123,30 +123,24 @@ def accuracy(name: str, protocol: Protocol, folder: Path, rerun: bool) -> dict[s
     }
 
 
-def protocol_data(name: str, protocol: Protocol, folder: Path) -> tuple[Any, dict[str, Any]]:
-    """The protocol's prepared data and the settings every peer trains with (less epochs)."""
+def protocol_data(name: str, protocol: Protocol, folder: Path) -> tuple[Any, dict[str, Any], str]:
+    """The protocol's prepared data, the settings every peer trains with (less epochs), and
+    what the training sequences are grouped by (``data.train_by``)."""
     cfg = composed("train", [f"experiment={name}", *COMMON], folder / "export")
     base = {
         "protocol": name,
         **PEER_MODEL,
         "n_negatives": protocol.peer_negatives,
         "exclude_seen": bool(cfg.data.exclude_seen),
-        "train_by": cfg.data.train_by,
     }
-    return train_run.load_data(cfg), base
-
-
-def export_split(data: Any, base: dict[str, Any], epochs: int, export_dir: Path) -> None:
-    """Write the split the peers read (:func:`benchmarks.protocol_export.export_protocol`)."""
-    spec = {key: value for key, value in base.items() if key != "train_by"}
-    export_protocol(data, {**spec, "epochs": epochs}, export_dir, base["train_by"])
+    return train_run.load_data(cfg), base, cfg.data.train_by
 
 
 def peers(
     name: str, protocol: Protocol, suite: Suite, folder: Path, python: Path, rerun: bool
 ) -> dict:
     """Each available peer trained on the exported split and scored with segue's metrics."""
-    data, base = protocol_data(name, protocol, folder)
+    data, base, train_by = protocol_data(name, protocol, folder)
     out: dict[str, Any] = {peer: {"skipped": why} for peer, why in protocol.peers_not_run.items()}
     export_dir, exported = folder / "export", False
     for peer, epochs in protocol.peer_epochs.items():
@@ -156,7 +150,7 @@ def peers(
             print(f"{peer}: skipped ({reason})")
             continue
         if not exported:  # one export serves every peer; each gets its epochs on the command line
-            export_split(data, base, epochs, export_dir)
+            export_protocol(data, {**base, "epochs": epochs}, export_dir, train_by)
             exported = True
         spec, peer_dir = {**base, "epochs": epochs}, folder / peer
         extra = ["--epochs", str(epochs)]
@@ -199,8 +193,9 @@ def speed(name: str, protocol: Protocol, folder: Path, python: Path, rerun: bool
             peers[peer] = {"skipped": reason}
             continue
         if not (folder / "export" / "test.parquet").exists():  # speed run without the peers part
-            data, base = protocol_data(name, protocol, folder)
-            export_split(data, base, protocol.speed_epochs, folder / "export")
+            data, base, train_by = protocol_data(name, protocol, folder)
+            spec = {**base, "epochs": protocol.speed_epochs}
+            export_protocol(data, spec, folder / "export", train_by)
         out = folder / f"speed_{peer}"
         done = out / "fit.json"
         if rerun or not done.exists():
