@@ -31,6 +31,23 @@ def read_records(file: SourceFile) -> list[dict[str, Any]]:
     return records
 
 
+def nested_object(
+    parent: dict[str, Any], key: str, *, owner: str, file: str, row: int | None
+) -> dict[str, Any]:
+    """The object ``parent[key]`` of one record, {} when absent.
+
+    Anything but an object there is a damaged export: said so (``owner`` names the record,
+    as "listen's"), not read as an empty object, whose missing fields would pass silently.
+    """
+    value = parent.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        kind = type(value).__name__
+        raise DataError(f"{owner} {key!r} must be a JSON object, got a {kind}", file=file, row=row)
+    return value
+
+
 def _lines(text: str, name: str) -> list[Any]:
     records = []
     for row, line in enumerate(line for line in text.splitlines() if line.strip()):

@@ -27,7 +27,7 @@ import pandas as pd
 
 from segue.data.errors import DataError
 from segue.data.readers.head import Head
-from segue.data.readers.json_records import read_json
+from segue.data.readers.json_records import nested_object, read_json
 from segue.data.readers.parsed import NoRows, Parsed
 from segue.data.readers.scrobble_columns import (
     ALBUM,
@@ -169,17 +169,11 @@ def _api_track(track: Any, user: Any, file: str, row: int) -> dict[str, Any]:
 def _attributes(item: dict[str, Any], file: str, row: int | None) -> dict[str, Any]:
     """An API object's ``@attr`` (the page's user, a track's "now playing" flag); {} if absent.
 
-    Anything but an object there is a damaged export: said so, not read as "no attributes"
-    (a now-playing flag lost that way would turn an unfinished play into a scrobble).
+    A now-playing flag lost to a damaged ``@attr`` would turn an unfinished play into a
+    scrobble, so that is an error (:func:`nested_object`).
     """
-    attributes = item.get("@attr")
-    if attributes is None:
-        return {}
-    if not isinstance(attributes, dict):
-        kind = type(attributes).__name__
-        where = "a track's" if row is not None else "a page's"
-        raise DataError(f"{where} '@attr' must be a JSON object, got a {kind}", file=file, row=row)
-    return attributes
+    owner = "a track's" if row is not None else "a page's"
+    return nested_object(item, "@attr", owner=owner, file=file, row=row)
 
 
 def _flat(record: Any, user: Any, file: str, row: int) -> dict[str, Any]:

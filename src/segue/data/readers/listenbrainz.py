@@ -21,7 +21,7 @@ from segue.data.readers import timestamps
 from segue.data.readers.canonical import finish
 from segue.data.readers.extra_columns import Extra
 from segue.data.readers.head import Head
-from segue.data.readers.json_records import read_records
+from segue.data.readers.json_records import nested_object, read_records
 from segue.data.readers.parsed import NoRows, Parsed
 from segue.data.readers.sources import SourceFile
 from segue.data.readers.track_key import track_key
@@ -68,9 +68,9 @@ def read_listenbrainz(file: SourceFile) -> Parsed:
 
 def _flat(listen: dict[str, Any], file: str, row: int) -> dict[str, Any]:
     """The fields segue uses from one nested listen, as ``string`` or number columns."""
-    meta = _object(listen, "track_metadata", file, row)
-    info = _object(meta, "additional_info", file, row)
-    mapping = _object(meta, "mbid_mapping", file, row)
+    meta = nested_object(listen, "track_metadata", owner="listen's", file=file, row=row)
+    info = nested_object(meta, "additional_info", owner="listen's", file=file, row=row)
+    mapping = nested_object(meta, "mbid_mapping", owner="listen's", file=file, row=row)
     when = listen.get("listened_at", listen.get("timestamp"))
     if when is None:
         raise DataError("listen has no 'listened_at' or 'timestamp'", file=file, row=row)
@@ -87,17 +87,6 @@ def _flat(listen: dict[str, Any], file: str, row: int) -> dict[str, Any]:
         "spotify_id": info.get("spotify_id") or None,
         "duration_ms": duration,
     }
-
-
-def _object(parent: dict[str, Any], key: str, file: str, row: int) -> dict[str, Any]:
-    """The nested object ``parent[key]``, {} when absent; anything else is a damaged listen."""
-    value = parent.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        kind = type(value).__name__
-        raise DataError(f"listen's {key!r} must be a JSON object, got a {kind}", file=file, row=row)
-    return value
 
 
 def _seconds(value: Any, file: str, row: int) -> float:
