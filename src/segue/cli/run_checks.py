@@ -75,9 +75,10 @@ def check_run_settings(
         resolve_device(trainer.device)  # trainer.device=cuda on a machine without CUDA
     check_model_settings(cfg)
     check_loss_settings(cfg)
-    with naming_settings({"eval": plain(cfg.eval)}):
-        check_cut_offs("ks", plain(cfg.eval).get("ks"))
-        check_integer("batch_size", cfg.eval.batch_size, minimum=1)
+    evaluation = plain(cfg.eval)
+    with naming_settings({"eval": evaluation}):
+        check_cut_offs("ks", evaluation.get("ks"))
+        check_integer("batch_size", evaluation.get("batch_size"), minimum=1)
     data = _checked_data_settings(cfg, data_settings)
     blend_weights(cfg)
     ks = sorted({*VALIDATION_KS, trainer.monitor_k})

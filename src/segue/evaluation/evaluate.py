@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from segue.checks import check_choice, check_cut_offs, check_flag, check_integer
-from segue.columns import TEST, VALIDATION, Columns, EventTypes
+from segue.checks import check_cut_offs, check_flag, check_integer
+from segue.columns import Columns, EventTypes
 from segue.data.pipeline import PreparedData
 from segue.evaluation.beyond_accuracy import (
     coverage,
@@ -151,8 +151,8 @@ def evaluate(
     Returns:
         An :class:`Evaluation`.
     """
-    # Checked before any model is loaded or scored (a bad cut-off once failed after scoring).
-    check_choice("fold", fold, [VALIDATION, TEST])
+    # Checked before any model is loaded or scored (a bad cut-off once failed after scoring);
+    # the fold by data.points, which point_table calls first.
     ks = check_cut_offs("ks", ks)
     check_flag("exclude_seen", exclude_seen)
     check_flag("discovery", discovery)
