@@ -179,13 +179,14 @@ def run_protocol(name: str, extra: list[str], refit: bool = True) -> dict[str, A
         "tuned_baselines": tuned,
         "train_window": evaluated(checkpoint, tuned, out / "evaluation"),
     }
-    blend_weight = 0.0
-    if "blend" in summary:  # chosen on validation; the refit model gets the same weight
+    blend_weight, cooccurrence = 0.0, 0.0
+    if "blend" in summary:  # chosen on validation; the refit model gets the same weights
         report["blend"] = summary["blend"]
         blend_weight = summary["blend"]["weight"]
+        cooccurrence = summary["blend"].get("cooccurrence", 0.0)
     if refit and cfg.data.split in REFIT_SPLITS:
         began = time.perf_counter()
-        refitted = train_run.refit(cfg, summary["best_epoch"], blend_weight)
+        refitted = train_run.refit(cfg, summary["best_epoch"], blend_weight, cooccurrence)
         report["refit"] = {
             "epochs": refitted["epochs"],
             "train_seconds": refitted["train_seconds"],
@@ -271,8 +272,13 @@ def write(report: dict[str, Any]) -> None:
         )
         lines.append(
             f"- transition blend chosen on validation NDCG@10: weight "
-            f"{report['blend']['weight']:g} (by weight: {by_weight}); the refit model's too"
+            f"{report['blend']['weight']:g}, co-occurrence "
+            f"{report['blend'].get('cooccurrence', 0.0):g} (by weight without co-occurrence: "
+            f"{by_weight}); the refit model's too"
         )
+        for share, by in report["blend"].get("validation_ndcg@10_by_cooccurrence", {}).items():
+            shown = ", ".join(f"{float(w):g}: {v:.4f}" for w, v in by.items())
+            lines.append(f"  - with co-occurrence {float(share):g}, by weight: {shown}")
     lines.append(f"- baselines chosen on validation NDCG@10: {tuned}")
     if "epochs" in report.get("refit", {}):
         lines.append(

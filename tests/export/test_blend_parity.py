@@ -15,6 +15,7 @@ from segue.compress import load_int8, save_int8
 from segue.compress.int8 import catalogue_rows, int8_scores, quantize_model
 from segue.data.batch import SequenceBatch
 from segue.export.onnx_export import write_bundle
+from segue.export.cooccurrence_numpy import COOCCURRENCE_FILES
 from segue.export.prior_numpy import BLEND_FILES
 from segue.export.runtime import OnnxRecommender
 from segue.models import sasrec
@@ -37,14 +38,20 @@ from tests.export.test_prior_parity import (
     top5_without_torch,
 )
 
-BLENDS = {"no_prior": None, "mixture_prior": "mixture"}
-"""A plain SASRec with rotary positions and a blend (experiment=beauty's model), and a model
-with learned positions, a mixture prior and a blend."""
+BLENDS: dict[str, tuple[str | None, float]] = {
+    "no_prior": (None, 0.0),
+    "mixture_prior": ("mixture", 0.0),
+    "cooccurrence": (None, 0.3),
+}
+"""A plain SASRec with rotary positions and a blend (experiment=beauty's model), a model with
+learned positions, a mixture prior and a blend, and the plain SASRec whose blend has a
+co-occurrence memory beside its transition table (share 0.3)."""
 
 
 def blend_model(name: str, weight: float = 0.3):
     """The variant's model with a blend counted from :func:`prior_model`'s kind of log."""
-    if BLENDS[name] is None:
+    prior, cooccurrence = BLENDS[name]
+    if prior is None:
         base = sasrec(
             N_TRACKS,
             d_model=16,
@@ -57,7 +64,14 @@ def blend_model(name: str, weight: float = 0.3):
         spread_weights(base, 4)
     else:
         base = prior_model(N_TRACKS, MAX_LEN, **VARIANTS["mixture"])
-    config = dataclasses.replace(base.config, blend_weight=weight, blend_successors=4)
+    config = dataclasses.replace(
+        base.config,
+        blend_weight=weight,
+        blend_successors=4,
+        blend_cooccurrence=cooccurrence,
+        blend_neighbours=6,
+        blend_history=5,
+    )
     model = TrackTransformer(config)
     model.load_state_dict(base.state_dict(), strict=False)
     rng = np.random.default_rng(7)
@@ -65,6 +79,8 @@ def blend_model(name: str, weight: float = 0.3):
     tracks = (np.cumsum(steps) % N_TRACKS) + 1
     assert model.blend is not None
     model.blend.fit_table(tracks, np.repeat(np.arange(0, 3000, 100), 100))
+    if cooccurrence > 0:  # a filled table: most tracks have all their neighbours
+        assert int((model.blend.neighbours > 0).sum()) > N_TRACKS * 5
     return model.eval()
 
 
@@ -146,4 +162,22 @@ def test_a_bundle_blend_table_and_weight_are_checked_on_load(tmp_path):
         ("objective", "masked"),
         BLEND_FILES["successor_counts"],
         ("causal objective", r"sha256 must map exactly"),
+    )
+
+
+def test_a_bundle_cooccurrence_table_and_settings_are_checked_on_load(tmp_path):
+    bundle = write_bundle(blend_model("cooccurrence"), prior_vocab(N_TRACKS), tmp_path / "c")
+    table = bundle / COOCCURRENCE_FILES["neighbours"]
+    _refused_when_tampered(bundle, table, (3, 0), N_TRACKS + 1, "(41, 6)")
+    for bad in (1.0, -0.2, True, "0.3"):
+        _refused_with_model_config(bundle, {"blend_cooccurrence": bad}, "blend_cooccurrence must")
+    _refused_with_model_config(bundle, {"blend_cooccurrence": 0.7}, r"blend_cooccurrence must be < 1")
+    for key, bad in (("blend_neighbours", 0), ("blend_history", 2.5), ("blend_decay", 0.0)):
+        _refused_with_model_config(bundle, {key: bad}, f"{key} must be")
+    # Without the memory the bundle lists two files fewer: its checksums no longer match.
+    _refused_setting_then_unlisted_file(
+        bundle,
+        ("blend_cooccurrence", 0.0),
+        COOCCURRENCE_FILES["neighbours"],
+        (r"sha256 must map exactly", r"sha256 must map exactly"),
     )

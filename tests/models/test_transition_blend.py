@@ -95,7 +95,7 @@ def test_no_blend_at_weight_zero_and_a_weight_outside_the_interval_is_refused():
             ModelConfig(n_tracks=5, blend_weight=bad)
     with pytest.raises(ValueError, match="causal objective"):
         ModelConfig(n_tracks=5, blend_weight=0.2, objective="masked")
-    with pytest.raises(ValueError, match=r"weight must be in \(0, 1\)"):
+    with pytest.raises(ValueError, match=r"weights must sum to a number in \(0, 1\)"):
         TransitionBlend(5, 2, weight=0.0)
 
 

@@ -34,6 +34,7 @@ MODEL_KEYS = (
     "use_gap_buckets",
     "history_prior",
     "blend_weight",
+    "blend_cooccurrence",
 )
 """Model settings shown, in this order (the config may hold more; ``--json`` shows all)."""
 

@@ -81,6 +81,7 @@ def check_run_settings(
         check_integer("batch_size", evaluation.get("batch_size"), minimum=1)
     data = _checked_data_settings(cfg, data_settings)
     blend_weights(cfg)
+    cooccurrence_weights(cfg)
     ks = sorted({*VALIDATION_KS, trainer.monitor_k})
     return RunSettings(data, trainer, ks, optimizer)
 
@@ -88,18 +89,27 @@ def check_run_settings(
 def blend_weights(cfg: DictConfig) -> list[float]:
     """The transition-blend weights ``blend.weights`` to try on validation after training,
     each checked in (0, 1); [] when the config has none (:mod:`segue.models.transition_blend`)."""
+    return _blend_grid(cfg, "weights")
+
+
+def cooccurrence_weights(cfg: DictConfig) -> list[float]:
+    """The co-occurrence memory's shares ``blend.cooccurrence_weights`` to try with them,
+    each checked in (0, 1); [] when the config has none
+    (:mod:`segue.models.cooccurrence_memory`)."""
+    return _blend_grid(cfg, "cooccurrence_weights")
+
+
+def _blend_grid(cfg: DictConfig, key: str) -> list[float]:
     blend = cfg.get("blend")
-    if blend is None or not blend.get("weights"):
+    if blend is None or not blend.get(key):
         return []
-    values = plain(blend).get("weights")
+    values = plain(blend).get(key)
     if not isinstance(values, list):
-        raise ValueError(f"blend.weights must be a list of numbers in (0, 1), got {values!r}")
+        raise ValueError(f"blend.{key} must be a list of numbers in (0, 1), got {values!r}")
     for value in values:
-        check_number("blend.weights[]", value, low=0.0, high=1.0, low_open=True, high_open=True)
+        check_number(f"blend.{key}[]", value, low=0.0, high=1.0, low_open=True, high_open=True)
     if plain(cfg.model).get("objective", "causal") != "causal":
-        raise ValueError(
-            "blend.weights needs the causal objective (the blend reads the last track)"
-        )
+        raise ValueError(f"blend.{key} needs the causal objective (the blend reads the last track)")
     return [float(v) for v in values]
 
 

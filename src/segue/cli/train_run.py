@@ -27,6 +27,7 @@ from segue.cli.run_checks import (
     RunSettings,
     blend_weights,
     check_run_settings,
+    cooccurrence_weights,
     plain,
     trainer_settings,
 )
@@ -217,10 +218,11 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
         refit_settings(recipe.data)
     data = prepare_from_settings(recipe.data)
     logger.info(data.summary())
-    if blend_weights(cfg) and len(data.validation) == 0:
+    if (blend_weights(cfg) or cooccurrence_weights(cfg)) and len(data.validation) == 0:
         raise ValueError(
             "blend.weights: the transition blend's weight is chosen on validation, and this "
-            "data has no validation points (set blend.weights=[], or keep a validation fold)"
+            "data has no validation points (set blend.weights=[] and "
+            "blend.cooccurrence_weights=[], or keep a validation fold)"
         )
     result = recipes.train(recipe, data)  # no validation points: fixed epochs, final.pt
     assert result.best_path is not None
@@ -250,15 +252,17 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
     logger.info(f"checkpoint: {result.best_path}")
     if cfg.get("refit"):
         weight = blend["weight"] if blend is not None else 0.0
-        summary["refit"] = refit(cfg, result.best_epoch, weight)
+        cooccurrence = blend["cooccurrence"] if blend is not None else 0.0
+        summary["refit"] = refit(cfg, result.best_epoch, weight, cooccurrence)
     return summary
 
 
 def choose_blend(path: Path, data: PreparedData, cfg: DictConfig) -> dict[str, Any] | None:
-    """Give the checkpoint at ``path`` the transition blend whose weight of ``blend.weights``
-    (or none) has the best validation NDCG@10, and store it there; None without weights."""
-    weights = blend_weights(cfg)
-    if not weights:
+    """Give the checkpoint at ``path`` the blend whose weights of ``blend.weights`` and
+    ``blend.cooccurrence_weights`` (or none) have the best validation NDCG@10, and store it
+    there; None without weights."""
+    weights, shares = blend_weights(cfg), cooccurrence_weights(cfg)
+    if not weights and not shares:
         return None
     checkpoint = load_checkpoint(path)
     trained = checkpoint.build_model()
@@ -266,14 +270,26 @@ def choose_blend(path: Path, data: PreparedData, cfg: DictConfig) -> dict[str, A
         trained,
         data,
         weights,
+        cooccurrence_weights=shares,
         exclude_seen=bool(cfg.data.exclude_seen),
         batch_size=cfg.eval.batch_size,
     )
     shown = ", ".join(f"{w:g}: {v:.4f}" for w, v in choice.validation_ndcg.items())
     logger.info(f"transition blend, validation NDCG@10 by weight: {shown}")
-    logger.info(f"transition blend: weight {choice.weight:g} chosen")
-    _store_model(checkpoint, with_blend(trained, choice.weight, data.train.events), path)
-    return {"weight": choice.weight, "validation_ndcg@10": choice.validation_ndcg}
+    for share, by_weight in choice.cooccurrence_ndcg.items():
+        shown = ", ".join(f"{w:g}: {v:.4f}" for w, v in by_weight.items())
+        logger.info(f"with co-occurrence {share:g}, by weight: {shown}")
+    logger.info(f"blend: weight {choice.weight:g}, co-occurrence {choice.cooccurrence:g} chosen")
+    blended = with_blend(trained, choice.weight, data.train.events, choice.cooccurrence)
+    _store_model(checkpoint, blended, path)
+    summary: dict[str, Any] = {
+        "weight": choice.weight,
+        "validation_ndcg@10": choice.validation_ndcg,
+        "cooccurrence": choice.cooccurrence,
+    }
+    if choice.cooccurrence_ndcg:
+        summary["validation_ndcg@10_by_cooccurrence"] = choice.cooccurrence_ndcg
+    return summary
 
 
 def _store_model(checkpoint: Checkpoint, model: TrackTransformer, path: Path) -> None:
@@ -283,15 +299,17 @@ def _store_model(checkpoint: Checkpoint, model: TrackTransformer, path: Path) ->
     save_checkpoint(checkpoint, path)
 
 
-def refit(cfg: DictConfig, epochs: int, blend_weight: float = 0.0) -> dict[str, Any]:
+def refit(
+    cfg: DictConfig, epochs: int, blend_weight: float = 0.0, cooccurrence: float = 0.0
+) -> dict[str, Any]:
     """The refit protocol's second step: retrain on train + validation, test once.
 
     Same settings and seed as the run that chose ``epochs`` on validation, on the data of
     :func:`segue.training.refit.refit_settings`; the learning-rate schedule is that of
     ``trainer.epochs`` epochs, stopped after ``epochs`` (what was chosen). A ``blend_weight``
-    chosen on validation gives the refit model the same transition blend, its table counted
-    from the refit's training rows. Writes the run to ``<output_dir>/refit/`` (``final.pt``,
-    ``test_metrics.json``).
+    (and ``cooccurrence``) chosen on validation gives the refit model the same blend, its
+    tables counted from the refit's training rows. Writes the run to ``<output_dir>/refit/``
+    (``final.pt``, ``test_metrics.json``).
 
     Returns:
         The refit run's summary: epochs, seconds, test metrics and checkpoint.
@@ -306,9 +324,10 @@ def refit(cfg: DictConfig, epochs: int, blend_weight: float = 0.0) -> dict[str, 
     data = prepare_from_settings(recipe.data)
     result = recipes.train(recipe, data, stop_epoch=epochs)  # no validation points left
     assert result.best_path is not None
-    if blend_weight > 0:
+    if blend_weight > 0 or cooccurrence > 0:
         checkpoint = load_checkpoint(result.best_path)
-        model = with_blend(checkpoint.build_model(), blend_weight, data.train.events)
+        trained = checkpoint.build_model()
+        model = with_blend(trained, blend_weight, data.train.events, cooccurrence)
         _store_model(checkpoint, model, result.best_path)
     _, test = evaluate_on_test(result.best_path, data, cfg)
     summary = {
@@ -316,6 +335,7 @@ def refit(cfg: DictConfig, epochs: int, blend_weight: float = 0.0) -> dict[str, 
         "epochs": result.epochs_run,
         "train_seconds": round(result.seconds, 1),
         "blend_weight": blend_weight,
+        "blend_cooccurrence": cooccurrence,
         "test": test,
         "checkpoint": str(result.best_path),
     }

@@ -225,6 +225,8 @@ def quantize_model(model: TrackTransformer) -> TrackTransformer:
             quantized.prior.artist_mates = quantized.prior.artist_mates.to(torch.int32)
     if quantized.blend is not None:
         quantized.blend.successors = quantized.blend.successors.to(torch.int32)
+        if quantized.blend.cooccurrence > 0:
+            quantized.blend.neighbours = quantized.blend.neighbours.to(torch.int32)
     for name in INT8_TABLES:
         table = getattr(model, name)
         if table is not None:  # side-input tables exist only when the model reads them

@@ -55,6 +55,7 @@ from segue.compress.int8 import catalogue_rows, quantize_model
 from segue.data.batch import SequenceBatch
 from segue.data.features import GAP_EDGES_SECONDS
 from segue.data.vocab import TrackVocab
+from segue.export.cooccurrence_numpy import COOCCURRENCE_FILES
 from segue.export.prior_numpy import BLEND_FILES, TABLE_FILES, prior_files
 from segue.export.runtime import (
     BUNDLE_FORMAT,
@@ -217,7 +218,8 @@ def write_bundle(
         meta = bundle_metadata(model, opset, int8_embeddings)
         prior = model.prior.combine if model.prior is not None else None
         tables = prior_tables(meta)
-        files = bundle_files(meta["catalogue"], prior, tables, model.blend is not None)
+        blend, cooccurrence = model.blend is not None, model.config.blend_cooccurrence > 0
+        files = bundle_files(meta["catalogue"], prior, tables, blend, cooccurrence)
         meta[CHECKSUM_KEY] = {name: file_sha256(tmp / name) for name in files}
         _write_json(tmp / "bundle.json", meta)
         set_tree_modes(tmp)
@@ -265,15 +267,20 @@ def save_prior(model: TrackTransformer, folder: Path) -> None:
 
 
 def save_blend(model: TrackTransformer, folder: Path) -> None:
-    """Write the transition blend's table as ``.npy`` data (nothing for a model without
-    one); its weight is ``blend_weight`` in ``bundle.json``'s model config."""
+    """Write the blend's tables as ``.npy`` data (nothing for a model without one); its
+    weights are ``blend_weight`` / ``blend_cooccurrence`` in ``bundle.json``'s model config."""
     if model.blend is None:
         return
     arrays = {
         "successors": model.blend.successors.to(torch.int32),  # (V, S): indices < 2**31
         "successor_counts": model.blend.successor_counts.float(),  # (V, S)
     }
-    for field, name in BLEND_FILES.items():
+    files = dict(BLEND_FILES)
+    if model.blend.cooccurrence > 0:  # the co-occurrence memory's table, the same way
+        arrays["neighbours"] = model.blend.neighbours.to(torch.int32)
+        arrays["neighbour_weights"] = model.blend.neighbour_weights.float()
+        files.update(COOCCURRENCE_FILES)
+    for field, name in files.items():
         np.save(folder / name, arrays[field].cpu().contiguous().numpy())
 
 

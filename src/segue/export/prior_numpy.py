@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from segue.export.cooccurrence_numpy import cooccurrence_mass, merged_mass, transition_mass
+
 FEATURES = (
     "repeat",
     "sequel",
@@ -444,18 +446,58 @@ def blend_terms(
     return rows, items, values.astype(np.float32)
 
 
+def mixture_terms(
+    scores: np.ndarray,
+    transitions: tuple[np.ndarray, np.ndarray, np.ndarray],
+    cooccurrence: tuple[np.ndarray, np.ndarray, np.ndarray],
+    keep_share: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The terms of a blend with both memories (``segue.models.transition_blend``'s
+    ``_mixture_entries``): ``softplus(log(mass / keep_share) + L - s_j)`` at each entry."""
+    rows, items, mass = merged_mass(transitions, cooccurrence, scores.shape[1])
+    if len(rows) == 0:
+        return rows, items, mass
+    top = scores.max(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        normaliser = top + np.log(np.exp(scores - top[:, None]).sum(axis=1))  # (B,)
+    log_mass = np.log(np.maximum(mass, np.float32(1e-30))) - np.float32(np.log(keep_share))
+    values = softplus((log_mass + normaliser[rows] - scores[rows, items]).astype(np.float32))
+    return rows, items, values.astype(np.float32)
+
+
 @dataclass
 class BlendArrays:
-    """A bundle's transition blend: its table (:data:`BLEND_FILES`) and its weight."""
+    """A bundle's blend: its transition table (:data:`BLEND_FILES`) and weight, and its
+    co-occurrence memory's table (:data:`COOCCURRENCE_FILES`) and settings when it has one."""
 
     successors: np.ndarray
     successor_counts: np.ndarray
     weight: float
+    neighbours: np.ndarray | None = None
+    neighbour_weights: np.ndarray | None = None
+    cooccurrence: float = 0.0
+    history: int = 20
+    decay: float = 0.8
 
     def add_to(self, scores: np.ndarray, tracks: np.ndarray) -> None:
         """Add the blend's terms to dense scores (B, V) after the left-padded ``tracks``
         (B, T), in place: what ``TrackTransformer.score`` adds after the prior's."""
-        rows, items, values = blend_terms(
-            scores, tracks[:, -1], self.successors, self.successor_counts, self.weight
-        )
+        if self.neighbours is None or self.neighbour_weights is None or self.cooccurrence <= 0:
+            rows, items, values = blend_terms(
+                scores, tracks[:, -1], self.successors, self.successor_counts, self.weight
+            )
+        else:
+            memory = cooccurrence_mass(
+                tracks,
+                self.neighbours,
+                self.neighbour_weights,
+                self.cooccurrence,
+                self.history,
+                self.decay,
+            )
+            table = transition_mass(
+                tracks[:, -1], self.successors, self.successor_counts, self.weight
+            )
+            keep_share = 1.0 - self.weight - self.cooccurrence
+            rows, items, values = mixture_terms(scores, table, memory, keep_share)
         np.add.at(scores, (rows, items), values)

@@ -51,6 +51,7 @@ from typing import Any, TypeGuard
 import numpy as np
 import onnxruntime as ort
 
+from segue.export.cooccurrence_numpy import COOCCURRENCE_FILES
 from segue.export.prior_numpy import (
     BLEND_FILES,
     CHAIN_RULES,
@@ -164,10 +165,18 @@ class OnnxRecommender:
             )
         self.blend: BlendArrays | None = None
         if has_blend(meta):
-            self.blend = BlendArrays(
-                **{field: _load_npy(bundle_dir / name) for field, name in BLEND_FILES.items()},
-                weight=float(self.config["blend_weight"]),
-            )
+            self.blend = self._blend_arrays(bundle_dir, meta)
+
+    def _blend_arrays(self, bundle_dir: Path, meta: Mapping[str, Any]) -> BlendArrays:
+        """The blend's tables and settings, checked by :meth:`load` before."""
+        files = {**BLEND_FILES, **(COOCCURRENCE_FILES if has_cooccurrence(meta) else {})}
+        return BlendArrays(
+            **{field: _load_npy(bundle_dir / name) for field, name in files.items()},
+            weight=float(self.config.get("blend_weight", 0.0)),
+            cooccurrence=float(self.config.get("blend_cooccurrence", 0.0)),
+            history=int(self.config.get("blend_history", 20)),
+            decay=float(self.config.get("blend_decay", 0.8)),
+        )
 
     @classmethod
     def load(cls, bundle_dir: str | Path, num_threads: int | None = None) -> OnnxRecommender:
@@ -217,6 +226,8 @@ class OnnxRecommender:
             _check_prior_files(bundle_dir, rows, width, config, features, prior_combine(meta))
         if has_blend(meta):
             _check_blend_files(bundle_dir, rows, config["blend_successors"])
+        if has_cooccurrence(meta):
+            _check_cooccurrence_files(bundle_dir, rows, config["blend_neighbours"])
         options = ort.SessionOptions()
         if num_threads is not None:
             options.intra_op_num_threads = int(num_threads)
@@ -612,7 +623,13 @@ def _checked_meta(path: Path) -> dict[str, Any]:
         prior = prior_combine(meta) if _has_prior(meta) else None
         tables = prior_tables(meta)
         _check_checksum_table(
-            path, meta[CHECKSUM_KEY], meta["catalogue"], prior, tables, has_blend(meta)
+            path,
+            meta[CHECKSUM_KEY],
+            meta["catalogue"],
+            prior,
+            tables,
+            has_blend(meta),
+            has_cooccurrence(meta),
         )
     inputs = meta["inputs"]
     if (
@@ -643,11 +660,16 @@ def _checked_meta(path: Path) -> dict[str, Any]:
 
 
 def bundle_files(
-    catalogue: str, prior: str | None = None, tables: Collection[str] = (), blend: bool = False
+    catalogue: str,
+    prior: str | None = None,
+    tables: Collection[str] = (),
+    blend: bool = False,
+    cooccurrence: bool = False,
 ) -> list[str]:
     """The files of a bundle besides ``bundle.json``, for its ``catalogue`` kind, its
     model's history prior (its ``prior_combine``; None: no prior; ``tables``: its features
-    that read a table of their own, :func:`prior_tables`) and transition blend (``blend``).
+    that read a table of their own, :func:`prior_tables`) and blend (``blend``; with a
+    co-occurrence memory, ``cooccurrence``).
 
     >>> bundle_files("float32")
     ['encoder.onnx', 'vocab.json', 'catalogue.npy']
@@ -655,39 +677,76 @@ def bundle_files(
     arrays = ["catalogue_int8.npy", "catalogue_scales.npy"] if catalogue == "int8" else []
     extra = list(prior_files(prior, tables).values()) if prior is not None else []
     extra += list(BLEND_FILES.values()) if blend else []
+    extra += list(COOCCURRENCE_FILES.values()) if blend and cooccurrence else []
     return ["encoder.onnx", "vocab.json", *(arrays or ["catalogue.npy"]), *extra]
 
 
 def has_blend(meta: Mapping[str, Any]) -> bool:
-    """Whether ``bundle.json``'s model has a transition blend (``blend_weight`` > 0; absent
-    in bundles written before the blend existed); checked by :func:`_check_blend_config`."""
+    """Whether ``bundle.json``'s model has a blend (``blend_weight`` or
+    ``blend_cooccurrence`` > 0; absent in bundles written before they existed); checked by
+    :func:`_check_blend_config`."""
+    return _positive_setting(meta, "blend_weight") or has_cooccurrence(meta)
+
+
+def has_cooccurrence(meta: Mapping[str, Any]) -> bool:
+    """Whether ``bundle.json``'s blend has a co-occurrence memory (``blend_cooccurrence`` >
+    0; absent in bundles written before it existed)."""
+    return _positive_setting(meta, "blend_cooccurrence")
+
+
+def _positive_setting(meta: Mapping[str, Any], key: str) -> bool:
     config = meta.get("model_config")
-    weight = config.get("blend_weight", 0.0) if isinstance(config, dict) else 0.0
-    return isinstance(weight, int | float) and not isinstance(weight, bool) and weight > 0
+    value = config.get(key, 0.0) if isinstance(config, dict) else 0.0
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
 
 def _check_blend_config(path: Path, config: Mapping[str, Any]) -> None:
-    """``blend_weight`` a number in [0, 1) and, when > 0, ``blend_successors`` an integer
-    >= 1 and the causal objective (the blend reads the last track)."""
-    weight = config.get("blend_weight", 0.0)
-    if (
-        not isinstance(weight, int | float)
-        or isinstance(weight, bool)
-        or not (math.isfinite(weight) and 0 <= weight < 1)
-    ):
-        raise BundleError(path, "model_config.blend_weight must be a number in [0, 1)")
-    if weight == 0:
+    """``blend_weight`` and ``blend_cooccurrence`` numbers in [0, 1) summing to less than 1
+    and, for a blend, ``blend_successors`` an integer >= 1 and the causal objective (the
+    blend reads the last track); with a co-occurrence memory, its settings."""
+    weight = _blend_share(path, config, "blend_weight")
+    cooccurrence = _blend_share(path, config, "blend_cooccurrence")
+    if weight + cooccurrence >= 1:
+        raise BundleError(path, "model_config.blend_weight + blend_cooccurrence must be < 1")
+    if weight == 0 and cooccurrence == 0:
         return
     if not _is_int(config.get("blend_successors")) or config["blend_successors"] < 1:
         raise BundleError(path, "model_config.blend_successors must be an integer >= 1")
     if config["objective"] != "causal":
         raise BundleError(path, "model_config.blend_weight > 0 needs the causal objective")
+    if cooccurrence == 0:
+        return
+    for key in ("blend_neighbours", "blend_history"):
+        if not _is_int(config.get(key)) or config[key] < 1:
+            raise BundleError(path, f"model_config.{key} must be an integer >= 1")
+    decay = config.get("blend_decay")
+    if not _is_number(decay) or not 0 < decay <= 1:
+        raise BundleError(path, "model_config.blend_decay must be a number in (0, 1]")
+
+
+def _blend_share(path: Path, config: Mapping[str, Any], key: str) -> float:
+    """A blend share of the config (0 when absent), refused unless a number in [0, 1)."""
+    value = config.get(key, 0.0)
+    if not _is_number(value) or not 0 <= value < 1:
+        raise BundleError(path, f"model_config.{key} must be a number in [0, 1)")
+    return float(value)
+
+
+def _is_number(value: object) -> TypeGuard[float]:
+    """A finite int or float, not a bool."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _check_blend_files(bundle_dir: Path, rows: int, successors: int) -> None:
     """The blend's table: dtypes and shapes, successors in 0..n_tracks, counts >= 0."""
     files = {field: bundle_dir / name for field, name in BLEND_FILES.items()}
     _check_successor_table(files["successors"], files["successor_counts"], rows, successors)
+
+
+def _check_cooccurrence_files(bundle_dir: Path, rows: int, neighbours: int) -> None:
+    """The co-occurrence memory's table: neighbours in 0..n_tracks, similarities >= 0."""
+    files = {field: bundle_dir / name for field, name in COOCCURRENCE_FILES.items()}
+    _check_successor_table(files["neighbours"], files["neighbour_weights"], rows, neighbours)
 
 
 def _check_successor_table(successors: Path, counts: Path, rows: int, width: int) -> None:
@@ -849,9 +908,10 @@ def _check_checksum_table(
     prior: str | None = None,
     tables: Collection[str] = (),
     blend: bool = False,
+    cooccurrence: bool = False,
 ) -> None:
     """``sha256`` must map exactly the bundle's other files to 64 hex digits each."""
-    files = bundle_files(str(catalogue), prior, tables, blend)
+    files = bundle_files(str(catalogue), prior, tables, blend, cooccurrence)
     if not isinstance(checksums, dict) or sorted(checksums) != sorted(files):
         hint = " (a model with a history prior: re-export the bundle)" if prior is not None else ""
         raise BundleError(path, f"{CHECKSUM_KEY} must map exactly {files} to their SHA-256{hint}")

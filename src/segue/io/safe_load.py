@@ -283,6 +283,7 @@ def check_weights(
         "prior.artist_mate": config.n_tracks + 1,  # its artist table and those tracks' plays
         "prior.album_entry_counts": config.n_tracks + 1,  # its album-entry counts
         "blend.successor": config.n_tracks + 1,  # the transition blend's table
+        "blend.neighbour": config.n_tracks + 1,  # and its co-occurrence table
     }
     small = replace(config, n_tracks=1, n_artists=min(config.n_artists, 1))
     try:
@@ -312,13 +313,20 @@ def check_weights(
 
 def check_prior_table(path: Path, tensors: Mapping[str, torch.Tensor], n_tracks: int) -> None:
     """The history prior's transition, album and artist tables and album-entry counts, and the
-    transition blend's table, hold track indices and counts, nothing else.
+    transition blend's tables, hold track indices and counts, nothing else.
 
     Its indices index the score columns at inference, so a successor outside 0..n_tracks would
     fail there (or, in a numpy port, wrap around); a negative or non-finite count has no
     meaning (and a NaN would spread through every score it touches).
     """
-    for name in ("prior.successors", "prior.album_mates", "prior.artist_mates", "blend.successors"):
+    indexed = (
+        "prior.successors",
+        "prior.album_mates",
+        "prior.artist_mates",
+        "blend.successors",
+        "blend.neighbours",
+    )
+    for name in indexed:
         indices = tensors.get(name)
         if indices is not None and indices.numel():
             low, high = int(indices.min()), int(indices.max())
@@ -332,6 +340,7 @@ def check_prior_table(path: Path, tensors: Mapping[str, torch.Tensor], n_tracks:
         "prior.artist_mate_plays",
         "prior.album_entry_counts",
         "blend.successor_counts",
+        "blend.neighbour_weights",
     )
     for name in counted:
         counts = tensors.get(name)
@@ -388,8 +397,10 @@ def track_table_width(config: ModelConfig) -> int:
         width += config.prior_album_tracks if config.prior_album else 0
         width += 2 * config.prior_artist_tracks if config.prior_artist else 0
         width += 2 if config.prior_album_entry else 0
-    if config.blend_weight > 0:
+    if config.has_blend:
         width += 2 * config.blend_successors
+    if config.blend_cooccurrence > 0:
+        width += 2 * config.blend_neighbours
     return width
 
 

@@ -107,6 +107,13 @@ class ModelConfig:
             after training, chosen on validation (``blend.weights`` in ``configs/train.yaml``),
             not learned. Causal objective only (it reads the last track).
         blend_successors: Successors kept per track in the blend's transition table.
+        blend_cooccurrence: The share of the blend's co-occurrence memory in the mixture, in
+            [0, 1), ``blend_weight + blend_cooccurrence < 1``; 0 (the default) is none. Like
+            ``blend_weight``, chosen on validation after training
+            (``blend.cooccurrence_weights``).
+        blend_neighbours: Co-occurring tracks kept per track in that memory's table.
+        blend_history: Last history tracks whose neighbours the memory sums.
+        blend_decay: Weight ``decay ** age`` of a history track in that sum, in (0, 1].
     """
 
     n_tracks: int
@@ -145,6 +152,10 @@ class ModelConfig:
     prior_album_run: bool = False
     blend_weight: float = 0.0
     blend_successors: int = 32
+    blend_cooccurrence: float = 0.0
+    blend_neighbours: int = 64
+    blend_history: int = 20
+    blend_decay: float = 0.8
 
     def __post_init__(self) -> None:
         """Refuse any value a model cannot be built from, naming the field and what is allowed.
@@ -193,10 +204,31 @@ class ModelConfig:
             raise ValueError("history_prior needs the causal objective (it reads the last track)")
         check_number("blend_weight", self.blend_weight, low=0.0, high=1.0, high_open=True)
         check_integer("blend_successors", self.blend_successors, minimum=1)
-        if self.blend_weight > 0 and self.objective != "causal":
+        self._check_cooccurrence()
+        if self.has_blend and self.objective != "causal":
             raise ValueError(
                 "blend_weight > 0 needs the causal objective (it reads the last track)"
             )
+
+    def _check_cooccurrence(self) -> None:
+        """The blend's co-occurrence memory: a share that leaves the softmax some mass."""
+        check_number(
+            "blend_cooccurrence", self.blend_cooccurrence, low=0.0, high=1.0, high_open=True
+        )
+        check_integer("blend_neighbours", self.blend_neighbours, minimum=1)
+        check_integer("blend_history", self.blend_history, minimum=1)
+        check_number("blend_decay", self.blend_decay, low=0.0, high=1.0, low_open=True)
+        if self.blend_weight + self.blend_cooccurrence >= 1.0:
+            raise ValueError(
+                "blend_weight + blend_cooccurrence must be < 1 (the softmax keeps the rest), "
+                f"got {self.blend_weight:g} + {self.blend_cooccurrence:g}"
+            )
+
+    @property
+    def has_blend(self) -> bool:
+        """Whether the model mixes a memory into its softmax after training (a transition
+        table, a co-occurrence table or both: :mod:`segue.models.transition_blend`)."""
+        return self.blend_weight > 0 or self.blend_cooccurrence > 0
 
     @property
     def head_dim(self) -> int:

@@ -107,8 +107,16 @@ class TrackTransformer(nn.Module):
             else None
         )
         self.blend = (  # set after training, not learned: buffers only
-            TransitionBlend(config.n_tracks, config.blend_successors, config.blend_weight)
-            if config.blend_weight > 0
+            TransitionBlend(
+                config.n_tracks,
+                config.blend_successors,
+                config.blend_weight,
+                config.blend_cooccurrence,
+                config.blend_neighbours,
+                config.blend_history,
+                config.blend_decay,
+            )
+            if config.has_blend
             else None
         )
         self.reset_parameters()
