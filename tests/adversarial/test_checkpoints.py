@@ -128,6 +128,7 @@ def test_a_sparse_or_meta_weight_is_refused(checkpoint_path, odd):
     [
         {"history_prior": True, "prior_successors": 10**9},
         {"blend_weight": 0.5, "blend_successors": 10**9},
+        {"blend_cooccurrence": 0.5, "blend_neighbours": 10**9},
     ],
 )
 def test_a_count_table_bomb_is_refused_before_allocating(checkpoint_path, claims):

@@ -14,8 +14,8 @@ from segue.api import Recommender
 from segue.compress import load_int8, save_int8
 from segue.compress.int8 import catalogue_rows, int8_scores, quantize_model
 from segue.data.batch import SequenceBatch
-from segue.export.onnx_export import write_bundle
 from segue.export.cooccurrence_numpy import COOCCURRENCE_FILES
+from segue.export.onnx_export import write_bundle
 from segue.export.prior_numpy import BLEND_FILES
 from segue.export.runtime import OnnxRecommender
 from segue.models import sasrec
@@ -171,7 +171,8 @@ def test_a_bundle_cooccurrence_table_and_settings_are_checked_on_load(tmp_path):
     _refused_when_tampered(bundle, table, (3, 0), N_TRACKS + 1, "(41, 6)")
     for bad in (1.0, -0.2, True, "0.3"):
         _refused_with_model_config(bundle, {"blend_cooccurrence": bad}, "blend_cooccurrence must")
-    _refused_with_model_config(bundle, {"blend_cooccurrence": 0.7}, r"blend_cooccurrence must be < 1")
+    too_much = r"blend_cooccurrence must be < 1"
+    _refused_with_model_config(bundle, {"blend_cooccurrence": 0.7}, too_much)
     for key, bad in (("blend_neighbours", 0), ("blend_history", 2.5), ("blend_decay", 0.0)):
         _refused_with_model_config(bundle, {key: bad}, f"{key} must be")
     # Without the memory the bundle lists two files fewer: its checksums no longer match.

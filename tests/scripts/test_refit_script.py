@@ -106,12 +106,46 @@ def test_the_blend_weight_is_chosen_on_validation_and_kept_by_the_refit(tmp_path
     assert (refitted.state_dict.get("blend.successors") is not None) == (best > 0)
 
 
+@pytest.mark.slow
+def test_the_co_occurrence_share_is_chosen_with_the_weight_and_kept_by_the_refit(
+    tmp_path, tiny_overrides
+):
+    overrides = [
+        *tiny_overrides,
+        "refit=true",
+        "trainer.epochs=2",
+        "trainer.num_threads=1",
+        "blend.weights=[0.2]",
+        "blend.cooccurrence_weights=[0.3,0.9]",
+    ]
+    summary = train_run.train(compose_config(overrides, tmp_path))
+    blend = summary["blend"]
+    assert set(blend["validation_ndcg@10_by_cooccurrence"]) == {0.3, 0.9}
+    assert set(blend["validation_ndcg@10_by_cooccurrence"][0.9]) == {0.0}  # 0.2 + 0.9 >= 1
+    pairs = {(w, 0.0): v for w, v in blend["validation_ndcg@10"].items()}
+    for share, by_weight in blend["validation_ndcg@10_by_cooccurrence"].items():
+        pairs.update({(w, share): v for w, v in by_weight.items()})
+    best = max(pairs, key=lambda pair: (pairs[pair], -pair[1], -pair[0]))
+    assert (blend["weight"], blend["cooccurrence"]) == best
+    chosen = load_checkpoint(tmp_path / "best.pt").model_config
+    assert (chosen.blend_weight, chosen.blend_cooccurrence) == best
+    refitted = load_checkpoint(tmp_path / "refit" / "final.pt")
+    assert refitted.model_config.blend_cooccurrence == best[1]
+    assert summary["refit"]["blend_cooccurrence"] == best[1]
+    assert (refitted.state_dict.get("blend.neighbours") is not None) == (best[1] > 0)
+
+
 @pytest.mark.parametrize(
     ("setting", "refusal"),
     [
         ("blend.weights=[1.5]", r"blend\.weights\[\] must be a number in \(0, 1\)"),
         ("blend.weights=[0]", r"blend\.weights\[\] must be a number in \(0, 1\)"),
         ("blend.weights=0.2", r"blend\.weights must be a list"),
+        (
+            "blend.cooccurrence_weights=[1.0]",
+            r"blend\.cooccurrence_weights\[\] must be a number in \(0, 1\)",
+        ),
+        ("blend.cooccurrence_weights=yes", r"blend\.cooccurrence_weights must be a list"),
     ],
 )
 def test_bad_blend_weights_are_refused_before_any_data_is_read(
