@@ -5,7 +5,6 @@ the checks on its settings and its checkpoint tables."""
 import dataclasses
 import itertools
 import math
-import re
 from collections import Counter
 
 import numpy as np
@@ -14,8 +13,6 @@ import torch
 
 from segue.baselines import ItemCooccurrence
 from segue.data.batch import SequenceBatch
-from segue.data.pipeline import SessionOptions, prepare_data
-from segue.data.synthetic import generate_listening_log
 from segue.evaluation.blend_choice import choose_blend_weight, with_blend
 from segue.evaluation.scoring import rank_points
 from segue.evaluation.summary import metric_summary
@@ -27,6 +24,7 @@ from segue.models.config import ModelConfig
 from segue.models.cooccurrence_memory import SPAN, fit_neighbour_table
 from segue.models.transformer import TrackTransformer
 from tests.api.prior_model import prior_model, prior_vocab, spread_weights
+from tests.models.test_transition_blend import checkpoint_round_trip
 
 N_TRACKS = 30
 LOG_TRACKS = np.array([1, 2, 3, 1, 2, 4, 2, 3, 5, 1, 2, 3, 7, 7, 2, 9, 4, 6, 1, 8, 2, 5])
@@ -175,16 +173,9 @@ def test_settings_that_leave_the_softmax_no_mass_are_refused():
         ModelConfig(n_tracks=5, blend_cooccurrence=0.2, objective="masked")
 
 
-@pytest.fixture(scope="module")
-def data():
-    log = generate_listening_log(n_users=30, n_events=3000, seed=2)
-    return prepare_data(
-        log,
-        sessions=SessionOptions(),
-        split="global_temporal",
-        split_options={"test_days": 3, "validation_days": 3},
-        max_len=16,
-    )
+@pytest.fixture
+def data(blend_data):
+    return blend_data
 
 
 def test_the_chosen_pair_is_the_best_of_the_grid_by_an_independent_evaluation(data):
@@ -241,24 +232,14 @@ def _sequences(events) -> list[np.ndarray]:
 
 def test_a_checkpoint_keeps_the_memory_and_refuses_a_tampered_table(tmp_path):
     model = blended(plain_model(), 0.2, 0.3)
-    vocab = prior_vocab(N_TRACKS)
-    path = save_checkpoint(Checkpoint(model.config, model.state_dict(), vocab), tmp_path / "c.pt")
-    loaded = load_checkpoint(path).build_model()
-    assert loaded.blend is not None and loaded.blend.cooccurrence == 0.3
-    tracks = torch.tensor([[0, 1, 2], [0, 0, 7]])
-    with torch.no_grad():
-        hidden = model.last_hidden(SequenceBatch(tracks))
-        torch.testing.assert_close(loaded.score(hidden, tracks), model.score(hidden, tracks))
-    for name, value, refusal in (
+    tampered = [
         ("blend.neighbours", N_TRACKS + 1, "outside 0..30"),
         ("blend.neighbour_weights", -1.0, "not finite >= 0"),
         ("blend.neighbour_weights", float("nan"), "not finite >= 0"),
-    ):
-        state = {k: v.clone() for k, v in model.state_dict().items()}
-        state[name][2, 0] = value
-        bad = save_checkpoint(Checkpoint(model.config, state, vocab), tmp_path / "bad.pt")
-        with pytest.raises(CheckpointError, match=rf"{re.escape(name)}.*{re.escape(refusal)}"):
-            load_checkpoint(bad)
+    ]
+    loaded = checkpoint_round_trip(model, tampered, tmp_path)
+    assert loaded.blend is not None and loaded.blend.cooccurrence == 0.3
+    vocab = prior_vocab(N_TRACKS)
     no_memory = {k: v for k, v in model.state_dict().items() if "neighbour" not in k}
     bad = save_checkpoint(Checkpoint(model.config, no_memory, vocab), tmp_path / "bad.pt")
     # Its config claims the memory's (31, 30) tables: more weights than the file holds.

@@ -11,8 +11,6 @@ import pytest
 import torch
 
 from segue.data.batch import SequenceBatch
-from segue.data.pipeline import SessionOptions, prepare_data
-from segue.data.synthetic import generate_listening_log
 from segue.evaluation.blend_choice import choose_blend_weight, with_blend
 from segue.evaluation.scoring import rank_points
 from segue.evaluation.summary import metric_summary
@@ -116,16 +114,9 @@ def test_with_blend_counts_the_table_and_keeps_every_weight():
     assert again.config.blend_weight == 0.2
 
 
-@pytest.fixture(scope="module")
-def data():
-    log = generate_listening_log(n_users=30, n_events=3000, seed=2)
-    return prepare_data(
-        log,
-        sessions=SessionOptions(),
-        split="global_temporal",
-        split_options={"test_days": 3, "validation_days": 3},
-        max_len=16,
-    )
+@pytest.fixture
+def data(blend_data):
+    return blend_data
 
 
 def test_the_chosen_weight_is_the_best_of_the_grid_by_an_independent_evaluation(data):
@@ -146,26 +137,37 @@ def test_the_chosen_weight_is_the_best_of_the_grid_by_an_independent_evaluation(
         choose_blend_weight(with_blend(model, 0.2, data.train.events), data, [0.2])
 
 
-def test_a_checkpoint_keeps_the_blend_and_refuses_a_tampered_table(tmp_path):
-    model = blended(plain_model(), 0.4)
+def checkpoint_round_trip(
+    model: TrackTransformer, tampered: list[tuple[str, float, str]], tmp_path
+) -> TrackTransformer:
+    """``model`` saved and loaded back, its scores checked equal; each ``(name, value,
+    refusal)`` of ``tampered``, written at ``name[2, 0]``, refused naming the table."""
     vocab = prior_vocab(N_TRACKS)
     path = save_checkpoint(Checkpoint(model.config, model.state_dict(), vocab), tmp_path / "b.pt")
     loaded = load_checkpoint(path).build_model()
-    assert loaded.blend is not None and loaded.blend.weight == 0.4
     tracks = torch.tensor([[0, 1, 2], [0, 0, 7]])
     with torch.no_grad():
         hidden = model.last_hidden(SequenceBatch(tracks))
         torch.testing.assert_close(loaded.score(hidden, tracks), model.score(hidden, tracks))
-    for name, value, refusal in (
-        ("blend.successors", N_TRACKS + 1, "outside 0..30"),
-        ("blend.successor_counts", -1.0, "not finite >= 0"),
-        ("blend.successor_counts", float("inf"), "not finite >= 0"),
-    ):
+    for name, value, refusal in tampered:
         state = {k: v.clone() for k, v in model.state_dict().items()}
         state[name][2, 0] = value
         bad = save_checkpoint(Checkpoint(model.config, state, vocab), tmp_path / "bad.pt")
         with pytest.raises(CheckpointError, match=rf"{re.escape(name)}.*{re.escape(refusal)}"):
             load_checkpoint(bad)
+    return loaded
+
+
+def test_a_checkpoint_keeps_the_blend_and_refuses_a_tampered_table(tmp_path):
+    model = blended(plain_model(), 0.4)
+    tampered = [
+        ("blend.successors", N_TRACKS + 1, "outside 0..30"),
+        ("blend.successor_counts", -1.0, "not finite >= 0"),
+        ("blend.successor_counts", float("inf"), "not finite >= 0"),
+    ]
+    loaded = checkpoint_round_trip(model, tampered, tmp_path)
+    assert loaded.blend is not None and loaded.blend.weight == 0.4
+    vocab = prior_vocab(N_TRACKS)
     no_table = {k: v for k, v in model.state_dict().items() if not k.startswith("blend.")}
     bad = save_checkpoint(Checkpoint(model.config, no_table, vocab), tmp_path / "bad.pt")
     with pytest.raises(CheckpointError, match=r"missing \['blend.successor_counts'"):

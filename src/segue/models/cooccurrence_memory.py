@@ -23,10 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 
 from segue.baselines.item_cooccurrence import ItemCooccurrence
+from segue.models.history_prior import top_per_row
 
 SPAN = 5
 """Largest distance, in plays, at which two plays co-occur (the baseline's default window)."""
@@ -65,25 +65,10 @@ def fit_neighbour_table(
     sequences = np.split(plays, bounds[1:]) if len(plays) else []
     similarity = ItemCooccurrence(window=SPAN).fit(sequences, n_tracks).similarity_
     assert similarity is not None
-    return _top_per_row(similarity.tocoo(), n_tracks, n_neighbours)
-
-
-def _top_per_row(
-    similarity: sp.coo_matrix, n_tracks: int, width: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """The ``width`` largest entries of each row of a sparse matrix (ties: smaller column)."""
-    neighbours = np.zeros((n_tracks + 1, width), dtype=np.int64)
-    weights = np.zeros((n_tracks + 1, width), dtype=np.float32)
-    src, dst, value = similarity.row, similarity.col, similarity.data.astype(np.float32)
-    keep = (value > 0) & (src > 0) & (dst > 0)
-    src, dst, value = src[keep], dst[keep], value[keep]
-    order = np.lexsort((dst, -value, src))
-    src, dst, value = src[order], dst[order], value[order]
-    rank = np.arange(len(src)) - np.searchsorted(src, src)
-    top = rank < width
-    neighbours[src[top], rank[top]] = dst[top]
-    weights[src[top], rank[top]] = value[top]
-    return neighbours, weights
+    pairs = similarity.tocoo()
+    keep = (pairs.data > 0) & (pairs.row > 0) & (pairs.col > 0)
+    src, dst = pairs.row[keep].astype(np.int64), pairs.col[keep].astype(np.int64)
+    return top_per_row(src, dst, pairs.data[keep], n_tracks, n_neighbours)
 
 
 @dataclass(frozen=True)

@@ -158,25 +158,34 @@ def fit_transition_table(
     >>> succ[1].tolist(), counts[1].tolist()  # after 1: 2 twice (once per group), then 3 once
     ([2, 3], [2.0, 1.0])
     """
-    successors = np.zeros((n_tracks + 1, n_successors), dtype=np.int64)
-    counts = np.zeros((n_tracks + 1, n_successors), dtype=np.float32)
     same_group = group_start[1:] == group_start[:-1]
     if is_skip is not None:
         same_group &= ~np.asarray(is_skip[1:], dtype=bool)
     src, dst = tracks[:-1][same_group], tracks[1:][same_group]
     keep = (src > 0) & (dst > 0)
-    if not keep.any():
-        return successors, counts
     keys, n = np.unique(src[keep] * (n_tracks + 1) + dst[keep], return_counts=True)
-    src, dst = keys // (n_tracks + 1), keys % (n_tracks + 1)
-    order = np.lexsort((dst, -n, src))  # by source, then most frequent, then smallest index
-    src, dst, n = src[order], dst[order], n[order]
-    first = np.searchsorted(src, src)  # first entry of each source
-    rank = np.arange(len(src)) - first
-    top = rank < n_successors
-    successors[src[top], rank[top]] = dst[top]
-    counts[src[top], rank[top]] = n[top]
-    return successors, counts
+    return top_per_row(keys // (n_tracks + 1), keys % (n_tracks + 1), n, n_tracks, n_successors)
+
+
+def top_per_row(
+    src: np.ndarray, dst: np.ndarray, value: np.ndarray, n_tracks: int, width: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A table of the ``width`` largest entries ``(src, dst, value)`` of each source track
+    (ties: the smaller ``dst``): (n_tracks + 1, width) int64 columns, 0 where a track has
+    fewer, and float32 values.
+
+    >>> top_per_row(np.array([1, 1, 1]), np.array([3, 2, 1]), np.array([1.0, 5.0, 1.0]), 3, 2)[0][1]
+    array([2, 1])
+    """
+    columns = np.zeros((n_tracks + 1, width), dtype=np.int64)
+    values = np.zeros((n_tracks + 1, width), dtype=np.float32)
+    order = np.lexsort((dst, -value, src))  # by source, then largest, then smallest index
+    src, dst, value = src[order], dst[order], value[order]
+    rank = np.arange(len(src)) - np.searchsorted(src, src)  # place within its source
+    top = rank < width
+    columns[src[top], rank[top]] = dst[top]
+    values[src[top], rank[top]] = value[top]
+    return columns, values
 
 
 @torch.no_grad()
