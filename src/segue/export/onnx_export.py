@@ -16,10 +16,12 @@ The bundle is a folder (format :data:`segue.export.runtime.BUNDLE_FORMAT`):
   feature its artist table (V, R) int32 and those tracks' plays (V, R) float32, with the
   ``album_entry`` feature its album-entry counts (V, 2) float32; the runtime adds the prior's
   terms in numpy.
-* ``blend_*.npy``, for a model with a transition blend only (``blend_weight`` > 0): its
-  table, successors (V, S) int32 and counts (V, S) float32
-  (:data:`segue.export.prior_numpy.BLEND_FILES`); the weight is in the model config, and the
-  runtime adds the blend's terms in numpy after the prior's.
+* ``blend_*.npy``, for a model with a transition blend only (``blend_weight`` or
+  ``blend_cooccurrence`` > 0): its table, successors (V, S) int32 and counts (V, S) float32
+  (:data:`segue.export.prior_numpy.BLEND_FILES`) and, with a co-occurrence memory, its
+  neighbours (V, S') int32 and similarities (V, S') float32
+  (:data:`segue.export.cooccurrence_numpy.COOCCURRENCE_FILES`); the weights are in the model
+  config, and the runtime adds the blend's terms in numpy after the prior's.
 * ``vocab.json``: :meth:`TrackVocab.to_dict`; ``bundle.json``: model config, input names,
   history-encoding constants, the format version and the SHA-256 of every other file, which
   the runtime checks before it reads them.

@@ -27,9 +27,10 @@ carries its gate and transition table as ``.npy`` files (checksummed and shape-c
 catalogue), and :meth:`OnnxRecommender.scores` adds the prior's terms, computed in numpy from the
 same padded tracks as the listener vectors (:mod:`segue.export.prior_numpy`, a port of the
 torch code tested against it). A bundle whose config has a prior but no prior files is refused.
-A model with a transition blend (``model_config.blend_weight`` > 0) is served the same way: its
-table as two ``.npy`` files, its terms added in numpy after the prior's, on the dense scores
-(:mod:`segue.models.transition_blend`).
+A model with a transition blend (``model_config.blend_weight`` or ``blend_cooccurrence`` > 0)
+is served the same way: its table as two ``.npy`` files (two more for a co-occurrence memory),
+its terms added in numpy after the prior's, on the dense scores
+(:mod:`segue.models.transition_blend`, :mod:`segue.export.cooccurrence_numpy`).
 
 Scoring is a numpy GEMV. For one request at a time on a busy machine, start the process with
 ``OPENBLAS_NUM_THREADS=1``: waking OpenBLAS's threads for a single GEMV was measured at ~5 ms on
