@@ -42,15 +42,25 @@ def _coalesced(
     rows: np.ndarray, items: np.ndarray, mass: np.ndarray, stride: int, n_rows: int, share: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sum the mass of repeated (row, item) pairs, then scale each row to ``share``."""
+    rows, items, summed = _summed(rows, items, mass, stride)
     if len(rows) == 0:
-        return rows, items, mass
-    keys, pair = np.unique(rows * stride + items, return_inverse=True)
-    summed = np.zeros(len(keys), dtype=np.float32)
-    np.add.at(summed, pair, mass)
-    rows, items = keys // stride, keys % stride
+        return rows, items, summed
     totals = np.zeros(n_rows, dtype=np.float32)
     np.add.at(totals, rows, summed)
     return rows, items, (np.float32(share) * summed / totals[rows]).astype(np.float32)
+
+
+def _summed(
+    rows: np.ndarray, items: np.ndarray, mass: np.ndarray, stride: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each (row, item) pair once, its float32 mass summed, sorted by row then item
+    (``segue.models.history_prior.coalesce`` in numpy)."""
+    if len(rows) == 0:
+        return rows, items, mass.astype(np.float32)
+    keys, pair = np.unique(rows * stride + items, return_inverse=True)
+    summed = np.zeros(len(keys), dtype=np.float32)
+    np.add.at(summed, pair, mass.astype(np.float32))
+    return keys // stride, keys % stride, summed
 
 
 def transition_mass(
@@ -72,9 +82,4 @@ def merged_mass(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Two sets of (rows, items, mass) as one, a pair in both getting the sum."""
     rows, items, mass = (np.concatenate([a, b]) for a, b in zip(first, second, strict=True))
-    if len(rows) == 0:
-        return rows, items, mass.astype(np.float32)
-    keys, pair = np.unique(rows * stride + items, return_inverse=True)
-    summed = np.zeros(len(keys), dtype=np.float32)
-    np.add.at(summed, pair, mass.astype(np.float32))
-    return keys // stride, keys % stride, summed
+    return _summed(rows, items, mass, stride)

@@ -39,6 +39,7 @@ a loaded 2-core machine, against 0.3 ms single-threaded (10k tracks).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -170,13 +171,20 @@ class OnnxRecommender:
 
     def _blend_arrays(self, bundle_dir: Path, meta: Mapping[str, Any]) -> BlendArrays:
         """The blend's tables and settings, checked by :meth:`load` before."""
-        files = {**BLEND_FILES, **(COOCCURRENCE_FILES if has_cooccurrence(meta) else {})}
-        return BlendArrays(
-            **{field: _load_npy(bundle_dir / name) for field, name in files.items()},
+        blend = BlendArrays(
+            successors=_load_npy(bundle_dir / BLEND_FILES["successors"]),
+            successor_counts=_load_npy(bundle_dir / BLEND_FILES["successor_counts"]),
             weight=float(self.config.get("blend_weight", 0.0)),
-            cooccurrence=float(self.config.get("blend_cooccurrence", 0.0)),
-            history=int(self.config.get("blend_history", 20)),
-            decay=float(self.config.get("blend_decay", 0.8)),
+        )
+        if not has_cooccurrence(meta):
+            return blend
+        return dataclasses.replace(  # the memory's settings are present: load() checked them
+            blend,
+            neighbours=_load_npy(bundle_dir / COOCCURRENCE_FILES["neighbours"]),
+            neighbour_weights=_load_npy(bundle_dir / COOCCURRENCE_FILES["neighbour_weights"]),
+            cooccurrence=float(self.config["blend_cooccurrence"]),
+            history=int(self.config["blend_history"]),
+            decay=float(self.config["blend_decay"]),
         )
 
     @classmethod

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from segue.baselines.item_cooccurrence import ItemCooccurrence
-from segue.models.history_prior import top_per_row
+from segue.models.history_prior import coalesce, top_per_row
 
 SPAN = 5
 """Largest distance, in plays, at which two plays co-occur (the baseline's default window)."""
@@ -106,12 +106,8 @@ class CooccurrenceMemory:
         similar = self.weights[recent].float() * fade[None, :, None]  # (B, H, S)
         keep = (recent > 0)[:, :, None] & (items > 0) & (similar > 0)
         rows = torch.arange(len(recent), device=recent.device)[:, None, None].expand_as(items)
-        rows, items, similar = rows[keep], items[keep], similar[keep]
-        if len(rows) == 0:
-            return rows, items, similar
-        stride = int(self.neighbours.shape[0])
-        keys, pair = torch.unique(rows * stride + items, return_inverse=True)
-        summed = similar.new_zeros(len(keys)).index_add_(0, pair, similar)
-        rows, items = keys // stride, keys % stride
-        totals = summed.new_zeros(len(recent)).index_add_(0, rows, summed)
-        return rows, items, self.share * summed / totals[rows]
+        summed = coalesce(rows[keep], items[keep], similar[keep])
+        if len(summed) == 0:
+            return summed.rows, summed.items, summed.values
+        totals = summed.values.new_zeros(len(recent)).index_add_(0, summed.rows, summed.values)
+        return summed.rows, summed.items, self.share * summed.values / totals[summed.rows]

@@ -596,6 +596,17 @@ def merge_entries(first: PriorEntries, second: PriorEntries) -> PriorEntries:
     rows = torch.cat([first.rows, second.rows])
     items = torch.cat([first.items, second.items])
     values = torch.cat([first.values, second.values.to(first.values.dtype)])
+    return coalesce(rows, items, values)
+
+
+def coalesce(rows: torch.Tensor, items: torch.Tensor, values: torch.Tensor) -> PriorEntries:
+    """Entries with each (row, item) pair once, its values summed, sorted by row then item.
+
+    >>> rows, items = torch.tensor([1, 0, 1]), torch.tensor([2, 3, 2])
+    >>> e = coalesce(rows, items, torch.tensor([1.0, 2.0, 3.0]))
+    >>> e.rows.tolist(), e.items.tolist(), e.values.tolist()
+    ([0, 1], [3, 2], [2.0, 4.0])
+    """
     if len(rows) == 0:
         return PriorEntries(rows, items, values)
     stride = int(items.max()) + 1
