@@ -65,6 +65,19 @@ def test_collapse_consecutive_repeats_within_session_only():
     assert result.report.dropped == {"consecutive repeat collapsed": 1}
 
 
+def test_collapse_repeats_keeps_the_play_after_a_skip_of_the_same_track():
+    # Extended history: b skipped after 10 s, then played in full twice, back to back.
+    plays = [("u", "a", 0), ("u", "b", 240), ("u", "b", 250), ("u", "b", 490), ("u", "c", 730)]
+    log = make_log([*plays, ("u", "d", 970), ("u", "d", 980)])  # a run of skips keeps its first
+    log["ms_played"] = pd.array([240_000, 10_000, 240_000, 240_000, 240_000, 10_000, 5_000])
+    result = build_sessions(log, collapse_repeats=True)
+    events = result.events
+    assert events["track_id"].tolist() == ["a", "b", "c", "d"]
+    assert events["ms_played"].tolist() == [240_000, 240_000, 240_000, 10_000]
+    assert events["is_skip"].tolist() == [False, False, False, True]
+    assert result.report.dropped == {"consecutive repeat collapsed": 3}
+
+
 def test_max_length_cuts_without_dropping_and_min_length_drops_counted():
     log = make_log([("u", t, i) for i, t in enumerate("abcde")] + [("v", "a", 0)])
     cut = build_sessions(log, max_length=2).events

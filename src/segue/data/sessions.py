@@ -291,11 +291,29 @@ def build_sessions(
 def _collapse_repeats(
     events: pd.DataFrame, session: np.ndarray, report: Report
 ) -> tuple[pd.DataFrame, np.ndarray]:
+    """One event per run of a track played back to back within a session: the run's first
+    play that is not a skip (a 10 s skip then the full play keeps the play, which a model may
+    learn as a target), or its first event when every play of the run is a skip.
+
+    >>> events = pd.DataFrame({"track_id": list("abbbc"), "is_skip": [0, 1, 0, 0, 0]})
+    >>> kept, _ = _collapse_repeats(events, np.zeros(5, int), Report("s", 5, 0))
+    >>> kept.index.size, kept["is_skip"].tolist()
+    (3, [0, 0, 0])
+    """
+    if events.empty:
+        return events, session
     tracks = pd.factorize(events[Columns.TRACK])[0]
-    repeat = np.zeros(len(events), dtype=bool)
-    repeat[1:] = (tracks[1:] == tracks[:-1]) & (session[1:] == session[:-1])
-    report.drop("consecutive repeat collapsed", int(repeat.sum()))
-    return events[~repeat].reset_index(drop=True), session[~repeat]
+    starts = np.ones(len(events), dtype=bool)
+    starts[1:] = (tracks[1:] != tracks[:-1]) | (session[1:] != session[:-1])
+    first = np.flatnonzero(starts)
+    index = np.arange(len(events))
+    played = np.where(events[Columns.IS_SKIP].to_numpy(dtype=bool), len(events), index)
+    chosen = np.minimum.reduceat(played, first)  # the first non-skip of each run, if any
+    chosen = np.where(chosen == len(events), first, chosen)
+    keep = np.zeros(len(events), dtype=bool)
+    keep[chosen] = True
+    report.drop("consecutive repeat collapsed", int((~keep).sum()))
+    return events[keep].reset_index(drop=True), session[keep]
 
 
 def _cut_long_sessions(starts: np.ndarray, max_length: int, report: Report) -> np.ndarray:

@@ -295,37 +295,40 @@ def check_plain(name: str, value: object) -> None:
     """A ``TypeError`` naming the first value in ``value`` that is not plain JSON data.
 
     Plain: str, int, float (finite), bool, None, and lists / str-keyed dicts of those. Keys
-    starting with ``_`` (``_target_``, ``_partial_``) are refused: nothing names code.
+    starting with ``_`` (``_target_``, ``_partial_``) are refused: nothing names code. The walk
+    is iterative and bounded (:func:`segue.io.plain_data.plain_nodes`): data nested too deep, or
+    whose shared lists (a pickle stores them once) would take too long to visit, is a
+    ``ValueError`` rather than a ``RecursionError`` or a walk that never ends.
 
     >>> check_plain("options", {"source": "a.csv", "columns": {"user_id": "u"}})
     >>> check_plain("options", {"_target_": "os.system"})
     Traceback (most recent call last):
     ValueError: options._target_: keys starting with '_' are not allowed (nothing names code)
     """
-    if value is None or isinstance(value, (str, bool, int)):
-        return
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"{name} must be finite, got {value}")
-        return
-    if isinstance(value, list):
-        for i, item in enumerate(value):
-            check_plain(f"{name}[{i}]", item)
-        return
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise TypeError(f"{name}: keys must be strings, got {key!r}")
-            if key.startswith("_"):
-                raise ValueError(
-                    f"{name}.{key}: keys starting with '_' are not allowed (nothing names code)"
-                )
-            check_plain(f"{name}.{key}", item)
-        return
-    raise TypeError(
-        f"{name} must be plain data (str, number, bool, null, list, dict), got "
-        f"{type(value).__name__}"
-    )
+    # Imported here: segue.io.plain_data imports nothing, so this adds no import cycle.
+    from segue.io.plain_data import plain_nodes, short
+
+    for where, item in plain_nodes(name, value):
+        if item is None or isinstance(item, (str, bool, int, list)):
+            continue
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                raise ValueError(f"{short(where)} must be finite, got {item}")
+            continue
+        if isinstance(item, dict):
+            for key in item:
+                if not isinstance(key, str):
+                    raise TypeError(f"{short(where)}: keys must be strings, got {short(repr(key))}")
+                if key.startswith("_"):
+                    raise ValueError(
+                        f"{short(where)}.{short(key)}: keys starting with '_' are not allowed "
+                        "(nothing names code)"
+                    )
+            continue
+        raise TypeError(
+            f"{short(where)} must be plain data (str, number, bool, null, list, dict), got "
+            f"{type(item).__name__}"
+        )
 
 
 def _checked_keys(

@@ -12,6 +12,7 @@ from segue.data.errors import DataError
 from segue.data.readers.formats import FORMATS
 from segue.data.readers.head import Head
 from segue.data.readers.lastfm import explain_unknown
+from segue.data.readers.parser_errors import named_errors
 from segue.data.readers.scrobble_columns import recognised
 from segue.data.readers.sources import SourceFile
 
@@ -56,7 +57,10 @@ def choose(
         raise DataError(f"unknown format {format!r}; formats: {', '.join(FORMATS)}")
     chosen, skipped = [], {}
     for file in files:
-        name, reason = _format_of(file, format, columns)
+        # Detection reads the file's first bytes (a .zip member's CRC, the first JSON record):
+        # damage found there is named like damage found by the read.
+        with named_errors(file.name, "cannot read the start of the file"):
+            name, reason = _format_of(file, format, columns)
         if name is None and file.listed:
             raise DataError(
                 f"cannot tell the format of this file ({reason}); formats: "

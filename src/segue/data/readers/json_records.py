@@ -55,6 +55,8 @@ def _lines(text: str, name: str) -> list[Any]:
             records.append(json.loads(line))
         except json.JSONDecodeError as error:
             raise DataError(f"not valid JSON ({error})", file=name, row=row) from error
+        except RecursionError:  # json recurses per level: a damaged or hostile line
+            raise DataError("JSON nested too deeply", file=name, row=row) from None
     return records
 
 

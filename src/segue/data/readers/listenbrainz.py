@@ -67,26 +67,67 @@ def read_listenbrainz(file: SourceFile) -> Parsed:
 
 
 def _flat(listen: dict[str, Any], file: str, row: int) -> dict[str, Any]:
-    """The fields segue uses from one nested listen, as ``string`` or number columns."""
+    """The fields segue uses from one nested listen, as ``string`` or number columns.
+
+    Names and ids must be text (or null), and the time a number: a list of artists would
+    otherwise become an id like ``"['a', 'b']|t"``, and a NaN time fail against the wrong
+    column. Each is a DataError naming the field and the listen.
+    """
     meta = nested_object(listen, "track_metadata", owner="listen's", file=file, row=row)
     info = nested_object(meta, "additional_info", owner="listen's", file=file, row=row)
     mapping = nested_object(meta, "mbid_mapping", owner="listen's", file=file, row=row)
-    when = listen.get("listened_at", listen.get("timestamp"))
-    if when is None:
-        raise DataError("listen has no 'listened_at' or 'timestamp'", file=file, row=row)
-    duration = info.get("duration_ms")
+    duration = _number(info, "additional_info.duration_ms", file, row)
     if duration is None and info.get("duration") is not None:
         duration = _seconds(info["duration"], file, row) * 1000  # some clients send seconds
+    mbid = _text(mapping, "mbid_mapping.recording_mbid", file, row)
     return {
-        "user": listen.get("user_name"),
-        "listened_at": when,
-        "artist": meta.get("artist_name"),
-        "album": meta.get("release_name"),
-        "track": meta.get("track_name"),
-        "recording_mbid": mapping.get("recording_mbid") or info.get("recording_mbid") or None,
-        "spotify_id": info.get("spotify_id") or None,
+        "user": _text(listen, "user_name", file, row),
+        "listened_at": _time(listen, file, row),
+        "artist": _text(meta, "track_metadata.artist_name", file, row),
+        "album": _text(meta, "track_metadata.release_name", file, row),
+        "track": _text(meta, "track_metadata.track_name", file, row),
+        "recording_mbid": mbid or _text(info, "additional_info.recording_mbid", file, row) or None,
+        "spotify_id": _text(info, "additional_info.spotify_id", file, row) or None,
         "duration_ms": duration,
     }
+
+
+def _text(parent: dict[str, Any], path: str, file: str, row: int) -> str | None:
+    """The text field at the end of ``path`` (its last part is the key in ``parent``)."""
+    value = parent.get(path.rsplit(".", 1)[-1])
+    if value is None or isinstance(value, str):
+        return value
+    raise DataError(
+        f"listen's {path!r} must be text, got a {type(value).__name__} ({value!r:.40})",
+        file=file,
+        column=path,
+        row=row,
+    )
+
+
+def _number(parent: dict[str, Any], path: str, file: str, row: int) -> int | float | str | None:
+    """The number field at the end of ``path`` (text is parsed later, naming the same field);
+    a bool (``true`` is no 1 ms), a NaN, a list or an object is refused."""
+    value = parent.get(path.rsplit(".", 1)[-1])
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:  # NaN
+        raise DataError(
+            f"listen's {path!r} must be a number, got {value!r:.40}",
+            file=file,
+            column=path,
+            row=row,
+        )
+    return value
+
+
+def _time(listen: dict[str, Any], file: str, row: int) -> int | float | str:
+    """``listened_at`` (``timestamp`` in dumps): unix seconds, a finite number."""
+    key = "listened_at" if listen.get("listened_at") is not None else "timestamp"
+    when = _number(listen, key, file, row)
+    if when is None:
+        raise DataError("listen has no 'listened_at' or 'timestamp'", file=file, row=row)
+    return when
 
 
 def _seconds(value: Any, file: str, row: int) -> float:

@@ -1,25 +1,23 @@
 """Read the chosen files one by one: rows, users, implausible times dropped, errors named.
 
-Every file's exceptions become a :class:`DataError` naming the file: a parser's own exception
-(pyarrow, pandas, json, zip, a decoder) never reaches the caller bare.
+Every file's exceptions become a :class:`DataError` naming the file (see
+:mod:`segue.data.readers.parser_errors`): a parser's own exception never reaches the caller bare.
 """
 
 from __future__ import annotations
 
-import json
-import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
 
 from segue.columns import Columns
-from segue.data.errors import DataError
 from segue.data.readers.extra_columns import Extra
 from segue.data.readers.formats import Format
+from segue.data.readers.listening_order import in_listening_order
 from segue.data.readers.parsed import NoRows, Parsed
+from segue.data.readers.parser_errors import named_errors
 from segue.data.readers.plausible import drop_implausible
 from segue.data.readers.sources import SourceFile
 from segue.data.readers.spotify_library import Folder, shows_for
@@ -29,18 +27,6 @@ from segue.data.readers.users import assign_user
 FILE = "_file"
 TOOL = "_tool"
 """Private column: the tool whose layout each row was read from ("" for one-layout formats)."""
-# What parsers raise on bad bytes: turned into a DataError naming the file.
-_PARSER_ERRORS = (
-    ValueError,  # pandas / numpy conversions (DataError is one too, and passes unchanged)
-    ArithmeticError,  # overflow in unit arithmetic
-    LookupError,  # a missing key in a malformed JSON shape; a codec lookup
-    TypeError,  # a JSON value of the wrong type where a reader indexes it
-    pa.ArrowException,
-    json.JSONDecodeError,
-    zipfile.BadZipFile,
-    EOFError,
-    OSError,
-)
 
 
 @dataclass
@@ -110,6 +96,7 @@ def read_files(
         if owner is not None and Columns.USER not in frame:
             frame = frame.assign(**{Columns.USER: pd.Series(owner, frame.index, "string")})
         frame, origin = assign_user(frame, file, names[file.source])
+        frame = in_listening_order(frame)
         frame = frame.assign(**{FILE: index})
         frame[Extra.SOURCE] = fmt.name
         frame[TOOL] = parsed.layout.split(":")[0] if parsed.layout else ""
@@ -122,14 +109,9 @@ def read_files(
 def read_one(fmt: Format, file: SourceFile, options: dict[str, Any]) -> Parsed | None:
     """One file's rows; None for an empty file found in a folder (an error when named)."""
     try:
-        return fmt.read(file, **options)
+        with named_errors(file.name, f"cannot read as {fmt.name}"):
+            return fmt.read(file, **options)
     except NoRows:
         if file.listed:
             raise
         return None
-    except DataError:
-        raise
-    except _PARSER_ERRORS as error:
-        raise DataError(
-            f"cannot read as {fmt.name} ({type(error).__name__}: {error})", file=file.name
-        ) from error

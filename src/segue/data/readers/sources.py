@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
@@ -19,6 +20,14 @@ _LITTER = "hidden file or macOS archive litter"
 # People zip their exports together, and Spotify's own download is a .zip: one .zip inside
 # another is opened; deeper ones are named in the report instead (a .zip bomb stays shut).
 _NESTED_ZIPS = 1
+# .zip bombs: a member is read whole into memory, so what it may unpack to is capped. Real
+# exports stay far below: a Spotify extended-history file holds at most ~15 MB, a Last.fm table
+# of twenty years ~100 MB. Text packs 5-20:1 (indented JSON up to ~30:1); 200:1 and more comes
+# from padding made to blow up, and only matters above a few MB, where it costs real memory.
+# Module constants, read at each call, so tests can lower them.
+MAX_MEMBER_BYTES = 1 << 30
+MAX_RATIO = 200
+RATIO_FROM_BYTES = 8 << 20
 # Words that name an export, not a person: Spotify's own folders and archives ("Spotify Account
 # Data", "Spotify Extended Streaming History", "MyData", "my_spotify_data (1).zip") and the names
 # people give a Last.fm export's folder. A folder named only by them holds one person's export.
@@ -68,7 +77,7 @@ class SourceFile:
         if self.member is None:
             return self.path
         with _open_zip(self.path, self.outer) as archive:
-            return io.BytesIO(archive.read(self.member))
+            return io.BytesIO(_read_member(archive, self.member, _archive_name(self)))
 
     def head(self, size: int = 65536) -> bytes:
         """The first ``size`` bytes, to detect the format without reading the whole file."""
@@ -82,11 +91,50 @@ class SourceFile:
 def _open_zip(path: Path, outer: tuple[str, ...]) -> zipfile.ZipFile:
     """The archive at ``path``, or the .zip that ``outer`` names inside it (one in the next)."""
     archive = zipfile.ZipFile(path)
+    shown = str(path)
     for name in outer:
         with archive:
-            data = archive.read(name)
+            data = _read_member(archive, name, shown)
         archive = zipfile.ZipFile(io.BytesIO(data))
+        shown = f"{shown}/{name}"
     return archive
+
+
+def member_limit(info: zipfile.ZipInfo) -> int:
+    """The most bytes a .zip member may unpack to: :data:`MAX_MEMBER_BYTES`, and above
+    :data:`RATIO_FROM_BYTES` no more than :data:`MAX_RATIO` times its packed size.
+
+    >>> info = zipfile.ZipInfo("a.json")
+    >>> info.compress_size = 1 << 20
+    >>> member_limit(info) == 200 << 20
+    True
+    """
+    return min(MAX_MEMBER_BYTES, max(RATIO_FROM_BYTES, MAX_RATIO * info.compress_size))
+
+
+def _check_size(info: zipfile.ZipInfo, size: int, archive: str) -> None:
+    limit = member_limit(info)
+    if size > limit:
+        raise DataError(
+            f"member {info.filename!r} unpacks to more than {limit:,} bytes (at most "
+            f"{MAX_MEMBER_BYTES:,}, and {MAX_RATIO}:1 packed above {RATIO_FROM_BYTES:,}): "
+            "refused as a possible .zip bomb; unpack it yourself to read it",
+            file=archive,
+        )
+
+
+def _read_member(archive: zipfile.ZipFile, member: str, shown: str) -> bytes:
+    """A member's bytes, read with a cap: its header's size can be forged, the stream cannot."""
+    info = archive.getinfo(member)
+    _check_size(info, info.file_size, shown)
+    with archive.open(info) as handle:
+        data = handle.read(member_limit(info) + 1)
+    _check_size(info, len(data), shown)
+    return data
+
+
+def _archive_name(file: SourceFile) -> str:
+    return "/".join((str(file.path), *file.outer))
 
 
 def expand(source: str | Path, index: int = 0) -> list[SourceFile]:
@@ -120,9 +168,13 @@ def _members(
     """The files of a .zip (``outer``: the .zip members it is nested in), nested ones opened."""
     try:
         with _open_zip(archive, outer) as zf:
-            names = sorted(i.filename for i in zf.infolist() if not i.is_dir())
-    except zipfile.BadZipFile as error:
+            infos = [i for i in zf.infolist() if not i.is_dir()]
+    except (zipfile.BadZipFile, zlib.error, EOFError) as error:
         raise DataError(f"not a readable .zip archive ({error})", file=shown) from error
+    for info in infos:  # a declared bomb is refused before anything is unpacked
+        if not _ignored(PurePosixPath(info.filename).parts):
+            _check_size(info, info.file_size, shown)
+    names = sorted(i.filename for i in infos)
     files = []
     for member in names:
         parts = PurePosixPath(member).parts

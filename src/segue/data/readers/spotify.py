@@ -34,7 +34,7 @@ import pandas as pd
 from segue.columns import Columns, EventTypes
 from segue.data.errors import DataError
 from segue.data.readers import timestamps
-from segue.data.readers.canonical import as_count, finish
+from segue.data.readers.canonical import as_count, as_text, finish
 from segue.data.readers.extra_columns import Extra
 from segue.data.readers.head import Head
 from segue.data.readers.parsed import Parsed, first_row, shown
@@ -72,7 +72,7 @@ def read_spotify_account(
             :mod:`segue.data.readers.spotify_library`), dropped under a reason of their own.
     """
     raw = read_rows(file, ("endTime", "msPlayed"))
-    name = _col(raw, "trackName")
+    name = _text(raw, "trackName", file)
     kind = next((k for k in _FILE_KINDS if k in file.basename.lower()), None)
     in_file = pd.Series(kind is not None, index=raw.index)
     podcast = ~in_file & _any_present(raw, "episodeName", "podcastName")
@@ -88,7 +88,7 @@ def read_spotify_account(
     # ISO 8601: "2023-01-05 13:02" as Spotify writes it, with seconds in some conversions.
     end = timestamps.from_strings(raw["endTime"], file=file.name, column="endTime")
     ms = play_lengths(raw["msPlayed"], file=file.name, column="msPlayed")
-    artist = _col(raw, "artistName")
+    artist = _text(raw, "artistName", file)
     key = track_key(artist, name)
     frame = pd.DataFrame(
         {
@@ -121,17 +121,17 @@ def read_spotify_extended(file: SourceFile) -> Parsed:
     end = timestamps.from_strings(raw["ts"], file=file.name, column="ts")
     ms = play_lengths(raw["ms_played"], file=file.name, column="ms_played")
     artist, name = (
-        _col(raw, "master_metadata_album_artist_name"),
-        _col(raw, "master_metadata_track_name"),
+        _text(raw, "master_metadata_album_artist_name", file),
+        _text(raw, "master_metadata_track_name", file),
     )
-    uri = _col(raw, "spotify_track_uri").astype("string")
+    uri = _text(raw, "spotify_track_uri", file).astype("string")
     key = track_key(artist, name)
     frame = pd.DataFrame(
         {
             Columns.TRACK: uri.mask(uri == "").fillna(key),
             Columns.TIMESTAMP: end - pd.to_timedelta(ms, unit="ms"),
             Columns.ARTIST: artist,
-            Columns.ALBUM: _col(raw, "master_metadata_album_album_name"),
+            Columns.ALBUM: _text(raw, "master_metadata_album_album_name", file),
             Columns.TRACK_NAME: name,
             Columns.MS_PLAYED: ms,
             Columns.SKIPPED: _col(raw, "skipped"),
@@ -142,7 +142,7 @@ def read_spotify_extended(file: SourceFile) -> Parsed:
         index=raw.index,
     )
     if "username" in raw and raw["username"].notna().any():
-        frame.insert(0, Columns.USER, raw["username"])
+        frame.insert(0, Columns.USER, _text(raw, "username", file))
     names = {Columns.TRACK: "spotify_track_uri", Columns.USER: "username"}
     parsed = finish(frame, file=file.name, source_names=names, extras=[Extra.TRACK_KEY])
     return _parsed(parsed, dropped, len(podcast))
@@ -150,12 +150,25 @@ def read_spotify_extended(file: SourceFile) -> Parsed:
 
 def play_lengths(values: pd.Series, *, file: str, column: str) -> pd.Series:
     """Milliseconds played as ``Int64``; more than a week is no play length but a broken field
-    (and would move the start time out of any calendar), so it is an error naming the row.
+    (and would move the start time out of any calendar), so it is an error naming the row. So
+    is a missing one: the start time is the end minus it, so it is required.
 
     >>> play_lengths(pd.Series([200_000, 0]), file="f", column="ms_played").tolist()
     [200000, 0]
+    >>> play_lengths(pd.Series([200_000, None]), file="f", column="ms_played")
+    Traceback (most recent call last):
+    ...
+    segue.data.errors.DataError: f: column 'ms_played', row 1: missing value (required: the \
+play's start is its end minus the time played)
     """
     ms = as_count(values, file=file, column=column)
+    if ms.hasnans:
+        raise DataError(
+            "missing value (required: the play's start is its end minus the time played)",
+            file=file,
+            column=column,
+            row=first_row(ms.isna()),
+        )
     too_long = (ms > _WEEK_MS).fillna(False)
     if too_long.any():
         row = first_row(too_long)
@@ -211,6 +224,11 @@ def _any_present(raw: pd.DataFrame, *columns: str) -> pd.Series:
             values = raw[column]
             present |= values.notna() & (values.astype("string") != "").fillna(False)
     return present
+
+
+def _text(raw: pd.DataFrame, name: str, file: SourceFile) -> pd.Series:
+    """A source column of names or ids, checked to hold text (see :func:`as_text`)."""
+    return as_text(_col(raw, name), file=file.name, column=name)
 
 
 def _col(raw: pd.DataFrame, name: str) -> pd.Series:

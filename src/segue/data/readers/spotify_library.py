@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Sequence
 
+from segue.data.readers.parser_errors import PARSER_ERRORS
 from segue.data.readers.sources import SourceFile
 from segue.data.readers.text import read_text
 
@@ -26,8 +27,8 @@ Folder = tuple[int, tuple[str, ...]]
 def saved_shows(files: Sequence[SourceFile]) -> dict[Folder, tuple[str, ...]]:
     """Show names saved in each folder's ``YourLibrary.json`` (folders without one are absent).
 
-    A library that cannot be parsed names no shows: it holds no plays, and the music files
-    beside it are read all the same.
+    A library that cannot be read or parsed, or whose ``shows`` is no list, names no shows: it
+    holds no plays, and the music files beside it are read all the same.
     """
     shows: dict[Folder, tuple[str, ...]] = {}
     for file in files:
@@ -35,10 +36,12 @@ def saved_shows(files: Sequence[SourceFile]) -> dict[Folder, tuple[str, ...]]:
             continue
         try:
             library = json.loads(read_text(file))
-        except (ValueError, OSError):
+        except PARSER_ERRORS:  # undecodable, not JSON, nested too deeply, a damaged .zip member
             continue
         entries = library.get("shows") if isinstance(library, dict) else None
-        names = [e.get("name") for e in entries or [] if isinstance(e, dict)]
+        if not isinstance(entries, list):  # absent, or a damaged field: no shows to go by
+            entries = []
+        names = [e.get("name") for e in entries if isinstance(e, dict)]
         shows[folder_of(file)] = tuple(n for n in names if isinstance(n, str) and n.strip())
     return shows
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from segue.data.readers.parser_errors import PARSER_ERRORS
 from segue.data.readers.sources import SourceFile
 from segue.data.readers.spotify_library import Folder, folder_of
 from segue.data.readers.text import read_text
@@ -22,8 +23,8 @@ USERDATA = "userdata.json"
 def account_users(files: Sequence[SourceFile]) -> dict[Folder, str]:
     """The ``username`` of each folder's ``Userdata.json`` (folders without one are absent).
 
-    A ``Userdata.json`` that cannot be parsed, or names no user, names nobody: the files beside
-    it are read all the same, under the user id they would have had without it.
+    A ``Userdata.json`` that cannot be read or parsed, or names no user, names nobody: the files
+    beside it are read all the same, under the user id they would have had without it.
     """
     users: dict[Folder, str] = {}
     for file in files:
@@ -31,7 +32,7 @@ def account_users(files: Sequence[SourceFile]) -> dict[Folder, str]:
             continue
         try:
             data = json.loads(read_text(file))
-        except (ValueError, OSError):
+        except PARSER_ERRORS:  # undecodable, not JSON, nested too deeply, a damaged .zip member
             continue
         name = data.get("username") if isinstance(data, dict) else None
         if isinstance(name, str) and name.strip():

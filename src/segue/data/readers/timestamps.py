@@ -24,18 +24,37 @@ _NS_PER = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
 # Epoch numbers in a unit must land before this year; later means the unit is wrong.
 _LATEST_YEAR = 2100
 _LATEST_SECONDS = (pd.Timestamp(f"{_LATEST_YEAR}-01-01", tz="UTC").value // 10**9) - 1
+_SAMPLE = 100_000
+# Per unit, the largest number that lands before 2100 in it.
+_LIMITS = tuple(_LATEST_SECONDS * 10**9 / _NS_PER[u] for u in UNITS)
+_NAMES = {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds"}
 _ZONE = r"(?:[zZ]|[+-]\d\d(?::?\d\d)?|\s*UTC)$"
 
 
 def infer_unit(numbers: pd.Series) -> str:
-    """The unit that puts the largest epoch number before 2100: s, then ms, us, ns.
+    """The unit that puts the typical epoch number before 2100: s, then ms, us, ns.
+
+    Typical is the median size of the non-zero numbers, not the largest: one stray value in
+    another unit must not move a whole column to 1970 (it fails on its own, by its row, in
+    :func:`from_epoch`), and zeros are placeholders that say nothing of the unit.
 
     >>> infer_unit(pd.Series([1_700_000_000])), infer_unit(pd.Series([1_700_000_000_000, None]))
     ('s', 'ms')
+    >>> infer_unit(pd.Series([1_612_124_100, 1_612_124_400, 1_612_124_700_000, 0, 0, 0]))
+    's'
     """
-    largest = pd.to_numeric(numbers, errors="coerce").abs().max(skipna=True)
-    largest = 0.0 if pd.isna(largest) else float(largest)
-    return next((u for u in UNITS if largest * _NS_PER[u] / 10**9 <= _LATEST_SECONDS), "ns")
+    sizes = np.abs(pd.to_numeric(numbers, errors="coerce").to_numpy("float64", na_value=np.nan))
+    # An evenly spaced sample tells the unit as well as every row, at a fraction of the cost;
+    # every row is checked against it afterwards.
+    sample = sizes[:: max(1, len(sizes) // _SAMPLE)]
+    sample = sample[sample > 0]  # NaN compares False
+    typical = float(np.median(sample)) if len(sample) else 0.0
+    return UNITS[int(_own_units(np.array([typical]))[0])]
+
+
+def _own_units(sizes: np.ndarray) -> np.ndarray:
+    """Per number, the index in :data:`UNITS` of the first unit putting it before 2100."""
+    return np.searchsorted(np.array(_LIMITS[:-1]), sizes, side="left")
 
 
 def from_epoch(
@@ -58,7 +77,9 @@ the numbers look like milliseconds: pass timestamp_unit='ms' (or leave it unset 
     if unit is not None and unit not in _NS_PER:
         raise ValueError(f"timestamp_unit must be one of {list(UNITS)} or None, not {unit!r}")
     numbers = values if pd.api.types.is_numeric_dtype(values) else _numbers(values, file, column)
-    unit = unit or infer_unit(numbers)
+    if unit is None:
+        unit = infer_unit(numbers)
+        _check_one_unit(numbers, unit, file, column, settable)
     _check_range(numbers, unit, file, column, settable)
     if pd.api.types.is_integer_dtype(numbers) and not numbers.hasnans:
         # Integer arithmetic straight to nanoseconds: several times faster than to_datetime.
@@ -172,21 +193,53 @@ def _localize(times: pd.Series, timezone: str | None, file: str, column: str) ->
         ) from error
 
 
+def _check_one_unit(numbers: pd.Series, unit: str, file: str, column: str, settable: bool) -> None:
+    """Every number in the unit inferred for the column: one in another unit is an error.
+
+    Read in the column's unit, a stray millisecond value lands after 2100 and a stray second
+    value in January 1970, both wrong dates. Numbers within the first day of 1970 in the unit
+    are placeholders (0, or a tool's "unknown"), which the readers drop, not another unit.
+    """
+    sizes = np.abs(numbers.to_numpy(dtype="float64", na_value=np.nan))
+    at = UNITS.index(unit)
+    limits = _LIMITS[at - 1 : at + 1] if at else (0.0, _LIMITS[0])
+    first_day = 86_400 * 10**9 / _NS_PER[unit]
+    # Comparisons only (NaN compares False): this runs on every epoch column read.
+    other = ((sizes <= limits[0]) & (sizes >= first_day)) | (sizes > limits[1])
+    if unit == UNITS[-1]:
+        other &= sizes <= limits[1]  # beyond nanoseconds: out of range, said by _check_range
+    if not other.any():
+        return
+    row = first_row(pd.Series(other, index=numbers.index))
+    value = numbers.loc[row]
+    shown = int(value) if float(value).is_integer() else value
+    mixed = UNITS[int(_own_units(sizes[other.argmax() : other.argmax() + 1])[0])]
+    where = f"after {_LATEST_YEAR}" if UNITS.index(mixed) > UNITS.index(unit) else "in 1970"
+    looks = f" (it looks like {_NAMES[mixed]})" if np.isfinite(float(value)) else ""
+    fix = "; pass timestamp_unit= to read the column in one unit" if settable else ""
+    raise DataError(
+        f"{shown} {_NAMES[unit]}, the unit the column's numbers look like, is {where}{looks}: "
+        f"a column mixing units is not read as either, it would give wrong dates{fix}",
+        file=file,
+        column=column,
+        row=row,
+    )
+
+
 def _check_range(numbers: pd.Series, unit: str, file: str, column: str, settable: bool) -> None:
     seconds = numbers.astype("float64").abs() * (_NS_PER[unit] / 10**9)
     late = seconds > _LATEST_SECONDS
     if late.any():
         row = first_row(late)
         likely = infer_unit(numbers)
-        names = {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds"}
         value = numbers.loc[row]
         shown = int(value) if float(value).is_integer() else value
         fix = (
             f": pass timestamp_unit={likely!r} (or leave it unset to infer it)" if settable else ""
         )
         raise DataError(
-            f"{shown} {names[unit]} is after {_LATEST_YEAR}; the numbers look like "
-            f"{names[likely]}{fix}",
+            f"{shown} {_NAMES[unit]} is after {_LATEST_YEAR}; the numbers look like "
+            f"{_NAMES[likely]}{fix}",
             file=file,
             column=column,
             row=row,
