@@ -35,6 +35,7 @@ from segue.data.batch import SequenceBatch
 from segue.data.features import gap_buckets
 from segue.data.sequences import SideInputs
 from segue.data.sessions import SkipRule, skip_mask
+from segue.export.request_bounds import MAX_EPOCH_SECONDS
 from segue.models.config import ModelConfig
 from segue.side_inputs import enabled_side_inputs
 
@@ -48,11 +49,6 @@ ASSUMED_GAP_SECONDS = 180.0
 
 EVENT_TYPES = EventTypes.VOCAB[1:]
 """Event types the API accepts (padding excluded)."""
-
-MAX_EPOCH_SECONDS = 1e10
-"""Numeric times must be seconds: 1e10 s is the year 2286, while epoch milliseconds are ~1.7e12
-(and microseconds ~1.7e15), so a larger number is a time in a smaller unit, refused rather than
-read as a date centuries ahead (which would put every gap in the largest bucket)."""
 
 PLAY = EventTypes.index(EventTypes.PLAY)
 SKIP = EventTypes.index(EventTypes.SKIP)

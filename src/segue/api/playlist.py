@@ -23,6 +23,7 @@ from segue.api.track_lists import TrackLists
 from segue.checks import check_integer, check_number
 from segue.constraints import Constraints
 from segue.evaluation.ranking import Ranked
+from segue.export.request_bounds import sampling_weights
 
 MAX_SEED = 2**64 - 1
 """The largest seed ``torch.Generator.manual_seed`` takes."""
@@ -194,6 +195,8 @@ def _next_track(
     guard.apply(scores)
     if not bool(torch.isfinite(scores).any()):
         return None
-    probs = torch.softmax(scores / temperature, dim=0)  # -inf -> probability 0
-    pick = int(torch.multinomial(probs, 1, generator=generator))
+    # float64 with the best score subtracted first: scores / 1e-300 would overflow float32
+    weights = torch.from_numpy(sampling_weights(scores.cpu().numpy(), temperature))  # (V,)
+    weights = weights.to(scores.device)  # the generator lives on the catalogue's device
+    pick = int(torch.multinomial(weights, 1, generator=generator))
     return pick, float(scores[pick])

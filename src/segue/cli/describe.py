@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from segue.checks import is_integer
+from segue.io.plain_data import plain_nodes
 
 CHECKPOINT, INT8, BUNDLE = "segue-checkpoint", "segue-int8", "segue-onnx-bundle"
 KIND_NAMES = {CHECKPOINT: "float checkpoint", INT8: "int8 artefact", BUNDLE: "ONNX bundle"}
@@ -100,13 +101,14 @@ def describe(path: str | Path) -> ArtefactInfo:
 def _load_payload(path: Path) -> dict[str, Any]:
     import torch
 
+    from segue.io.safe_load import load_error
+
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as error:  # torch raises many types for a file that is not its format
-        raise ValueError(
-            f"{path} is not a segue artefact: not a torch file of plain data "
-            f"({type(error).__name__}: {str(error).splitlines()[0][:200]})"
-        ) from error
+        # The loader's wording: torch's own message advises weights_only=False (running code).
+        reason = load_error(path, "torch file of plain data", error).reason
+        raise ValueError(f"{path} is not a segue artefact: {reason}") from None
     if not isinstance(payload, dict):
         raise ValueError(f"{path} is not a segue artefact: holds a {type(payload).__name__}")
     return payload
@@ -115,7 +117,7 @@ def _load_payload(path: Path) -> dict[str, Any]:
 def _describe_checkpoint(path: Path, payload: dict[str, Any]) -> ArtefactInfo:
     vocab = _part(path, payload, "vocab", dict)
     state = _part(path, payload, "training_state", dict)
-    config = _part(path, payload, "model_config", dict)
+    config = _plain(path, "model_config", _part(path, payload, "model_config", dict))
     notes = [f"{_n_params(payload.get('state_dict')):,} parameters (float)"]
     if state:
         notes.append(f"resumable: training state after epoch {state.get('epoch', '?')}")
@@ -129,8 +131,8 @@ def _describe_checkpoint(path: Path, payload: dict[str, Any]) -> ArtefactInfo:
         size_bytes=path.stat().st_size,
         model=config,
         catalogue=_catalogue_from_lists(path, vocab, config),
-        data=_data_settings(payload),
-        metrics=_plain(_part(path, payload, "metrics", dict)),
+        data=_data_settings(path, payload),
+        metrics=_plain(path, "metrics", _part(path, payload, "metrics", dict)),
         notes=notes,
         segue_version=_segue_version(payload),
     )
@@ -143,7 +145,7 @@ def _segue_version(payload: dict[str, Any]) -> str | None:
 
 
 def _describe_int8(path: Path, payload: dict[str, Any]) -> ArtefactInfo:
-    config = _part(path, payload, "model_config", dict)
+    config = _plain(path, "model_config", _part(path, payload, "model_config", dict))
     vocab = _part(path, payload, "vocab", dict)
     catalogue = {"n_tracks": config.get("n_tracks"), "n_artists": config.get("n_artists")}
     if isinstance(vocab.get("track_ids"), list):
@@ -176,8 +178,8 @@ def _describe_bundle(path: Path) -> ArtefactInfo:
         raise ValueError(f"{meta_path} is not a segue ONNX bundle (format {meta.get('format')!r})")
     vocab_path = path / "vocab.json"
     vocab = _read_json(vocab_path) if vocab_path.is_file() else {}
-    config = _part(meta_path, meta, "model_config", dict)
-    inputs = _part(meta_path, meta, "inputs", list, default=[])
+    config = _plain(meta_path, "model_config", _part(meta_path, meta, "model_config", dict))
+    inputs = _plain(meta_path, "inputs", _part(meta_path, meta, "inputs", list, default=[]))
     notes = [
         f"catalogue stored as {meta.get('catalogue', '?')}, ONNX opset {meta.get('opset', '?')}",
         f"encoder inputs: {', '.join(map(str, inputs))}",
@@ -212,11 +214,11 @@ def _catalogue_from_lists(
     }
 
 
-def _data_settings(payload: dict[str, Any]) -> dict[str, Any]:
+def _data_settings(path: Path, payload: dict[str, Any]) -> dict[str, Any]:
     """Stored data settings (checkpoint v2), else the ``data`` part of the run config text."""
     settings = payload.get("data_settings")
     if isinstance(settings, dict):
-        return _plain(settings)
+        return _plain(path, "data_settings", settings)
     text = payload.get("config")
     if not isinstance(text, str) or not text.strip():
         return {}
@@ -227,7 +229,7 @@ def _data_settings(payload: dict[str, Any]) -> dict[str, Any]:
     except yaml.YAMLError:
         return {}
     data = config.get("data") if isinstance(config, dict) else None
-    return _plain(data) if isinstance(data, dict) else {}
+    return _plain(path, "config.data", data) if isinstance(data, dict) else {}
 
 
 def _part(
@@ -269,20 +271,38 @@ def _n_params(tensors: object) -> int:
     return sum(int(t.numel()) for t in tensors.values() if hasattr(t, "numel"))
 
 
-def _plain(value: Any) -> Any:
-    """``value`` with tensors and numpy scalars made JSON-friendly (for ``--json``)."""
+def _plain(path: Path, name: str, value: Any) -> Any:
+    """``value`` with tensors and numpy scalars made JSON-friendly (for ``--json``).
+
+    The walk is bounded first (:func:`segue.io.plain_data.plain_nodes`): a pickle stores a
+    shared list once, so ``a = [a, a]`` sixty times over is a small file but 2**60 values to
+    copy, and 200,000 nested lists overflow the recursion below. Either is a damaged field.
+    """
+    try:
+        for _ in plain_nodes(name, value):
+            pass
+    except ValueError as error:
+        raise ValueError(f"{path} is a damaged segue artefact: {error}") from None
+    return _copied(value)
+
+
+def _copied(value: Any) -> Any:
+    """The conversion of :func:`_plain`, once its walk is known to be bounded."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): _copied(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [_copied(v) for v in value]
     if hasattr(value, "tolist"):
         return value.tolist()
     return value
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as f:
-        value = json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = json.load(f)
+    except RecursionError:  # json's parser recurses once per nested bracket
+        raise ValueError(f"{path} is a damaged segue artefact: nested too deeply") from None
     if not isinstance(value, dict):
         raise ValueError(f"{path} does not hold a JSON object")
     return value

@@ -141,7 +141,11 @@ def int8_from_payload(path: Path, payload: dict[str, Any]) -> Int8Artefact:
     tensors = tensor_dict(path, "tensors", payload["tensors"])
     check_weights(path, config, tensors, _template)
     if version == 1:  # lists, as TrackVocab.to_dict() writes them
-        vocab = pack_vocab(vocab_of(path, payload["vocab"], config))
+        listed = vocab_of(path, payload["vocab"], config)
+        try:
+            vocab = pack_vocab(listed)
+        except ValueError as error:  # an id over MAX_ID_BYTES, or with a NUL
+            raise CheckpointError(path, str(error)) from None
     else:
         vocab = tensor_dict(path, "vocab", payload["vocab"])
         if version >= 3:

@@ -24,6 +24,10 @@ from segue.data.vocab import TrackVocab
 
 STRING_COLUMNS = ("track_ids", "artists", "albums", "names")
 SEPARATOR = "\x00"
+MAX_ID_BYTES = 4096
+"""The longest track id (UTF-8 bytes) an artefact may hold. :class:`PackedVocab` keeps the ids
+as one fixed-width array, n_tracks x the longest id, so without it one 500,000-character id in
+a 1,860-track vocabulary (1.4 kB more on disk) would take 1.8 GB at load."""
 
 
 def pack_vocab(vocab: TrackVocab) -> dict[str, torch.Tensor]:
@@ -40,6 +44,8 @@ def pack_vocab(vocab: TrackVocab) -> dict[str, torch.Tensor]:
         # factorize keeps first-appearance order, the order TrackVocab numbers artists in
         codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
         _check_no_separator(column, [str(u) for u in uniques])
+        if column == "track_ids":
+            _check_id_lengths([str(u).encode() for u in uniques])
         packed[f"{column}.strings"] = _compressed(SEPARATOR.join(map(str, uniques)).encode())
         if column != "track_ids":  # ids are unique: their codes are 0..n-1
             packed[f"{column}.codes"] = _compressed(codes.astype(np.int32).tobytes())
@@ -75,6 +81,7 @@ def check_packed_vocab(packed: dict[str, torch.Tensor], n_tracks: int, n_artists
     ids = _decompressed(packed["track_ids.strings"], limit, "track_ids").split(SEPARATOR.encode())
     if len(ids) != n_tracks or len(set(ids)) != len(ids):
         raise ValueError(f"vocab: {len(ids)} track ids for a model of {n_tracks} tracks")
+    _check_id_lengths(ids)  # before PackedVocab sizes its fixed-width array by the longest
     counts = _decompressed(packed["counts"], 8 * n_tracks, "counts")
     if len(counts) != 8 * n_tracks or (np.frombuffer(counts, dtype=np.int64) < 0).any():
         raise ValueError(f"vocab: counts must be {n_tracks} int64 values >= 0")
@@ -187,6 +194,17 @@ def _check_no_separator(column: str, values: list[str]) -> None:
     bad = next((v for v in values if SEPARATOR in v), None)
     if bad is not None:
         raise ValueError(f"vocabulary column {column!r} has a value with a NUL byte: {bad!r}")
+
+
+def _check_id_lengths(ids: list[bytes]) -> None:
+    """A ``ValueError`` naming the first track id longer than :data:`MAX_ID_BYTES`."""
+    longest = max(map(len, ids), default=0)
+    if longest > MAX_ID_BYTES:
+        at = next(i for i, t in enumerate(ids) if len(t) == longest)
+        raise ValueError(
+            f"vocab: track id {at + 1} ({ids[at][:20]!r}...) is {longest:,} bytes long; "
+            f"ids may be at most {MAX_ID_BYTES:,} bytes"
+        )
 
 
 def _compressed(data: bytes) -> torch.Tensor:

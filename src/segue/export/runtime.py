@@ -65,14 +65,12 @@ from segue.export.prior_numpy import (
     enabled_tables,
     prior_files,
 )
+from segue.export.request_bounds import MAX_EPOCH_SECONDS
 from segue.side_inputs import SIDE_INPUTS
 
 BUNDLE_FORMAT = "segue-onnx-bundle"
 BUNDLE_VERSION = 2
 """1: no checksums; 2: ``bundle.json["sha256"]`` holds every other file's SHA-256."""
-
-MAX_EPOCH_SECONDS = 1e10
-"""Timestamps are seconds; a larger number (the year 2286) is milliseconds or smaller units."""
 
 SCORE_CHUNK_ROWS = 16384
 """Rows of an int8 catalogue converted to float32 at once (a few MB, never the whole table)."""
@@ -589,6 +587,8 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise BundleError(path, "missing from the bundle") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise BundleError(path, f"not readable JSON ({error})") from None
+    except RecursionError:  # json's parser recurses once per nested bracket
+        raise BundleError(path, "not readable JSON (nested too deeply)") from None
     if not isinstance(data, dict):
         raise BundleError(path, f"must hold a JSON object, got {type(data).__name__}")
     return data

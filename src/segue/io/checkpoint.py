@@ -225,6 +225,8 @@ def _settings_of(path: Path, values: object, config: ModelConfig) -> DataSetting
         settings = DataSettings.from_dict(values)  # type: ignore[arg-type]
     except (TypeError, ValueError) as error:
         raise CheckpointError(path, str(error)) from None
+    except RecursionError:  # check_plain walks iteratively; this guards any other recursion
+        raise CheckpointError(path, "data_settings are nested too deeply") from None
     reason = _misfit(settings, config)
     if reason:
         raise CheckpointError(path, reason)

@@ -107,28 +107,37 @@ def read_payload(path: Path, kind: str, *, mmap: bool = False) -> dict[str, Any]
     check_zip_crc(path, kind)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
-    except pickle.UnpicklingError as error:  # weights_only's refusals, and damaged streams
-        lines = [ln.strip() for ln in str(error).splitlines() if "GLOBAL" in ln]
-        if lines:  # a pickled object (a class, a function such as os.system): never built
-            raise CheckpointError(
-                path, f"refused: it holds pickled objects, which could run code ({lines[0]})"
-            ) from None
-        detail = next((ln.strip() for ln in str(error).splitlines() if "Unsupported" in ln), "")
-        raise CheckpointError(
-            path, f"not a readable {kind}: corrupted or not a torch file ({detail or error})"
-        ) from None
     except Exception as error:
-        # A damaged file fails in many ways (EOFError, IndexError, KeyError, UnicodeDecodeError,
-        # RuntimeError from the zip reader...): each means the file cannot be used.
-        detail = str(error).strip().splitlines()[0] if str(error).strip() else "no detail"
-        raise CheckpointError(
-            path,
-            f"not a readable {kind}: truncated, corrupted or not a torch file "
-            f"({type(error).__name__}: {detail})",
-        ) from None
+        raise load_error(path, kind, error) from None
     if not isinstance(payload, dict):
         raise CheckpointError(path, f"not a {kind}: holds a {type(payload).__name__}")
     return payload
+
+
+def load_error(path: Path, kind: str, error: Exception) -> CheckpointError:
+    """What a failed ``torch.load(weights_only=True)`` of ``path`` means, in segue's words.
+
+    Torch's own message advises ``weights_only=False``, which would run the file's code: never
+    repeated. ``segue info`` words its refusals with this too.
+    """
+    if isinstance(error, pickle.UnpicklingError):  # weights_only's refusals, damaged streams
+        lines = [ln.strip() for ln in str(error).splitlines() if "GLOBAL" in ln]
+        if lines:  # a pickled object (a class, a function such as os.system): never built
+            return CheckpointError(
+                path, f"refused: it holds pickled objects, which could run code ({lines[0]})"
+            )
+        detail = next((ln.strip() for ln in str(error).splitlines() if "Unsupported" in ln), "")
+        return CheckpointError(
+            path, f"not a readable {kind}: corrupted or not a torch file ({detail or error})"
+        )
+    # A damaged file fails in many ways (EOFError, IndexError, KeyError, UnicodeDecodeError,
+    # RuntimeError from the zip reader...): each means the file cannot be used.
+    detail = str(error).strip().splitlines()[0] if str(error).strip() else "no detail"
+    return CheckpointError(
+        path,
+        f"not a readable {kind}: truncated, corrupted or not a torch file "
+        f"({type(error).__name__}: {detail[:200]})",
+    )
 
 
 def check_zip_crc(path: Path, kind: str) -> None:
@@ -141,15 +150,42 @@ def check_zip_crc(path: Path, kind: str) -> None:
     """
     try:
         with zipfile.ZipFile(path) as archive:
-            bad = archive.testzip()
+            members = archive.infolist()
+            # Checked before testzip inflates anything (a CheckpointError is a ValueError:
+            # it must not reach the handler below, which leaves non-zips to torch.load).
+            refusal = _unstored_member(path, members)
+            bad = None if refusal else archive.testzip()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError):
         return  # not a readable zip: torch.load says what it is
     except Exception as error:  # a damaged member header fails in many ways
         raise CheckpointError(path, f"not a readable {kind}: corrupted ({error})") from None
+    if refusal:
+        raise CheckpointError(path, refusal)
     if bad is not None:
         raise CheckpointError(
             path, f"corrupted: part {bad!r} fails its CRC-32 check (a damaged copy?)"
         )
+
+
+def _unstored_member(path: Path, members: list[zipfile.ZipInfo]) -> str | None:
+    """Why a member of a torch file is refused, or None: each must be stored, not compressed,
+    and no larger than the whole file.
+
+    ``torch.save`` never compresses, so a compressed member was added by something else, and
+    the CRC check would inflate it: a 1 GB deflated run of zeros is 1 MB on disk but seconds
+    of work on every load.
+    """
+    size = path.stat().st_size
+    for member in members:
+        name = member.filename[:100]
+        if member.compress_type != zipfile.ZIP_STORED:
+            return f"refused: part {name!r} is compressed, which torch.save never does"
+        if member.file_size > size:
+            return (
+                f"corrupted: part {name!r} claims {member.file_size:,} bytes, more than the "
+                f"whole file ({size:,})"
+            )
+    return None
 
 
 def check_header(

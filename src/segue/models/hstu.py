@@ -100,8 +100,11 @@ class HSTUBlock(nn.Module):
 
     @staticmethod
     def n_weights(config: ModelConfig) -> int:
-        """Weights of the block's matrices, biases and norms left out (a lower bound)."""
-        return 5 * config.d_model**2
+        """Weights of the block's matrices and its position-bias table (a lower bound: biases,
+        norms and the time-bias table left out). The table grows with ``max_len`` alone, so
+        without it a small file claiming ``max_len=1e9`` would allocate GBs before its refusal.
+        """
+        return 5 * config.d_model**2 + 2 * config.max_len - 1
 
     def relative_bias(self, inputs: BlockInputs, T: int) -> torch.Tensor:
         """Position (and time) bias of each query-key pair, (B, 1, T, K)."""

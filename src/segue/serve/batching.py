@@ -236,8 +236,11 @@ class RecommendBatcher:
                 run = partial(self._run, batch.backend, batch.kind, rows)
                 listings = await admission.execute(batch.ticket, run, len(rows), units)
                 done = time.perf_counter()
-                for i, listing in zip(live, listings):
-                    _settle(batch.futures[i], result=(listing, done))
+                for i, outcome in zip(live, listings):
+                    if isinstance(outcome, Exception):  # that row's own error (see _run)
+                        _settle(batch.futures[i], error=outcome)
+                    else:
+                        _settle(batch.futures[i], result=(outcome, done))
         except Exception as error:  # shed, or the model failed: every row's request says so
             for future in batch.futures:
                 _settle(future, error=error)
@@ -268,11 +271,21 @@ class RecommendBatcher:
             _settle(batch.futures[live.pop(0)], error=Overloaded("deadline"))
         return sorted(live)
 
-    def _run(self, backend: Backend, kind: str, rows: list[Any]) -> list[Listing]:
+    def _run(self, backend: Backend, kind: str, rows: list[Any]) -> list[Listing | Exception]:
+        """Each row's listing; where the batch fails for what a request holds (a
+        ``ValueError`` / ``TypeError``), each row's own outcome, so one bad request fails
+        alone instead of taking the requests batched with it down too."""
         if self._on_batch is not None:
             self._on_batch(kind, len(rows))
         if len(rows) == 1:
             return [rows[0].alone()]
+        try:
+            return list(self._run_many(backend, kind, rows))
+        except (ValueError, TypeError):
+            return [_outcome(row.alone) for row in rows]
+
+    @staticmethod
+    def _run_many(backend: Backend, kind: str, rows: list[Any]) -> list[Listing]:
         if kind == "playlists":
             return backend.continue_many([r.seeds for r in rows], [r.n for r in rows])
         histories = [r.history for r in rows]
@@ -281,6 +294,14 @@ class RecommendBatcher:
         for row, listing in zip(rows, listings):
             listing.source = row.source
         return listings
+
+
+def _outcome(call: Callable[[], Listing]) -> Listing | Exception:
+    """``call()``, or the ``ValueError`` / ``TypeError`` it raised."""
+    try:
+        return call()
+    except (ValueError, TypeError) as error:
+        return error
 
 
 def _settle(future: asyncio.Future, result: Any = None, error: BaseException | None = None) -> None:

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from segue.export.int8_kernel import Int8Kernel, backend_installed
+from segue.export.request_bounds import sampling_weights
 from segue.export.runtime import OnnxRecommender
 from segue.export.screen import (
     SCREEN_DIGITS,
@@ -367,9 +368,8 @@ def _pick(scores: np.ndarray, temperature: float | None, rng: np.random.Generato
         return None
     if temperature is None:
         return int(best(scores, 1)[0])
-    logits = np.where(finite, scores / temperature, -np.inf)
-    probs = np.exp(logits - logits[finite].max())
-    return int(rng.choice(len(scores), p=probs / probs.sum()))
+    weights = sampling_weights(scores, temperature)  # stable for any temperature > 0
+    return int(rng.choice(len(scores), p=weights / weights.sum()))
 
 
 _PLAIN = (None, None, None, None, None, None)

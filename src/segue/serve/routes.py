@@ -9,12 +9,13 @@ lists, listeners, plain playlists), else as a call of its own.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 
+from segue.io.plain_data import short
 from segue.serve.access import Reader, Writer, cap, check_caps
 from segue.serve.backends import Backend, UnknownTrackError
 from segue.serve.batching import Row
@@ -33,6 +34,9 @@ from segue.serve.schemas import (
     history_events,
 )
 from segue.serve.service import Service
+
+MAX_PROBLEM_CHARS = 300
+"""A library error's message is cut to this many characters in the 422 it becomes."""
 
 ListenerId = Annotated[str, Path(pattern=LISTENER_ID_PATTERN, description="Listener id")]
 router = APIRouter()
@@ -64,7 +68,7 @@ async def recommend(body: RecommendRequest, request: Request, service: Reader) -
     )
     if body.allow is None and body.block is None and body.max_per_artist is None:
         row = Row(events, body.k, body.exclude_played, call)
-        listing = await service.batcher.rank(backend, row, request.scope[ARRIVAL])
+        listing = await _answered(service.batcher.rank(backend, row, request.scope[ARRIVAL]))
         return _tracks(listing, backend.version)
     return _tracks(await _model_call(service, request, call, "recommend"), backend.version)
 
@@ -89,7 +93,8 @@ async def continue_playlist(body: ContinueRequest, request: Request, service: Re
     backend, seeds = service.backend, history_events(body.seed_tracks)
     plain = (body.no_repeat_window, body.max_per_artist, body.allow, body.block, body.temperature)
     if all(value is None for value in plain) and backend.plain_playlist(seeds, body.n):
-        listing = await service.batcher.playlist(backend, seeds, body.n, request.scope[ARRIVAL])
+        arrival = request.scope[ARRIVAL]
+        listing = await _answered(service.batcher.playlist(backend, seeds, body.n, arrival))
         return _tracks(listing, backend.version)
     call = partial(
         backend.continue_playlist,
@@ -226,7 +231,19 @@ async def delete_listener(listener_id: ListenerId, service: Writer) -> dict:
 async def _model_call(
     service: Service, request: Request, call: Callable[[], Listing], kind: str
 ) -> Listing:
-    return await service.lane(kind).run(request.scope[ARRIVAL], call, kind)
+    return await _answered(service.lane(kind).run(request.scope[ARRIVAL], call, kind))
+
+
+async def _answered(job: Awaitable[Listing]) -> Listing:
+    """``job``'s listing; a ``ValueError`` / ``TypeError`` the library raised for what the
+    request holds (the schemas catch what they can, the library checks the rest) is the
+    client's 422 naming the problem, not a 500."""
+    try:
+        return await job
+    except (ValueError, TypeError) as error:
+        raise HTTPException(
+            422, f"invalid request: {short(str(error), MAX_PROBLEM_CHARS)}"
+        ) from None
 
 
 async def _listener_call(
@@ -243,7 +260,7 @@ async def _listener_call(
     if any(value is not None for value in filters):
         return await _model_call(service, request, call, "listener")
     row = Row(list(held.events), k, exclude_played, call, source="reencoded")
-    return await service.batcher.rank(backend, row, request.scope[ARRIVAL])
+    return await _answered(service.batcher.rank(backend, row, request.scope[ARRIVAL]))
 
 
 def _tracks(listing: Listing, version: str) -> Tracks:

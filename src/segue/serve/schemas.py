@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from segue.export.request_bounds import MAX_EPOCH_SECONDS
 from segue.serve.events import Event
 
 MAX_ID_CHARS = 256
@@ -38,8 +39,14 @@ class HistoryEvent(_Strict):
 
     track_id: TrackId
     event_type: EventType = "play"
+    # Bounded as the library bounds numeric times: a larger number is milliseconds, refused
+    # here (a 422 naming the field) before a listener's events are stored, not at encoding.
     timestamp: float | None = Field(
-        default=None, ge=0, description="Seconds since the epoch; the server's clock if absent."
+        default=None,
+        ge=0,
+        le=MAX_EPOCH_SECONDS,
+        description="Seconds since the epoch (at most 1e10, the year 2286); the server's clock "
+        "if absent.",
     )
 
     @model_validator(mode="after")

@@ -40,6 +40,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from segue.io.plain_data import MAX_PLAIN_DEPTH
+
 DTYPES = {
     str(dtype).removeprefix("torch."): dtype
     for dtype in (
@@ -149,10 +151,30 @@ def encode(payload: Any, version: str) -> bytes:
     blobs: list[bytes] = []
     tensors: list[dict[str, Any]] = []
     lists: list[str] = []  # the parts of long lists, each a JSON text of its own
+    entered: set[int] = set()  # ids of the containers written so far
+    depth = 0
+
+    def enter(value: Any) -> None:
+        """Refuse a container met twice, or nested too deep, before writing it: a pickle
+        stores a shared list once, so ``a = [a, a]`` sixty times over is a small file but
+        2**60 values written out, and 200,000 nested lists overflow this recursion."""
+        if value and id(value) in entered:
+            raise TypeError("a list, tuple or dict held in two places cannot travel")
+        if depth >= MAX_PLAIN_DEPTH:
+            raise TypeError(f"values nested more than {MAX_PLAIN_DEPTH} deep cannot travel")
+        entered.add(id(value))
 
     def plain(value: Any) -> Any:
+        nonlocal depth
         if value is None or isinstance(value, (bool, int, float, str)):
             return value
+        if isinstance(value, (tuple, list, dict)):
+            enter(value)
+            depth += 1
+            try:
+                return container(value)
+            finally:
+                depth -= 1
         if isinstance(value, torch.Tensor):
             name = str(value.dtype).removeprefix("torch.")
             if name not in DTYPES or value.layout != torch.strided or value.is_quantized:
@@ -161,6 +183,9 @@ def encode(payload: Any, version: str) -> bytes:
             tensors.append({"dtype": name, "shape": list(value.shape), "bytes": data.numel()})
             blobs.append(data.numpy().tobytes())
             return {_TENSOR: len(tensors) - 1}
+        raise TypeError(f"a {type(value).__name__} cannot travel")
+
+    def container(value: tuple | list | dict) -> Any:
         if isinstance(value, tuple):
             return {_TUPLE: [plain(v) for v in value]}
         if isinstance(value, list) and len(value) > LIST_ROWS:  # in parts (see decode)
@@ -170,11 +195,9 @@ def encode(payload: Any, version: str) -> bytes:
             return {_LIST: list(range(first, len(lists)))}
         if isinstance(value, list):
             return [plain(v) for v in value]
-        if isinstance(value, dict):
-            if not all(isinstance(k, str) for k in value) or _TAGS & value.keys():
-                raise TypeError("a dict whose keys are not plain strings cannot travel")
-            return {k: plain(v) for k, v in value.items()}
-        raise TypeError(f"a {type(value).__name__} cannot travel")
+        if not all(isinstance(k, str) for k in value) or _TAGS & value.keys():
+            raise TypeError("a dict whose keys are not plain strings cannot travel")
+        return {k: plain(v) for k, v in value.items()}
 
     skeleton = json.dumps({"version": version, "payload": plain(payload)}).encode()
     parts = [text.encode() for text in lists]
