@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from segue.baselines.item_cooccurrence import ItemCooccurrence
@@ -57,6 +58,27 @@ def fit_neighbour_table(
     >>> nb[2].tolist(), sim[2].round(3).tolist()  # 2 co-occurs with 1 and 3, once each
     ([1, 3], [1.0, 1.0])
     """
+    pairs = cooccurrence_similarity(tracks, group_start, n_tracks, is_skip).tocoo()
+    keep = (pairs.data > 0) & (pairs.row > 0) & (pairs.col > 0)
+    src, dst = pairs.row[keep].astype(np.int64), pairs.col[keep].astype(np.int64)
+    return top_per_row(src, dst, pairs.data[keep], n_tracks, n_neighbours)
+
+
+def cooccurrence_similarity(
+    tracks: np.ndarray,
+    group_start: np.ndarray,
+    n_tracks: int,
+    is_skip: np.ndarray | None = None,
+) -> sp.csr_matrix:
+    """The cosine co-occurrence of training rows, (n_tracks + 1, n_tracks + 1), as the item
+    co-occurrence baseline counts it within ``SPAN`` plays; skipped plays left out.
+
+    Args: as :func:`fit_neighbour_table`'s.
+
+    >>> sim = cooccurrence_similarity(np.array([1, 2, 0, 3]), np.zeros(4, np.int64), 3)
+    >>> sim.toarray()[1].round(3).tolist()  # the unknown row (0) is left out: 1, 2, 3 adjacent
+    [0.0, 0.0, 1.0, 1.0]
+    """
     kept = tracks > 0
     if is_skip is not None:
         kept &= ~np.asarray(is_skip, dtype=bool)
@@ -65,10 +87,7 @@ def fit_neighbour_table(
     sequences = np.split(plays, bounds[1:]) if len(plays) else []
     similarity = ItemCooccurrence(window=SPAN).fit(sequences, n_tracks).similarity_
     assert similarity is not None
-    pairs = similarity.tocoo()
-    keep = (pairs.data > 0) & (pairs.row > 0) & (pairs.col > 0)
-    src, dst = pairs.row[keep].astype(np.int64), pairs.col[keep].astype(np.int64)
-    return top_per_row(src, dst, pairs.data[keep], n_tracks, n_neighbours)
+    return similarity
 
 
 @dataclass(frozen=True)

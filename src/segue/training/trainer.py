@@ -41,6 +41,7 @@ from segue.models.transformer import TrackTransformer
 from segue.training import distributed
 from segue.training.batch_loss import batch_loss, training_batch
 from segue.training.batching import epoch_batches
+from segue.training.embedding_init import EMBEDDING_INITS, init_track_embeddings
 from segue.training.losses import TrackLoss
 from segue.training.reproducibility import seed_everything
 from segue.training.resume_state import check_resume_state
@@ -98,6 +99,9 @@ class TrainerConfig:
             step's (:class:`segue.training.weight_average.WeightAverage`), keeping at most this
             share of the old average per step; 0 turns it off. ``last.pt`` keeps the raw
             weights and the average, for an exact resume.
+        embedding_init: How the track table starts: "random" (N(0, 0.02)) or "cooccurrence",
+            the training log's co-occurrence graph
+            (:mod:`segue.training.embedding_init`; needs in-memory training rows).
     """
 
     epochs: int = 50
@@ -125,6 +129,7 @@ class TrainerConfig:
     bucket_by_length: bool = True
     shuffle_ties: bool = False
     ema_decay: float = 0.0
+    embedding_init: str = "random"
 
     def __post_init__(self) -> None:
         """Refuse settings that would fail or train nonsense, before any data is touched."""
@@ -147,6 +152,11 @@ class TrainerConfig:
         check_number("prior_lr_scale", self.prior_lr_scale, low=0.0, low_open=True)
         check_number("mask_prob", self.mask_prob, low=0.0, high=1.0, low_open=True)
         check_number("ema_decay", self.ema_decay, low=0.0, high=1.0, high_open=True)
+        if self.embedding_init not in EMBEDDING_INITS:
+            raise ValueError(
+                f"embedding_init must be one of {list(EMBEDDING_INITS)}, "
+                f"got {self.embedding_init!r}"
+            )
         monitor_k(self.monitor)
         check_device_name(self.device)
 
@@ -561,6 +571,9 @@ def fit(
     if model.blend is not None:  # a blend set before training (model.blend_weight > 0)
         events = training_rows(data, "a transition blend", "model.blend_weight=0")
         model.blend.fit_table(events.tracks, events.group_start, events.is_skip)
+    if config.embedding_init == "cooccurrence":  # before the loop: its average copies the start
+        events = training_rows(data, "a co-occurrence start", "trainer.embedding_init=random")
+        init_track_embeddings(model, events, config.seed)
     atomic_write_text(Path(config.out_dir) / "trainer.json", json.dumps(asdict(config), indent=2))
     return _Loop(
         model,
@@ -603,7 +616,7 @@ def training_rows(data: TrainingWindows, model_kind: str, off: str) -> EncodedEv
     events: EncodedEvents | None = getattr(data, "events", None)
     if events is None:
         raise ValueError(
-            f"{model_kind} counts its transition table from in-memory training sequences; "
+            f"{model_kind} counts its table from in-memory training sequences; "
             f"streamed shards do not provide them (set {off})"
         )
     return events
