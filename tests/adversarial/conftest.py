@@ -86,3 +86,20 @@ def without_checksums(bundle: Path) -> Path:
     meta["version"] = 1
     meta_path.write_text(json.dumps(meta))
     return bundle
+
+
+def shared_lists(levels: int) -> list:
+    """``a = [a, a]`` ``levels`` times: 2**levels values to visit, ``levels`` lists in memory
+    (and in a pickle, which stores a shared list once)."""
+    value: object = "x"
+    for _ in range(levels):
+        value = [value, value]
+    return value  # type: ignore[return-value]
+
+
+def nested_lists(depth: int) -> list:
+    """``depth`` lists, each inside the next."""
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value

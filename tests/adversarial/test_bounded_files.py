@@ -32,23 +32,8 @@ from segue.export.runtime import BundleError, OnnxRecommender
 from segue.io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from segue.io.safe_load import content_digest
 from segue.models import hstu
-from tests.adversarial.conftest import payload, resave
+from tests.adversarial.conftest import nested_lists, payload, resave, shared_lists
 from tests.export.conftest import tiny_checkpoint
-
-
-def _shared(levels: int) -> list:
-    """``a = [a, a]`` ``levels`` times: 2**levels values, ``levels`` lists in memory."""
-    value: object = "x"
-    for _ in range(levels):
-        value = [value, value]
-    return value  # type: ignore[return-value]
-
-
-def _nested(depth: int) -> list:
-    value: list = []
-    for _ in range(depth):
-        value = [value]
-    return value
 
 
 def test_an_hstu_position_table_bomb_is_refused_before_any_block_is_built(tmp_path, monkeypatch):
@@ -118,8 +103,11 @@ def _with_reader_options(path: Path, options: dict) -> Path:
 @pytest.mark.parametrize(
     ("options", "match"),
     [
-        ({"n_users": _nested(3000)}, r"reader_options.n_users\[0\]\[0\].*nested more than 100"),
-        ({"n_users": _shared(60)}, "reader_options: more than 100,000 values"),
+        (
+            {"n_users": nested_lists(3000)},
+            r"reader_options.n_users\[0\]\[0\].*nested more than 100",
+        ),
+        ({"n_users": shared_lists(60)}, "reader_options: more than 100,000 values"),
     ],
 )
 def test_deep_or_shared_data_settings_are_refused_at_once(checkpoint_path, options, match):

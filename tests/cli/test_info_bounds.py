@@ -7,21 +7,7 @@ from pathlib import Path
 
 import torch
 
-from tests.adversarial.conftest import Canary
-
-
-def _shared(levels: int) -> list:
-    value: object = "x"
-    for _ in range(levels):
-        value = [value, value]
-    return value  # type: ignore[return-value]
-
-
-def _nested(depth: int) -> list:
-    value: list = []
-    for _ in range(depth):
-        value = [value]
-    return value
+from tests.adversarial.conftest import Canary, nested_lists, shared_lists
 
 
 def _with(checkpoint: Path, out: Path, part: str, value: object) -> Path:
@@ -37,13 +23,13 @@ def _with(checkpoint: Path, out: Path, part: str, value: object) -> Path:
 
 
 def test_shared_metrics_are_a_damaged_artefact_not_a_walk_for_ever(segue, artefacts, tmp_path):
-    path = _with(artefacts["checkpoint"], tmp_path / "dag.pt", "metrics", {"x": _shared(60)})
+    path = _with(artefacts["checkpoint"], tmp_path / "dag.pt", "metrics", {"x": shared_lists(60)})
     result = segue("info", path)
     assert result.code == 1 and "damaged segue artefact: metrics: more than 100,000" in result.err
 
 
 def test_deep_data_settings_are_a_damaged_artefact(segue, artefacts, tmp_path):
-    deep = {"reader_options": {"n": _nested(3000)}}
+    deep = {"reader_options": {"n": nested_lists(3000)}}
     path = _with(artefacts["checkpoint"], tmp_path / "deep.pt", "data_settings", deep)
     result = segue("info", path)
     assert result.code == 1 and "nested more than 100 containers deep" in result.err

@@ -10,27 +10,14 @@ import pytest
 import torch
 
 from segue.serve import staging
-
-
-def _shared(levels: int) -> list:
-    value: object = "x"
-    for _ in range(levels):
-        value = [value, value]
-    return value  # type: ignore[return-value]
-
-
-def _nested(depth: int) -> list:
-    value: list = []
-    for _ in range(depth):
-        value = [value]
-    return value
+from tests.adversarial.conftest import nested_lists, shared_lists
 
 
 @pytest.mark.parametrize(
     ("metrics", "match"),
     [
-        (_shared(60), "held in two places cannot travel"),
-        (_nested(200_000), "nested more than 100 deep cannot travel"),
+        (shared_lists(60), "held in two places cannot travel"),
+        (nested_lists(200_000), "nested more than 100 deep cannot travel"),
     ],
 )
 def test_shared_or_deep_values_are_refused_at_once(metrics, match):

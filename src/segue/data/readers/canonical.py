@@ -136,14 +136,7 @@ def as_text(values: pd.Series, *, file: str, column: str) -> pd.Series:
         bad = values.notna()  # a column of numbers or bools
     if not bad.any():
         return values
-    row = first_row(bad)
-    value = values.loc[row]
-    raise DataError(
-        f"{shown(value):.40} is a {type(value).__name__}, not text",
-        file=file,
-        column=column,
-        row=row,
-    )
+    raise _wrong_kind(values, bad, "text", file=file, column=column)
 
 
 def as_count(values: pd.Series, *, file: str, column: str) -> pd.Series:
@@ -197,14 +190,21 @@ def _only_numbers(values: pd.Series, *, file: str, column: str) -> None:
     else:
         return
     if bad.any():
-        row = first_row(bad)
-        value = values.loc[row]
-        raise DataError(
-            f"{shown(value):.40} is a {type(value).__name__}, not a number",
-            file=file,
-            column=column,
-            row=row,
-        )
+        raise _wrong_kind(values, bad, "a number", file=file, column=column)
+
+
+def _wrong_kind(
+    values: pd.Series, bad: pd.Series, kind: str, *, file: str, column: str
+) -> DataError:
+    """The error for the first ``bad`` value of ``values``, which is not ``kind``."""
+    row = first_row(bad)
+    value = values.loc[row]
+    return DataError(
+        f"{shown(value):.40} is a {type(value).__name__}, not {kind}",
+        file=file,
+        column=column,
+        row=row,
+    )
 
 
 _NUMBER_KINDS = ("integer", "floating", "mixed-integer-float", "decimal", "string", "empty")
