@@ -72,10 +72,14 @@ def test_reload_swaps_the_model_without_dropping_requests(models, tmp_path):
         # SIGHUP reloads too: back to the first model.
         _swap(models.checkpoint, served)
         server.process.send_signal(signal.SIGHUP)
+        # 120 s: the reload's child read side.pt in over 30 s once, with a training run and a
+        # screen sharing CI's 2 cores (2026-12-08); the wait ends as soon as the version shows.
         _wait_for(
             lambda: (
                 httpx.get(f"{server.url}/readyz").json()["model_version"] == before["model_version"]
-            )
+            ),
+            120,
+            server,
         )
         # A file that is not a model: the reload fails, the old model keeps serving.
         served.write_bytes(b"not a checkpoint")
