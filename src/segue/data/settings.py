@@ -28,6 +28,7 @@ from segue.data.sessions import SkipRule, check_session_settings
 from segue.data.splits import check_split_options
 from segue.data.subsample import cap_events
 from segue.data.synthetic import SyntheticConfig, generate_listening_log
+from segue.io.plain_data import plain_nodes, short
 from segue.models.config import ModelConfig
 
 SETTINGS_VERSION = 2
@@ -305,9 +306,6 @@ def check_plain(name: str, value: object) -> None:
     Traceback (most recent call last):
     ValueError: options._target_: keys starting with '_' are not allowed (nothing names code)
     """
-    # Imported here: segue.io.plain_data imports nothing, so this adds no import cycle.
-    from segue.io.plain_data import plain_nodes, short
-
     for where, item in plain_nodes(name, value):
         if item is None or isinstance(item, (str, bool, int, list)):
             continue

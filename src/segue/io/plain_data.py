@@ -3,12 +3,15 @@
 Why bounded: a pickle (and so a ``weights_only`` checkpoint) stores a container met twice as a
 two-byte reference to the first, so ``a = [a, a]`` sixty times over is a few hundred bytes on
 disk but 2**60 values to a walk that follows every reference; and 200,000 nested lists are
-200 kB that overflow any recursive walk (``RecursionError``). Every walk over such data (the
-checkpoint loader's checks of data settings, ``segue info``, the ONNX bundle's JSON) goes
-through :func:`plain_nodes`, which visits at most :data:`MAX_PLAIN_NODES` values no deeper
-than :data:`MAX_PLAIN_DEPTH`, and refuses the rest with a ``ValueError`` naming where.
+200 kB that overflow any recursive walk (``RecursionError``). The walks over such data (the
+checkpoint loader's check of data settings, :func:`segue.data.settings.check_plain`, and
+``segue info``'s copy of every plain part) go through :func:`plain_nodes`, which visits at
+most :data:`MAX_PLAIN_NODES` values no deeper than :data:`MAX_PLAIN_DEPTH`, and refuses the
+rest with a ``ValueError`` naming where. The reload child's encoder
+(:mod:`segue.serve.staging`), which must carry whole vocabularies, refuses shared containers
+instead and shares only the depth limit.
 
-This module imports nothing from segue, torch or numpy: the torch-free ONNX runtime uses it.
+This module imports nothing from segue, torch or numpy, so any layer may use it.
 """
 
 from __future__ import annotations

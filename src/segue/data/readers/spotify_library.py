@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from segue.data.readers.parser_errors import PARSER_ERRORS
 from segue.data.readers.sources import SourceFile
@@ -34,9 +35,8 @@ def saved_shows(files: Sequence[SourceFile]) -> dict[Folder, tuple[str, ...]]:
     for file in files:
         if file.basename.lower() != LIBRARY:
             continue
-        try:
-            library = json.loads(read_text(file))
-        except PARSER_ERRORS:  # undecodable, not JSON, nested too deeply, a damaged .zip member
+        library = json_or_none(file)
+        if library is None:
             continue
         entries = library.get("shows") if isinstance(library, dict) else None
         if not isinstance(entries, list):  # absent, or a damaged field: no shows to go by
@@ -56,3 +56,13 @@ def shows_for(file: SourceFile, shows: dict[Folder, tuple[str, ...]]) -> tuple[s
 def folder_of(file: SourceFile) -> Folder:
     """The export folder a file sits in: its source and the path above it."""
     return (file.source, file.parts[:-1])
+
+
+def json_or_none(file: SourceFile) -> Any:
+    """A side file's JSON (``YourLibrary.json``, ``Userdata.json``), or None when it cannot be
+    read: undecodable, not JSON, nested too deeply, a damaged .zip member. Such a file holds no
+    plays, so the listening files beside it are read all the same."""
+    try:
+        return json.loads(read_text(file))
+    except PARSER_ERRORS:
+        return None

@@ -9,13 +9,10 @@ and gives one person's account data and extended history one user id.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
-from segue.data.readers.parser_errors import PARSER_ERRORS
 from segue.data.readers.sources import SourceFile
-from segue.data.readers.spotify_library import Folder, folder_of
-from segue.data.readers.text import read_text
+from segue.data.readers.spotify_library import Folder, folder_of, json_or_none
 
 USERDATA = "userdata.json"
 
@@ -30,10 +27,7 @@ def account_users(files: Sequence[SourceFile]) -> dict[Folder, str]:
     for file in files:
         if file.basename.lower() != USERDATA:
             continue
-        try:
-            data = json.loads(read_text(file))
-        except PARSER_ERRORS:  # undecodable, not JSON, nested too deeply, a damaged .zip member
-            continue
+        data = json_or_none(file)
         name = data.get("username") if isinstance(data, dict) else None
         if isinstance(name, str) and name.strip():
             users[folder_of(file)] = name.strip()
