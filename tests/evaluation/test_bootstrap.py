@@ -98,3 +98,12 @@ def test_unequal_clusters_resample_the_point_weighted_mean() -> None:
 def test_clusters_of_another_length_raise() -> None:
     with pytest.raises(ValueError, match="one id per point"):
         paired_bootstrap(np.zeros(3), np.zeros(3), clusters=np.zeros(2))
+
+
+def test_a_missing_cluster_id_is_one_cluster_of_its_own() -> None:
+    # Points without a user id (NaN or None) are one more resampling unit, not an index error.
+    a, b = np.array([1.0, 1.0, 1.0, 0.0]), np.zeros(4)
+    for ids in (np.array([np.nan, np.nan, np.nan, 9.0]), np.array([None, None, None, "v"])):
+        result = paired_bootstrap(a, b, n_resamples=500, clusters=ids)
+        same = paired_bootstrap(a, b, n_resamples=500, clusters=np.array([7, 7, 7, 9]))
+        assert result == same

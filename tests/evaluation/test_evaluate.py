@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -144,3 +145,32 @@ def test_a_fold_other_than_validation_or_test_is_refused_not_read_as_test(data):
     with pytest.raises(ValueError, match="fold must be one of"):
         data.points("train")
     assert data.points("test") is data.test and data.points("validation") is data.validation
+
+
+def test_a_replayed_target_unknown_to_the_vocabulary_is_a_repeat() -> None:
+    """Track "new" is first heard at the validation point (outside the training catalogue), then
+    played again at the test point: a repeat for the listener, though a miss for every model."""
+    tracks = ["a", "b", "c", "a", "b", "c", "new", "new"]
+    log = pd.DataFrame(
+        {
+            "user_id": ["u"] * 8,
+            "track_id": tracks,
+            "timestamp": pd.to_datetime(np.arange(8) * 3600, unit="s", utc=True),
+        }
+    )
+    data = prepare_data(log, sessions=SessionOptions(skip_min_ms=None), catalogue="train")
+    pop = MostPopular().fit(data.training_sequences(), data.vocab.n_tracks)
+    points = evaluate(pop, data, ks=(1,)).points
+    assert points["track_id"].tolist() == ["new"]
+    assert points["rank"].tolist() == [MISS]
+    assert points["is_repeat"].tolist() == [True]
+    assert points["target_known"].tolist() == [False]
+
+
+def test_a_fold_without_points_is_refused_before_any_model_is_scored() -> None:
+    """A refit split has no validation fold: say so, not "ranks must be a non-empty array"."""
+    log = generate_listening_log(n_users=30, n_events=1500, seed=2)
+    refit = prepare_data(log, split="leave_last_out", split_options={"validation": False})
+    assert len(refit.validation) == 0
+    with pytest.raises(ValueError, match="the validation fold has no prediction points"):
+        evaluate({"m": _Unscored()}, refit, fold="validation")

@@ -74,6 +74,15 @@ def test_unknown_target_is_miss() -> None:
     assert target_ranks(np.ones((1, 4)), [0]).tolist() == [MISS]
 
 
+def test_padding_is_ignored_even_when_its_score_is_nan() -> None:
+    """Column 0 is never ranked "whatever score it holds", NaN included (e.g. a 0 / 0 there)."""
+    scores = np.array([[np.nan, 0.9, 0.5, 0.5], [np.nan, 0.1, 0.2, 0.3]])
+    assert target_ranks(scores, [2, 3]).tolist() == [3, 1]
+    assert top_k(scores, 2).indices.tolist() == [[1, 2], [3, 2]]
+    with pytest.raises(ValueError, match="NaN"):  # a NaN on a track is still refused
+        top_k(np.array([[np.nan, np.nan, 0.5]]), 1)
+
+
 def test_rank_errors() -> None:
     with pytest.raises(ValueError, match="NaN"):
         target_ranks(np.array([[0.0, np.nan, 1.0]]), [2])

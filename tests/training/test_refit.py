@@ -111,7 +111,7 @@ def test_refit_settings_move_the_validation_window_to_train():
         split_options={"test_days": 14, "validation_days": 14},
     )
     refit = refit_settings(temporal)
-    assert refit.split_options == {"test_days": 14, "validation_days": 0}
+    assert refit.split_options == {"test_days": 14, "validation_days": 0, "gap_days": 0}
     assert refit.name == "synthetic+refit" and temporal.split_options["validation_days"] == 14
     loo = refit_settings(DataSettings(name="ml", reader="synthetic", split="leave_last_out"))
     assert loo.split_options == {"validation": False}
@@ -167,3 +167,32 @@ def test_a_refit_trains_on_the_validation_fold_and_keeps_the_test_points(case):
     assert "validation" not in folds[1]
     # The same listeners are held out: one whose validation fold is trained on keeps its test.
     assert tested[1]["user_id"].nunique() == tested[0]["user_id"].nunique()
+
+
+def test_a_temporal_refit_trains_on_the_gap_and_keeps_the_test_points():
+    # The gap sits before the validation window; a refit keeping gap_days would move it up to
+    # the test cut and drop the most recent days from training and from the test histories.
+    from segue.training.refit import REFIT_SPLITS
+
+    log = generate_listening_log(n_users=30, n_events=3000, seed=2)
+    options = {"test_days": 3, "validation_days": 3, "gap_days": 3}
+    prepared = [
+        prepare_data(log, sessions=SessionOptions(), split="global_temporal", split_options=o)
+        for o in (options, {**options, **REFIT_SPLITS["global_temporal"]})
+    ]
+    tested = [
+        p.split.points("test")[["user_id", "track_id", "timestamp"]].reset_index(drop=True)
+        for p in prepared
+    ]
+    assert len(tested[0]) > 0 and tested[0].equals(tested[1])
+    events = [p.split.events for p in prepared]
+    keys = ["user_id", "track_id", "timestamp"]
+    before = events[0][events[0]["fold"] != "test"][keys]
+    trained = events[1][events[1]["fold"] == "train"][keys]
+    gap = trained.merge(before, how="left", indicator=True).query("_merge == 'left_only'")
+    assert len(gap) > 0  # the first run left the gap out; the refit trains on it
+    validation_start = events[0].loc[events[0]["fold"] == "validation", "timestamp"].min()
+    assert (gap["timestamp"] < validation_start).all()
+    folds = [e["fold"].value_counts() for e in events]
+    assert folds[1]["train"] == folds[0]["train"] + folds[0]["validation"] + len(gap)
+    assert folds[1]["test"] == folds[0]["test"]

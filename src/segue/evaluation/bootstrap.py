@@ -108,5 +108,6 @@ def _cluster_totals(diff: np.ndarray, clusters: np.ndarray | None) -> tuple[np.n
     ids = np.asarray(clusters)
     if ids.shape != diff.shape:
         raise ValueError(f"clusters must give one id per point, {diff.shape}, got {ids.shape}")
-    codes = pd.factorize(ids)[0]
+    # A missing id (NaN, None) is a cluster of its own: factorize's -1 would break bincount.
+    codes = pd.factorize(ids, use_na_sentinel=False)[0]
     return np.bincount(codes, weights=diff), np.bincount(codes).astype(np.float64)

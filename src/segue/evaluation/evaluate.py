@@ -39,8 +39,9 @@ class Evaluation:
         points: One row per (model, prediction point): ``model``, ``query``, ``user_id``,
             ``session_id``, ``position``, ``track_id`` (the target), ``rank`` (``MISS`` when the
             target is unknown at training time), ``history_length``, ``target_popularity``
-            (train plays), ``target_known``, ``is_repeat`` (target already in the history) and
-            ``after_skip`` (the last event before the point was a skipped play).
+            (train plays), ``target_known``, ``is_repeat`` (the listener played the target's
+            track before the point, in the vocabulary or not) and ``after_skip`` (the last
+            event before the point was a skipped play).
         summary: One row per model: NDCG/HR/MRR at each K, coverage@K, artist diversity@10,
             mean log-popularity@10, repeat share@10, point counts.
         top_k: Per model, the recommended indices at each point, (N, max K).
@@ -97,10 +98,7 @@ def point_table(data: PreparedData, fold: str) -> pd.DataFrame:
         data.encoded.event_types[np.maximum(points.ends - 1, 0)],
         0,
     )
-    is_repeat = np.array(
-        [t in set(points.full_history(i).tolist()) for i, t in enumerate(points.targets)],
-        dtype=bool,
-    )
+    is_repeat = _played_before(data.split.events)[points.rows]
     table = pd.DataFrame(
         {
             "query": np.arange(len(points)),
@@ -116,6 +114,19 @@ def point_table(data: PreparedData, fold: str) -> pd.DataFrame:
         }
     )
     return table
+
+
+def _played_before(events: pd.DataFrame) -> np.ndarray:
+    """True where the user already had an event of the same track earlier in ``events``, (N,).
+
+    Read from the track ids, not the vocabulary indices: a track outside the training
+    catalogue (index 0, always a miss) that the listener heard in validation and replays in
+    test is still a repeat, or the "new track" bucket would hold every such replay.
+
+    >>> _played_before(pd.DataFrame({"user_id": list("uuuv"), "track_id": list("abab")})).tolist()
+    [False, False, True, False]
+    """
+    return events.groupby([Columns.USER, Columns.TRACK], sort=False).cumcount().to_numpy() > 0
 
 
 def evaluate(
@@ -160,6 +171,11 @@ def evaluate(
     named = dict(models) if isinstance(models, Mapping) else {_name_of(models): models}
     base = point_table(data, fold)
     points = data.points(fold)
+    if len(points) == 0:  # a refit split has no validation fold: no metric has a value
+        raise ValueError(
+            f"the {fold} fold has no prediction points to evaluate (a refit split has no "
+            "validation fold); evaluate another fold or prepare the data with one"
+        )
     histories = [points.full_history(i) for i in range(len(points))]
     artist_of = data.vocab.artist_index(np.arange(data.vocab.n_tracks + 1))
     counts = data.vocab.popularity()

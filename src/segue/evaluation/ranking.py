@@ -292,7 +292,10 @@ def _check_scores(scores: torch.Tensor | np.ndarray) -> torch.Tensor:
 
 
 def _check_nan(chunk: torch.Tensor) -> None:
-    if chunk.is_floating_point() and torch.isnan(chunk.amax(dim=1)).any():  # amax keeps NaN
+    """Raise on a NaN score of a track; column 0 is padding, ignored whatever it holds."""
+    # amax keeps NaN, so one reduction per row finds it; an empty catalogue has nothing to check
+    tracks = chunk[:, 1:]  # (b, V - 1)
+    if tracks.is_floating_point() and tracks.numel() and torch.isnan(tracks.amax(dim=1)).any():
         raise ValueError("scores contain NaN")
 
 

@@ -58,7 +58,12 @@ def rank_and_list(
     exclude_seen: bool = False,
     batch_size: int = 256,
 ) -> RankedPoints:
-    """Ranks of the targets and, when ``k`` > 0, the top-k recommended at every point."""
+    """Ranks of the targets and, when ``k`` > 0, the top-k recommended at every point.
+
+    Lists are always (N, k): past the catalogue's ``n_tracks`` items they trail with 0, the
+    empty slot every beyond-accuracy metric ignores, so a cut-off larger than a small
+    catalogue is a valid request, not a crash.
+    """
     was_training = isinstance(scorer, TrackTransformer) and scorer.training
     if isinstance(scorer, TrackTransformer):
         scorer.eval()
@@ -72,7 +77,8 @@ def rank_and_list(
         )
         ranks[idx] = target_ranks(scores, points.targets[idx], exclude)
         if k:
-            lists[idx] = top_k(scores, min(k, scores.shape[1] - 1), exclude).indices
+            found = top_k(scores, k, exclude).indices  # (b, min(k, n_tracks))
+            lists[idx, : found.shape[1]] = found
     if was_training and isinstance(scorer, TrackTransformer):
         scorer.train()
     return RankedPoints(ranks, lists)

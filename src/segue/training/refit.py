@@ -22,7 +22,9 @@ import dataclasses
 from segue.data.settings import DataSettings
 
 REFIT_SPLITS: dict[str, dict[str, object]] = {
-    "global_temporal": {"validation_days": 0},
+    # The gap (sessions dropped before the validation window) would otherwise move up to the
+    # test cut and drop the most recent days, from training and from the test histories too.
+    "global_temporal": {"validation_days": 0, "gap_days": 0},
     "leave_last_out": {"validation": False},
     "held_out_sessions": {"validation": False},
 }
@@ -34,7 +36,9 @@ def refit_settings(settings: DataSettings) -> DataSettings:
 
     The test points are unchanged, so the refit model is tested on the same points (targets
     first heard in the validation window become known, which is the point of refitting). For a
-    temporal split the validation window joins train; for leave-last-out each user's
+    temporal split the validation window joins train, and so does the gap before it (``gap_days``
+    keeps what is learned apart from what is validated; a refit validates nothing, and trains on
+    everything before the test cut); for leave-last-out each user's
     validation item becomes the last training item; for held-out sessions each user's
     validation session becomes the last training session.
 
