@@ -57,7 +57,8 @@ def test_by_bucket_splits_repeats_from_new_targets() -> None:
     repeats = int(ref["is_repeat"].sum())
     assert table["points"].tolist() == [120 - repeats, repeats]
     assert table.loc[1, "reference ndcg@10"] == 1.0  # ref ranks every repeat first
-    assert table.loc[1, "significant"] and table.loc[1, "ci_low"] > 0
+    assert table.loc[1, "ci_low"] > 0  # excludes 0, but from under 20 listeners
+    assert table.loc[1, "clusters"] < 20 and not table.loc[1, "significant"]
     assert table["points"].sum() == 120
 
 
@@ -99,3 +100,17 @@ def test_a_one_listener_table_resamples_its_sessions_and_a_crowd_its_listeners()
     assert resampling_unit(one.assign(user_id=sessions)) == "user_id"
     few = one.assign(session_id=sessions % 3)  # too few of either: listeners, flagged as such
     assert resampling_unit(few) == "user_id"
+
+
+def test_a_bucket_of_too_few_listeners_is_never_significant() -> None:
+    from segue.evaluation.comparison import MIN_CLUSTERS
+
+    points = _points()
+    one = points.assign(user_id="u0")  # every point one listener: a zero-width interval
+    table = compare_by_bucket(one, "ref", "is_repeat", n_resamples=300, cluster="user_id")
+    repeat = table[table["bucket"] == "repeat"].iloc[0]
+    assert repeat["clusters"] == 1 < MIN_CLUSTERS
+    assert repeat["ci_low"] > 0  # the interval excludes 0 ...
+    assert not repeat["significant"]  # ... but one listener says nothing
+    by_points = compare_by_bucket(one, "ref", "is_repeat", n_resamples=300, cluster=None)
+    assert by_points.loc[by_points["bucket"] == "repeat", "significant"].item()

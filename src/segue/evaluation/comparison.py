@@ -115,7 +115,9 @@ def compare_by_bucket(
     Returns:
         One row per (bucket, other model), buckets in order: ``bucket``, ``other``, ``points``,
         ``clusters``, ``reference ndcg@{k}``, ``other ndcg@{k}``, ``diff``, ``ci_low``,
-        ``ci_high``, ``p_value``; ``significant`` is True when the interval excludes 0.
+        ``ci_high``, ``p_value``; ``significant`` is True when the interval excludes 0 and
+        rests on at least :data:`MIN_CLUSTERS` resampling units (a bucket of one listener has a
+        zero-width interval that excludes 0 whatever the difference).
     """
     if by not in BUCKETINGS:
         raise ValueError(f"unknown breakdown {by!r}; choose from {sorted(BUCKETINGS)}")
@@ -142,10 +144,16 @@ def compare_by_bucket(
                     "ci_low": row["ci_low"],
                     "ci_high": row["ci_high"],
                     "p_value": row["p_value"],
-                    "significant": row["ci_low"] > 0 or row["ci_high"] < 0,
+                    "significant": _significant(row),
                 }
             )
     return pd.DataFrame(rows)
+
+
+def _significant(row: dict[str, Any]) -> bool:
+    """The interval excludes 0 and rests on enough units to mean it."""
+    excludes_zero = row["ci_low"] > 0 or row["ci_high"] < 0
+    return bool(excludes_zero and row["clusters"] >= MIN_CLUSTERS)
 
 
 def _compare_rows(
