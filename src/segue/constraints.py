@@ -146,13 +146,16 @@ BATCH_HINT = " (for many histories use recommend_batch)"
 
 
 def id_list(name: str, ids: object) -> list[object]:
-    """A request's collection of track ids as a list; one string (or number) is one id.
+    """A request's collection of track ids as a list; one string (or number) is one id, and
+    bytes are decoded as UTF-8.
 
     A string is iterable, but ``block="trackA"`` means the track "trackA", never the tracks
     "t", "r", "a"...
 
     >>> id_list("block", "trackA"), id_list("allow", ("a", "b")), id_list("block", 7)
     (['trackA'], ['a', 'b'], [7])
+    >>> id_list("allow", [b"a", "b"])  # bytes are text, as one bytes id is
+    ['a', 'b']
     >>> id_list("allow", {"a": 1})
     Traceback (most recent call last):
     TypeError: allow must be a collection of track ids (a list, set or array), got a dict
@@ -169,10 +172,13 @@ def id_list(name: str, ids: object) -> list[object]:
     items = list(ids)
     # A list inside the list (a batch given where one history belongs) would be one unknown
     # id "['a', 'b']": refused instead. One C-level pass over the types, then the culprit.
-    if any(issubclass(kind, NOT_IDS) for kind in set(map(type, items))):
+    kinds = set(map(type, items))
+    if any(issubclass(kind, NOT_IDS) for kind in kinds):
         i = next(i for i, item in enumerate(items) if isinstance(item, NOT_IDS))
         raise TypeError(
             f"{name}[{i}] is a {type(items[i]).__name__}, not {one}"
             + (BATCH_HINT if name == "history" else "")
         )
+    if any(issubclass(kind, bytes) for kind in kinds):  # as one bytes id: not the id "b't1'"
+        items = [item.decode() if isinstance(item, bytes) else item for item in items]
     return items

@@ -834,3 +834,21 @@ def test_session_state_constructor_misuse(rec):
 
     raises_naming(TypeError, "model", SessionState, "model", rec.catalogue)
     raises_naming(TypeError, "catalogue", SessionState, rec.model, rec.vocab)
+
+
+@pytest.mark.parametrize("method", ["recommend", "onnx.recommend"])
+def test_bytes_ids_in_a_history_are_their_text_in_both_runtimes(rec, onnx, method):
+    served = rec if method == "recommend" else onnx
+    as_bytes = served.recommend([h.encode() for h in HISTORY], k=5)
+    as_text = served.recommend(HISTORY, k=5)
+    if isinstance(as_text, pd.DataFrame):
+        pd.testing.assert_frame_equal(as_bytes, as_text)
+    else:  # the ONNX runtime answers in plain rows: it has no pandas
+        assert as_bytes == as_text
+
+
+@pytest.mark.parametrize("method", ["recommend", "onnx.recommend"])
+@pytest.mark.parametrize("kind", [set, frozenset])
+def test_a_set_is_no_history_in_either_runtime(rec, onnx, method, kind):
+    served = rec if method == "recommend" else onnx
+    raises_naming(TypeError, "history", served.recommend, kind(HISTORY), k=5)

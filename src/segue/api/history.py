@@ -105,8 +105,11 @@ def encode_history(
     Raises:
         UnknownTracksError: If ``on_unknown="raise"`` and an id is not in the vocabulary.
         ValueError: If ``on_unknown`` is neither value, an event table has no ``track_id``, a
-            timestamp cannot be read or an event type is not one of :data:`EVENT_TYPES`.
-        TypeError: If ``history`` is neither a collection of ids nor an event table.
+            timestamp cannot be read, an event type is not one of :data:`EVENT_TYPES`, a
+            ``skipped`` / ``is_skip`` value is not true / false / 0 / 1 / missing, or an
+            ``ms_played`` value is not a number (naming the column and row).
+        TypeError: If ``history`` is neither a collection of ids nor an event table, or is a
+            set (it has no listening order).
 
     A single string (or number) is a history of one id, never a sequence of its characters.
     """
@@ -114,6 +117,11 @@ def encode_history(
         raise ValueError(f"on_unknown must be 'ignore' or 'raise', got {on_unknown!r}")
     if history is None:
         return empty_history()
+    if isinstance(history, set | frozenset):  # hash order, which changes between processes
+        raise TypeError(
+            "history must be in listening order (a list, tuple or array, oldest first), "
+            f"got a {type(history).__name__}"
+        )
     if isinstance(history, pd.DataFrame):
         encoded = _encode_events(history, catalogue)
     else:
@@ -140,6 +148,11 @@ def _assumed_gaps(n: int) -> np.ndarray:
 def _encode_events(events: pd.DataFrame, catalogue: Catalogue) -> EncodedHistory:
     if Columns.TRACK not in events:
         raise ValueError(f"an event table needs a {Columns.TRACK!r} column")
+    for column in (Columns.IS_SKIP, Columns.SKIPPED):  # "no" was read as true: a skip
+        if column in events:
+            _check_flags(events[column], column)
+    if Columns.MS_PLAYED in events:
+        _check_numbers(events[Columns.MS_PLAYED], Columns.MS_PLAYED)
     times = _seconds(events[Columns.TIMESTAMP]) if Columns.TIMESTAMP in events else None
     if times is not None:
         order = np.argsort(times, kind="stable")  # keep the given order among equal times
@@ -193,10 +206,34 @@ def _event_types(events: pd.DataFrame) -> np.ndarray:
     else:
         types = np.full(n, PLAY)
     if Columns.IS_SKIP in events:
-        is_skip = events[Columns.IS_SKIP].fillna(False).to_numpy(dtype=bool)
+        is_skip = events[Columns.IS_SKIP].astype(object).fillna(False).to_numpy(dtype=bool)
     else:
         is_skip = skip_mask(events, SkipRule())
     return np.where(is_skip, SKIP, types).astype(np.int64)
+
+
+def _check_flags(values: pd.Series, column: str) -> None:
+    """A true / false column: booleans, 0 / 1 or missing (false); anything else names its row."""
+    if pd.api.types.is_bool_dtype(values):
+        return
+    for row, value in enumerate(values.to_numpy(dtype=object)):
+        if not (_missing(value) or isinstance(value, bool | np.bool_) or _zero_or_one(value)):
+            raise ValueError(f"column {column!r}, row {row}: {value!r} is not true or false")
+
+
+def _zero_or_one(value: object) -> bool:
+    return isinstance(value, numbers.Real) and value in (0, 1)
+
+
+def _check_numbers(values: pd.Series, column: str) -> None:
+    """A column of numbers (or missing values); anything else names its row."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return
+    for row, value in enumerate(values.to_numpy(dtype=object)):
+        if not _missing(value) and (
+            isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real)
+        ):
+            raise ValueError(f"column {column!r}, row {row}: {value!r} is not a number")
 
 
 def _missing(value: object) -> bool:

@@ -18,7 +18,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from segue.checks import check_choice, check_cut_offs, check_flag, check_integer
-from segue.cli.run_checks import naming_settings, plain
+from segue.cli.run_checks import check_known_keys, check_output_dir, naming_settings, plain
 from segue.cli.run_folder import run_output
 from segue.cli.train_run import data_group
 from segue.columns import TEST, VALIDATION
@@ -99,6 +99,13 @@ def model_names(paths: list[str]) -> dict[str, str]:
         depth += 1
 
 
+EVALUATE_KEYS = (
+    *("paths", "data", "baselines", "checkpoints", "data_from_checkpoint", "fold", "ks"),
+    *("exclude_seen", "batch_size", "compare_to"),
+)
+"""The top-level keys of the evaluate config; any other (``+k=[5]``) is refused."""
+
+
 def check_evaluate_settings(cfg: DictConfig) -> dict[str, str]:
     """Check the settings (fold, ks, batch_size, exclude_seen, data_from_checkpoint), the
     checkpoints, the baselines' own settings (each is built once) and ``compare_to`` before any
@@ -111,9 +118,12 @@ def check_evaluate_settings(cfg: DictConfig) -> dict[str, str]:
 
     Raises:
         FileNotFoundError: Naming ``checkpoints`` and the missing file.
+        NotADirectoryError: ``paths.output_dir`` is a file or below one.
         TypeError, ValueError: A setting of the wrong kind or value, named.
         ValueError: Nothing to evaluate, or ``compare_to`` names no model to be evaluated.
     """
+    check_output_dir(cfg)
+    check_known_keys(cfg, "", EVALUATE_KEYS)
     check_choice("fold", cfg.get("fold"), [VALIDATION, TEST])
     ks = cfg.get("ks")
     check_cut_offs("ks", OmegaConf.to_container(ks) if OmegaConf.is_list(ks) else ks)

@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -24,7 +25,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from segue.checks import check_cut_offs, check_integer, check_number
+from segue.checks import check_cut_offs, check_flag, check_integer, check_number
 from segue.data.pipeline import SessionOptions
 from segue.data.readers.options import check_values
 from segue.data.sessions import SkipRule, check_session_settings
@@ -33,7 +34,14 @@ from segue.data.splits import check_split_options
 from segue.models.config import ModelConfig
 from segue.recipes.optimizer import SHARED_KEYS, OptimizerSettings, split_optim_group
 from segue.recipes.training import VALIDATION_KS
+from segue.training.losses import TrackLoss
 from segue.training.trainer import TrainerConfig, resolve_device
+
+RUN_KEYS = ("paths", "data", "model", "loss", "optim", "trainer", "refit", "eval", "blend")
+"""The top-level keys of the train config; any other (``+refti=true``) is refused."""
+
+EVAL_KEYS = ("ks", "batch_size", "sample_playlists")
+BLEND_KEYS = ("weights", "cooccurrence_weights")
 
 READ_LOG_VALUE_OPTIONS = ("timestamp_unit", "timestamp_format", "timezone", "podcast_shows")
 """``read_log`` options whose values are checked before the run (they need no file to judge)."""
@@ -69,6 +77,10 @@ def check_run_settings(
     Raises:
         TypeError, ValueError: Naming the setting's config path and what it may be.
     """
+    check_output_dir(cfg)
+    check_known_keys(cfg, "", RUN_KEYS)
+    check_known_keys(cfg, "eval", EVAL_KEYS)
+    check_known_keys(cfg, "blend", BLEND_KEYS)
     trainer = trainer_settings(cfg)
     optimizer = optimizer_settings(cfg)
     with naming_settings({"trainer": {"device": trainer.device}}):
@@ -79,11 +91,46 @@ def check_run_settings(
     with naming_settings({"eval": evaluation}):
         check_cut_offs("ks", evaluation.get("ks"))
         check_integer("batch_size", evaluation.get("batch_size"), minimum=1)
+    try:
+        check_flag("refit", cfg.get("refit", False))
+    except TypeError as error:  # refit=maybe once ran the refit protocol, as if true
+        raise TypeError(f"refit={override_value(cfg.refit)}: {error}") from None
     data = _checked_data_settings(cfg, data_settings)
     blend_weights(cfg)
     cooccurrence_weights(cfg)
     ks = sorted({*VALIDATION_KS, trainer.monitor_k})
     return RunSettings(data, trainer, ks, optimizer)
+
+
+def check_output_dir(cfg: DictConfig) -> None:
+    """``paths.output_dir``, the run folder: a folder to create or reuse, not a file or below
+    one (that was ``[Errno 17] File exists`` once the data had been prepared).
+
+    Raises:
+        NotADirectoryError: Naming the setting and the file in the way.
+    """
+    out = Path(str(cfg.paths.output_dir))
+    existing = next((p for p in (out, *out.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise NotADirectoryError(
+            f"paths.output_dir={out}: {existing} is a file, not a folder (the run folder)"
+        )
+
+
+def check_known_keys(cfg: DictConfig, group: str, allowed: Iterable[str]) -> None:
+    """Refuse a key of ``group`` (``""``: the top level) that is none of ``allowed``, named as
+    the ``+`` override that added it: ``+blend.weight=[0.5]`` would otherwise train unblended."""
+    node = cfg if not group else cfg.get(group)
+    if not OmegaConf.is_dict(node):
+        return
+    unknown = sorted(set(map(str, node.keys())) - {*allowed, "_target_"})
+    if unknown:
+        name = f"{group}.{unknown[0]}" if group else unknown[0]
+        value = node[unknown[0]]
+        value = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+        raise ValueError(
+            f"+{name}={override_value(value)}: {name} is not a setting; allowed: {sorted(allowed)}"
+        )
 
 
 def blend_weights(cfg: DictConfig) -> list[float]:
@@ -166,6 +213,8 @@ def check_model_settings(cfg: DictConfig) -> None:
 def check_loss_settings(cfg: DictConfig) -> None:
     """Build the ``loss`` group's loss for a 2-track catalogue; check it fits the trainer."""
     loss = {k: v for k, v in plain(cfg.loss).items() if k != "_target_"}
+    allowed = {f.name for f in dataclasses.fields(TrackLoss)} - {"n_tracks", "counts"}
+    check_known_keys(cfg, "loss", allowed)
     with naming_settings({"loss": loss}):
         built = instantiate(cfg.loss, n_tracks=2, counts=torch.tensor([0.0, 2.0, 1.0]))
     if cfg.model.get("history_prior"):
@@ -208,7 +257,14 @@ def _checked_data_settings(
             sessions.get("max_length", default.max_length),
             sessions.get("min_length", default.min_length),
         )
-        data = data_settings(cfg)
+        try:
+            data = data_settings(cfg)
+        except (TypeError, ValueError) as error:
+            message = str(error)  # the reader's options are stored as reader_options
+            if not message.startswith("reader_options"):
+                raise
+            renamed = "data.source" + message.removeprefix("reader_options")
+            raise _renamed(error, renamed) from error
         check_split_options(data.split, data.split_options)
     if data.reader == "read_log":
         # Values the reader would refuse only once it runs (timestamp_unit=sec, a bad time

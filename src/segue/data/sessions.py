@@ -115,7 +115,8 @@ def skip_mask(events: pd.DataFrame, rule: SkipRule = SkipRule()) -> np.ndarray:
     n = len(events)
     skip = np.zeros(n, dtype=bool)
     if rule.use_source_flag and Columns.SKIPPED in events:
-        skip |= events[Columns.SKIPPED].fillna(False).to_numpy(dtype=bool)
+        # object first: pandas deprecates fillna(False) on a float column (NaN = unknown)
+        skip |= events[Columns.SKIPPED].astype(object).fillna(False).to_numpy(dtype=bool)
     if Columns.MS_PLAYED in events:
         played = events[Columns.MS_PLAYED].to_numpy(dtype=np.float64, na_value=np.nan)
         if rule.min_ms is not None:

@@ -426,6 +426,11 @@ class OnnxRecommender:
         over every event, unknown ones included, when timestamps are given, else assumed
         ``assumed_gap_seconds`` apart over the known events.
         """
+        if isinstance(history, set | frozenset):  # hash order, which changes between processes
+            raise TypeError(
+                "history must be in listening order (a list, tuple or array, oldest first), "
+                f"got a {type(history).__name__}"
+            )
         ids = [h if isinstance(h, str) else str(h) for h in _id_list("history", history)]
         n = len(ids)
         for name, values in (("event_types", event_types), ("timestamps", timestamps)):
@@ -546,7 +551,8 @@ def _check_k(k: object) -> int:
 
 
 def _id_list(name: str, ids: object) -> list[object]:
-    """A collection of track ids as a list; one string (or number) is one id, not its letters."""
+    """A collection of track ids as a list; one string (or number) is one id, not its letters;
+    bytes are decoded as UTF-8, inside a list too (as ``segue.constraints.id_list``)."""
     if isinstance(ids, str | bytes | numbers.Number):
         return [ids.decode() if isinstance(ids, bytes) else ids]
     if isinstance(ids, Mapping) or not isinstance(ids, Iterable):
@@ -558,7 +564,7 @@ def _id_list(name: str, ids: object) -> list[object]:
     if any(issubclass(kind, containers) for kind in set(map(type, items))):
         i = next(i for i, item in enumerate(items) if isinstance(item, containers))
         raise TypeError(f"{name}[{i}] is a {type(items[i]).__name__}, not a track id")
-    return items
+    return [item.decode() if isinstance(item, bytes) else item for item in items]
 
 
 def _seconds(timestamps: Sequence[float]) -> np.ndarray:
