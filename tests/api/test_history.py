@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from segue.api.history import (
+    ASSUMED_GAP_SECONDS,
     PLAY,
     SKIP,
     UnknownTracksError,
@@ -92,3 +93,27 @@ def test_masked_model_reads_the_same_batch_and_predicts_at_a_mask_token() -> Non
     with torch.no_grad():
         expected = rec.model.eval()(masked)[:, -1]  # the [MASK] after the last MAX_LEN - 1
         torch.testing.assert_close(rec.model.next_hidden(batch), expected)
+
+
+def test_leading_unknown_ids_count_as_earlier_events_in_every_form(catalogue) -> None:
+    """An id list, the same ids as an event table and the same ids added to a session give the
+    same gaps: an unknown id before the first known one is an earlier event (bucket of the
+    assumed gap, not 1, "no earlier event"), as the module docstring and training say."""
+    history = ["nope", "t3", "t5"]
+    listed = encode_history(history, catalogue)
+    table = encode_history(pd.DataFrame({"track_id": history}), catalogue)
+    assumed = gap_buckets(np.array([ASSUMED_GAP_SECONDS]))[0]
+    assert listed.gap_buckets.tolist() == table.gap_buckets.tolist() == [assumed, assumed]
+    assert encode_history(["t3", "nope", "t5"], catalogue).gap_buckets.tolist() == [1, assumed]
+
+
+def test_a_session_fed_one_event_at_a_time_equals_its_whole_history_after_an_unknown_id() -> None:
+    rec = tiny_recommender("side")  # reads gap buckets
+    history = ["nope", "t3", "t5"]
+    state = rec.session()
+    for track in history:
+        state.add(track)
+    at_once = rec.session(history)
+    torch.testing.assert_close(state.scores(), at_once.scores())
+    table = rec.session(pd.DataFrame({"track_id": history}))
+    torch.testing.assert_close(state.scores(), table.scores())

@@ -119,3 +119,17 @@ def test_int8_bundle_stays_within_the_bound_and_keeps_the_top10(tmp_path):
         b = {r["track_id"] for r in int8_rec.recommend(history, 10)}
         overlaps.append(len(a & b) / 10)
     assert np.mean(overlaps) >= 0.8
+
+
+def test_leading_unknown_ids_are_earlier_events_as_in_the_api(pair):
+    """Without timestamps an unknown id before the first known one is an earlier event, as in
+    ``segue.api.history`` for id lists, event tables and sessions."""
+    from segue.api.history import encode_history
+
+    torch_rec, onnx_rec = pair
+    history = ["nope", "t3", "t5"]
+    _, _, gaps = onnx_rec.encode_history(history)
+    table = encode_history(pd.DataFrame({"track_id": history}), torch_rec.catalogue)
+    assert gaps.tolist() == table.gap_buckets.tolist()
+    expected = torch_rec.recommend(pd.DataFrame({"track_id": history}), k=10)
+    _assert_same(expected, onnx_rec.recommend(history, k=10))

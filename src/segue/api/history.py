@@ -125,12 +125,16 @@ def encode_history(
     if isinstance(history, pd.DataFrame):
         encoded = _encode_events(history, catalogue)
     else:
-        tracks, unknown = catalogue.lookup(id_list("history", history))
+        ids = id_list("history", history)
+        tracks, unknown = catalogue.lookup(ids)
         n = len(tracks)
+        # An unknown id before the first known one is still an earlier event (as in an event
+        # table and a session's add): then no event is "the first".
+        first_known = bool(ids) and str(ids[0]) in catalogue.index
         encoded = EncodedHistory(
             tracks=tracks,
             event_types=np.full(n, PLAY, dtype=np.int64),
-            gap_buckets=_assumed_gaps(n),
+            gap_buckets=_assumed_gaps(n, starts=first_known),
             unknown_ids=unknown,
         )
     if encoded.unknown_ids and on_unknown == "raise":
@@ -139,9 +143,12 @@ def encode_history(
     return encoded
 
 
-def _assumed_gaps(n: int) -> np.ndarray:
+def _assumed_gaps(n: int, starts: bool = True) -> np.ndarray:
+    """Gap buckets of ``n`` back-to-back events; ``starts``: the first of them is the
+    history's first event (bucket 1, no earlier one), not one after dropped unknown ids."""
     gaps = np.full(n, ASSUMED_GAP_SECONDS)
-    gaps[:1] = np.nan  # the first event has no earlier one
+    if starts:
+        gaps[:1] = np.nan  # the first event has no earlier one
     return gap_buckets(gaps)
 
 

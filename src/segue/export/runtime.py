@@ -423,8 +423,8 @@ class OnnxRecommender:
         """Track indices, event-type indices and gap buckets of the known events, (n,) each.
 
         As in ``segue.api.history``: events are sorted by timestamp (stably); gaps are measured
-        over every event, unknown ones included, when timestamps are given, else assumed
-        ``assumed_gap_seconds`` apart over the known events.
+        over every event, unknown ones included: from the timestamps when given, else
+        assumed ``assumed_gap_seconds`` apart.
         """
         if isinstance(history, set | frozenset):  # hash order, which changes between processes
             raise TypeError(
@@ -443,10 +443,12 @@ class OnnxRecommender:
         types = np.array(self._event_indices(event_types, n), dtype=np.int64)
         tracks = np.array([self.index.get(t, 0) for t in ids], dtype=np.int64)
         if timestamps is None:
+            # over every event too: an unknown id before the first known one is an earlier
+            # event, so that first known one gets the assumed gap, not "no earlier event"
+            gap_seconds = np.full(n, float(self.meta["assumed_gap_seconds"]))
+            gap_seconds[:1] = np.nan  # the first event has no earlier one
             known = tracks > 0
-            gap_seconds = np.full(int(known.sum()), float(self.meta["assumed_gap_seconds"]))
-            gap_seconds[:1] = np.nan  # the first known event has no earlier one
-            return tracks[known], types[known], self._gap_buckets(gap_seconds)
+            return tracks[known], types[known], self._gap_buckets(gap_seconds)[known]
         times = _seconds(timestamps)
         order = np.argsort(times, kind="stable")  # equal times keep the given order
         tracks, types, times = tracks[order], types[order], times[order]
