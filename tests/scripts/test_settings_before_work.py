@@ -97,3 +97,23 @@ def test_evaluate_refuses_a_key_its_config_lacks(tmp_path, no_data_no_epochs) ->
     cfg = compose_config(["baselines=all", "+k=[5]"], tmp_path, name="evaluate")
     with pytest.raises(ValueError, match=r"^\+k=\[5\]: k is not a setting"):
         evaluate_run.run(cfg)
+
+
+@pytest.mark.parametrize(("value", "kind"), [("-1", ValueError), ("1.5", TypeError)])
+def test_sample_playlists_is_a_count(value, kind, tmp_path, no_data_no_epochs) -> None:
+    """``eval.sample_playlists`` was never read: any value, -1 included, passed."""
+    cfg = compose_config(["debug=default", f"eval.sample_playlists={value}"], tmp_path)
+    with pytest.raises(kind, match=r"^eval.sample_playlists="):
+        train_run.check_settings(cfg)
+
+
+def test_sample_playlists_prints_that_many_test_points(tmp_path) -> None:
+    from segue.cli.train_run import build_model, load_data, sample_playlists
+
+    cfg = compose_config(["debug=default"], tmp_path)
+    data = load_data(cfg)
+    model = build_model(cfg, data.vocab)
+    assert sample_playlists(model, data, 0) == ""
+    three = sample_playlists(model, data, 3)
+    assert three.count("recommended next:") == 3 == three.count("last played:")
+    assert sample_playlists(model, data, 1) in three  # the first point first

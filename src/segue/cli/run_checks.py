@@ -91,6 +91,7 @@ def check_run_settings(
     with naming_settings({"eval": evaluation}):
         check_cut_offs("ks", evaluation.get("ks"))
         check_integer("batch_size", evaluation.get("batch_size"), minimum=1)
+        check_integer("sample_playlists", evaluation.get("sample_playlists", 1), minimum=0)
     try:
         check_flag("refit", cfg.get("refit", False))
     except TypeError as error:  # refit=maybe once ran the refit protocol, as if true

@@ -172,13 +172,22 @@ def metrics_line(test: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:.4f}" for k, v in test.items() if k != "points")
 
 
-def sample_playlist(model: TrackTransformer, data: PreparedData, k: int = 10) -> str:
-    """The top-k for the first test point, as text with artist and title where known."""
+def sample_playlists(model: TrackTransformer, data: PreparedData, n: int, k: int = 10) -> str:
+    """The top-k for the first ``n`` test points (``eval.sample_playlists``), as text; "" for
+    ``n`` = 0."""
+    if n == 0:
+        return ""
     if len(data.test) == 0:
         return "(no test points)"
+    shown = range(min(n, len(data.test)))
+    return "\n".join(sample_playlist(model, data, point, k) for point in shown)
+
+
+def sample_playlist(model: TrackTransformer, data: PreparedData, point: int, k: int = 10) -> str:
+    """The top-k for test point ``point``, as text with artist and title where known."""
     k = min(k, data.vocab.n_tracks)  # a tiny catalogue has fewer than k tracks
-    best = top_k(score_points(model, data.test, np.array([0])), k).indices[0]
-    vocab, history = data.vocab, data.test.full_history(0)[-5:]
+    best = top_k(score_points(model, data.test, np.array([point])), k).indices[0]
+    vocab, history = data.vocab, data.test.full_history(point)[-5:]
 
     def label(i: int) -> str:
         artist = vocab.artists[i - 1] if vocab.artists else None
@@ -248,7 +257,9 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
     )
     shown = metrics_line(test)
     logger.info(f"test (full-catalogue ranking): {shown} over {test['points']:,} points")
-    logger.info(sample_playlist(best_model, data))
+    playlists = sample_playlists(best_model, data, int(cfg.eval.get("sample_playlists", 1)))
+    if playlists:
+        logger.info(playlists)
     logger.info(f"checkpoint: {result.best_path}")
     if cfg.get("refit"):
         weight = blend["weight"] if blend is not None else 0.0
