@@ -92,10 +92,9 @@ def check_run_settings(
         check_cut_offs("ks", evaluation.get("ks"))
         check_integer("batch_size", evaluation.get("batch_size"), minimum=1)
         check_integer("sample_playlists", evaluation.get("sample_playlists", 1), minimum=0)
-    try:
-        check_flag("refit", cfg.get("refit", False))
-    except TypeError as error:  # refit=maybe once ran the refit protocol, as if true
-        raise TypeError(f"refit={override_value(cfg.refit)}: {error}") from None
+    refit = cfg.get("refit", False)
+    with naming_settings({"": {"refit": refit}}):  # refit=maybe once ran the refit, as if true
+        check_flag("refit", refit)
     data = _checked_data_settings(cfg, data_settings)
     blend_weights(cfg)
     cooccurrence_weights(cfg)
@@ -314,7 +313,8 @@ def naming_settings(groups: Mapping[str, Iterable[str] | Mapping[str, Any]]) -> 
     instantiating is removed, so the library's own type and message reach the user.
 
     Args:
-        groups: Config path -> the settings under it: their values (a mapping) or names.
+        groups: Config path ("" for the top level) -> the settings under it: their values (a
+            mapping) or names.
     """
     try:
         yield
@@ -326,7 +326,7 @@ def naming_settings(groups: Mapping[str, Iterable[str] | Mapping[str, Any]]) -> 
         field = message.split(" ", 1)[0].split("=", 1)[0].rstrip(":")
         for group, names in groups.items():
             if field in names:
-                setting = f"{group}.{field}"
+                setting = f"{group}.{field}" if group else field  # "": top-level settings
                 if isinstance(names, Mapping):
                     setting += f"={override_value(names[field])}"
                 raise _renamed(error, f"{setting}: {message}") from error
